@@ -1,0 +1,112 @@
+//! Errors of the process layer: one enum for misuse and system failures, one for `join`
+//! of a [`JoinHandle`](crate::JoinHandle).
+
+use std::io;
+
+use crate::codec::CodecError;
+
+/// `Result` with the process layer's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong with a process operation.
+///
+/// Misuse (starting twice, joining before start, changing a started process, a daemon that
+/// starts children) gets its own variant that names the process, so the message says what
+/// to change; failures of the operating system keep the `io::Error` and name the call.
+///
+/// ```
+/// use proc_core::{Error, Process};
+///
+/// let p = Process::new(|| {});
+/// match p.join() {
+///     Err(Error::NotStarted { name, .. }) => assert_eq!(name, p.name()),
+///     other => panic!("expected NotStarted, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `start()` was called on a process that had already been started.
+    #[error("process {name:?} was already started: a Process can be started only once")]
+    AlreadyStarted {
+        /// The process's name.
+        name: String,
+    },
+    /// An operation that needs a running or finished process was called before `start()`.
+    #[error("process {name:?} has not been started: call start() before {operation}")]
+    NotStarted {
+        /// The process's name.
+        name: String,
+        /// The operation that was attempted.
+        operation: &'static str,
+    },
+    /// A setting was changed after `start()`, when it can no longer take effect.
+    #[error("cannot {operation} of process {name:?}: it was already started")]
+    ChangeAfterStart {
+        /// The process's name.
+        name: String,
+        /// The change that was attempted.
+        operation: &'static str,
+    },
+    /// A daemon process tried to start a child. Daemons are killed with their parent, so
+    /// their children would be orphaned; Python refuses this too.
+    #[error("daemon process {name:?} may not start child processes")]
+    DaemonCannotStartChildren {
+        /// The daemon's name.
+        name: String,
+    },
+    /// A system call failed.
+    #[error("{operation} failed: {source}")]
+    Io {
+        /// The call or step that failed.
+        operation: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A value could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl Error {
+    pub(crate) fn io(operation: &'static str, source: io::Error) -> Self {
+        Error::Io { operation, source }
+    }
+}
+
+/// Why [`JoinHandle::join`](crate::JoinHandle::join) did not return the child's value.
+///
+/// ```
+/// use proc_core::{spawn, JoinError};
+///
+/// let h = spawn(|| -> u8 { panic!("no value today") }).unwrap();
+/// match h.join() {
+///     Err(JoinError::Panicked { message }) => assert_eq!(message, "no value today"),
+///     other => panic!("expected a panic, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The child's closure panicked; `message` is the panic's message.
+    #[error("the child process panicked: {message}")]
+    Panicked {
+        /// The panic message (the payload when it was a string).
+        message: String,
+    },
+    /// The child ended with this exit code before returning a value (for example through
+    /// [`exit`](crate::exit)).
+    #[error("the child process exited with code {0} before returning a value")]
+    Exited(i32),
+    /// The child was ended by this signal (for example 9 for SIGKILL).
+    #[error("the child process was ended by signal {0}")]
+    Signaled(i32),
+    /// The child's value reached the parent but could not be decoded, or could not be
+    /// encoded in the child.
+    #[error("the child's value could not be transferred: {0}")]
+    Codec(#[from] CodecError),
+    /// Waiting for the child or reading its value failed.
+    #[error("waiting for the child process failed: {0}")]
+    Io(#[from] io::Error),
+}

@@ -1,0 +1,125 @@
+//! Who a process is: [`ProcessInfo`], [`current_process`], [`parent_process`],
+//! [`active_children`], [`cpu_count`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::state;
+
+/// A snapshot of one process's identity, as Python's `current_process()` shows it.
+///
+/// ```
+/// let me = proc_core::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// assert_eq!(me.pid(), std::process::id());
+/// assert!(!me.is_daemon());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    name: String,
+    pid: u32,
+    ppid: u32,
+    daemon: bool,
+}
+
+impl ProcessInfo {
+    pub(crate) fn new(name: String, pid: u32, ppid: u32, daemon: bool) -> Self {
+        ProcessInfo {
+            name,
+            pid,
+            ppid,
+            daemon,
+        }
+    }
+
+    /// The process's name: `"MainProcess"`, `"Process-N"` by default, or the name given
+    /// with [`Process::with_name`](crate::Process::with_name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The parent's process id (for [`current_process`], read when it was called).
+    pub fn ppid(&self) -> u32 {
+        self.ppid
+    }
+
+    /// Whether the process is a daemon (killed when its parent ends).
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+}
+
+/// The calling process: its name, pid, parent pid and daemon flag.
+///
+/// In a child started by multiproc the name is the child's (`"Process-1"` …); in the
+/// program's first process it is `"MainProcess"`.
+///
+/// ```
+/// use proc_core::{current_process, spawn};
+///
+/// let main_pid = current_process().pid();
+/// let h = spawn(|| {
+///     let me = current_process();
+///     (me.name().to_string(), me.ppid())
+/// })
+/// .unwrap();
+/// let (name, ppid) = h.join().unwrap();
+/// assert!(name.starts_with("Process-"));
+/// assert_eq!(ppid, main_pid);
+/// ```
+pub fn current_process() -> ProcessInfo {
+    let global = state::lock();
+    ProcessInfo::new(
+        global.me.name.to_string(),
+        std::process::id(),
+        nix::unistd::getppid().as_raw() as u32,
+        global.me.daemon,
+    )
+}
+
+/// The process that started this one, as it was when it did; `None` in the main process.
+///
+/// ```
+/// use proc_core::{current_process, parent_process, spawn};
+///
+/// assert!(parent_process().is_none());
+/// let h = spawn(|| parent_process().map(|p| p.pid())).unwrap();
+/// assert_eq!(h.join().unwrap(), Some(current_process().pid()));
+/// ```
+pub fn parent_process() -> Option<ProcessInfo> {
+    state::lock().me.parent.clone()
+}
+
+/// The children of this process that are still running. Finished children are reaped as
+/// a side effect, as in Python.
+///
+/// ```
+/// use proc_core::{active_children, Process};
+///
+/// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(5)));
+/// p.start().unwrap();
+/// assert!(active_children().iter().any(|c| Some(c.pid()) == p.pid()));
+/// p.kill().unwrap();
+/// p.join().unwrap();
+/// assert!(active_children().iter().all(|c| Some(c.pid()) != p.pid()));
+/// ```
+pub fn active_children() -> Vec<ProcessInfo> {
+    let mut global = state::lock();
+    global.reap_finished();
+    global.children.iter().map(|c| c.info()).collect()
+}
+
+/// The number of CPUs this process may run on (its affinity mask and cgroup quota taken
+/// into account), at least 1. This is what a pool should size itself by; Python's
+/// `cpu_count()` counts every CPU of the machine instead.
+///
+/// ```
+/// assert!(proc_core::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

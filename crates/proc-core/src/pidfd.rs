@@ -1,0 +1,130 @@
+//! A process file descriptor (`pidfd_open(2)`): the one handle on a child that cannot be
+//! confused with another process after its pid is recycled. Signals, waits and reaping all
+//! go through it.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// How a reaped child ended, in Python's convention: the exit code, or `-signum`.
+pub(crate) type ExitCode = i32;
+
+#[derive(Debug)]
+pub(crate) struct Pidfd {
+    fd: OwnedFd,
+}
+
+impl Pidfd {
+    /// Opens a pidfd for `pid`, which must be an unreaped child of this process.
+    pub(crate) fn open(pid: libc::pid_t) -> io::Result<Self> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+        // passed. The fd is close-on-exec by definition of the call.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = i32::try_from(fd)
+            .map_err(|_| io::Error::other("pidfd_open returned an fd out of range"))?;
+        // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+        Ok(Pidfd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Sends `signal`. A process that has exited (zombie or reaped) is not an error: the
+    /// signal has nothing left to act on.
+    pub(crate) fn send_signal(&self, signal: libc::c_int) -> io::Result<()> {
+        // SAFETY: the pidfd is owned by self and valid; siginfo may be null; flags are 0.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ESRCH) {
+                return Ok(());
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Reaps the child if it has ended, without blocking. `Ok(None)`: still running.
+    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitCode>> {
+        loop {
+            // SAFETY: zeroed is a valid siginfo_t (plain data); waitid fills it or leaves
+            // si_pid at 0 when WNOHANG finds no change.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: P_PIDFD with our own valid pidfd, a valid out-pointer.
+            let rc = unsafe {
+                libc::waitid(
+                    libc::P_PIDFD,
+                    self.fd.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOHANG,
+                )
+            };
+            if rc < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            // SAFETY: waitid succeeded, so the SIGCHLD fields of the union are the valid ones.
+            let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+            if pid == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(match info.si_code {
+                libc::CLD_EXITED => status,
+                _ => -status,
+            }));
+        }
+    }
+
+    /// Blocks until the child has ended (the pidfd is readable) or `deadline` passes.
+    /// Returns whether it ended. Survives EINTR.
+    pub(crate) fn wait_ended(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        wait_readable(self.fd.as_fd(), deadline)
+    }
+}
+
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Blocks until `fd` is readable (or hung up) or `deadline` passes; retries on EINTR.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up, so that a wait of 0.4 ms does not spin with zero timeouts.
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

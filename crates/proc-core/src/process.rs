@@ -1,0 +1,332 @@
+//! [`Process`]: a child process, configured, started, watched, signalled and joined.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::child::Child;
+use crate::error::{Error, Result};
+use crate::fork::{self, Body, Spec};
+use crate::state;
+use crate::target::Target;
+
+/// A child process, as Python's `multiprocessing.Process`.
+///
+/// Build it with [`Process::new`] (a closure) or [`Process::target`] (a function and its
+/// arguments), configure it with [`with_name`](Process::with_name) and
+/// [`with_daemon`](Process::with_daemon), then [`start`](Process::start) it. The child runs
+/// in its own address space: what it changes is invisible to the parent.
+///
+/// ```
+/// use proc_core::Process;
+///
+/// let mut p = Process::new(|| println!("hello from the child")).with_name("greeter");
+/// assert!(!p.is_alive());
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok::<(), proc_core::Error>(())
+/// ```
+///
+/// Exit codes are Python's: 0 when the body returns, 1 when it panics, `n` for
+/// [`exit(n)`](crate::exit), `-signum` when a signal ended it. Dropping a `Process` whose
+/// child still runs neither waits for nor kills it; the child is reaped later (at the next
+/// start, by [`active_children`](crate::active_children), or at exit), never left a zombie.
+/// At normal exit of the parent, daemon children are terminated and the others joined.
+pub struct Process {
+    name: String,
+    identity: Vec<u64>,
+    daemon: bool,
+    body: Option<Body>,
+    child: Option<Arc<Child>>,
+}
+
+impl Process {
+    /// A process that will run `body`. Not started yet; named `Process-N` (N counts the
+    /// processes this process has created, from 1).
+    ///
+    /// ```
+    /// let p = proc_core::Process::new(|| {});
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
+    pub fn new<F>(body: F) -> Self
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let (identity, name) = state::next_child_identity();
+        Process {
+            name,
+            identity,
+            daemon: false,
+            body: Some(Box::new(body)),
+            child: None,
+        }
+    }
+
+    /// A process that will call `function` with `args`, a tuple of its arguments, as
+    /// Python's `Process(target=f, args=(…))`.
+    ///
+    /// ```
+    /// fn task(name: String, times: u32) {
+    ///     for _ in 0..times {
+    ///         println!("{name} is running");
+    ///     }
+    /// }
+    ///
+    /// let mut p = proc_core::Process::target(task, ("小王".to_string(), 2));
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn target<F, Args>(function: F, args: Args) -> Self
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+    {
+        Process::new(move || function.call(args))
+    }
+
+    /// Sets the name (before `start`; on a started process this changes nothing, see
+    /// [`set_name`](Process::set_name) for the checked form).
+    ///
+    /// ```
+    /// let p = proc_core::Process::new(|| {}).with_name("worker-1");
+    /// assert_eq!(p.name(), "worker-1");
+    /// ```
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        let _ = self.set_name(name);
+        self
+    }
+
+    /// Makes the process a daemon or not (before `start`; on a started process this
+    /// changes nothing, see [`set_daemon`](Process::set_daemon) for the checked form). A
+    /// daemon is terminated when its parent exits, is killed when its parent dies, and may
+    /// not start children of its own.
+    ///
+    /// ```
+    /// let p = proc_core::Process::new(|| {}).with_daemon(true);
+    /// assert!(p.is_daemon());
+    /// ```
+    #[must_use]
+    pub fn with_daemon(mut self, daemon: bool) -> Self {
+        let _ = self.set_daemon(daemon);
+        self
+    }
+
+    /// Sets the name; an error once the process was started.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| {});
+    /// p.set_name("before")?;
+    /// p.start()?;
+    /// assert!(p.set_name("after").is_err());
+    /// assert_eq!(p.name(), "before");
+    /// # p.join()?;
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn set_name(&mut self, name: impl Into<String>) -> Result<()> {
+        self.refuse_after_start("change the name")?;
+        self.name = name.into();
+        Ok(())
+    }
+
+    /// Sets the daemon flag; an error once the process was started.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| {});
+    /// p.start()?;
+    /// assert!(matches!(p.set_daemon(true), Err(proc_core::Error::ChangeAfterStart { .. })));
+    /// # p.join()?;
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn set_daemon(&mut self, daemon: bool) -> Result<()> {
+        self.refuse_after_start("change the daemon flag")?;
+        self.daemon = daemon;
+        Ok(())
+    }
+
+    /// Starts the child. An error if it was already started, or if this process is a
+    /// daemon (daemons may not have children).
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| {});
+    /// p.start()?;
+    /// assert!(matches!(p.start(), Err(proc_core::Error::AlreadyStarted { .. })));
+    /// # p.join()?;
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn start(&mut self) -> Result<()> {
+        self.refuse_after_start("start it again")
+            .map_err(|_| Error::AlreadyStarted {
+                name: self.name.clone(),
+            })?;
+        let spec = Spec {
+            name: &self.name,
+            identity: &self.identity,
+            daemon: self.daemon,
+        };
+        self.child = Some(fork::start(&spec, &mut self.body)?);
+        Ok(())
+    }
+
+    /// The child's pid, once started.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| {});
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// assert_ne!(p.pid(), Some(std::process::id()));
+    /// # p.join()?;
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
+    /// The name: `Process-N` unless set.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is (or will be started as) a daemon.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// Whether the child is running: false before start and once it has ended (it is
+    /// reaped on the way).
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| {});
+    /// p.start()?;
+    /// p.join()?;
+    /// assert!(!p.is_alive());
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        self.child
+            .as_ref()
+            .is_some_and(|c| matches!(c.poll(), Ok(None)))
+    }
+
+    /// Waits for the child to end and returns its exit code.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| proc_core::exit(3));
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 3);
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn join(&self) -> Result<i32> {
+        let child = self.started("join()")?;
+        match child.wait(None) {
+            Ok(Some(code)) => Ok(code),
+            Ok(None) => Err(Error::io(
+                "waiting for the child",
+                std::io::Error::other("no deadline but no exit"),
+            )),
+            Err(e) => Err(Error::io("waiting for the child", e)),
+        }
+    }
+
+    /// Waits at most `timeout` for the child to end: `Ok(Some(code))` if it ended,
+    /// `Ok(None)` if it is still running.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut p = proc_core::Process::new(|| std::thread::sleep(Duration::from_secs(10)));
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// p.kill()?;
+    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?, Some(-9));
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        let child = self.started("join_timeout()")?;
+        let deadline = Instant::now().checked_add(timeout);
+        child
+            .wait(deadline)
+            .map_err(|e| Error::io("waiting for the child", e))
+    }
+
+    /// The exit code: `None` before start and while the child runs.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.poll().ok().flatten())
+    }
+
+    /// Sends SIGTERM (through the pidfd: a recycled pid is never hit). Once the child was
+    /// reaped this does nothing.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(10)));
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15);
+    /// p.terminate()?; // reaped: nothing left to signal
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn terminate(&self) -> Result<()> {
+        self.signal(libc::SIGTERM, "terminate()")
+    }
+
+    /// Sends SIGKILL (through the pidfd). Once the child was reaped this does nothing.
+    pub fn kill(&self) -> Result<()> {
+        self.signal(libc::SIGKILL, "kill()")
+    }
+
+    /// A file descriptor that turns readable when the child ends (its pidfd), for use with
+    /// `poll`/`epoll` alongside other fds. An error before start.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// let mut p = proc_core::Process::new(|| {});
+    /// assert!(p.sentinel().is_err());
+    /// p.start()?;
+    /// assert!(p.sentinel()?.as_raw_fd() >= 0);
+    /// # p.join()?;
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn sentinel(&self) -> Result<BorrowedFd<'_>> {
+        Ok(self.started("sentinel()")?.as_fd())
+    }
+
+    fn signal(&self, signal: libc::c_int, operation: &'static str) -> Result<()> {
+        self.started(operation)?
+            .signal(signal)
+            .map_err(|e| Error::io("pidfd_send_signal", e))
+    }
+
+    fn started(&self, operation: &'static str) -> Result<&Child> {
+        self.child.as_deref().ok_or_else(|| Error::NotStarted {
+            name: self.name.clone(),
+            operation,
+        })
+    }
+
+    fn refuse_after_start(&self, operation: &'static str) -> Result<()> {
+        if self.child.is_some() {
+            return Err(Error::ChangeAfterStart {
+                name: self.name.clone(),
+                operation,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("pid", &self.pid())
+            .field("exitcode", &self.exitcode())
+            .finish()
+    }
+}

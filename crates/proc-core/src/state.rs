@@ -1,0 +1,95 @@
+//! The process-wide state of the process layer: who this process is, which children it
+//! has started and not yet reaped, and its lifeline. One mutex guards it all; `fork` is
+//! called with that mutex held, so the child inherits it in a known state and resets it.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::child::Child;
+use crate::info::ProcessInfo;
+use crate::lifeline::Lifeline;
+
+/// Who this process is.
+#[derive(Debug)]
+pub(crate) struct Me {
+    pub(crate) name: Cow<'static, str>,
+    /// Python's `_identity`: the path of child numbers from the main process (empty there).
+    pub(crate) identity: Vec<u64>,
+    pub(crate) daemon: bool,
+    pub(crate) parent: Option<ProcessInfo>,
+    /// Started by multiproc's fork: must end through `fork::finish`, never return to the
+    /// parent's code.
+    pub(crate) forked: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Global {
+    pub(crate) me: Me,
+    /// Started and not yet known to be reaped.
+    pub(crate) children: Vec<Arc<Child>>,
+    /// Created with the first daemon child.
+    pub(crate) lifeline: Option<Lifeline>,
+}
+
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
+    me: Me {
+        name: Cow::Borrowed("MainProcess"),
+        identity: Vec::new(),
+        daemon: false,
+        parent: None,
+        forked: false,
+    },
+    children: Vec::new(),
+    lifeline: None,
+});
+
+/// The number of the last child named by this process ("Process-N"); reset in a child.
+static LAST_CHILD_NUMBER: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn lock() -> MutexGuard<'static, Global> {
+    GLOBAL.lock()
+}
+
+/// The identity and default name of the next child of this process: `Process-1`, or
+/// `Process-1:2` for the second child of `Process-1`, as in Python.
+pub(crate) fn next_child_identity() -> (Vec<u64>, String) {
+    let number = LAST_CHILD_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut identity = lock().me.identity.clone();
+    identity.push(number);
+    let path: Vec<String> = identity.iter().map(u64::to_string).collect();
+    let name = format!("Process-{}", path.join(":"));
+    (identity, name)
+}
+
+/// In a freshly forked child: restart the numbering of children.
+pub(crate) fn reset_child_numbering() {
+    LAST_CHILD_NUMBER.store(0, Ordering::Relaxed);
+}
+
+impl Global {
+    /// Reaps every child that has ended and forgets it. A child that cannot be waited for
+    /// (someone else reaped it: SIGCHLD ignored, or a stray `waitpid(-1)`) is forgotten too.
+    pub(crate) fn reap_finished(&mut self) {
+        self.children.retain(|c| matches!(c.poll(), Ok(None)));
+    }
+}
+
+/// Python's exit routine: terminate the daemon children, then join every child. Runs at
+/// normal exit of the main process and at the end of every forked child.
+pub(crate) fn finish_children() {
+    let children = {
+        let mut global = lock();
+        global.reap_finished();
+        global.children.clone()
+    };
+    for child in children.iter().filter(|c| c.daemon) {
+        let _ = child.signal(libc::SIGTERM);
+    }
+    for child in &children {
+        let _ = child.wait(None);
+    }
+    lock().reap_finished();
+}

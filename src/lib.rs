@@ -1,0 +1,59 @@
+//! # multiproc
+//!
+//! Python's `multiprocessing`, rebuilt in Rust: real processes with real isolation,
+//! exit codes and lifecycle as Python has them, and no zombies or leaked descriptors.
+//!
+//! This crate is the facade: it re-exports the layer crates so that `use multiproc::*;`
+//! (or `use multiproc::prelude::*;`) gives the whole API. Each layer is also usable alone:
+//!
+//! | crate | what it holds |
+//! |---|---|
+//! | [`proc_core`] | [`Process`], [`spawn`]/[`JoinHandle`], [`current_process`], exit codes, daemons |
+//!
+//! ```
+//! use multiproc::prelude::*;
+//!
+//! let h = multiproc::spawn(|| current_process().name().to_string())?;
+//! assert_eq!(h.join().unwrap(), "Process-1");
+//! # Ok::<(), multiproc::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub use proc_core;
+pub use proc_core::{
+    CodecError, JoinError, JoinHandle, Process, ProcessInfo, Target, active_children, codec,
+    cpu_count, current_process, exit, parent_process, spawn,
+};
+
+/// Any error of multiproc: converts from the error of every layer.
+///
+/// ```
+/// fn start_one() -> multiproc::Result<i32> {
+///     let mut p = multiproc::Process::new(|| {});
+///     p.start()?; // a proc_core::Error converts into multiproc::Error
+///     Ok(p.join()?)
+/// }
+/// assert_eq!(start_one().unwrap(), 0);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error of the process layer.
+    #[error(transparent)]
+    Process(#[from] proc_core::Error),
+    /// A child started by [`spawn`] did not return its value.
+    #[error(transparent)]
+    Join(#[from] JoinError),
+}
+
+/// `Result` with multiproc's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The names most programs need: `use multiproc::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
+        parent_process, spawn,
+    };
+}
