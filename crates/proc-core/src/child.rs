@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::info::ProcessInfo;
 use crate::pidfd::{ExitCode, Pidfd};
@@ -34,7 +34,7 @@ impl Child {
 
     /// The exit code if the child has ended, reaping it on the way. Never blocks.
     pub(crate) fn poll(&self) -> io::Result<Option<ExitCode>> {
-        let mut exit = self.exit.lock();
+        let mut exit = self.lock_exit();
         if exit.is_none() {
             *exit = self.pidfd.try_reap()?;
         }
@@ -57,11 +57,15 @@ impl Child {
 
     /// Sends `signal` unless the child was already reaped (then there is nothing to hit).
     pub(crate) fn signal(&self, signal: libc::c_int) -> io::Result<()> {
-        let exit = self.exit.lock();
+        let exit = self.lock_exit();
         if exit.is_some() {
             return Ok(());
         }
         self.pidfd.send_signal(signal)
+    }
+
+    fn lock_exit(&self) -> MutexGuard<'_, Option<ExitCode>> {
+        self.exit.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn info(&self) -> ProcessInfo {

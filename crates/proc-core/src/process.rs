@@ -222,14 +222,10 @@ impl Process {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn join(&self) -> Result<i32> {
-        let child = self.started("join()")?;
-        match child.wait(None) {
-            Ok(Some(code)) => Ok(code),
-            Ok(None) => Err(Error::io(
-                "waiting for the child",
-                std::io::Error::other("no deadline but no exit"),
-            )),
-            Err(e) => Err(Error::io("waiting for the child", e)),
+        loop {
+            if let Some(code) = self.join_until(None, "join()")? {
+                return Ok(code);
+            }
         }
     }
 
@@ -247,16 +243,44 @@ impl Process {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
-        let child = self.started("join_timeout()")?;
-        let deadline = Instant::now().checked_add(timeout);
-        child
+        self.join_until(Instant::now().checked_add(timeout), "join_timeout()")
+    }
+
+    fn join_until(
+        &self,
+        deadline: Option<Instant>,
+        operation: &'static str,
+    ) -> Result<Option<i32>> {
+        let child = self.started(operation)?;
+        let code = child
             .wait(deadline)
-            .map_err(|e| Error::io("waiting for the child", e))
+            .map_err(|e| Error::io("waiting for the child", e))?;
+        if code.is_some() {
+            self.forget_reaped();
+        }
+        Ok(code)
+    }
+
+    /// Reaps the child if it ended; its exit code then.
+    fn poll(&self) -> Option<i32> {
+        let code = self.child.as_ref()?.poll().ok().flatten();
+        if code.is_some() {
+            self.forget_reaped();
+        }
+        code
+    }
+
+    /// The registry of children need not hold a reaped child: its pidfd closes with this
+    /// handle.
+    fn forget_reaped(&self) {
+        if let Some(child) = &self.child {
+            state::forget(child);
+        }
     }
 
     /// The exit code: `None` before start and while the child runs.
     pub fn exitcode(&self) -> Option<i32> {
-        self.child.as_ref().and_then(|c| c.poll().ok().flatten())
+        self.poll()
     }
 
     /// Sends SIGTERM (through the pidfd: a recycled pid is never hit). Once the child was

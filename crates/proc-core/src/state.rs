@@ -1,12 +1,17 @@
 //! The process-wide state of the process layer: who this process is, which children it
 //! has started and not yet reaped, and its lifeline. One mutex guards it all; `fork` is
 //! called with that mutex held, so the child inherits it in a known state and resets it.
+//!
+//! The mutex is `std::sync::Mutex`, a bare futex word whose unlock is a swap and a wake.
+//! parking_lot's mutex must not be used for anything held across `fork`: when threads of
+//! the parent were parked on it, the child's unlock hands it to a thread that does not
+//! exist there, and the child deadlocks (the test of concurrent starts caught this).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::child::Child;
 use crate::info::ProcessInfo;
@@ -50,7 +55,8 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
 static LAST_CHILD_NUMBER: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn lock() -> MutexGuard<'static, Global> {
-    GLOBAL.lock()
+    // No code path panics while holding it; should one, the state is still consistent.
+    GLOBAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The identity and default name of the next child of this process: `Process-1`, or
@@ -75,6 +81,11 @@ impl Global {
     pub(crate) fn reap_finished(&mut self) {
         self.children.retain(|c| matches!(c.poll(), Ok(None)));
     }
+}
+
+/// Forgets a child that its handle saw end, so that its pidfd closes with the handle.
+pub(crate) fn forget(child: &Arc<Child>) {
+    lock().children.retain(|c| !Arc::ptr_eq(c, child));
 }
 
 /// Python's exit routine: terminate the daemon children, then join every child. Runs at
