@@ -52,14 +52,19 @@ fn main() -> multiproc::Result<()> {
         }
         // main returns without joining: the daemon is terminated, the other child joined.
         "exit-routine" => {
-            let mut daemon = Process::new(|| {
+            // The daemon says when it runs, so that main does not end it before it has.
+            let (mut ready_rx, mut ready_tx) = std::io::pipe().expect("pipe");
+            let mut daemon = Process::new(move || {
                 println!("daemon pid {}", current_process().pid());
                 let _ = std::io::stdout().flush();
+                let _ = ready_tx.write_all(b"r");
                 std::thread::sleep(Duration::from_secs(30));
                 println!("daemon died normally");
             })
             .with_daemon(true);
             daemon.start()?;
+            let mut ready = [0u8; 1];
+            std::io::Read::read_exact(&mut ready_rx, &mut ready).expect("daemon ready");
             let mut worker = Process::new(|| {
                 std::thread::sleep(Duration::from_millis(300));
                 println!("worker done");
