@@ -49,6 +49,17 @@ fn nothing_prints_twice_and_a_childs_text_without_newline_is_flushed() {
 }
 
 #[test]
+fn a_panicking_child_prints_its_message_on_stderr_and_exits_with_one() {
+    let (stdout, stderr, out) = run(&["panic"]);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "exit code 1\n");
+    assert!(
+        stderr.contains("the child gave up: code 7"),
+        "the panic message is not on stderr: {stderr}"
+    );
+}
+
+#[test]
 fn default_names_count_per_parent() {
     let (stdout, stderr, out) = run(&["names"]);
     assert!(out.status.success(), "{stderr}");

@@ -1,10 +1,10 @@
 //! Start+join of a no-op process, per process, against the bare kernel path (fork +
-//! waitpid) measured in the same run. Python's `multiprocessing.Process` with the fork
-//! start method is measured by `start_join.py` beside this file; run both:
+//! waitpid) and Python's `multiprocessing.Process` with the fork start method
+//! (`start_join.py` beside this file, run by this benchmark when `python3` is on the PATH),
+//! all measured in the same run:
 //!
 //! ```text
 //! cargo bench -p proc-core --bench start_join
-//! python3 crates/proc-core/benches/start_join.py
 //! ```
 //! Prints one line per variant: median and best of several rounds, microseconds per process.
 
@@ -52,4 +52,19 @@ fn main() {
     measure("multiproc spawn+join (returns u64)", || {
         assert_eq!(spawn(|| 7u64).expect("spawn").join().expect("join"), 7);
     });
+    python_baseline();
+}
+
+/// Runs the Python twin of this benchmark, so that its figure comes from the same run.
+fn python_baseline() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/start_join.py");
+    match std::process::Command::new("python3").arg(&script).output() {
+        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        Ok(out) => println!(
+            "python baseline failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => println!("python baseline skipped: cannot run python3 ({e})"),
+    }
 }

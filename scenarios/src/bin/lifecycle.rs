@@ -91,6 +91,13 @@ fn main() -> multiproc::Result<()> {
             let _ = std::io::stdout().flush();
             std::thread::sleep(Duration::from_secs(60));
         }
+        // A panicking child: its message goes to its stderr, its exit code is 1, and the
+        // parent goes on.
+        "panic" => {
+            let mut p = Process::new(|| panic!("the child gave up: code {}", 7));
+            p.start()?;
+            println!("exit code {}", p.join()?);
+        }
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
