@@ -1,0 +1,429 @@
+//! `cargo xtask examples`: build every example, run it, check its story.
+//!
+//! [`CHECKS`] holds one entry per run of an example: its arguments and a function that
+//! reads what it printed. Every example that cargo builds must have at least one entry, so a
+//! new example cannot go unchecked. Every run must exit with status 0 and print nothing on
+//! stderr (a warning there is a finding), unless its entry says otherwise.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::run::{self, Captured, Line};
+
+/// How long one example may run before it is killed and reported.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// One run of an example and what its output must show.
+struct Check {
+    example: &'static str,
+    args: &'static [&'static str],
+    /// The behaviour shown, as the table of the seed tour states it.
+    shows: &'static str,
+    verify: fn(&Captured) -> Result<(), String>,
+}
+
+const CHECKS: &[Check] = &[
+    Check {
+        example: "01_start_process",
+        args: &[],
+        shows: "start() returns at once: main's line long before the child is done ~3 s \
+                later; the program waits for the child",
+        verify: |out| {
+            // From the fork on, main and the child run in parallel, so whether main's line
+            // or the child's first line comes first is a race (main wins nearly always:
+            // 296 of 300 runs on a 2-core machine). What start() guarantees, and what the
+            // tutorial means, is that main does not wait for the child.
+            out.expect_order(&["主 (main) started Process-1", "小王 is done"])?;
+            out.expect_order(&["小王 is running", "小王 is done"])?;
+            expect_between("main's line", out.line("主 (main)")?.at, 0.0, 1.0)?;
+            let running = out.line("小王 is running")?;
+            let done = out.line("小王 is done")?;
+            expect_between("time from running to done", done.at - running.at, 2.5, 5.0)?;
+            // Had main not joined its child at exit, it would have ended at once.
+            expect_between(
+                "main's exit, waiting for the child",
+                out.exited_after,
+                2.5,
+                10.0,
+            )
+        },
+    },
+    Check {
+        example: "02_join",
+        args: &[],
+        shows: "3 children sleeping 1, 2, 3 s joined after ≈3 s (the max), not 6 s (the sum)",
+        verify: |out| {
+            for i in 1..=3 {
+                out.line(&format!("小王{i} is running"))?;
+            }
+            out.expect_order(&[
+                "小王1 is done",
+                "小王2 is done",
+                "小王3 is done",
+                "主 (main)",
+            ])?;
+            let last = out.last_line()?;
+            let seconds: f64 = number_after(&last.text, "after ")?;
+            expect_between(
+                "elapsed time printed by main",
+                Duration::from_secs_f64(seconds),
+                2.9,
+                4.5,
+            )
+        },
+    },
+    Check {
+        example: "03_memory_isolation",
+        args: &[],
+        shows: "the child sets its n to 0; the parent still prints 100",
+        verify: |out| out.expect_order(&["child: n = 0", "main: n = 100"]),
+    },
+    Check {
+        example: "04_pid",
+        args: &[],
+        shows: "the child's pid differs from main's; both printed",
+        verify: |out| {
+            // main's line and the child's first line race (see 01_start_process).
+            out.expect_order(&["主 (main) ", " is done"])?;
+            out.expect_order(&[" is running", " is done"])?;
+            let main_pid: u32 = number_after(&out.line("主 (main) ")?.text, "主 (main) ")?;
+            let running = out.line(" is running")?;
+            let child_pid: u32 = leading_number(&running.text)?;
+            let done_pid: u32 = leading_number(&out.line(" is done")?.text)?;
+            if child_pid == main_pid || done_pid != child_pid {
+                return Err(format!(
+                    "expected one child pid different from main's {main_pid}, got {child_pid} and {done_pid}"
+                ));
+            }
+            Ok(())
+        },
+    },
+    Check {
+        example: "05_parent_pid",
+        args: &[],
+        shows: "the child's parent pid is main's pid",
+        verify: |out| {
+            let main = out.line("主 (main) ")?;
+            let main_pid: u32 = number_after(&main.text, "主 (main) ")?;
+            for needle in [" is running, parent is ", " is done, parent is "] {
+                let line = out.line(needle)?;
+                let child_pid: u32 = leading_number(&line.text)?;
+                let parent: u32 = number_after(&line.text, "parent is ")?;
+                if parent != main_pid || child_pid == main_pid {
+                    return Err(format!(
+                        "child {child_pid} reports parent {parent}; main is {main_pid}"
+                    ));
+                }
+            }
+            Ok(())
+        },
+    },
+    Check {
+        example: "06_name_terminate_is_alive",
+        args: &[],
+        shows: "default name Process-1; dead within 0.1 s of terminate; exit code -15",
+        verify: |out| {
+            out.expect_order(&[
+                "name: Process-1",
+                "is_alive: false",
+                "exitcode: -15",
+                "主 (main)",
+            ])?;
+            out.expect_absent(" is done")?;
+            expect_between(
+                "run time (the child would sleep 30 s)",
+                out.exited_after,
+                0.0,
+                10.0,
+            )
+        },
+    },
+    Check {
+        example: "07_daemon",
+        args: &[],
+        shows: "the daemon never prints its natural death: it ends with main after 1 s",
+        verify: |out| {
+            out.expect_order(&[
+                "老太监 (the old eunuch) is alive",
+                "皇帝 (the emperor) is dying",
+            ])?;
+            out.expect_absent("died a natural death")?;
+            expect_between(
+                "run time (main sleeps 1 s, the daemon 3 s)",
+                out.exited_after,
+                0.9,
+                2.5,
+            )
+        },
+    },
+];
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!("examples takes no arguments, got {arg:?}"));
+    }
+    let built = build_examples()?;
+    for name in built.keys() {
+        if !CHECKS.iter().any(|c| c.example == name) {
+            return Err(format!(
+                "example {name} has no check: add one to CHECKS in xtask/src/examples.rs"
+            ));
+        }
+    }
+    let mut failures = Vec::new();
+    for check in CHECKS {
+        let Some(program) = built.get(check.example) else {
+            return Err(format!(
+                "a check names example {}, which cargo did not build",
+                check.example
+            ));
+        };
+        let label = if check.args.is_empty() {
+            check.example.to_string()
+        } else {
+            format!("{} {}", check.example, check.args.join(" "))
+        };
+        println!("\n--- {label}: {}", check.shows);
+        let started = Instant::now();
+        let result = run::capture(program, check.args, LIMIT).and_then(|out| {
+            for line in &out.lines {
+                println!("  [{:>6.2} s] {}", line.at.as_secs_f64(), line.text);
+            }
+            if !out.stderr.is_empty() {
+                println!("  stderr: {}", out.stderr.trim_end());
+            }
+            if !out.status.success() {
+                return Err(format!("exited with {}", out.status));
+            }
+            if !out.stderr.is_empty() {
+                return Err("printed on stderr".to_string());
+            }
+            (check.verify)(&out)
+        });
+        match result {
+            Ok(()) => println!("--- {label}: ok ({:.2} s)", started.elapsed().as_secs_f64()),
+            Err(why) => {
+                println!("--- {label}: FAILED: {why}");
+                failures.push(format!("{label}: {why}"));
+            }
+        }
+    }
+    println!();
+    if failures.is_empty() {
+        println!(
+            "examples: {} runs, all as the seed tour tells",
+            CHECKS.len()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} example runs failed:\n  {}",
+            failures.len(),
+            CHECKS.len(),
+            failures.join("\n  ")
+        ))
+    }
+}
+
+/// Builds every example of the workspace; returns each one's executable by name.
+fn build_examples() -> Result<BTreeMap<String, PathBuf>, String> {
+    println!("==> cargo build --workspace --examples");
+    let mut child = run::cargo()
+        .args([
+            "build",
+            "--workspace",
+            "--examples",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run cargo build: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout from cargo")?;
+    let mut built = BTreeMap::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("reading cargo's output: {e}"))?;
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let is_example = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "example"));
+        if let (true, Some(name), Some(executable)) = (
+            is_example,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            built.insert(name.to_string(), PathBuf::from(executable));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo build: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build of the examples failed ({status})"));
+    }
+    Ok(built)
+}
+
+impl Captured {
+    /// The first line containing `needle`.
+    fn line(&self, needle: &str) -> Result<&Line, String> {
+        self.lines
+            .iter()
+            .find(|l| l.text.contains(needle))
+            .ok_or_else(|| format!("no line contains {needle:?}"))
+    }
+
+    fn last_line(&self) -> Result<&Line, String> {
+        self.lines
+            .last()
+            .ok_or_else(|| "printed nothing".to_string())
+    }
+
+    /// Lines containing each needle appear, in this order.
+    fn expect_order(&self, needles: &[&str]) -> Result<(), String> {
+        let mut from = 0;
+        for needle in needles {
+            let Some(found) = self.lines[from..]
+                .iter()
+                .position(|l| l.text.contains(needle))
+            else {
+                return Err(format!(
+                    "expected a line containing {needle:?} after line {from} (order: {needles:?})"
+                ));
+            };
+            from += found + 1;
+        }
+        Ok(())
+    }
+
+    fn expect_absent(&self, needle: &str) -> Result<(), String> {
+        match self.lines.iter().find(|l| l.text.contains(needle)) {
+            Some(line) => Err(format!("unexpected line {:?}", line.text)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn expect_between(what: &str, value: Duration, min_s: f64, max_s: f64) -> Result<(), String> {
+    let seconds = value.as_secs_f64();
+    if (min_s..=max_s).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {seconds:.2} s, expected between {min_s} and {max_s} s"
+        ))
+    }
+}
+
+/// The number that follows `prefix` in `text` (up to the next character that cannot be
+/// part of it).
+fn number_after<T: std::str::FromStr>(text: &str, prefix: &str) -> Result<T, String> {
+    let start = text
+        .find(prefix)
+        .map(|i| i + prefix.len())
+        .ok_or_else(|| format!("{text:?} does not contain {prefix:?}"))?;
+    parse_number(&text[start..])
+}
+
+/// The number at the start of `text`.
+fn leading_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    parse_number(text)
+}
+
+fn parse_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(text.len());
+    text[..end]
+        .parse()
+        .map_err(|_| format!("expected a number at the start of {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    fn captured(lines: &[(f64, &str)], exited_after: f64) -> Captured {
+        Captured {
+            lines: lines
+                .iter()
+                .map(|&(at, text)| Line {
+                    at: Duration::from_secs_f64(at),
+                    text: text.to_string(),
+                })
+                .collect(),
+            stderr: String::new(),
+            status: ExitStatus::from_raw(0),
+            exited_after: Duration::from_secs_f64(exited_after),
+        }
+    }
+
+    #[test]
+    fn every_check_fails_on_a_program_that_printed_nothing() {
+        for check in CHECKS {
+            assert!(
+                (check.verify)(&captured(&[], 0.0)).is_err(),
+                "the check of {} passes on empty output",
+                check.example
+            );
+        }
+    }
+
+    #[test]
+    fn order_is_checked_line_after_line() {
+        let out = captured(&[(0.0, "a"), (0.1, "b"), (0.2, "c")], 0.3);
+        assert!(out.expect_order(&["a", "c"]).is_ok());
+        assert!(out.expect_order(&["c", "a"]).is_err());
+        assert!(out.expect_order(&["a", "a"]).is_err());
+    }
+
+    #[test]
+    fn join_check_refuses_the_sum_of_the_sleeps() {
+        let mut lines = vec![
+            (0.0, "小王1 is running"),
+            (0.0, "小王2 is running"),
+            (0.0, "小王3 is running"),
+            (1.0, "小王1 is done"),
+            (3.0, "小王2 is done"),
+            (6.0, "小王3 is done"),
+        ];
+        let check = CHECKS.iter().find(|c| c.example == "02_join").unwrap();
+        lines.push((
+            6.0,
+            "主 (main) joined all 3 after 6.01 s (the longest child, not the sum)",
+        ));
+        assert!((check.verify)(&captured(&lines, 6.0)).is_err());
+        lines.pop();
+        lines.push((
+            3.0,
+            "主 (main) joined all 3 after 3.01 s (the longest child, not the sum)",
+        ));
+        assert!((check.verify)(&captured(&lines, 3.0)).is_ok());
+    }
+
+    #[test]
+    fn daemon_check_refuses_a_daemon_that_outlived_main() {
+        let check = CHECKS.iter().find(|c| c.example == "07_daemon").unwrap();
+        let lines = [
+            (0.0, "老太监 (the old eunuch) is alive"),
+            (1.0, "皇帝 (the emperor) is dying"),
+            (3.0, "老太监 (the old eunuch) died a natural death"),
+        ];
+        assert!((check.verify)(&captured(&lines, 3.0)).is_err());
+        assert!((check.verify)(&captured(&lines[..2], 1.0)).is_ok());
+    }
+
+    #[test]
+    fn numbers_are_read_where_they_stand() {
+        assert_eq!(number_after::<f64>("after 3.25 s", "after ").unwrap(), 3.25);
+        assert_eq!(leading_number::<u32>("1234 is running").unwrap(), 1234);
+        assert!(number_after::<u32>("no number here", "parent is ").is_err());
+    }
+}
