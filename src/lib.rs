@@ -57,3 +57,8 @@ pub mod prelude {
         parent_process, spawn,
     };
 }
+
+/// The README's examples, compiled and run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
