@@ -1,0 +1,110 @@
+//! # proc-sync: interprocess locks and shared values for multiproc
+//!
+//! The synchronisation layer of [multiproc](https://docs.rs/multiproc): Python's
+//! `multiprocessing` locks, semaphores, events, conditions, barriers and shared values,
+//! over shared memory, for processes started with [`proc_core`].
+//!
+//! | type | Python | what it is for |
+//! |---|---|---|
+//! | [`Lock`] / [`RLock`] | `Lock` / `RLock` | one process (thread) at a time in a critical section |
+//! | [`Semaphore`] / [`BoundedSemaphore`] | same names | at most N at a time; permits any process may hand back |
+//! | [`Event`] | `Event` | "go": a flag every waiter wakes on |
+//! | [`Condition`] | `Condition` | wait, under a lock, until some state changes |
+//! | [`Barrier`] | `Barrier` | N parties meet before any goes on |
+//! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with its own lock |
+//!
+//! Every type is a cheap `Clone` handle (`Send + Sync`): clone it, move the clone into a
+//! child's closure, and both processes use the same object.
+//!
+//! ```
+//! use proc_core::Process;
+//! use proc_sync::{Event, Lock, Value};
+//!
+//! let lock = Lock::new()?;
+//! let balance = Value::new(100i64)?;
+//! let done = Event::new()?;
+//!
+//! let mut child = Process::new({
+//!     let (lock, balance, done) = (lock.clone(), balance.clone(), done.clone());
+//!     move || {
+//!         let _guard = lock.acquire(); // a critical section across processes
+//!         balance.set(balance.get() - 30);
+//!         done.set();
+//!     }
+//! });
+//! child.start().unwrap();
+//! done.wait();
+//! let _guard = lock.acquire();
+//! assert_eq!(balance.get(), 70);
+//! # drop(_guard);
+//! # child.join().unwrap();
+//! # Ok::<(), proc_sync::Error>(())
+//! ```
+//!
+//! ## A holder that dies does not deadlock the others
+//! The locks ([`Lock`], [`RLock`], and the locks inside [`Value`], [`Array`],
+//! [`Condition`] and [`Barrier`]) are robust pthread mutexes: when a process dies holding
+//! one, even by SIGKILL, the kernel releases it, and the next acquirer's guard says so with
+//! `previous_owner_died()`. Whatever the dead holder was changing may be half done; the
+//! new holder decides how to repair it (a [`Barrier`] breaks itself).
+//!
+//! ```
+//! use proc_sync::Value;
+//!
+//! let account = Value::new([0u32; 2])?; // two halves that must stay equal
+//! let mut child = proc_core::Process::new({
+//!     let account = account.clone();
+//!     move || {
+//!         let mut guard = account.lock();
+//!         guard[0] = 1; // ... and dies before writing guard[1]
+//!         std::mem::forget(guard);
+//!         proc_core::exit(1);
+//!     }
+//! });
+//! child.start().unwrap();
+//! child.join().unwrap();
+//! let mut guard = account.lock();
+//! assert!(guard.previous_owner_died());
+//! guard[1] = guard[0]; // repair
+//! # Ok::<(), proc_sync::Error>(())
+//! ```
+//!
+//! ## Blocking forms, try forms, timeouts
+//! Each lock has a blocking form (`acquire`, `lock`), a try form that never waits
+//! (`try_acquire`, `try_lock`) and a timed form (`acquire_timeout`, `lock_timeout`);
+//! timeouts are absolute deadlines inside, so signals and spurious wake-ups never stretch
+//! them. Waits sleep in the kernel (futex); uncontended locking is an atomic operation
+//! with no system call. The blocking forms cannot fail in correct use; the `*_checked`
+//! forms report misuse such as re-locking a non-re-entrant lock in the thread holding it.
+//!
+//! ## Memory
+//! Each object lives in its own anonymous memory file (`memfd_create`) mapped into every
+//! process that holds a handle: nothing appears in `/dev/shm`, nothing can be opened by
+//! name, and the memory is freed when the last process holding it ends, however it ends.
+//! Shared values are limited to [`bytemuck::Pod`] types: plain data that means the same in
+//! every address space.
+
+#![warn(missing_docs)]
+
+mod barrier;
+mod condition;
+mod deadline;
+mod error;
+mod event;
+mod futex;
+mod lock;
+mod raw_mutex;
+mod region;
+mod semaphore;
+mod shared;
+mod value;
+
+pub use barrier::Barrier;
+pub use bytemuck::{self, Pod, Zeroable};
+pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
+pub use error::{Error, Result};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, RLock};
+pub use semaphore::{BoundedSemaphore, Semaphore};
+pub use shared::ValueGuard;
+pub use value::{Array, Value};

@@ -1,0 +1,218 @@
+//! [`MutexRegion`]: one shared region laid out as a header that starts with a robust mutex,
+//! followed by the data the mutex protects. [`Value`](crate::Value), [`Array`](crate::Array)
+//! and [`Condition`](crate::Condition) are built on it; [`ValueGuard`] is the guard that
+//! hands out the data while the mutex is held.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+use crate::raw_mutex::{Kind, RawMutex};
+use crate::region::Region;
+
+/// A `#[repr(C)]` header whose first field is the robust mutex that guards the data.
+///
+/// # Safety
+/// The type must be `#[repr(C)]` with a [`RawMutex`] as its first field (at offset 0, where
+/// [`Region`]'s drop looks for it), all-zero bytes must be a valid value of it apart from
+/// the mutex (which `MutexRegion::new` initialises), and every field other than the mutex
+/// must change only atomically or while the mutex is held.
+pub(crate) unsafe trait MutexHeader: Sized {
+    /// The mutex at offset 0.
+    fn mutex(&self) -> &RawMutex;
+}
+
+/// A header `H` and `len` values of `T` after it, in one shared region.
+pub(crate) struct MutexRegion<H, T> {
+    region: Arc<Region>,
+    data_offset: usize,
+    len: usize,
+    _header: PhantomData<fn() -> H>,
+    /// A handle is `Send`/`Sync` only if `T` is (the guard hands `T` to other threads).
+    _data: PhantomData<T>,
+}
+
+impl<H, T> Clone for MutexRegion<H, T> {
+    fn clone(&self) -> Self {
+        MutexRegion {
+            region: Arc::clone(&self.region),
+            data_offset: self.data_offset,
+            len: self.len,
+            _header: PhantomData,
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
+    /// A region holding a header (its mutex initialised as `kind`, the rest zero) and `len`
+    /// zeroed values of `T`.
+    pub(crate) fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
+        let too_large = Error::InvalidArgument {
+            reason: "the shared value is larger than the address space",
+        };
+        let data_offset = size_of::<H>().next_multiple_of(align_of::<T>());
+        let total = size_of::<T>()
+            .checked_mul(len)
+            .and_then(|bytes| bytes.checked_add(data_offset))
+            .ok_or(too_large)?;
+        let align = align_of::<H>().max(align_of::<T>());
+        let region = Region::new(name, total, align, Some(0))?;
+        // SAFETY: the region is fresh, large enough, aligned for H, zero-filled and used by
+        // nobody yet; by MutexHeader's contract the mutex is H's first field, at offset 0,
+        // and it stays there for the region's lifetime.
+        unsafe { RawMutex::init(region.base().cast(), kind)? };
+        Ok(MutexRegion {
+            region: Arc::new(region),
+            data_offset,
+            len,
+            _header: PhantomData,
+            _data: PhantomData,
+        })
+    }
+
+    pub(crate) fn header(&self) -> &H {
+        // SAFETY: `new` checked size and alignment; H is valid zeroed (MutexHeader) and its
+        // mutex was initialised; the region lives as long as `self`.
+        unsafe { &*self.region.base().cast::<H>() }
+    }
+
+    pub(crate) fn mutex(&self) -> &RawMutex {
+        self.header().mutex()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The `len` values, as a raw slice pointer (only to be dereferenced under the mutex).
+    pub(crate) fn data(&self) -> NonNull<[T]> {
+        // SAFETY: `data_offset` is within the mapping (checked in `new`), so the pointer is
+        // in bounds and not null.
+        let first = unsafe { NonNull::new_unchecked(self.region.base().add(self.data_offset)) };
+        NonNull::slice_from_raw_parts(first.cast::<T>(), self.len)
+    }
+
+    /// Locks with the blocking, try or timed form; `Ok(None)` when not acquired.
+    pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
+        let mutex = self.mutex();
+        match how {
+            How::Block => mutex.lock(what).map(Some),
+            How::Try => mutex.try_lock(what),
+            How::Until(deadline) => mutex.lock_until(&deadline, what),
+        }
+    }
+}
+
+/// How to wait for a mutex.
+#[derive(Clone, Copy)]
+pub(crate) enum How {
+    Block,
+    Try,
+    Until(Deadline),
+}
+
+impl How {
+    pub(crate) fn timeout(timeout: Duration) -> How {
+        How::Until(Deadline::after(timeout))
+    }
+}
+
+/// Access to the data of a [`Value`](crate::Value) (`T`) or an [`Array`](crate::Array)
+/// (`[T]`) while this thread holds its lock; the lock is released when the guard drops.
+///
+/// Like every guard of this crate it is `!Send`: a robust mutex must be released by the
+/// thread that locked it.
+///
+/// ```
+/// let v = proc_sync::Value::new([0u8; 4])?;
+/// let mut guard = v.lock();
+/// guard[1] = 7;
+/// assert!(!guard.previous_owner_died());
+/// drop(guard);
+/// assert_eq!(v.get(), [0, 7, 0, 0]);
+/// # Ok::<(), proc_sync::Error>(())
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ValueGuard<'a, T: ?Sized> {
+    mutex: &'a RawMutex,
+    data: NonNull<T>,
+    what: &'static str,
+    previous_owner_died: bool,
+    /// Borrows the data mutably for `'a`; the raw pointer also makes the guard `!Send`.
+    _data: PhantomData<&'a mut T>,
+}
+
+impl<'a, T: ?Sized> ValueGuard<'a, T> {
+    /// # Safety
+    /// This thread must hold `mutex` (once, for this guard), and `data` must be valid for
+    /// reads and writes for `'a`, accessed by nobody else while `mutex` is held.
+    pub(crate) unsafe fn new(
+        mutex: &'a RawMutex,
+        data: NonNull<T>,
+        what: &'static str,
+        previous_owner_died: bool,
+    ) -> Self {
+        ValueGuard {
+            mutex,
+            data,
+            what,
+            previous_owner_died,
+            _data: PhantomData,
+        }
+    }
+
+    /// Whether the lock was taken over from a holder that died holding it: the data may be
+    /// half updated, and it is the caller's to check or repair.
+    ///
+    /// ```
+    /// let v = proc_sync::Value::new(0u32)?;
+    /// assert!(!v.lock().previous_owner_died());
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    pub fn previous_owner_died(&self) -> bool {
+        self.previous_owner_died
+    }
+
+    pub(crate) fn mark_previous_owner_died(&mut self, died: bool) {
+        self.previous_owner_died |= died;
+    }
+}
+
+impl<T: ?Sized> Deref for ValueGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: by `new`'s contract the data is valid and ours alone while the guard
+        // lives (it holds the mutex).
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for ValueGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<T: ?Sized> Drop for ValueGuard<'_, T> {
+    fn drop(&mut self) {
+        // Cannot fail: this thread holds the mutex (the guard is !Send and was made when it
+        // was acquired), and nothing else releases it.
+        let _ = self.mutex.unlock(self.what);
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueGuard")
+            .field("value", &&**self)
+            .field("previous_owner_died", &self.previous_owner_died)
+            .finish()
+    }
+}
