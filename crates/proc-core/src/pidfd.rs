@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use crate::poll::wait_readable;
 
 /// How a reaped child ended, in Python's convention: the exit code, or `-signum`.
 pub(crate) type ExitCode = i32;
@@ -100,31 +100,5 @@ impl Pidfd {
 impl AsFd for Pidfd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-/// Blocks until `fd` is readable (or hung up) or `deadline` passes; retries on EINTR.
-pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
-    loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                // Round up, so that a wait of 0.4 ms does not spin with zero timeouts.
-                let ms = left.as_nanos().div_ceil(1_000_000);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(false);
-                }
-            }
-            Ok(_) => return Ok(true),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
     }
 }
