@@ -9,6 +9,7 @@
 //! | crate | what it holds |
 //! |---|---|
 //! | [`proc_core`] | [`Process`], [`spawn`]/[`JoinHandle`], [`current_process`], exit codes, daemons |
+//! | [`proc_ipc`] | [`pipe`], [`pipe_oneway`], [`Connection`]: typed messages between processes |
 //!
 //! ```
 //! use multiproc::prelude::*;
@@ -25,6 +26,8 @@ pub use proc_core::{
     CodecError, JoinError, JoinHandle, Process, ProcessInfo, Target, active_children, codec,
     cpu_count, current_process, exit, parent_process, spawn,
 };
+pub use proc_ipc;
+pub use proc_ipc::{Connection, pipe, pipe_oneway};
 
 /// Any error of multiproc: converts from the error of every layer.
 ///
@@ -45,6 +48,9 @@ pub enum Error {
     /// A child started by [`spawn`] did not return its value.
     #[error(transparent)]
     Join(#[from] JoinError),
+    /// An error of the message layer (pipes and connections).
+    #[error(transparent)]
+    Ipc(#[from] proc_ipc::Error),
 }
 
 /// `Result` with multiproc's [`Error`].
@@ -52,6 +58,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The names most programs need: `use multiproc::prelude::*;`.
 pub mod prelude {
+    pub use crate::{Connection, pipe, pipe_oneway};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
         parent_process, spawn,

@@ -1,0 +1,361 @@
+//! [`Connection`], [`pipe`] and [`pipe_oneway`]: Python's `multiprocessing.Pipe`.
+//!
+//! A connection is one end of a Unix stream socket pair. Each message is one frame: its
+//! length as 8 little-endian bytes, then that many bytes (for [`Connection::send`], the
+//! codec's encoding of the value). The receiver checks the length against its limit before
+//! it stores anything, and grows its buffer only as bytes actually arrive, so a peer that
+//! announces a huge message cannot make it allocate memory for bytes it never sends.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, send, shutdown, socketpair,
+};
+use proc_core::codec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// The largest message a connection sends or receives unless told otherwise: 64 MiB.
+pub const DEFAULT_MESSAGE_LIMIT: usize = 64 << 20;
+
+/// Bytes of a frame's header: the payload length, little-endian.
+const HEADER: usize = 8;
+
+/// Payloads up to this size are copied behind their header and sent with one call; larger
+/// ones are sent in place, after the header.
+const COPY_BELOW: usize = 64 << 10;
+
+/// A duplex connection pair: what one end sends, the other receives, both ways.
+///
+/// ```
+/// use proc_core::Process;
+///
+/// let (parent_end, child_end) = proc_ipc::pipe()?;
+/// let mut p = Process::new(move || {
+///     let n: u64 = child_end.recv().unwrap();
+///     child_end.send(&(n * 2)).unwrap();
+/// });
+/// p.start()?;
+/// parent_end.send(&21u64)?;
+/// assert_eq!(parent_end.recv::<u64>()?, 42);
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pipe() -> Result<(Connection, Connection)> {
+    let (a, b) = stream_pair()?;
+    Ok((
+        Connection::new(a, true, true),
+        Connection::new(b, true, true),
+    ))
+}
+
+/// A one-way pair `(reader, writer)`, as Python's `Pipe(duplex=False)`: the writer only
+/// sends, the reader only receives.
+///
+/// ```
+/// let (reader, writer) = proc_ipc::pipe_oneway()?;
+/// writer.send("hello")?;
+/// assert_eq!(reader.recv::<String>()?, "hello");
+/// assert!(reader.send(&1).is_err(), "the reading end cannot send");
+/// # Ok::<(), proc_ipc::Error>(())
+/// ```
+pub fn pipe_oneway() -> Result<(Connection, Connection)> {
+    let (read, write) = stream_pair()?;
+    // A socket pair rather than pipe(2), so that writes can refuse SIGPIPE (MSG_NOSIGNAL).
+    shutdown(read.as_raw_fd(), Shutdown::Write).map_err(|e| Error::io("shutdown", e))?;
+    shutdown(write.as_raw_fd(), Shutdown::Read).map_err(|e| Error::io("shutdown", e))?;
+    Ok((
+        Connection::new(read, true, false),
+        Connection::new(write, false, true),
+    ))
+}
+
+fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::io("socketpair", e))
+}
+
+/// One end of a connection between processes: typed messages with [`send`](Self::send) /
+/// [`recv`](Self::recv), raw ones with [`send_bytes`](Self::send_bytes) /
+/// [`recv_bytes`](Self::recv_bytes), and [`poll`](Self::poll) to wait for one.
+///
+/// A connection is `Send` but not `Sync`: one thread of a process uses it at a time, so
+/// the frames it writes never interleave. Two *processes* writing to copies of the same end
+/// at once can interleave their frames, as in Python: give each writer its own pair, or
+/// use a queue. When the other end is gone (dropped, or its process ended), `recv` returns
+/// an end-of-file error ([`Error::is_eof`]) once everything sent before has been received,
+/// and `send` returns one at once. Mind that a forked child holds copies of its parent's
+/// ends (see the crate docs): the peer is gone only when every copy is closed.
+pub struct Connection {
+    stream: UnixStream,
+    readable: bool,
+    writable: bool,
+    limit: usize,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl Connection {
+    fn new(fd: OwnedFd, readable: bool, writable: bool) -> Self {
+        Connection {
+            stream: UnixStream::from(fd),
+            readable,
+            writable,
+            limit: DEFAULT_MESSAGE_LIMIT,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// Sets the largest message this end sends or receives (default
+    /// [`DEFAULT_MESSAGE_LIMIT`]). Each end has its own limit.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// let a = a.with_limit(4);
+    /// assert!(matches!(a.send_bytes(b"12345"), Err(proc_ipc::Error::TooLarge { len: 5, limit: 4 })));
+    /// a.send_bytes(b"1234")?; // the connection is still usable
+    /// assert_eq!(b.recv_bytes()?, b"1234");
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The largest message this end sends or receives.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether this end can receive (false for the writer of a one-way pair).
+    pub fn is_readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end can send (false for the reader of a one-way pair).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Sends `value`, encoded by the codec. A value whose encoding is over the limit is
+    /// refused before anything is written.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.send(&(1u8, "one".to_string(), vec![1.0f64]))?;
+    /// let (n, name, v): (u8, String, Vec<f64>) = b.recv()?;
+    /// assert_eq!((n, name.as_str(), v), (1, "one", vec![1.0]));
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.check_direction(self.writable, "send", "read")?;
+        let mut frame = vec![0u8; HEADER];
+        codec::encode_into(value, &mut frame)?;
+        let len = frame.len() - HEADER;
+        self.check_limit(len)?;
+        frame[..HEADER].copy_from_slice(&(len as u64).to_le_bytes());
+        self.write_all(&frame)
+    }
+
+    /// Receives one value sent with [`send`](Self::send). Blocks until it arrives. Bytes
+    /// that are not an encoding of `T` give a codec error for this message; the connection
+    /// stays usable.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.send(&-7i32)?;
+    /// assert_eq!(b.recv::<i32>()?, -7);
+    /// a.send_bytes(&[0xFF; 3])?;
+    /// assert!(matches!(b.recv::<String>(), Err(proc_ipc::Error::Codec(_))));
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
+        let bytes = self.recv_bytes()?;
+        Ok(codec::decode(&bytes, self.limit)?)
+    }
+
+    /// Sends `bytes` as one message.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.send_bytes(b"raw")?;
+    /// assert_eq!(b.recv_bytes()?, b"raw");
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.check_direction(self.writable, "send", "read")?;
+        self.check_limit(bytes.len())?;
+        let header = (bytes.len() as u64).to_le_bytes();
+        if bytes.len() < COPY_BELOW {
+            let mut frame = Vec::with_capacity(HEADER + bytes.len());
+            frame.extend_from_slice(&header);
+            frame.extend_from_slice(bytes);
+            self.write_all(&frame)
+        } else {
+            self.write_all(&header)?;
+            self.write_all(bytes)
+        }
+    }
+
+    /// Receives one message as bytes. Blocks until it arrives. A message over this end's
+    /// limit is read past without being stored and reported as [`Error::TooLarge`]; the next
+    /// message can then be received.
+    pub fn recv_bytes(&self) -> Result<Vec<u8>> {
+        self.check_direction(self.readable, "recv", "write")?;
+        let mut header = [0u8; HEADER];
+        let got = self.read_up_to(&mut header)?;
+        if got == 0 {
+            return Err(Error::Eof);
+        }
+        if got < HEADER {
+            return Err(Error::EofInMessage {
+                received: got,
+                expected: HEADER,
+            });
+        }
+        let announced = u64::from_le_bytes(header);
+        let len = usize::try_from(announced).unwrap_or(usize::MAX);
+        let expected = len.saturating_add(HEADER);
+        if len > self.limit {
+            let mut unwanted = (&self.stream).take(announced);
+            ended_or_failed(io::copy(&mut unwanted, &mut io::sink()))?;
+            let skipped = announced - unwanted.limit();
+            if skipped < announced {
+                return Err(Error::EofInMessage {
+                    received: HEADER.saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX)),
+                    expected,
+                });
+            }
+            return Err(Error::TooLarge {
+                len,
+                limit: self.limit,
+            });
+        }
+        // Grows with what arrives, never ahead of it: the length came from another process.
+        let mut payload = Vec::new();
+        let read = (&self.stream).take(announced).read_to_end(&mut payload);
+        ended_or_failed(read)?;
+        if payload.len() < len {
+            return Err(Error::EofInMessage {
+                received: HEADER + payload.len(),
+                expected,
+            });
+        }
+        Ok(payload)
+    }
+
+    /// Waits at most `timeout` (`None`: without limit) for a message to be ready, and
+    /// returns whether one is. A closed peer counts as ready: `recv` then reports it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// assert!(!b.poll(Some(Duration::from_millis(1)))?);
+    /// a.send(&1u8)?;
+    /// assert!(b.poll(Some(Duration::ZERO))?);
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.check_direction(self.readable, "poll", "write")?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let forever = timeout.is_some() && deadline.is_none();
+        proc_core::wait_readable(self.stream.as_fd(), if forever { None } else { deadline })
+            .map_err(|e| Error::io("poll", e))
+    }
+
+    fn check_direction(
+        &self,
+        allowed: bool,
+        operation: &'static str,
+        direction: &'static str,
+    ) -> Result<()> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::WrongDirection {
+                operation,
+                direction,
+            })
+        }
+    }
+
+    fn check_limit(&self, len: usize) -> Result<()> {
+        if len > self.limit {
+            return Err(Error::TooLarge {
+                len,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf`. MSG_NOSIGNAL: a closed peer is an error, never a SIGPIPE.
+    fn write_all(&self, mut buf: &[u8]) -> Result<()> {
+        while !buf.is_empty() {
+            match send(self.stream.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(n) => buf = &buf[n..],
+                Err(Errno::EINTR) => {}
+                Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(Error::Eof),
+                Err(e) => return Err(Error::io("send", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` unless end of file comes first; returns how much was read.
+    fn read_up_to(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match (&self.stream).read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                Err(e) => return Err(Error::io("recv", e)),
+            }
+        }
+        Ok(got)
+    }
+}
+
+/// A read that stopped at a reset connection ended like one that reached end of file: the
+/// caller sees how much arrived. Other failures are errors.
+fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
+    match read {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+        Err(e) => Err(Error::io("recv", e)),
+    }
+}
+
+impl AsFd for Connection {
+    /// The socket, for `poll`/`epoll` alongside other fds.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("fd", &self.stream.as_raw_fd())
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}

@@ -1,0 +1,53 @@
+//! # proc-ipc: messages between processes
+//!
+//! The message layer of [multiproc](https://docs.rs/multiproc): Python's
+//! `multiprocessing.Pipe` for Rust.
+//!
+//! - [`pipe`] gives a duplex pair of [`Connection`]s, [`pipe_oneway`] a `(reader, writer)`
+//!   pair. Either end goes to a child process with it (captured by a
+//!   [`Process::new`](proc_core::Process::new) closure).
+//! - [`Connection::send`] / [`Connection::recv`] move any serde value; `send_bytes` /
+//!   `recv_bytes` move raw bytes; [`Connection::poll`] waits for a message with a timeout.
+//! - Messages of any size up to a limit per end (default 64 MiB, [`DEFAULT_MESSAGE_LIMIT`]).
+//!   What arrives is untrusted: a message over the limit is skipped without being stored,
+//!   bytes that do not decode are an error for that message only, and a peer that closed or
+//!   died gives an end-of-file error ([`Error::is_eof`]), never a hang or a panic.
+//!
+//! ```
+//! use proc_core::Process;
+//! use proc_ipc::pipe;
+//!
+//! let (parent_end, child_end) = pipe()?;
+//! let mut child = Process::new(move || {
+//!     // None from the parent means: no more words.
+//!     while let Ok(Some(word)) = child_end.recv::<Option<String>>() {
+//!         child_end.send(&word.to_uppercase()).unwrap();
+//!     }
+//! });
+//! child.start()?;
+//! for word in ["ping", "pong"] {
+//!     parent_end.send(&Some(word))?;
+//!     println!("{}", parent_end.recv::<String>()?);
+//! }
+//! parent_end.send(&None::<String>)?;
+//! assert_eq!(child.join()?, 0);
+//! // The child has ended and the parent's copy of its end went with `start`: end of file.
+//! assert!(parent_end.recv::<String>().unwrap_err().is_eof());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Ends inherited through fork
+//! A forked child gets a copy of every file descriptor of its parent, including the ends
+//! of connections that its closure did not capture. An end of file is seen only once every
+//! copy of the other end is closed, so a child never sees end of file from an end its parent
+//! still held when it forked: end a conversation with a message (as above), not by closing.
+//! The other way round works: `start` closes the parent's copy of what the closure captured,
+//! so the parent sees end of file when the child has ended.
+
+#![warn(missing_docs)]
+
+mod connection;
+mod error;
+
+pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
+pub use error::{Error, Result};

@@ -1,0 +1,246 @@
+//! Connections between processes: what arrives, in what order, and what every kind of bad
+//! input or dead peer gives.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use proc_core::{Process, exit};
+use proc_ipc::{Connection, Error, pipe, pipe_oneway};
+
+fn started(body: impl FnOnce() + Send + 'static) -> Process {
+    let mut p = Process::new(body);
+    p.start().expect("start");
+    p
+}
+
+/// Writes raw bytes on a connection's socket, bypassing its framing.
+fn write_raw(conn: &Connection, bytes: &[u8]) {
+    let mut left = bytes;
+    while !left.is_empty() {
+        let n = nix::unistd::write(conn.as_fd(), left).expect("raw write");
+        left = &left[n..];
+    }
+}
+
+#[test]
+fn values_cross_between_processes_both_ways_in_order() {
+    let (parent_end, child_end) = pipe().unwrap();
+    let p = started(move || {
+        for i in 0..100u32 {
+            let (n, text): (u32, String) = child_end.recv().unwrap();
+            assert_eq!((n, text.as_str()), (i, format!("item {i}").as_str()));
+            child_end.send(&(n * 2)).unwrap();
+        }
+    });
+    for i in 0..100u32 {
+        parent_end.send(&(i, format!("item {i}"))).unwrap();
+        assert_eq!(parent_end.recv::<u32>().unwrap(), i * 2);
+    }
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+#[test]
+fn a_one_way_pair_refuses_the_wrong_direction_and_carries_the_right_one() {
+    let (reader, writer) = pipe_oneway().unwrap();
+    assert!(reader.is_readable() && !reader.is_writable());
+    assert!(writer.is_writable() && !writer.is_readable());
+    assert!(matches!(
+        reader.send(&1u8),
+        Err(Error::WrongDirection { .. })
+    ));
+    assert!(matches!(
+        writer.recv::<u8>(),
+        Err(Error::WrongDirection { .. })
+    ));
+    assert!(matches!(
+        writer.poll(Some(Duration::ZERO)),
+        Err(Error::WrongDirection { .. })
+    ));
+    let p = started(move || writer.send("from the child").unwrap());
+    assert_eq!(reader.recv::<String>().unwrap(), "from the child");
+    assert_eq!(p.join().unwrap(), 0);
+    // The child has ended and the parent dropped its copy of the writer at start.
+    assert!(reader.recv::<String>().unwrap_err().is_eof());
+}
+
+#[test]
+fn a_message_of_the_full_default_limit_crosses_between_processes_intact() {
+    const LEN: usize = proc_ipc::DEFAULT_MESSAGE_LIMIT;
+    let (parent_end, child_end) = pipe().unwrap();
+    let p = started(move || {
+        let big: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        child_end.send_bytes(&big).unwrap();
+    });
+    let got = parent_end.recv_bytes().unwrap();
+    assert_eq!(got.len(), LEN);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+#[test]
+fn recv_from_a_peer_killed_before_sending_is_end_of_file() {
+    let (parent_end, child_end) = pipe().unwrap();
+    let p = started(move || {
+        let _keep = child_end;
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
+    assert!(matches!(parent_end.recv::<u8>(), Err(Error::Eof)));
+    assert!(
+        parent_end.poll(Some(Duration::ZERO)).unwrap(),
+        "EOF is ready"
+    );
+}
+
+#[test]
+fn a_peer_killed_in_the_middle_of_a_message_gives_end_of_file_in_message() {
+    const LEN: usize = 8 << 20; // far more than a socket buffer holds
+    let (parent_end, child_end) = pipe().unwrap();
+    let p = started(move || {
+        child_end.send_bytes(&vec![7u8; LEN]).unwrap();
+    });
+    // Once bytes are there, the child is blocked in the middle of its send.
+    assert!(parent_end.poll(None).unwrap());
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
+    match parent_end.recv_bytes() {
+        Err(Error::EofInMessage { received, expected }) => {
+            assert_eq!(expected, LEN + 8);
+            assert!(received < expected);
+        }
+        other => panic!("expected EofInMessage, got {other:?}"),
+    }
+}
+
+#[test]
+fn send_to_a_closed_peer_is_an_error_not_a_sigpipe() {
+    let p = started(|| {
+        // The default action of SIGPIPE kills; a send must not raise it.
+        // SAFETY: resetting a signal's disposition to its default; no handler involved.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let (a, b) = pipe().unwrap();
+        drop(b);
+        let eof = a.send(&1u64).is_err_and(|e| e.is_eof());
+        let (reader, writer) = pipe_oneway().unwrap();
+        drop(reader);
+        let eof_oneway = writer.send_bytes(&[1; 100_000]).is_err_and(|e| e.is_eof());
+        exit(if eof && eof_oneway { 0 } else { 1 });
+    });
+    assert_eq!(p.join().unwrap(), 0, "-13 would mean SIGPIPE killed it");
+}
+
+#[test]
+fn a_message_over_the_senders_limit_is_refused_and_nothing_is_sent() {
+    let (a, b) = pipe().unwrap();
+    let a = a.with_limit(16);
+    assert!(matches!(
+        a.send(&vec![0u8; 100]),
+        Err(Error::TooLarge { limit: 16, .. })
+    ));
+    assert!(matches!(
+        a.send_bytes(&[0; 17]),
+        Err(Error::TooLarge { len: 17, limit: 16 })
+    ));
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap(), "nothing was sent");
+    a.send(&5u8).unwrap();
+    assert_eq!(b.recv::<u8>().unwrap(), 5);
+}
+
+#[test]
+fn a_message_over_the_receivers_limit_is_skipped_and_the_next_one_arrives() {
+    let (a, b) = pipe().unwrap();
+    let b = b.with_limit(1000);
+    let p = started(move || {
+        a.send_bytes(&vec![1u8; 300_000]).unwrap();
+        a.send("after").unwrap();
+    });
+    assert!(matches!(
+        b.recv_bytes(),
+        Err(Error::TooLarge {
+            len: 300_000,
+            limit: 1000
+        })
+    ));
+    assert_eq!(b.recv::<String>().unwrap(), "after");
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+#[test]
+fn bytes_that_do_not_decode_are_an_error_for_that_message_only() {
+    let (a, b) = pipe().unwrap();
+    a.send_bytes(&[0xFF, 0xFF, 0xFF]).unwrap();
+    assert!(matches!(b.recv::<String>(), Err(Error::Codec(_))));
+    // A value followed by bytes that belong to nothing.
+    a.send_bytes(&[1, 2]).unwrap();
+    assert!(matches!(b.recv::<u8>(), Err(Error::Codec(_))));
+    // The wrong type: a string where a u64 is expected may decode as garbage or fail, but
+    // never panics; the next message is intact either way.
+    a.send("not a number").unwrap();
+    let _ = b.recv::<u64>();
+    a.send(&9u64).unwrap();
+    assert_eq!(b.recv::<u64>().unwrap(), 9);
+}
+
+#[test]
+fn a_huge_declared_length_with_a_closed_peer_is_end_of_file_not_an_allocation() {
+    let (a, b) = pipe().unwrap();
+    // Under the limit: 60 MiB announced, 3 bytes sent, then the peer is gone.
+    let mut frame = (60u64 << 20).to_le_bytes().to_vec();
+    frame.extend_from_slice(b"abc");
+    write_raw(&a, &frame);
+    drop(a);
+    assert!(matches!(
+        b.recv_bytes(),
+        Err(Error::EofInMessage {
+            received: 11,
+            expected
+        }) if expected == (60 << 20) + 8
+    ));
+
+    // Over any limit: u64::MAX announced.
+    let (a, b) = pipe().unwrap();
+    write_raw(&a, &u64::MAX.to_le_bytes());
+    drop(a);
+    assert!(matches!(
+        b.recv_bytes(),
+        Err(Error::EofInMessage { received: 8, .. })
+    ));
+}
+
+#[test]
+fn a_truncated_header_is_end_of_file_in_message() {
+    let (a, b) = pipe().unwrap();
+    write_raw(&a, &[1, 0, 0]);
+    drop(a);
+    assert!(matches!(
+        b.recv_bytes(),
+        Err(Error::EofInMessage {
+            received: 3,
+            expected: 8
+        })
+    ));
+    assert!(matches!(b.recv_bytes(), Err(Error::Eof)));
+}
+
+#[test]
+fn poll_waits_for_a_message_and_honours_its_timeout() {
+    let (a, b) = pipe().unwrap();
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(!b.poll(Some(Duration::from_millis(5))).unwrap());
+    let p = started(move || a.send(&1u8).unwrap());
+    assert!(b.poll(None).unwrap());
+    assert_eq!(b.recv::<u8>().unwrap(), 1);
+    assert_eq!(p.join().unwrap(), 0);
+    // A timeout too large to add to the clock waits as without one.
+    assert!(b.poll(Some(Duration::MAX)).unwrap(), "the peer has ended");
+}
+
+#[test]
+fn an_empty_message_is_a_message() {
+    let (a, b) = pipe().unwrap();
+    a.send_bytes(&[]).unwrap();
+    a.send(&()).unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), Vec::<u8>::new());
+    b.recv::<()>().unwrap();
+}
