@@ -8,7 +8,7 @@ use std::time::Duration;
 /// An absolute time on `CLOCK_MONOTONIC` (the clock futex bitset waits and
 /// `pthread_mutex_clocklock` measure against; it never jumps with the wall clock).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline {
+pub struct Deadline {
     at: libc::timespec,
 }
 
@@ -16,7 +16,7 @@ const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 impl Deadline {
     /// `timeout` from now. A timeout too large to represent saturates to the far future.
-    pub(crate) fn after(timeout: Duration) -> Deadline {
+    pub fn after(timeout: Duration) -> Deadline {
         let now = now();
         let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
         let mut tv_sec = now.tv_sec.saturating_add(secs);
@@ -31,12 +31,12 @@ impl Deadline {
     }
 
     /// The deadline as the `timespec` the kernel and glibc take.
-    pub(crate) fn as_timespec(&self) -> &libc::timespec {
+    pub fn as_timespec(&self) -> &libc::timespec {
         &self.at
     }
 
     /// Whether the deadline is now or in the past.
-    pub(crate) fn has_passed(&self) -> bool {
+    pub fn has_passed(&self) -> bool {
         let now = now();
         (now.tv_sec, now.tv_nsec) >= (self.at.tv_sec, self.at.tv_nsec)
     }

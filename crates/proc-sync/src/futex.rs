@@ -15,7 +15,7 @@ use crate::deadline::Deadline;
 /// How a [`wait`] ended. Every outcome but `TimedOut` means "look at the word again":
 /// futex wake-ups can be spurious, and a signal handler may have interrupted the sleep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
+pub enum Wake {
     /// Woken (or spuriously returned), or the word no longer held `expected` (EAGAIN), or
     /// interrupted by a signal (EINTR).
     Recheck,
@@ -29,7 +29,7 @@ pub(crate) enum Wake {
 /// An unexpected error (EFAULT, EINVAL, ENOSYS: impossible for an aligned `AtomicU32` in
 /// mapped memory on Linux ≥ 2.6.25) is reported as `Recheck` after yielding, so that a
 /// caller's loop re-reads the word instead of trusting a wait that did not happen.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> Wake {
+pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> Wake {
     let timeout = deadline.map_or(ptr::null(), |d| d.as_timespec() as *const libc::timespec);
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call (we hold a
     // reference to it); `timeout` is null or points to a live timespec; the unused uaddr2
@@ -59,7 +59,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>)
 }
 
 /// Wakes at most `count` processes or threads sleeping on `word`; returns how many woke.
-pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
+pub fn wake(word: &AtomicU32, count: u32) -> usize {
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE reads no other argument.
     let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
@@ -67,7 +67,7 @@ pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
 }
 
 /// Wakes every sleeper on `word`.
-pub(crate) fn wake_all(word: &AtomicU32) -> usize {
+pub fn wake_all(word: &AtomicU32) -> usize {
     wake(word, u32::MAX)
 }
 

@@ -93,6 +93,7 @@ mod error;
 mod event;
 mod futex;
 mod lock;
+pub mod raw;
 mod raw_mutex;
 mod region;
 mod semaphore;

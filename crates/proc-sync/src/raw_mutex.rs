@@ -35,7 +35,7 @@ const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
 
 /// Whether the mutex counts re-entries of its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// Not re-entrant: the owner locking again gets `EDEADLK` instead of hanging.
     ErrorCheck,
     /// Re-entrant: the owner may lock again; it is released after as many unlocks.
@@ -47,7 +47,7 @@ pub(crate) enum Kind {
 /// It is only ever used in place (a pthread mutex must not move), through a shared
 /// reference into a [`Region`](crate::region::Region).
 #[repr(C)]
-pub(crate) struct RawMutex {
+pub struct RawMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,
 }
 
@@ -105,7 +105,7 @@ impl RawMutex {
 
     /// Blocks until this thread owns the mutex. `Ok(true)` when the previous owner died
     /// holding it (the mutex has been marked consistent again).
-    pub(crate) fn lock(&self, what: &'static str) -> Result<bool> {
+    pub fn lock(&self, what: &'static str) -> Result<bool> {
         // SAFETY: the mutex was initialised by `init` and stays in place while `self` lives.
         let r = unsafe { libc::pthread_mutex_lock(self.get()) };
         self.acquired(r, what, "pthread_mutex_lock")
@@ -114,18 +114,14 @@ impl RawMutex {
 
     /// Takes the mutex if nobody holds it: `Ok(None)` when it is held (by anyone,
     /// including, for a non-re-entrant mutex, this thread: see `lock`'s errors).
-    pub(crate) fn try_lock(&self, what: &'static str) -> Result<Option<bool>> {
+    pub fn try_lock(&self, what: &'static str) -> Result<Option<bool>> {
         // SAFETY: as in `lock`.
         let r = unsafe { libc::pthread_mutex_trylock(self.get()) };
         self.acquired(r, what, "pthread_mutex_trylock")
     }
 
     /// Blocks until this thread owns the mutex or `deadline` passes (`Ok(None)`).
-    pub(crate) fn lock_until(
-        &self,
-        deadline: &Deadline,
-        what: &'static str,
-    ) -> Result<Option<bool>> {
+    pub fn lock_until(&self, deadline: &Deadline, what: &'static str) -> Result<Option<bool>> {
         // SAFETY: as in `lock`; the deadline is a valid timespec (nanoseconds < 1e9).
         let r = unsafe {
             pthread_mutex_clocklock(self.get(), libc::CLOCK_MONOTONIC, deadline.as_timespec())
@@ -165,7 +161,7 @@ impl RawMutex {
 
     /// Releases the mutex once. `Err(NotOwner)` when this thread does not hold it: glibc
     /// checks the owner of a robust mutex, so a wrong release is refused, never undefined.
-    pub(crate) fn unlock(&self, what: &'static str) -> Result<()> {
+    pub fn unlock(&self, what: &'static str) -> Result<()> {
         // SAFETY: the mutex is initialised and in place; unlocking a robust mutex we do not
         // own is checked by glibc and returns EPERM.
         match unsafe { libc::pthread_mutex_unlock(self.get()) } {

@@ -21,13 +21,13 @@ use crate::region::Region;
 /// [`Region`]'s drop looks for it), all-zero bytes must be a valid value of it apart from
 /// the mutex (which `MutexRegion::new` initialises), and every field other than the mutex
 /// must change only atomically or while the mutex is held.
-pub(crate) unsafe trait MutexHeader: Sized {
+pub unsafe trait MutexHeader: Sized {
     /// The mutex at offset 0.
     fn mutex(&self) -> &RawMutex;
 }
 
 /// A header `H` and `len` values of `T` after it, in one shared region.
-pub(crate) struct MutexRegion<H, T> {
+pub struct MutexRegion<H, T> {
     region: Arc<Region>,
     data_offset: usize,
     len: usize,
@@ -51,7 +51,7 @@ impl<H, T> Clone for MutexRegion<H, T> {
 impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     /// A region holding a header (its mutex initialised as `kind`, the rest zero) and `len`
     /// zeroed values of `T`.
-    pub(crate) fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
+    pub fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
         let too_large = Error::InvalidArgument {
             reason: "the shared value is larger than the address space",
         };
@@ -75,22 +75,26 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
         })
     }
 
-    pub(crate) fn header(&self) -> &H {
+    /// The header, in shared memory: its fields other than the mutex are atomics or are
+    /// touched only while the mutex is held.
+    pub fn header(&self) -> &H {
         // SAFETY: `new` checked size and alignment; H is valid zeroed (MutexHeader) and its
         // mutex was initialised; the region lives as long as `self`.
         unsafe { &*self.region.base().cast::<H>() }
     }
 
-    pub(crate) fn mutex(&self) -> &RawMutex {
+    /// The robust mutex at the start of the header.
+    pub fn mutex(&self) -> &RawMutex {
         self.header().mutex()
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// The number of values of `T` after the header.
+    pub fn len(&self) -> usize {
         self.len
     }
 
     /// The `len` values, as a raw slice pointer (only to be dereferenced under the mutex).
-    pub(crate) fn data(&self) -> NonNull<[T]> {
+    pub fn data(&self) -> NonNull<[T]> {
         // SAFETY: `data_offset` is within the mapping (checked in `new`), so the pointer is
         // in bounds and not null.
         let first = unsafe { NonNull::new_unchecked(self.region.base().add(self.data_offset)) };
