@@ -1,0 +1,99 @@
+//! Value and Array across processes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{EVENTUALLY, join, start};
+use proc_sync::{Array, Error, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Point {
+    x: f64,
+    y: f64,
+}
+
+#[test]
+fn a_value_set_in_a_child_is_seen_by_the_parent() {
+    let point = Value::new(Point { x: 0.0, y: 0.0 }).unwrap();
+    let child = start({
+        let point = point.clone();
+        move || point.set(Point { x: 1.5, y: -2.0 })
+    });
+    assert_eq!(join(&child), 0);
+    assert_eq!(point.get(), Point { x: 1.5, y: -2.0 });
+}
+
+#[test]
+fn processes_incrementing_a_value_under_its_lock_lose_no_update() {
+    let counter = Value::new(0u64).unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let counter = counter.clone();
+            start(move || {
+                for _ in 0..5_000 {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    for child in &children {
+        assert_eq!(join(child), 0);
+    }
+    assert_eq!(counter.get(), 15_000);
+}
+
+#[test]
+fn a_value_lock_held_elsewhere_is_not_acquired_by_try_or_timed_lock() {
+    let value = Value::new(0u8).unwrap();
+    let guard = value.lock();
+    let other = start({
+        let value = value.clone();
+        move || {
+            assert!(value.try_lock().is_none());
+            assert!(value.lock_timeout(Duration::from_millis(10)).is_none());
+        }
+    });
+    assert_eq!(join(&other), 0);
+    assert!(matches!(
+        value.lock_checked(),
+        Err(Error::WouldDeadlock { .. })
+    ));
+    drop(guard);
+    assert!(value.lock_timeout(EVENTUALLY).is_some());
+}
+
+#[test]
+fn an_array_starts_zeroed_or_as_a_copy_and_is_shared_with_children() {
+    let zeros = Array::<i32>::new(5).unwrap();
+    assert_eq!(zeros.len(), 5);
+    assert!(!zeros.is_empty());
+    assert_eq!(zeros.to_vec(), [0; 5]);
+
+    let array = Array::from_slice(&[1u16, 2, 3]).unwrap();
+    let child = start({
+        let array = array.clone();
+        move || array.lock().reverse()
+    });
+    assert_eq!(join(&child), 0);
+    assert_eq!(array.to_vec(), [3, 2, 1]);
+}
+
+#[test]
+fn an_empty_array_and_a_zero_sized_value_work() {
+    let empty = Array::<u64>::new(0).unwrap();
+    assert!(empty.is_empty());
+    assert!(empty.lock().is_empty());
+    let unit = Value::new(()).unwrap();
+    unit.set(());
+    assert!(!unit.lock().previous_owner_died());
+}
+
+#[test]
+fn an_array_too_large_to_exist_is_refused() {
+    assert!(matches!(
+        Array::<u64>::new(usize::MAX / 4),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
