@@ -255,6 +255,14 @@ lock_type! {
 ///
 /// A guard cannot be sent to another thread: a robust mutex is owned by the thread that
 /// locked it, and only that thread may unlock it.
+///
+/// ```compile_fail
+/// let lock = proc_sync::Lock::new().unwrap();
+/// let guard = lock.acquire();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: `*const ()` cannot be sent between threads
+/// });
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     mutex: &'a RawMutex,
