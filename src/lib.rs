@@ -9,6 +9,7 @@
 //! | crate | what it holds |
 //! |---|---|
 //! | [`proc_core`] | [`Process`], [`spawn`]/[`JoinHandle`], [`current_process`], exit codes, daemons |
+//! | [`proc_sync`] | [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`], [`Value`], [`Array`]: shared memory that survives a dead holder |
 //! | [`proc_ipc`] | [`pipe`], [`pipe_oneway`], [`Connection`]: typed messages between processes |
 //!
 //! ```
@@ -28,6 +29,11 @@ pub use proc_core::{
 };
 pub use proc_ipc;
 pub use proc_ipc::{Connection, pipe, pipe_oneway};
+pub use proc_sync;
+pub use proc_sync::{
+    Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
+    Semaphore, Value, ValueGuard,
+};
 
 /// Any error of multiproc: converts from the error of every layer.
 ///
@@ -48,6 +54,9 @@ pub enum Error {
     /// A child started by [`spawn`] did not return its value.
     #[error(transparent)]
     Join(#[from] JoinError),
+    /// An error of the synchronisation layer (locks, semaphores, barriers, shared values).
+    #[error(transparent)]
+    Sync(#[from] proc_sync::Error),
     /// An error of the message layer (pipes and connections).
     #[error(transparent)]
     Ipc(#[from] proc_ipc::Error),
@@ -58,6 +67,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The names most programs need: `use multiproc::prelude::*;`.
 pub mod prelude {
+    pub use crate::{
+        Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
+    };
     pub use crate::{Connection, pipe, pipe_oneway};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
