@@ -159,6 +159,44 @@ const CHECKS: &[Check] = &[
             )
         },
     },
+    Check {
+        example: "08_ticket_booking",
+        args: &[],
+        shows: "1 ticket, 10 buyers searching at once, buying under a Lock: exactly one \
+                succeeds and the file ends at 0",
+        verify: |out| verify_tickets(out, 1, 10, true),
+    },
+    Check {
+        example: "08_ticket_booking",
+        args: &["--tickets", "3", "--buyers", "5"],
+        shows: "3 tickets, 5 buyers, with the Lock: min(tickets, buyers) succeed and the \
+                count goes down by exactly that",
+        verify: |out| verify_tickets(out, 3, 5, true),
+    },
+    Check {
+        example: "08_ticket_booking",
+        args: &["--tickets", "10", "--buyers", "12", "--no-lock"],
+        shows: "without the Lock, read-modify-writes overlap: more buyers succeed than the \
+                count went down by (lost updates, oversold tickets)",
+        verify: |out| verify_tickets(out, 10, 12, false),
+    },
+    Check {
+        example: "shared_counter",
+        args: &[],
+        shows: "4 processes each add 10000 to a Value<u64> under its lock: no update is lost",
+        verify: |out| {
+            for i in 1..=4 {
+                out.line(&format!("Process-{i} (pid "))?;
+            }
+            let last = out.last_line()?;
+            let total: u64 = number_after(&last.text, "total=")?;
+            let expected: u64 = number_after(&last.text, "expected=")?;
+            if total != expected || expected != 40_000 {
+                return Err(format!("total {total}, expected {expected} (4 x 10000)"));
+            }
+            Ok(())
+        },
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -308,6 +346,57 @@ impl Captured {
     }
 }
 
+/// The ticket booking story (seed tour 8), from the example's lines and its last line,
+/// `summary: tickets=T buyers=B successes=S remaining=R lock=L`.
+fn verify_tickets(out: &Captured, tickets: u32, buyers: u32, locked: bool) -> Result<(), String> {
+    let summary = out.last_line()?;
+    if !summary.text.starts_with("summary: ") {
+        return Err(format!(
+            "the last line is not the summary: {:?}",
+            summary.text
+        ));
+    }
+    let field = |name: &str| number_after::<u32>(&summary.text, &format!("{name}="));
+    let (successes, remaining) = (field("successes")?, field("remaining")?);
+    if field("tickets")? != tickets || field("buyers")? != buyers {
+        return Err(format!(
+            "the summary does not echo the options: {:?}",
+            summary.text
+        ));
+    }
+    if !summary.text.ends_with(&format!("lock={locked}")) {
+        return Err(format!("expected lock={locked}: {:?}", summary.text));
+    }
+    let count = |needle: &str| out.lines.iter().filter(|l| l.text.contains(needle)).count();
+    if count(" ticket(s) left") != buyers as usize {
+        return Err(format!("expected {buyers} searches, one per buyer"));
+    }
+    if count(" bought a ticket") != successes as usize
+        || count(" found no ticket left") != (buyers - successes.min(buyers)) as usize
+    {
+        return Err("the buyers' lines do not add up to the summary".to_string());
+    }
+    if remaining > tickets {
+        return Err(format!("{remaining} tickets remain of {tickets}"));
+    }
+    if locked {
+        if successes != tickets.min(buyers) || remaining != tickets - successes {
+            return Err(format!(
+                "with the lock, expected {} successes and {} remaining; got {successes} and {remaining}",
+                tickets.min(buyers),
+                tickets - tickets.min(buyers)
+            ));
+        }
+    } else if successes <= tickets - remaining {
+        return Err(format!(
+            "without the lock, expected lost updates (successes > tickets sold); got \
+             {successes} successes for {} tickets sold",
+            tickets - remaining
+        ));
+    }
+    Ok(())
+}
+
 fn expect_between(what: &str, value: Duration, min_s: f64, max_s: f64) -> Result<(), String> {
     let seconds = value.as_secs_f64();
     if (min_s..=max_s).contains(&seconds) {
@@ -418,6 +507,38 @@ mod tests {
         ];
         assert!((check.verify)(&captured(&lines, 3.0)).is_err());
         assert!((check.verify)(&captured(&lines[..2], 1.0)).is_ok());
+    }
+
+    #[test]
+    fn ticket_checks_refuse_oversold_locked_runs_and_unbroken_unlocked_runs() {
+        let run = |lines: &[&str]| {
+            let lines: Vec<(f64, &str)> = lines.iter().map(|l| (0.0, *l)).collect();
+            captured(&lines, 1.0)
+        };
+        let correct = run(&[
+            "路人0 (passer-by 0) sees 1 ticket(s) left",
+            "路人1 (passer-by 1) sees 1 ticket(s) left",
+            "路人0 (passer-by 0) bought a ticket",
+            "路人1 (passer-by 1) found no ticket left",
+            "summary: tickets=1 buyers=2 successes=1 remaining=0 lock=true",
+        ]);
+        assert!(verify_tickets(&correct, 1, 2, true).is_ok());
+        let oversold = run(&[
+            "路人0 (passer-by 0) sees 1 ticket(s) left",
+            "路人1 (passer-by 1) sees 1 ticket(s) left",
+            "路人0 (passer-by 0) bought a ticket",
+            "路人1 (passer-by 1) bought a ticket",
+            "summary: tickets=1 buyers=2 successes=2 remaining=0 lock=true",
+        ]);
+        assert!(verify_tickets(&oversold, 1, 2, true).is_err());
+        let no_lost_update = run(&[
+            "路人0 (passer-by 0) sees 1 ticket(s) left",
+            "路人1 (passer-by 1) sees 1 ticket(s) left",
+            "路人0 (passer-by 0) bought a ticket",
+            "路人1 (passer-by 1) found no ticket left",
+            "summary: tickets=1 buyers=2 successes=1 remaining=0 lock=false",
+        ]);
+        assert!(verify_tickets(&no_lost_update, 1, 2, false).is_err());
     }
 
     #[test]
