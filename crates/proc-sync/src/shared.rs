@@ -132,6 +132,14 @@ impl How {
 /// Like every guard of this crate it is `!Send`: a robust mutex must be released by the
 /// thread that locked it.
 ///
+/// ```compile_fail
+/// let v = proc_sync::Value::new(0u32).unwrap();
+/// let guard = v.lock();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: the guard cannot be sent between threads
+/// });
+/// ```
+///
 /// ```
 /// let v = proc_sync::Value::new([0u8; 4])?;
 /// let mut guard = v.lock();
