@@ -45,7 +45,7 @@ pub enum Kind {
 /// A robust, process-shared pthread mutex that lives in shared memory.
 ///
 /// It is only ever used in place (a pthread mutex must not move), through a shared
-/// reference into a [`Region`](crate::region::Region).
+/// reference into a shared region.
 #[repr(C)]
 pub struct RawMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,

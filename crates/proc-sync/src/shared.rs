@@ -18,7 +18,7 @@ use crate::region::Region;
 ///
 /// # Safety
 /// The type must be `#[repr(C)]` with a [`RawMutex`] as its first field (at offset 0, where
-/// [`Region`]'s drop looks for it), all-zero bytes must be a valid value of it apart from
+/// the region's drop looks for it), all-zero bytes must be a valid value of it apart from
 /// the mutex (which `MutexRegion::new` initialises), and every field other than the mutex
 /// must change only atomically or while the mutex is held.
 pub unsafe trait MutexHeader: Sized {
