@@ -40,6 +40,7 @@ impl Shared {
         })
     }
 
+    #[inline]
     fn raw(&self) -> &RawMutex {
         // SAFETY: `new` initialised a RawMutex at offset 0 of the region, which lives as
         // long as `self`.
@@ -83,6 +84,7 @@ macro_rules! lock_type {
             /// assert!(!guard.previous_owner_died());
             /// # Ok::<(), proc_sync::Error>(())
             /// ```
+            #[inline]
             pub fn acquire(&self) -> LockGuard<'_> {
                 match self.acquire_checked() {
                     Ok(guard) => guard,
@@ -106,6 +108,7 @@ macro_rules! lock_type {
             /// re-entered more than its counter holds;
             /// [`Error::NotRecoverable`](crate::Error::NotRecoverable) when the shared state
             /// was corrupted from outside the crate.
+            #[inline]
             pub fn acquire_checked(&self) -> Result<LockGuard<'_>> {
                 let died = self.shared.raw().lock($what)?;
                 Ok(self.guard(died))
@@ -171,6 +174,7 @@ macro_rules! lock_type {
                 self.shared.raw().unlock($what)
             }
 
+            #[inline]
             fn guard(&self, previous_owner_died: bool) -> LockGuard<'_> {
                 LockGuard {
                     mutex: self.shared.raw(),
@@ -313,6 +317,7 @@ impl LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Only fails if the lock was already released through `release()` while this guard
         // lived; glibc refuses that second release, and there is nothing left to do.

@@ -99,12 +99,14 @@ impl RawMutex {
         Ok(())
     }
 
+    #[inline]
     fn get(&self) -> *mut libc::pthread_mutex_t {
         self.inner.get()
     }
 
     /// Blocks until this thread owns the mutex. `Ok(true)` when the previous owner died
     /// holding it (the mutex has been marked consistent again).
+    #[inline]
     pub fn lock(&self, what: &'static str) -> Result<bool> {
         // SAFETY: the mutex was initialised by `init` and stays in place while `self` lives.
         let r = unsafe { libc::pthread_mutex_lock(self.get()) };
@@ -130,6 +132,7 @@ impl RawMutex {
     }
 
     /// Turns a lock call's result into "acquired (owner died?)", "not acquired" or an error.
+    #[inline]
     fn acquired(
         &self,
         r: libc::c_int,
@@ -161,6 +164,7 @@ impl RawMutex {
 
     /// Releases the mutex once. `Err(NotOwner)` when this thread does not hold it: glibc
     /// checks the owner of a robust mutex, so a wrong release is refused, never undefined.
+    #[inline]
     pub fn unlock(&self, what: &'static str) -> Result<()> {
         // SAFETY: the mutex is initialised and in place; unlocking a robust mutex we do not
         // own is checked by glibc and returns EPERM.

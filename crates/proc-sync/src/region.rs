@@ -72,6 +72,7 @@ impl Region {
     }
 
     /// The start of the mapping: page aligned, `len()` bytes, zero-filled when created.
+    #[inline]
     pub(crate) fn base(&self) -> *mut u8 {
         self.map.as_ptr().cast_mut()
     }

@@ -77,6 +77,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
 
     /// The header, in shared memory: its fields other than the mutex are atomics or are
     /// touched only while the mutex is held.
+    #[inline]
     pub fn header(&self) -> &H {
         // SAFETY: `new` checked size and alignment; H is valid zeroed (MutexHeader) and its
         // mutex was initialised; the region lives as long as `self`.
@@ -84,6 +85,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// The robust mutex at the start of the header.
+    #[inline]
     pub fn mutex(&self) -> &RawMutex {
         self.header().mutex()
     }
@@ -94,6 +96,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// The `len` values, as a raw slice pointer (only to be dereferenced under the mutex).
+    #[inline]
     pub fn data(&self) -> NonNull<[T]> {
         // SAFETY: `data_offset` is within the mapping (checked in `new`), so the pointer is
         // in bounds and not null.
@@ -102,6 +105,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// Locks with the blocking, try or timed form; `Ok(None)` when not acquired.
+    #[inline]
     pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
         let mutex = self.mutex();
         match how {
@@ -163,6 +167,7 @@ impl<'a, T: ?Sized> ValueGuard<'a, T> {
     /// # Safety
     /// This thread must hold `mutex` (once, for this guard), and `data` must be valid for
     /// reads and writes for `'a`, accessed by nobody else while `mutex` is held.
+    #[inline]
     pub(crate) unsafe fn new(
         mutex: &'a RawMutex,
         data: NonNull<T>,
@@ -198,6 +203,7 @@ impl<'a, T: ?Sized> ValueGuard<'a, T> {
 impl<T: ?Sized> Deref for ValueGuard<'_, T> {
     type Target = T;
 
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: by `new`'s contract the data is valid and ours alone while the guard
         // lives (it holds the mutex).
@@ -206,6 +212,7 @@ impl<T: ?Sized> Deref for ValueGuard<'_, T> {
 }
 
 impl<T: ?Sized> DerefMut for ValueGuard<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this the only reference.
         unsafe { self.data.as_mut() }
@@ -213,6 +220,7 @@ impl<T: ?Sized> DerefMut for ValueGuard<'_, T> {
 }
 
 impl<T: ?Sized> Drop for ValueGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         // Cannot fail: this thread holds the mutex (the guard is !Send and was made when it
         // was acquired), and nothing else releases it.

@@ -126,6 +126,7 @@ impl<T: Pod> Value<T> {
     /// assert_eq!(v.get(), 7);
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> ValueGuard<'_, T> {
         self.lock_checked().unwrap_or_else(|_| block_forever())
     }
@@ -144,6 +145,7 @@ impl<T: Pod> Value<T> {
     /// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) if this thread holds the lock
     /// already; [`Error::NotRecoverable`](crate::Error::NotRecoverable) if the shared state
     /// was corrupted from outside the crate.
+    #[inline]
     pub fn lock_checked(&self) -> Result<ValueGuard<'_, T>> {
         self.lock_with(How::Block)
             .map(|guard| guard.unwrap_or_else(|| block_forever()))
@@ -197,6 +199,7 @@ impl<T: Pod> Value<T> {
         *self.lock() = value;
     }
 
+    #[inline]
     fn lock_with(&self, how: How) -> Result<Option<ValueGuard<'_, T>>> {
         let Some(died) = self.shared.lock_with(how, "Value")? else {
             return Ok(None);
