@@ -373,6 +373,16 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Condition<T> {
 
 /// This thread holds a [`Condition`]'s lock; dereferences to the condition's value and
 /// releases the lock when dropped. `!Send`, as every guard here.
+///
+/// ```
+/// let c = proc_sync::Condition::with_value(1u32)?;
+/// let mut guard = c.lock();
+/// *guard += 1;
+/// assert_eq!(*guard, 2);
+/// drop(guard); // released
+/// assert!(c.try_lock().is_some());
+/// # Ok::<(), proc_sync::Error>(())
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ConditionGuard<'a, T> {
     inner: ValueGuard<'a, T>,

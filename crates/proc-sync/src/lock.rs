@@ -257,6 +257,16 @@ lock_type! {
 
 /// Proof that this thread holds a [`Lock`] or [`RLock`]; releases it (once) when dropped.
 ///
+/// ```
+/// let lock = proc_sync::Lock::new()?;
+/// {
+///     let _guard = lock.acquire();
+///     // ... the critical section ...
+/// } // released here
+/// assert!(lock.try_acquire().is_some());
+/// # Ok::<(), proc_sync::Error>(())
+/// ```
+///
 /// A guard cannot be sent to another thread: a robust mutex is owned by the thread that
 /// locked it, and only that thread may unlock it.
 ///
