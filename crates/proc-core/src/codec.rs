@@ -11,12 +11,46 @@ use serde::de::DeserializeOwned;
 /// The largest encoded value decoded by default: 64 MiB.
 pub const DEFAULT_LIMIT: usize = 64 << 20;
 
-/// A hard ceiling on what any decode may claim, whatever limit the caller passes; it bounds
-/// the allocations a malicious length prefix can cause.
+/// A hard ceiling on what any decode may claim, whatever limit the caller passes.
 const HARD_LIMIT: usize = 1 << 32;
+
+/// What a decode may set aside before reading, per byte of input. bincode allocates a
+/// `String`, a `Vec` or a byte buffer for the length its prefix announces *before* it reads
+/// the elements, within a limit on such claims; that limit is what keeps ten bytes that
+/// announce a 4 GiB string from allocating 4 GiB. A value can take more memory than its
+/// encoding (a `u64` in one varint byte, `None` in one byte), hence a factor and a floor.
+const CLAIM_PER_INPUT_BYTE: usize = 64;
+
+/// What any decode may set aside, however small its input: enough for every ordinary value.
+const CLAIM_FLOOR: usize = 16 << 20;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<HARD_LIMIT>()
+}
+
+/// Decodes with a claim limit fitted to the input. bincode takes the limit as a constant,
+/// so the budget is rounded up to one of a few fixed steps.
+fn decode_within_budget<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    fn with<T: DeserializeOwned, const LIMIT: usize>(
+        bytes: &[u8],
+    ) -> Result<(T, usize), bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<LIMIT>())
+    }
+    let budget = bytes
+        .len()
+        .saturating_mul(CLAIM_PER_INPUT_BYTE)
+        .max(CLAIM_FLOOR);
+    if budget <= CLAIM_FLOOR {
+        with::<T, CLAIM_FLOOR>(bytes)
+    } else if budget <= 1 << 28 {
+        with::<T, { 1 << 28 }>(bytes)
+    } else if budget <= 1 << 30 {
+        with::<T, { 1 << 30 }>(bytes)
+    } else {
+        with::<T, HARD_LIMIT>(bytes)
+    }
 }
 
 /// A value that could not be encoded or decoded.
@@ -81,6 +115,11 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
 
 /// Decodes a `T` from exactly `bytes`, refusing input longer than `limit`.
 ///
+/// The bytes are untrusted: a length prefix may announce far more than follows. Memory set
+/// aside before reading is bounded by 64 bytes per input byte (at least 16 MiB), so a few
+/// bytes can never make the decoder allocate gigabytes; a value that truly needs more than
+/// that ratio before its elements arrive is refused with a decode error.
+///
 /// ```
 /// use proc_core::codec::{decode, CodecError};
 ///
@@ -95,8 +134,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
             limit,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    let (value, used) = decode_within_budget(bytes).map_err(|e| match e {
+        bincode::error::DecodeError::LimitExceeded => CodecError::Decode(format!(
+            "the value announces containers of more than {} bytes for {} bytes of input",
+            bytes
+                .len()
+                .saturating_mul(CLAIM_PER_INPUT_BYTE)
+                .max(CLAIM_FLOOR),
+            bytes.len()
+        )),
+        e => CodecError::Decode(e.to_string()),
+    })?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             extra: bytes.len() - used,

@@ -1,0 +1,79 @@
+//! Bytes from another process cannot make the decoder allocate much more than they are
+//! long. A counting allocator records the largest single allocation while malicious inputs
+//! are decoded. This binary holds only this test: the allocator counts the whole process.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proc_core::codec::{self, CodecError};
+
+struct Largest;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a size is noted.
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as it is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: as in `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as in `alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
+/// A varint announcing `len`: tag 0xFC, then a little-endian u32.
+fn announce(len: u32) -> Vec<u8> {
+    let mut bytes = vec![0xFC];
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn announced_lengths_do_not_turn_into_allocations() {
+    let mut inputs = vec![
+        announce(u32::MAX - 16),
+        announce(1 << 31),
+        announce(1 << 28),
+    ];
+    // Followed by a few bytes, as if the rest were on its way.
+    for input in &mut inputs.clone() {
+        input.extend_from_slice(b"abc");
+        inputs.push(input.clone());
+    }
+    LARGEST.store(0, Ordering::Relaxed);
+    for input in &inputs {
+        assert!(matches!(
+            codec::decode::<String>(input, usize::MAX),
+            Err(CodecError::Decode(_))
+        ));
+        assert!(codec::decode::<Vec<u8>>(input, usize::MAX).is_err());
+        assert!(codec::decode::<Vec<u64>>(input, usize::MAX).is_err());
+        assert!(codec::decode::<Vec<String>>(input, usize::MAX).is_err());
+    }
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest <= 16 << 20,
+        "decoding 5 to 8 bytes allocated {largest} bytes at once"
+    );
+
+    // A value whose memory is many times its encoding still decodes.
+    let many_nones = vec![None::<[u64; 4]>; 100_000];
+    let bytes = codec::encode(&many_nones).unwrap();
+    assert_eq!(
+        codec::decode::<Vec<Option<[u64; 4]>>>(&bytes, usize::MAX).unwrap(),
+        many_nones
+    );
+}
