@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`proc_core`] | [`Process`], [`spawn`]/[`JoinHandle`], [`current_process`], exit codes, daemons |
 //! | [`proc_sync`] | [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`], [`Value`], [`Array`]: shared memory that survives a dead holder |
-//! | [`proc_ipc`] | [`pipe`], [`pipe_oneway`], [`Connection`]: typed messages between processes |
+//! | [`proc_ipc`] | [`Queue`], [`pipe`], [`pipe_oneway`], [`Connection`]: typed messages between processes |
 //!
 //! ```
 //! use multiproc::prelude::*;
@@ -28,7 +28,7 @@ pub use proc_core::{
     cpu_count, current_process, exit, parent_process, spawn,
 };
 pub use proc_ipc;
-pub use proc_ipc::{Connection, pipe, pipe_oneway};
+pub use proc_ipc::{Connection, GetError, PutError, Queue, QueueBuilder, pipe, pipe_oneway};
 pub use proc_sync;
 pub use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
@@ -62,6 +62,20 @@ pub enum Error {
     Ipc(#[from] proc_ipc::Error),
 }
 
+/// `?` on a queue's put: the item is dropped with the error.
+impl<T> From<PutError<T>> for Error {
+    fn from(error: PutError<T>) -> Self {
+        Error::Ipc(error.into())
+    }
+}
+
+/// `?` on a queue's get.
+impl From<GetError> for Error {
+    fn from(error: GetError) -> Self {
+        Error::Ipc(error.into())
+    }
+}
+
 /// `Result` with multiproc's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,7 +84,7 @@ pub mod prelude {
     pub use crate::{
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
     };
-    pub use crate::{Connection, pipe, pipe_oneway};
+    pub use crate::{Connection, GetError, PutError, Queue, pipe, pipe_oneway};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
         parent_process, spawn,

@@ -23,8 +23,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// The largest message a connection sends or receives unless told otherwise: 64 MiB.
-pub const DEFAULT_MESSAGE_LIMIT: usize = 64 << 20;
+/// The largest message a connection sends or receives unless told otherwise: 64 MiB of
+/// data and 64 KiB more for the encoding's own bytes, so that a `Vec<u8>` of 64 MiB fits.
+/// A receiver's buffer grows only as bytes arrive, so the limit costs nothing by itself.
+pub const DEFAULT_MESSAGE_LIMIT: usize = (64 << 20) + (64 << 10);
 
 /// Bytes of a frame's header: the payload length, little-endian.
 const HEADER: usize = 8;

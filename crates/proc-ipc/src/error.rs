@@ -56,6 +56,32 @@ pub enum Error {
         /// What this end can do: `"read"` or `"write"`.
         direction: &'static str,
     },
+    /// A queue's shared memory does not hold what the queue wrote there: a process wrote
+    /// into it without the queue's lock. The unreadable part has been dropped, so that the
+    /// queue is usable again.
+    #[error("the queue's shared memory is corrupt ({detail}); what could not be read was dropped")]
+    CorruptQueue {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A setting that cannot work, such as a ring too small to hold a frame.
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The shared memory or the lock under a queue failed.
+    #[error(transparent)]
+    Sync(#[from] proc_sync::Error),
+    /// A queue was full (from a [`PutError`] converted with `?`; the item was dropped).
+    #[error("the queue is full")]
+    QueueFull,
+    /// A queue was empty (from a [`GetError`] converted with `?`).
+    #[error("the queue is empty")]
+    QueueEmpty,
+    /// A queue was closed (from a [`PutError`] or [`GetError`] converted with `?`).
+    #[error("the queue is closed")]
+    QueueClosed,
     /// A system call failed.
     #[error("{operation} failed: {source}")]
     Io {
@@ -74,10 +100,120 @@ impl Error {
         matches!(self, Error::Eof | Error::EofInMessage { .. })
     }
 
+    /// Whether the error concerns one item only (it could not be encoded, decoded, stored
+    /// or read back), so that the queue or connection goes on working for the next one.
+    pub fn is_about_one_item(&self) -> bool {
+        matches!(
+            self,
+            Error::TooLarge { .. }
+                | Error::Codec(_)
+                | Error::CorruptQueue { .. }
+                | Error::Io { .. }
+        )
+    }
+
     pub(crate) fn io(operation: &'static str, source: impl Into<io::Error>) -> Self {
         Error::Io {
             operation,
             source: source.into(),
+        }
+    }
+}
+
+/// Why [`Queue::put`](crate::Queue::put) (or its timeout and try forms) did not put the
+/// item; every variant hands the item back ([`into_inner`](Self::into_inner)).
+///
+/// ```
+/// let q = proc_ipc::Queue::<u8>::new(1)?;
+/// q.put(1)?;
+/// match q.try_put(2) {
+///     Err(proc_ipc::PutError::Full(item)) => assert_eq!(item, 2),
+///     other => panic!("expected Full, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum PutError<T> {
+    /// The queue is full and did not make room in time.
+    #[error("the queue is full")]
+    Full(T),
+    /// The queue was closed: it takes no more items.
+    #[error("the queue is closed")]
+    Closed(T),
+    /// The item could not be put: too large, not encodable, or a system call failed.
+    #[error("the item could not be put: {error}")]
+    Failed {
+        /// The item.
+        item: T,
+        /// Why.
+        #[source]
+        error: Error,
+    },
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(item) | PutError::Closed(item) | PutError::Failed { item, .. } => item,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::Closed(_) => f.write_str("Closed(..)"),
+            PutError::Failed { error, .. } => f
+                .debug_struct("Failed")
+                .field("error", error)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Why [`Queue::get`](crate::Queue::get) (or its timeout and try forms) returned no item.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// The queue stayed empty until the timeout (never from the blocking `get`).
+    #[error("the queue is empty")]
+    Empty,
+    /// The queue is closed and drained: no item will come any more.
+    #[error("the queue is closed and drained")]
+    Closed,
+    /// An item was taken but could not be read back (see
+    /// [`Error::is_about_one_item`]), or the queue's lock failed.
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+impl From<proc_sync::Error> for GetError {
+    fn from(error: proc_sync::Error) -> Self {
+        GetError::Failed(error.into())
+    }
+}
+
+/// `?` on a put in a function that returns this crate's `Result`: the item is dropped.
+impl<T> From<PutError<T>> for Error {
+    fn from(error: PutError<T>) -> Self {
+        match error {
+            PutError::Full(_) => Error::QueueFull,
+            PutError::Closed(_) => Error::QueueClosed,
+            PutError::Failed { error, .. } => error,
+        }
+    }
+}
+
+/// `?` on a get in a function that returns this crate's `Result`.
+impl From<GetError> for Error {
+    fn from(error: GetError) -> Self {
+        match error {
+            GetError::Empty => Error::QueueEmpty,
+            GetError::Closed => Error::QueueClosed,
+            GetError::Failed(error) => error,
         }
     }
 }

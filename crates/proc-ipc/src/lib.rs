@@ -48,6 +48,16 @@
 
 mod connection;
 mod error;
+mod frame;
+mod handoff;
+mod queue;
 
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
-pub use error::{Error, Result};
+pub use error::{Error, GetError, PutError, Result};
+pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, Queue, QueueBuilder};
+
+/// Entry points for the fuzz targets under `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::frame::decode_all as decode_ring;
+}

@@ -64,8 +64,8 @@ fn a_one_way_pair_refuses_the_wrong_direction_and_carries_the_right_one() {
 }
 
 #[test]
-fn a_message_of_the_full_default_limit_crosses_between_processes_intact() {
-    const LEN: usize = proc_ipc::DEFAULT_MESSAGE_LIMIT;
+fn a_message_of_64_mib_crosses_between_processes_intact() {
+    const LEN: usize = 64 << 20;
     let (parent_end, child_end) = pipe().unwrap();
     let p = started(move || {
         let big: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();

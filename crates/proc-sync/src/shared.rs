@@ -95,6 +95,11 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
         self.len
     }
 
+    /// Whether there are no values after the header.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The `len` values, as a raw slice pointer (only to be dereferenced under the mutex).
     #[inline]
     pub fn data(&self) -> NonNull<[T]> {

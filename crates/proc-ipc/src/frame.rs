@@ -1,0 +1,270 @@
+//! The frames of a queue's ring: how messages are laid out in its shared bytes, and the
+//! decoder that reads them back without trusting a single byte.
+//!
+//! A ring is `capacity` bytes; positions are byte counts since the queue was made, so they
+//! only grow, and a position's place in the ring is `position % capacity`. Between `head`
+//! (the next frame to read) and `tail` (the end of the last published frame) lie whole
+//! frames, each an 8-byte header, then its payload:
+//!
+//! ```text
+//! | len: u32 LE | kind: u32 LE | payload: len bytes | next frame …
+//! ```
+//!
+//! A frame may wrap around the end of the ring: header and payload are copied in two parts
+//! then. `kind` is [`FrameKind::Inline`] (the payload is the encoded message) or
+//! [`FrameKind::Handoff`] (the payload names a message handed over as a memory file, see
+//! the queue's side channel).
+//!
+//! The ring is shared memory that any process with the queue can write, so the decoder
+//! checks everything it reads: positions, lengths and kinds. A check that fails is a
+//! [`FrameError`], never a panic or an out-of-bounds access.
+
+/// Bytes of a frame's header.
+pub(crate) const HEADER: usize = 8;
+
+/// What a frame's payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameKind {
+    /// The payload is the encoded message itself.
+    Inline = 1,
+    /// The payload is a [`Handoff`] record: the message travels as a memory file.
+    Handoff = 2,
+}
+
+impl FrameKind {
+    fn from_u32(value: u32) -> Option<Self> {
+        match value {
+            1 => Some(FrameKind::Inline),
+            2 => Some(FrameKind::Handoff),
+            _ => None,
+        }
+    }
+}
+
+/// A frame found at `head`: its kind, where its payload is, and where the next frame starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) kind: FrameKind,
+    /// Position of the payload's first byte.
+    pub(crate) payload_at: u64,
+    pub(crate) payload_len: usize,
+    /// Position just past the frame: the new `head` once it is taken.
+    pub(crate) next: u64,
+}
+
+/// Why the bytes at `head` are not a frame. Only a process that wrote into the ring
+/// without the queue's lock (a bug, or memory corruption) can cause one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum FrameError {
+    #[error("the ring's positions are inconsistent: head {head}, tail {tail}, capacity {capacity}")]
+    Positions {
+        head: u64,
+        tail: u64,
+        capacity: usize,
+    },
+    #[error("a frame announces {len} bytes but only {available} follow its header")]
+    Length { len: u64, available: u64 },
+    #[error("a frame has the unknown kind {kind}")]
+    Kind { kind: u32 },
+}
+
+/// The bytes a frame with a payload of `payload_len` takes in the ring.
+pub(crate) fn frame_len(payload_len: usize) -> u64 {
+    (HEADER + payload_len) as u64
+}
+
+/// Reads and checks the frame at `head` of a ring whose published frames end at `tail`.
+/// `Ok(None)` when the ring is empty.
+pub(crate) fn decode(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>, FrameError> {
+    let capacity = ring.len();
+    let used = tail.wrapping_sub(head);
+    if capacity == 0 || tail < head || used > capacity as u64 {
+        return Err(FrameError::Positions {
+            head,
+            tail,
+            capacity,
+        });
+    }
+    if used == 0 {
+        return Ok(None);
+    }
+    if used < HEADER as u64 {
+        return Err(FrameError::Length {
+            len: HEADER as u64,
+            available: used,
+        });
+    }
+    let mut header = [0u8; HEADER];
+    copy_out(ring, head, &mut header);
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let kind = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let kind = FrameKind::from_u32(kind).ok_or(FrameError::Kind { kind })?;
+    let available = used - HEADER as u64;
+    if u64::from(len) > available {
+        return Err(FrameError::Length {
+            len: u64::from(len),
+            available,
+        });
+    }
+    let payload_at = head + HEADER as u64;
+    Ok(Some(Frame {
+        kind,
+        payload_at,
+        payload_len: len as usize,
+        next: payload_at + u64::from(len),
+    }))
+}
+
+/// Writes a frame at `tail`; returns the position just past it. The caller has checked
+/// that `frame_len(payload.len())` bytes are free and that the length fits in a `u32`.
+pub(crate) fn encode(ring: &mut [u8], tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
+    let mut header = [0u8; HEADER];
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
+    copy_in(ring, tail, &header);
+    copy_in(ring, tail.wrapping_add(HEADER as u64), payload);
+    tail.wrapping_add(frame_len(payload.len()))
+}
+
+/// Copies `out.len()` bytes of the ring, starting at position `at`, wrapping at its end.
+/// `out` must not be longer than the ring.
+pub(crate) fn copy_out(ring: &[u8], at: u64, out: &mut [u8]) {
+    let start = (at % ring.len() as u64) as usize;
+    let first = out.len().min(ring.len() - start);
+    out[..first].copy_from_slice(&ring[start..start + first]);
+    let rest = out.len() - first;
+    out[first..].copy_from_slice(&ring[..rest]);
+}
+
+/// Copies `bytes` into the ring at position `at`, wrapping at its end. `bytes` must not
+/// be longer than the ring.
+fn copy_in(ring: &mut [u8], at: u64, bytes: &[u8]) {
+    let start = (at % ring.len() as u64) as usize;
+    let first = bytes.len().min(ring.len() - start);
+    ring[start..start + first].copy_from_slice(&bytes[..first]);
+    let rest = bytes.len() - first;
+    ring[..rest].copy_from_slice(&bytes[first..]);
+}
+
+/// The payload of a [`FrameKind::Handoff`] frame: which message of the side channel it is,
+/// and how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Handoff {
+    pub(crate) id: u64,
+    pub(crate) len: u64,
+}
+
+impl Handoff {
+    pub(crate) const LEN: usize = 16;
+
+    pub(crate) fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut bytes = [0u8; Self::LEN];
+        bytes[..8].copy_from_slice(&self.id.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
+
+    /// `None` unless `bytes` is exactly a record.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; Self::LEN] = bytes.try_into().ok()?;
+        let (id, len) = bytes.split_at(8);
+        Some(Handoff {
+            id: u64::from_le_bytes(id.try_into().ok()?),
+            len: u64::from_le_bytes(len.try_into().ok()?),
+        })
+    }
+}
+
+/// Checks every frame between `head` and `tail` as a reader would meet them, and returns
+/// the payloads. The fuzz target drives the decoder through this.
+#[doc(hidden)]
+pub fn decode_all(ring: &[u8], mut head: u64, tail: u64) -> Result<Vec<Vec<u8>>, String> {
+    let mut payloads = Vec::new();
+    while let Some(frame) = decode(ring, head, tail).map_err(|e| e.to_string())? {
+        let mut payload = vec![0u8; frame.payload_len];
+        copy_out(ring, frame.payload_at, &mut payload);
+        if frame.kind == FrameKind::Handoff && Handoff::from_bytes(&payload).is_none() {
+            return Err("a hand-over frame does not hold a hand-over record".to_string());
+        }
+        payloads.push(payload);
+        head = frame.next;
+    }
+    Ok(payloads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_including_across_the_end_of_the_ring() {
+        let mut ring = vec![0u8; 64];
+        let mut tail = 50; // close to the end: the first frame wraps
+        let head = tail;
+        for payload in [&b"hello, ring"[..], b"", b"0123456789"] {
+            tail = encode(&mut ring, tail, FrameKind::Inline, payload);
+        }
+        assert_eq!(
+            decode_all(&ring, head, tail).unwrap(),
+            vec![b"hello, ring".to_vec(), vec![], b"0123456789".to_vec()]
+        );
+    }
+
+    #[test]
+    fn an_empty_ring_has_no_frame() {
+        assert_eq!(decode(&[0; 16], 32, 32), Ok(None));
+    }
+
+    #[test]
+    fn positions_that_cannot_be_are_refused() {
+        let ring = [0u8; 16];
+        assert!(matches!(
+            decode(&ring, 10, 5),
+            Err(FrameError::Positions { .. })
+        ));
+        assert!(matches!(
+            decode(&ring, 0, 17),
+            Err(FrameError::Positions { .. })
+        ));
+        assert!(matches!(
+            decode(&[], 0, 0),
+            Err(FrameError::Positions { .. })
+        ));
+    }
+
+    #[test]
+    fn a_length_past_the_tail_is_refused() {
+        let mut ring = vec![0u8; 32];
+        let tail = encode(&mut ring, 0, FrameKind::Inline, b"abcd");
+        assert!(matches!(
+            decode(&ring, 0, tail - 1),
+            Err(FrameError::Length {
+                len: 4,
+                available: 3
+            })
+        ));
+        assert!(matches!(
+            decode(&ring, 0, 5),
+            Err(FrameError::Length { available: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused() {
+        let mut ring = vec![0u8; 32];
+        let tail = encode(&mut ring, 0, FrameKind::Inline, b"x");
+        ring[4] = 9;
+        assert_eq!(decode(&ring, 0, tail), Err(FrameError::Kind { kind: 9 }));
+    }
+
+    #[test]
+    fn handoff_records_round_trip_and_refuse_other_lengths() {
+        let h = Handoff {
+            id: 7,
+            len: 1 << 40,
+        };
+        assert_eq!(Handoff::from_bytes(&h.to_bytes()), Some(h));
+        assert_eq!(Handoff::from_bytes(&[0; 15]), None);
+        assert_eq!(Handoff::from_bytes(&[0; 17]), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! The side channel of a queue: messages too large for its ring travel as memory files.
+//!
+//! The producer writes the encoded message into a new memory file (`memfd_create`) and
+//! sends its descriptor, with the message's id, as one datagram over a Unix datagram socket
+//! pair that every holder of the queue shares (`SCM_RIGHTS`); the ring gets a small
+//! hand-over frame naming the id. The datagram lives in the kernel's socket buffer, not in
+//! the producer, so the message survives its producer's exit: a `put` that returned is
+//! delivered.
+//!
+//! Datagrams come out in the order they went in. A consumer that takes a hand-over frame
+//! looks at the id of the next datagram first ([`SideChannel::peek_id`]): an older id is an
+//! orphan (its producer died between sending it and publishing the frame) and is dropped;
+//! a newer id, or none, means this frame's datagram was taken by a consumer that died
+//! before it could advance the ring, and the message is gone with that consumer.
+
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recv,
+    recvmsg, sendmsg, socketpair,
+};
+
+/// The seals of a handed-over memory file: its bytes can no longer change in any way.
+const SEALED: SealFlag = SealFlag::F_SEAL_SHRINK
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE)
+    .union(SealFlag::F_SEAL_SEAL);
+
+/// A received large message: mapped from its sealed memory file, or copied out of it.
+pub(crate) enum Message {
+    Mapped(memmap2::Mmap),
+    Copied(Vec<u8>),
+}
+
+impl std::ops::Deref for Message {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Message::Mapped(map) => map,
+            Message::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// The datagram socket pair: producers send on one end, consumers receive on the other.
+#[derive(Debug)]
+pub(crate) struct SideChannel {
+    send_end: OwnedFd,
+    recv_end: OwnedFd,
+}
+
+/// The most descriptors accepted in one datagram; a well-behaved sender sends one, and the
+/// space for more lets the receiver close what a misbehaving one sent instead of leaking it.
+const MAX_FDS: usize = 8;
+
+impl SideChannel {
+    pub(crate) fn new() -> io::Result<Self> {
+        let (send_end, recv_end) = socketpair(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            None,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )?;
+        Ok(SideChannel { send_end, recv_end })
+    }
+
+    /// Writes `message` into a new memory file, sealed against any further change, ready
+    /// to be sent.
+    pub(crate) fn file_with(message: &[u8]) -> io::Result<OwnedFd> {
+        let fd = memfd_create(
+            c"multiproc-queue-message",
+            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+        )?;
+        let mut file = File::from(fd);
+        file.write_all(message)?;
+        fcntl(&file, FcntlArg::F_ADD_SEALS(SEALED))?;
+        Ok(OwnedFd::from(file))
+    }
+
+    /// The bytes of a received memory file, which must hold exactly `len` bytes. A sealed
+    /// file (as [`file_with`](Self::file_with) makes them) is mapped, not copied; one that
+    /// is not sealed could shrink under the mapping (a SIGBUS), so it is copied.
+    pub(crate) fn read_file(file: OwnedFd, len: usize) -> io::Result<Message> {
+        let file = File::from(file);
+        let size = file.metadata()?.len();
+        if size != len as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a large item's memory file holds {size} bytes, not {len}"),
+            ));
+        }
+        let seals = fcntl(&file, FcntlArg::F_GET_SEALS).unwrap_or(0);
+        if len > 0 && SealFlag::from_bits_truncate(seals).contains(SEALED) {
+            // SAFETY: the file is sealed against shrinking, growing and writing, so the
+            // mapped bytes can neither change nor vanish while the map lives.
+            let map = unsafe { memmap2::Mmap::map(&file) }?;
+            return Ok(Message::Mapped(map));
+        }
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, 0)?;
+        Ok(Message::Copied(bytes))
+    }
+
+    /// Sends `file` as message `id`. `Err(WouldBlock)` when the socket's buffer is full:
+    /// the caller waits for consumers as it does for a full ring.
+    pub(crate) fn send(&self, id: u64, file: &OwnedFd) -> io::Result<()> {
+        let payload = id.to_le_bytes();
+        let fds = [file.as_raw_fd()];
+        let control = [ControlMessage::ScmRights(&fds)];
+        loop {
+            match sendmsg::<()>(
+                self.send_end.as_raw_fd(),
+                &[IoSlice::new(&payload)],
+                &control,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => {}
+                // ETOOMANYREFS: too many descriptors in flight for this user; as full.
+                Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::ETOOMANYREFS) => {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The id of the next datagram, without taking it; `None` when there is none.
+    pub(crate) fn peek_id(&self) -> io::Result<Option<u64>> {
+        let mut id = [0u8; 8];
+        loop {
+            // No control buffer: peeking installs no descriptor.
+            match recv(
+                self.recv_end.as_raw_fd(),
+                &mut id,
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(8) => return Ok(Some(u64::from_le_bytes(id))),
+                // A datagram that is not an id: take it out of the way, report it as id 0,
+                // which no message has (ids start at 1), so that it is dropped as an orphan.
+                Ok(_) => return Ok(Some(0)),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Takes the next datagram: its id (0 if malformed) and the memory file it carried.
+    pub(crate) fn take(&self) -> io::Result<(u64, Option<OwnedFd>)> {
+        let mut id = [0u8; 8];
+        let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+        loop {
+            let mut iov = [IoSliceMut::new(&mut id)];
+            let received = match recvmsg::<()>(
+                self.recv_end.as_raw_fd(),
+                &mut iov,
+                Some(&mut control),
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(received) => received,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut files: Vec<OwnedFd> = Vec::new();
+            // With too little control space (MSG_CTRUNC) the descriptors that did fit cannot
+            // be reached through nix: treat the datagram as carrying nothing.
+            if let Ok(messages) = received.cmsgs() {
+                for message in messages {
+                    if let ControlMessageOwned::ScmRights(fds) = message {
+                        for fd in fds {
+                            // SAFETY: the kernel just installed this descriptor for us;
+                            // nothing else owns it.
+                            files.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                        }
+                    }
+                }
+            }
+            let id = if received.bytes == 8 {
+                u64::from_le_bytes(id)
+            } else {
+                0
+            };
+            // Extra descriptors close as `files` drops.
+            let file = if files.is_empty() {
+                None
+            } else {
+                Some(files.swap_remove(0))
+            };
+            return Ok((id, file));
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The queue's contract: bounds, FIFO, blocking with and without timeouts, close, items of
+//! any size, many producers and consumers in many processes, and nothing lost on exit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proc_core::{Process, exit};
+use proc_ipc::{Error, GetError, PutError, Queue, pipe_oneway};
+
+fn started(body: impl FnOnce() + Send + 'static) -> Process {
+    let mut p = Process::new(body);
+    p.start().expect("start");
+    p
+}
+
+/// Waits until the child sleeps in the futex system call (a blocked put or get), as
+/// `/proc/<pid>/syscall` shows it: the test then knows it wakes a sleeper.
+fn wait_until_asleep_on_a_futex(p: &Process) {
+    let path = format!("/proc/{}/syscall", p.pid().unwrap());
+    let futex = libc::SYS_futex.to_string();
+    loop {
+        let now = std::fs::read_to_string(&path).unwrap_or_default();
+        if now.split_whitespace().next() == Some(futex.as_str()) {
+            return;
+        }
+        assert!(p.is_alive(), "the child ended instead of blocking");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_bounded_queue_is_fifo_refuses_a_put_when_full_and_a_get_when_empty() {
+    let q: Queue<String> = Queue::new(3).unwrap();
+    assert!(q.is_empty() && !q.is_full());
+    for item in ["a", "b", "c"] {
+        q.put(item.to_string()).unwrap();
+    }
+    assert_eq!(q.len(), 3);
+    assert!(q.is_full());
+    match q.try_put("d".to_string()) {
+        Err(PutError::Full(item)) => assert_eq!(item, "d"),
+        other => panic!("expected Full, got {other:?}"),
+    }
+    match q.put_timeout("d".to_string(), Duration::from_millis(20)) {
+        Err(PutError::Full(item)) => assert_eq!(item, "d"),
+        other => panic!("expected Full, got {other:?}"),
+    }
+    for expected in ["a", "b", "c"] {
+        assert_eq!(q.get().unwrap(), expected);
+    }
+    assert!(matches!(q.try_get(), Err(GetError::Empty)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(20)),
+        Err(GetError::Empty)
+    ));
+    assert!(matches!(
+        q.get_timeout(Duration::ZERO),
+        Err(GetError::Empty)
+    ));
+}
+
+#[test]
+fn maxsize_zero_means_no_item_limit_only_the_rings() {
+    let q: Queue<u64> = Queue::builder().ring_bytes(4096).build().unwrap();
+    assert_eq!(q.maxsize(), 0);
+    // A u64 takes 8 + 1..9 bytes a frame: the 4 KiB ring fills up at a few hundred.
+    let mut n = 0u64;
+    while q.try_put(n).is_ok() {
+        n += 1;
+    }
+    assert!(n > 100, "only {n} items fit");
+    assert!(!q.is_full(), "is_full speaks of maxsize, which is 0");
+    for i in 0..n {
+        assert_eq!(q.get().unwrap(), i);
+    }
+}
+
+#[test]
+fn maxsize_one_holds_one_item() {
+    let q: Queue<u8> = Queue::new(1).unwrap();
+    q.put(1).unwrap();
+    assert!(matches!(q.try_put(2), Err(PutError::Full(2))));
+    assert_eq!(q.get().unwrap(), 1);
+    q.put(2).unwrap();
+    assert_eq!(q.get().unwrap(), 2);
+}
+
+#[test]
+fn a_blocked_put_goes_on_when_a_consumer_in_another_process_makes_room() {
+    let q: Queue<u32> = Queue::new(2).unwrap();
+    let producer = {
+        let q = q.clone();
+        started(move || {
+            for i in 0..50 {
+                q.put(i).unwrap();
+            }
+        })
+    };
+    for i in 0..50 {
+        assert_eq!(q.get().unwrap(), i);
+    }
+    assert_eq!(producer.join().unwrap(), 0);
+}
+
+#[test]
+fn close_wakes_a_blocked_consumer_which_drains_then_sees_closed() {
+    let q: Queue<u32> = Queue::new(0).unwrap();
+    let consumer = {
+        let q = q.clone();
+        started(move || {
+            let items: Vec<u32> = q.iter().collect();
+            exit(if items == [1, 2] { 0 } else { 1 });
+        })
+    };
+    wait_until_asleep_on_a_futex(&consumer);
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    q.close();
+    assert!(q.is_closed());
+    assert!(matches!(q.put(3), Err(PutError::Closed(3))));
+    assert_eq!(consumer.join().unwrap(), 0);
+    assert!(matches!(q.get(), Err(GetError::Closed)));
+}
+
+#[test]
+fn close_wakes_a_producer_blocked_on_a_full_queue() {
+    let q: Queue<u32> = Queue::new(1).unwrap();
+    q.put(0).unwrap();
+    let producer = {
+        let q = q.clone();
+        started(move || {
+            let closed = matches!(q.put(1), Err(PutError::Closed(1)));
+            exit(if closed { 0 } else { 1 });
+        })
+    };
+    wait_until_asleep_on_a_futex(&producer);
+    q.close();
+    assert_eq!(producer.join().unwrap(), 0);
+}
+
+#[test]
+fn an_item_of_64_mib_passes_through_a_1_mib_ring_between_processes() {
+    const LEN: usize = 64 << 20;
+    let q: Queue<Vec<u8>> = Queue::builder()
+        .ring_bytes(1 << 20)
+        .maxsize(2)
+        .build()
+        .unwrap();
+    let producer = {
+        let q = q.clone();
+        started(move || {
+            let big: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+            q.put(big).unwrap();
+            q.put(vec![1, 2, 3]).unwrap();
+        })
+    };
+    let big = q.get().unwrap();
+    assert_eq!(big.len(), LEN);
+    assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8));
+    assert_eq!(q.get().unwrap(), [1, 2, 3]);
+    assert_eq!(producer.join().unwrap(), 0);
+}
+
+#[test]
+fn an_item_over_the_limit_is_refused_handed_back_and_the_queue_goes_on() {
+    let q: Queue<Vec<u8>> = Queue::builder().item_limit(1000).build().unwrap();
+    match q.put(vec![0; 2000]) {
+        Err(PutError::Failed {
+            item,
+            error: Error::TooLarge { limit: 1000, .. },
+        }) => assert_eq!(item.len(), 2000),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(q.is_empty());
+    q.put(vec![1; 10]).unwrap();
+    assert_eq!(q.get().unwrap(), vec![1; 10]);
+}
+
+#[test]
+fn items_put_by_a_process_that_exits_at_once_are_all_delivered() {
+    let q: Queue<(u32, Vec<u8>)> = Queue::builder().ring_bytes(64 << 10).build().unwrap();
+    let producer = {
+        let q = q.clone();
+        started(move || {
+            for i in 0..200u32 {
+                // Every 20th item is larger than the ring: it is handed over as a file.
+                let len = if i % 20 == 0 { 100_000 } else { 16 };
+                q.put((i, vec![i as u8; len])).unwrap();
+            }
+            exit(0); // at once: no flush, no feeder thread to wait for
+        })
+    };
+    assert_eq!(producer.join().unwrap(), 0);
+    assert_eq!(q.len(), 200);
+    for i in 0..200u32 {
+        let (n, bytes) = q.get().unwrap();
+        assert_eq!(n, i);
+        assert_eq!(bytes.len(), if i % 20 == 0 { 100_000 } else { 16 });
+        assert!(bytes.iter().all(|&b| b == i as u8));
+    }
+    assert!(q.is_empty());
+}
+
+#[test]
+fn two_producers_and_two_consumers_move_every_item_exactly_once_in_order_per_producer() {
+    const PER_PRODUCER: u32 = 2_000;
+    let q: Queue<(u8, u32)> = Queue::new(64).unwrap();
+    let producers: Vec<Process> = (0..2u8)
+        .map(|p| {
+            let q = q.clone();
+            started(move || {
+                for seq in 0..PER_PRODUCER {
+                    q.put((p, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut consumers = Vec::new();
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let (reader, writer) = pipe_oneway().unwrap();
+        let q = q.clone();
+        consumers.push(started(move || {
+            let got: Vec<(u8, u32)> = q.iter().collect();
+            writer.send(&got).unwrap();
+        }));
+        results.push(reader);
+    }
+    for p in &producers {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    q.close();
+    let mut seen: HashMap<(u8, u32), usize> = HashMap::new();
+    for reader in &results {
+        let got: Vec<(u8, u32)> = reader.recv().unwrap();
+        for producer in 0..2u8 {
+            let mine: Vec<u32> = got
+                .iter()
+                .filter(|(p, _)| *p == producer)
+                .map(|&(_, s)| s)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "a consumer saw producer {producer}'s items out of order"
+            );
+        }
+        for item in got {
+            *seen.entry(item).or_default() += 1;
+        }
+    }
+    for c in &consumers {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    assert_eq!(seen.len(), 2 * PER_PRODUCER as usize, "items lost");
+    assert!(seen.values().all(|&n| n == 1), "items delivered twice");
+}
+
+#[test]
+fn clones_and_forked_copies_are_the_same_queue() {
+    let q: Queue<u8> = Queue::new(0).unwrap();
+    let clone = q.clone();
+    clone.put(1).unwrap();
+    assert_eq!(q.len(), 1);
+    let child = {
+        let q = q.clone();
+        started(move || q.put(2).unwrap())
+    };
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(q.get().unwrap(), 1);
+    assert_eq!(clone.get().unwrap(), 2);
+}
+
+#[test]
+fn a_ring_too_small_for_a_frame_is_refused() {
+    assert!(matches!(
+        Queue::<u8>::builder().ring_bytes(8).build(),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
