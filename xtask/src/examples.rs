@@ -197,6 +197,39 @@ const CHECKS: &[Check] = &[
             Ok(())
         },
     },
+    Check {
+        example: "09_queue",
+        args: &[],
+        shows: "Queue(3): FIFO; a 4th put times out Full, a 4th get times out Empty; a child's \
+                items reach main in order",
+        verify: |out| {
+            out.expect_order(&[
+                "the basket is full): 3 of 3 items",
+                "4th put: still full after 500ms, handed back Text(\"d\")",
+                "get: Text(\"a\")",
+                "get: Text(\"b\")",
+                "get: Dict({\"x\": 2})",
+                "the queue is empty",
+                "4th get: still empty after 500ms",
+            ])?;
+            let from_child: Vec<&str> = out
+                .lines
+                .iter()
+                .filter(|l| l.text.starts_with("main got: "))
+                .map(|l| l.text.as_str())
+                .collect();
+            let expected: Vec<String> = (1..=5)
+                .map(|i| format!("main got: Text(\"message {i} from the child\")"))
+                .collect();
+            if from_child != expected {
+                return Err(format!("items from the child: {from_child:?}"));
+            }
+            // The timed-out put and get each waited their 0.5 s, no less.
+            let put = out.line("4th put")?;
+            let get = out.line("4th get")?;
+            expect_between("the timed-out get", get.at - put.at, 0.45, 3.0)
+        },
+    },
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
