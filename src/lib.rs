@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub use proc_core;
+pub use proc_core::codec::ByteBuf;
 pub use proc_core::{
     CodecError, JoinError, JoinHandle, Process, ProcessInfo, Target, active_children, codec,
     cpu_count, current_process, exit, parent_process, spawn,
@@ -84,7 +85,7 @@ pub mod prelude {
     pub use crate::{
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
     };
-    pub use crate::{Connection, GetError, PutError, Queue, pipe, pipe_oneway};
+    pub use crate::{ByteBuf, Connection, GetError, PutError, Queue, pipe, pipe_oneway};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
         parent_process, spawn,

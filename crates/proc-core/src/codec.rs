@@ -8,6 +8,20 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// A byte buffer that the codec copies as one block. A `Vec<u8>` goes through serde as a
+/// sequence, byte by byte: about 300 MiB/s to decode, where a `ByteBuf` (or a field marked
+/// `#[serde(with = "serde_bytes")]`) is a `memcpy`. Use it for large binary payloads.
+///
+/// ```
+/// use proc_core::codec::{self, ByteBuf};
+///
+/// let payload = ByteBuf::from(vec![7u8; 1 << 20]);
+/// let bytes = codec::encode(&payload).unwrap();
+/// let back: ByteBuf = codec::decode(&bytes, 2 << 20).unwrap();
+/// assert_eq!(back.len(), 1 << 20);
+/// ```
+pub use serde_bytes::ByteBuf;
+
 /// The largest encoded value decoded by default: 64 MiB.
 pub const DEFAULT_LIMIT: usize = 64 << 20;
 
