@@ -6,9 +6,8 @@
 //! it stores anything, and grows its buffer only as bytes actually arrive, so a peer that
 //! announces a huge message cannot make it allocate memory for bytes it never sends.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::{self, Read};
-use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -103,20 +102,21 @@ fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
 /// ends (see the crate docs): the peer is gone only when every copy is closed.
 pub struct Connection {
     stream: UnixStream,
+    /// Also what makes a connection `!Sync`: one thread reads at a time.
+    inbox: RefCell<Inbox>,
     readable: bool,
     writable: bool,
     limit: usize,
-    _not_sync: PhantomData<Cell<()>>,
 }
 
 impl Connection {
     fn new(fd: OwnedFd, readable: bool, writable: bool) -> Self {
         Connection {
             stream: UnixStream::from(fd),
+            inbox: RefCell::new(Inbox::new()),
             readable,
             writable,
             limit: DEFAULT_MESSAGE_LIMIT,
-            _not_sync: PhantomData,
         }
     }
 
@@ -217,24 +217,34 @@ impl Connection {
     /// message can then be received.
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
         self.check_direction(self.readable, "recv", "write")?;
+        let mut inbox = self.inbox.borrow_mut();
+        // One read usually brings the header and the whole of a small message.
+        while inbox.len() < HEADER {
+            if self.fill(&mut inbox)? == 0 {
+                return match inbox.len() {
+                    0 => Err(Error::Eof),
+                    got => {
+                        inbox.take(got); // the part of a header that arrived is discarded
+                        Err(Error::EofInMessage {
+                            received: got,
+                            expected: HEADER,
+                        })
+                    }
+                };
+            }
+        }
         let mut header = [0u8; HEADER];
-        let got = self.read_up_to(&mut header)?;
-        if got == 0 {
-            return Err(Error::Eof);
-        }
-        if got < HEADER {
-            return Err(Error::EofInMessage {
-                received: got,
-                expected: HEADER,
-            });
-        }
+        header.copy_from_slice(inbox.take(HEADER));
         let announced = u64::from_le_bytes(header);
         let len = usize::try_from(announced).unwrap_or(usize::MAX);
         let expected = len.saturating_add(HEADER);
+        let buffered = inbox.len().min(len);
         if len > self.limit {
-            let mut unwanted = (&self.stream).take(announced);
+            inbox.take(buffered);
+            let rest = announced - buffered as u64;
+            let mut unwanted = (&self.stream).take(rest);
             ended_or_failed(io::copy(&mut unwanted, &mut io::sink()))?;
-            let skipped = announced - unwanted.limit();
+            let skipped = buffered as u64 + (rest - unwanted.limit());
             if skipped < announced {
                 return Err(Error::EofInMessage {
                     received: HEADER.saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX)),
@@ -246,10 +256,15 @@ impl Connection {
                 limit: self.limit,
             });
         }
-        // Grows with what arrives, never ahead of it: the length came from another process.
-        let mut payload = Vec::new();
-        let read = (&self.stream).take(announced).read_to_end(&mut payload);
-        ended_or_failed(read)?;
+        let mut payload = inbox.take(buffered).to_vec();
+        if payload.len() < len {
+            // The rest belongs to this message alone: read it straight into the payload,
+            // which grows with what arrives, never ahead of it (the length came from another
+            // process).
+            let rest = (len - payload.len()) as u64;
+            let read = (&self.stream).take(rest).read_to_end(&mut payload);
+            ended_or_failed(read)?;
+        }
         if payload.len() < len {
             return Err(Error::EofInMessage {
                 received: HEADER + payload.len(),
@@ -273,6 +288,9 @@ impl Connection {
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
         self.check_direction(self.readable, "poll", "write")?;
+        if !self.inbox.borrow().is_empty() {
+            return Ok(true);
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let forever = timeout.is_some() && deadline.is_none();
         proc_core::wait_readable(self.stream.as_fd(), if forever { None } else { deadline })
@@ -318,19 +336,67 @@ impl Connection {
         Ok(())
     }
 
-    /// Fills `buf` unless end of file comes first; returns how much was read.
-    fn read_up_to(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            match (&self.stream).read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
+    /// Reads what the socket holds now (waiting for at least one byte) into the inbox;
+    /// returns how much, 0 at end of file.
+    fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
+        loop {
+            match (&self.stream).read(inbox.spare()) {
+                Ok(n) => {
+                    inbox.end += n;
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(0),
                 Err(e) => return Err(Error::io("recv", e)),
             }
         }
-        Ok(got)
+    }
+}
+
+/// Bytes read from the socket and not yet handed out: a read takes what is there (up to
+/// [`INBOX`] bytes), which may be a header and a whole small message, or several.
+struct Inbox {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// The most a single read takes into the inbox.
+const INBOX: usize = 64 << 10;
+
+impl Inbox {
+    fn new() -> Self {
+        Inbox {
+            bytes: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hands out the next `n` buffered bytes (`n <= len()`).
+    fn take(&mut self, n: usize) -> &[u8] {
+        let taken = self.start..self.start + n;
+        self.start += n;
+        &self.bytes[taken]
+    }
+
+    /// Room to read into, after what is buffered (moved to the front first).
+    fn spare(&mut self) -> &mut [u8] {
+        if self.bytes.is_empty() {
+            self.bytes = vec![0; INBOX];
+        }
+        self.bytes.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        &mut self.bytes[self.end..]
     }
 }
 

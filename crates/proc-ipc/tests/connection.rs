@@ -244,3 +244,27 @@ fn an_empty_message_is_a_message() {
     assert_eq!(b.recv_bytes().unwrap(), Vec::<u8>::new());
     b.recv::<()>().unwrap();
 }
+
+#[test]
+fn many_messages_read_together_come_out_one_by_one_and_intact() {
+    let (a, b) = pipe().unwrap();
+    let p = started(move || {
+        for i in 0..1000u32 {
+            a.send(&i).unwrap();
+            if i % 100 == 0 {
+                // A large one among the small: it starts in the same read as others.
+                a.send_bytes(&vec![(i % 256) as u8; 200_000]).unwrap();
+            }
+        }
+    });
+    for i in 0..1000u32 {
+        assert_eq!(b.recv::<u32>().unwrap(), i);
+        if i % 100 == 0 {
+            let big = b.recv_bytes().unwrap();
+            assert_eq!(big.len(), 200_000);
+            assert!(big.iter().all(|&x| x == (i % 256) as u8));
+        }
+    }
+    assert_eq!(p.join().unwrap(), 0);
+    assert!(b.recv::<u32>().unwrap_err().is_eof());
+}
