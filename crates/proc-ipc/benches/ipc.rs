@@ -1,0 +1,235 @@
+//! multiproc's queue and pipe against Python's `multiprocessing.Queue` and `Pipe`, doing
+//! the same work item for item, in one run (`ipc.py` beside this file is run at the end
+//! when `python3` is on the PATH):
+//!
+//! ```text
+//! cargo bench -p proc-ipc --bench ipc            # full
+//! cargo bench -p proc-ipc --bench ipc -- --quick # fewer items
+//! ```
+//!
+//! Workloads: small items, a `(u64, 16-byte string)` pair, through a queue of maxsize 1024
+//! from 1 producer to 1 consumer and from 2 to 2 (items/s); 1 MiB byte buffers through a
+//! queue, 1 to 1 (MiB/s), as `ByteBuf` (Python's `bytes`: one block) and, for comparison,
+//! as `Vec<u8>` (serde's byte-by-byte sequence); a round trip of a u64 over a duplex pipe
+//! and over two queues (µs per round trip). The consumers and echoers are child processes,
+//! as in Python.
+
+use std::process::Command;
+use std::time::Instant;
+
+use proc_core::Process;
+use proc_core::codec::ByteBuf;
+use proc_ipc::{Queue, pipe};
+
+struct Sizes {
+    small: u64,
+    big: u64,
+    pings: u64,
+}
+
+const MIB: usize = 1 << 20;
+
+fn started(body: impl FnOnce() + Send + 'static) -> Process {
+    let mut p = Process::new(body);
+    p.start().expect("start");
+    p
+}
+
+fn small(producers: u64, consumers: u64, n: u64) -> f64 {
+    let q: Queue<(u64, String)> = Queue::new(1024).expect("queue");
+    let per = n / producers;
+    let start = Instant::now();
+    let ps: Vec<Process> = (0..producers)
+        .map(|_| {
+            let q = q.clone();
+            started(move || {
+                for i in 0..per {
+                    q.put((i, "sixteen bytes!!!".to_string())).expect("put");
+                }
+            })
+        })
+        .collect();
+    let cs: Vec<Process> = (0..consumers)
+        .map(|_| {
+            let q = q.clone();
+            started(move || for _ in q.iter() {})
+        })
+        .collect();
+    for p in &ps {
+        p.join().expect("join");
+    }
+    q.close();
+    for c in &cs {
+        c.join().expect("join");
+    }
+    (per * producers) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// 1 MiB buffers, 1 to 1, as `ByteBuf` (copied as one block) or as `Vec<u8>` (through
+/// serde byte by byte); MiB/s.
+fn big<B>(n: u64, make: fn(Vec<u8>) -> B) -> f64
+where
+    B: serde::Serialize + serde::de::DeserializeOwned + Clone + AsRef<[u8]> + Send + 'static,
+{
+    let q: Queue<B> = Queue::new(16).expect("queue");
+    let start = Instant::now();
+    let p = {
+        let q = q.clone();
+        started(move || {
+            let buf = make(vec![0u8; MIB]);
+            for _ in 0..n {
+                q.put(buf.clone()).expect("put");
+            }
+        })
+    };
+    for _ in 0..n {
+        assert_eq!(q.get().expect("get").as_ref().len(), MIB);
+    }
+    p.join().expect("join");
+    (n as usize * MIB) as f64 / start.elapsed().as_secs_f64() / MIB as f64
+}
+
+fn pipe_ping_pong(n: u64) -> f64 {
+    let (a, b) = pipe().expect("pipe");
+    let p = started(move || {
+        for _ in 0..n {
+            let v: u64 = b.recv().expect("recv");
+            b.send(&v).expect("send");
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        a.send(&i).expect("send");
+        let _: u64 = a.recv().expect("recv");
+    }
+    let per = start.elapsed().as_secs_f64() / n as f64 * 1e6;
+    p.join().expect("join");
+    per
+}
+
+fn queue_ping_pong(n: u64) -> f64 {
+    let there: Queue<u64> = Queue::new(1).expect("queue");
+    let back: Queue<u64> = Queue::new(1).expect("queue");
+    let p = {
+        let (there, back) = (there.clone(), back.clone());
+        started(move || {
+            for _ in 0..n {
+                back.put(there.get().expect("get")).expect("put");
+            }
+        })
+    };
+    let start = Instant::now();
+    for i in 0..n {
+        there.put(i).expect("put");
+        back.get().expect("get");
+    }
+    let per = start.elapsed().as_secs_f64() / n as f64 * 1e6;
+    p.join().expect("join");
+    per
+}
+
+/// Python's figures by workload name, from `ipc.py` run now.
+fn python(quick: bool) -> Result<Vec<(String, f64)>, String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ipc.py");
+    let mut command = Command::new("python3");
+    command.arg(script);
+    if quick {
+        command.arg("--quick");
+    }
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run python3 ({e})"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ipc.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
+            Ok((
+                v["workload"].as_str().unwrap_or_default().to_string(),
+                v["value"].as_f64().unwrap_or(f64::NAN),
+            ))
+        })
+        .collect()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes = if quick {
+        Sizes {
+            small: 20_000,
+            big: 50,
+            pings: 2_000,
+        }
+    } else {
+        Sizes {
+            small: 100_000,
+            big: 200,
+            pings: 10_000,
+        }
+    };
+    // (workload, unit, multiproc's figure, whether more is better)
+    let ours = [
+        (
+            "queue small items 1->1",
+            "items/s",
+            small(1, 1, sizes.small),
+            true,
+        ),
+        (
+            "queue small items 2->2",
+            "items/s",
+            small(2, 2, sizes.small),
+            true,
+        ),
+        (
+            "queue 1 MiB items 1->1",
+            "MiB/s",
+            big(sizes.big, ByteBuf::from),
+            true,
+        ),
+        (
+            "queue 1 MiB items 1->1",
+            "MiB/s, as Vec<u8>",
+            big(sizes.big, |v| v),
+            true,
+        ),
+        (
+            "ping-pong over a pipe",
+            "us/round trip",
+            pipe_ping_pong(sizes.pings),
+            false,
+        ),
+        (
+            "ping-pong over two queues",
+            "us/round trip",
+            queue_ping_pong(sizes.pings),
+            false,
+        ),
+    ];
+    let theirs = python(quick);
+    if let Err(why) = &theirs {
+        println!("python baseline skipped: {why}");
+    }
+    println!(
+        "{:<28} {:>14} {:>14} {:>14}  unit",
+        "workload", "multiproc", "python", "speed-up"
+    );
+    for (workload, unit, value, more_is_better) in ours {
+        let python = theirs
+            .as_ref()
+            .ok()
+            .and_then(|t| t.iter().find(|(w, _)| w == workload).map(|&(_, v)| v));
+        let (python, ratio) = match python {
+            Some(p) if more_is_better => (format!("{p:.1}"), format!("{:.1}x", value / p)),
+            Some(p) => (format!("{p:.1}"), format!("{:.1}x", p / value)),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        println!("{workload:<28} {value:>14.1} {python:>14} {ratio:>14}  {unit}");
+    }
+}
