@@ -1,10 +1,9 @@
 //! Lock acquire+release, uncontended and contended, against the limit of a bare atomic
-//! compare-and-swap pair measured in the same run. Python's `multiprocessing.Lock` is
-//! measured by `lock.py` beside this file; run both:
+//! compare-and-swap pair and Python's `multiprocessing.Lock` (`lock.py` beside this file,
+//! run at the end when `python3` is on the PATH), all in the same run:
 //!
 //! ```text
 //! cargo bench -p proc-sync --bench lock
-//! python3 crates/proc-sync/benches/lock.py
 //! ```
 //! Prints one line per variant: median and best of several rounds.
 
@@ -139,4 +138,19 @@ fn main() {
         assert_eq!(counter.get(), 2 * CONTENDED_EACH);
         (2 * CONTENDED_EACH) as f64 / elapsed.as_secs_f64()
     });
+    python_baseline();
+}
+
+/// Runs the Python twin of this benchmark, so that its figures come from the same run.
+fn python_baseline() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lock.py");
+    match std::process::Command::new("python3").arg(&script).output() {
+        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        Ok(out) => println!(
+            "python baseline failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => println!("python baseline skipped: cannot run python3 ({e})"),
+    }
 }
