@@ -41,6 +41,9 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// `Vec<u8>` of 64 MiB fits. Only a size limit: memory is taken by what is actually put.
 pub const DEFAULT_ITEM_LIMIT: usize = (64 << 20) + (64 << 10);
 
+/// How many times a waiter looks at the sequence word before it sleeps on it.
+const SPINS: u32 = 200;
+
 /// The ring's state, at the start of the shared region, followed by the ring's bytes.
 #[repr(C)]
 struct Header {
@@ -294,9 +297,9 @@ impl<T> Queue<T> {
     /// ```
     pub fn close(&self) {
         let header = self.header();
-        header.closed.store(1, Ordering::Release);
-        header.put_seq.fetch_add(1, Ordering::Release);
-        header.get_seq.fetch_add(1, Ordering::Release);
+        header.closed.store(1, Ordering::SeqCst);
+        header.put_seq.fetch_add(1, Ordering::SeqCst);
+        header.get_seq.fetch_add(1, Ordering::SeqCst);
         futex::wake_all(&header.put_seq);
         futex::wake_all(&header.get_seq);
     }
@@ -452,7 +455,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     }
                     drop(locked);
                     let header = self.header();
-                    if header.consumers_waiting.load(Ordering::Acquire) > 0 {
+                    if header.consumers_waiting.load(Ordering::SeqCst) > 0 {
                         futex::wake_all(&header.put_seq);
                     }
                     return Ok(());
@@ -571,7 +574,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     fn wake_producers(&self) {
         let header = self.header();
-        if header.producers_waiting.load(Ordering::Acquire) > 0 {
+        if header.producers_waiting.load(Ordering::SeqCst) > 0 {
             futex::wake_all(&header.get_seq);
         }
     }
@@ -634,7 +637,7 @@ impl<'q, T> Locked<'q, T> {
         let new_tail = frame::encode(self.ring_mut(), tail, kind, payload);
         header.tail.store(new_tail, Ordering::Release);
         header.items.fetch_add(1, Ordering::Relaxed);
-        header.put_seq.fetch_add(1, Ordering::Release);
+        header.put_seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Moves `head` past the frame just taken.
@@ -642,7 +645,7 @@ impl<'q, T> Locked<'q, T> {
         let header = self.header();
         header.head.store(new_head, Ordering::Release);
         header.items.fetch_sub(1, Ordering::Relaxed);
-        header.get_seq.fetch_add(1, Ordering::Release);
+        header.get_seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Empties a ring whose state is corrupt (see `positions_hold`), so that it is usable
@@ -652,7 +655,7 @@ impl<'q, T> Locked<'q, T> {
         header.head.store(0, Ordering::Release);
         header.tail.store(0, Ordering::Release);
         header.items.store(0, Ordering::Relaxed);
-        header.get_seq.fetch_add(1, Ordering::Release);
+        header.get_seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether `head` and `tail` can be the positions of this ring: only a process writing
@@ -693,10 +696,22 @@ impl<'q, T> Locked<'q, T> {
             Side::Consumer => (&header.put_seq, &header.consumers_waiting),
         };
         let seen = word.load(Ordering::Acquire);
-        waiting.fetch_add(1, Ordering::AcqRel);
         drop(self);
+        // The other side often answers within microseconds (a consumer keeping up with a
+        // producer, a ping-pong): watch the word for a moment before sleeping, which spares
+        // both the sleep and the other side's wake-up call. Bounded: a few microseconds.
+        for _ in 0..SPINS {
+            if word.load(Ordering::Acquire) != seen {
+                return Locked::acquire(queue, *wait);
+            }
+            std::hint::spin_loop();
+        }
+        // Counted before the futex re-checks the word: a change after `seen` either sees us
+        // counted and wakes us, or happened before the check, which then returns at once.
+        // (SeqCst here and on the other side's bump-then-load: neither may pass the other.)
+        waiting.fetch_add(1, Ordering::SeqCst);
         let woke = futex::wait(word, seen, wait.deadline());
-        waiting.fetch_sub(1, Ordering::AcqRel);
+        waiting.fetch_sub(1, Ordering::SeqCst);
         if woke == futex::Wake::TimedOut {
             *wait = Wait::No;
         }
