@@ -12,7 +12,9 @@
 //! queue, 1 to 1 (MiB/s), as `ByteBuf` (Python's `bytes`: one block) and, for comparison,
 //! as `Vec<u8>` (serde's byte-by-byte sequence); a round trip of a u64 over a duplex pipe
 //! and over two queues (µs per round trip). The consumers and echoers are child processes,
-//! as in Python.
+//! as in Python. Two more rows are the kernel's limit for a round trip, measured in the same
+//! run with none of our code: a bare socket pair, and a bare futex word (a sleep and a
+//! wake-up on every hop).
 
 use std::process::Command;
 use std::time::Instant;
@@ -128,6 +130,97 @@ fn queue_ping_pong(n: u64) -> f64 {
     per
 }
 
+/// The kernel's limit for a round trip: a u64 back and forth over a bare Unix socket pair
+/// between a forked child and its parent, with none of our code on the way.
+fn bare_socket_ping_pong(n: u64) -> f64 {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    let (mut a, mut b) = UnixStream::pair().expect("socketpair");
+    // SAFETY: the child only reads, writes and calls _exit (no locks, no allocation).
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            let mut word = [0u8; 8];
+            for _ in 0..n {
+                if b.read_exact(&mut word).is_err() || b.write_all(&word).is_err() {
+                    break;
+                }
+            }
+            // SAFETY: ends the child at once, without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let start = Instant::now();
+            let mut word = [0u8; 8];
+            for i in 0..n {
+                a.write_all(&i.to_le_bytes()).expect("write");
+                a.read_exact(&mut word).expect("read");
+            }
+            let per = start.elapsed().as_secs_f64() / n as f64 * 1e6;
+            nix::sys::wait::waitpid(child, None).expect("waitpid");
+            per
+        }
+    }
+}
+
+/// The kernel's limit for a futex round trip: a word in shared memory, a sleep and a
+/// wake-up call on every hop.
+fn bare_futex_ping_pong(n: u64) -> f64 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    // SAFETY: a fresh shared anonymous page; both processes only touch it atomically.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED, "mmap");
+    // SAFETY: the page is mapped, aligned and outlives both loops.
+    let word = unsafe { &*page.cast::<AtomicU32>() };
+    let futex = |op: libc::c_int, value: u32| {
+        // SAFETY: FUTEX_WAIT/FUTEX_WAKE on a valid shared word, no timeout.
+        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), op, value, 0, 0, 0) };
+    };
+    let wait_for = |target: u32| loop {
+        let now = word.load(Ordering::Acquire);
+        if now == target {
+            return;
+        }
+        futex(libc::FUTEX_WAIT, now);
+    };
+    let n = u32::try_from(n).expect("round trips fit in u32");
+    // SAFETY: the child only uses atomics and the futex system call, then _exit.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            for i in 0..n {
+                wait_for(2 * i + 1);
+                word.store(2 * i + 2, Ordering::Release);
+                futex(libc::FUTEX_WAKE, 1);
+            }
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let start = Instant::now();
+            for i in 0..n {
+                word.store(2 * i + 1, Ordering::Release);
+                futex(libc::FUTEX_WAKE, 1);
+                wait_for(2 * i + 2);
+            }
+            let per = start.elapsed().as_secs_f64() / f64::from(n) * 1e6;
+            nix::sys::wait::waitpid(child, None).expect("waitpid");
+            // SAFETY: unmapping the page mapped above; nothing refers to it any more.
+            unsafe { libc::munmap(page, 4096) };
+            per
+        }
+    }
+}
+
 /// Python's figures by workload name, from `ipc.py` run now.
 fn python(quick: bool) -> Result<Vec<(String, f64)>, String> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ipc.py");
@@ -209,6 +302,18 @@ fn main() {
             "ping-pong over two queues",
             "us/round trip",
             queue_ping_pong(sizes.pings),
+            false,
+        ),
+        (
+            "limit: bare socket ping-pong",
+            "us/round trip",
+            bare_socket_ping_pong(sizes.pings),
+            false,
+        ),
+        (
+            "limit: bare futex ping-pong",
+            "us/round trip",
+            bare_futex_ping_pong(sizes.pings),
             false,
         ),
     ];
