@@ -29,6 +29,10 @@ unsafe extern "C" {
     ) -> libc::c_int;
 }
 
+/// How many turns a contended `lock` watches the mutex before it sleeps: a few
+/// microseconds, the length of a short critical section in another process.
+const SPINS: u32 = 100;
+
 /// The bits of a robust mutex word that hold the owner's thread id (the kernel's
 /// `FUTEX_TID_MASK`).
 const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
@@ -106,12 +110,54 @@ impl RawMutex {
 
     /// Blocks until this thread owns the mutex. `Ok(true)` when the previous owner died
     /// holding it (the mutex has been marked consistent again).
+    ///
+    /// A mutex held by another process is usually held for a short critical section, so it
+    /// is watched for a moment (a few microseconds) before this thread sleeps on it: glibc's
+    /// robust mutexes go to the kernel at once when contended, and a sleeper costs the
+    /// unlocking process a wake-up call too.
     #[inline]
     pub fn lock(&self, what: &'static str) -> Result<bool> {
         // SAFETY: the mutex was initialised by `init` and stays in place while `self` lives.
+        let r = unsafe { libc::pthread_mutex_trylock(self.get()) };
+        if r != libc::EBUSY {
+            return self
+                .acquired(r, what, "pthread_mutex_trylock")
+                .map(|died| died.unwrap_or(false));
+        }
+        self.lock_contended(what)
+    }
+
+    #[cold]
+    fn lock_contended(&self, what: &'static str) -> Result<bool> {
+        for _ in 0..SPINS {
+            std::hint::spin_loop();
+            // Read-only until the owner is gone, so that waiting does not pull the cache
+            // line away from the owner at every turn.
+            if self.owner() != 0 {
+                continue;
+            }
+            // SAFETY: as in `lock`.
+            let r = unsafe { libc::pthread_mutex_trylock(self.get()) };
+            if r != libc::EBUSY {
+                return self
+                    .acquired(r, what, "pthread_mutex_trylock")
+                    .map(|died| died.unwrap_or(false));
+            }
+        }
+        // SAFETY: as in `lock`.
         let r = unsafe { libc::pthread_mutex_lock(self.get()) };
         self.acquired(r, what, "pthread_mutex_lock")
             .map(|died| died.unwrap_or(false))
+    }
+
+    /// The thread id that holds the mutex, 0 when free (or when its owner died and the
+    /// kernel cleared it).
+    fn owner(&self) -> i32 {
+        // SAFETY: the lock word is the first, 4-byte aligned i32 of pthread_mutex_t; other
+        // threads and processes change it only atomically, so an atomic load is the right
+        // way to read it.
+        let word = unsafe { AtomicI32::from_ptr(self.get().cast::<i32>()) };
+        word.load(Ordering::Relaxed) & FUTEX_TID_MASK
     }
 
     /// Takes the mutex if nobody holds it: `Ok(None)` when it is held (by anyone,
@@ -182,11 +228,7 @@ impl RawMutex {
     /// it when the owner dies. Thread ids are unique system-wide, so the owner is ours iff
     /// `tgkill(our pid, owner, 0)` finds it.
     pub(crate) fn is_held_by_this_process(&self) -> bool {
-        // SAFETY: the lock word is the first, 4-byte aligned i32 of pthread_mutex_t; other
-        // threads and processes change it only atomically, so an atomic load is the right
-        // way to read it.
-        let word = unsafe { AtomicI32::from_ptr(self.get().cast::<i32>()) };
-        let owner = word.load(Ordering::Acquire) & FUTEX_TID_MASK;
+        let owner = self.owner();
         if owner == 0 {
             return false;
         }
