@@ -6,7 +6,7 @@ import sys
 import time
 
 QUICK = "--quick" in sys.argv
-SMALL = 20_000 if QUICK else 100_000
+SMALL = 20_000 if QUICK else 500_000
 BIG = 50 if QUICK else 200
 PINGS = 2_000 if QUICK else 10_000
 MIB = 1 << 20

@@ -14,7 +14,7 @@
 //! and over two queues (µs per round trip). The consumers and echoers are child processes,
 //! as in Python. Two more rows are the kernel's limit for a round trip, measured in the same
 //! run with none of our code: a bare socket pair, and a bare futex word (a sleep and a
-//! wake-up on every hop).
+//! wake-up on every hop); and one for 1 MiB items: copying a 1 MiB buffer once.
 
 use std::process::Command;
 use std::time::Instant;
@@ -128,6 +128,19 @@ fn queue_ping_pong(n: u64) -> f64 {
     let per = start.elapsed().as_secs_f64() / n as f64 * 1e6;
     p.join().expect("join");
     per
+}
+
+/// The limit for moving 1 MiB buffers: copying them once, in one process (MiB/s).
+fn bare_memcpy(n: u64) -> f64 {
+    let from = vec![1u8; MIB];
+    let mut to = vec![0u8; MIB];
+    let rounds = n * 20;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        to.copy_from_slice(std::hint::black_box(&from));
+        std::hint::black_box(&mut to);
+    }
+    (rounds as usize * MIB) as f64 / start.elapsed().as_secs_f64() / MIB as f64
 }
 
 /// The kernel's limit for a round trip: a u64 back and forth over a bare Unix socket pair
@@ -261,7 +274,7 @@ fn main() {
         }
     } else {
         Sizes {
-            small: 100_000,
+            small: 500_000,
             big: 200,
             pings: 10_000,
         }
@@ -303,6 +316,12 @@ fn main() {
             "us/round trip",
             queue_ping_pong(sizes.pings),
             false,
+        ),
+        (
+            "limit: memcpy of 1 MiB",
+            "MiB/s",
+            bare_memcpy(sizes.big),
+            true,
         ),
         (
             "limit: bare socket ping-pong",

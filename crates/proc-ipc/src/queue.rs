@@ -18,6 +18,7 @@
 //! a process killed while waiting leaves nothing behind but a waiter count that is one too
 //! high, which only costs a spare wake-up.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -368,17 +369,25 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Iter { queue: self }
     }
 
-    fn put_with(&self, item: T, mut wait: Wait) -> Result<(), PutError<T>> {
+    fn put_with(&self, item: T, wait: Wait) -> Result<(), PutError<T>> {
+        with_scratch(|bytes| self.put_encoded_in(bytes, item, wait))
+    }
+
+    /// `put_with`, encoding into `bytes` (this thread's scratch buffer, empty).
+    fn put_encoded_in(
+        &self,
+        bytes: &mut Vec<u8>,
+        item: T,
+        mut wait: Wait,
+    ) -> Result<(), PutError<T>> {
         let shared = &*self.shared;
-        let bytes = match codec::encode(&item) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                return Err(PutError::Failed {
-                    item,
-                    error: e.into(),
-                });
-            }
-        };
+        if let Err(e) = codec::encode_into(&item, bytes) {
+            return Err(PutError::Failed {
+                item,
+                error: e.into(),
+            });
+        }
+        let bytes = &bytes[..];
         if bytes.len() > shared.item_limit {
             let error = Error::TooLarge {
                 len: bytes.len(),
@@ -388,7 +397,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         // A large item goes into its memory file before the lock is taken.
         let file = if bytes.len() > shared.inline_limit {
-            match SideChannel::file_with(&bytes) {
+            match SideChannel::file_with(bytes) {
                 Ok(file) => Some(file),
                 Err(e) => {
                     let error = Error::io("writing a large item to a memory file", e);
@@ -451,7 +460,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 };
                 if sent {
                     if file.is_none() {
-                        locked.publish(FrameKind::Inline, &bytes);
+                        locked.publish(FrameKind::Inline, bytes);
                     }
                     drop(locked);
                     let header = self.header();
@@ -469,7 +478,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
     }
 
-    fn get_with(&self, mut wait: Wait) -> Result<T, GetError> {
+    fn get_with(&self, wait: Wait) -> Result<T, GetError> {
+        with_scratch(|buf| self.get_through(buf, wait))
+    }
+
+    /// `get_with`, copying the frame out into `buf` (this thread's scratch buffer) under
+    /// the lock and decoding it after the lock is released.
+    fn get_through(&self, buf: &mut Vec<u8>, mut wait: Wait) -> Result<T, GetError> {
         let shared = &*self.shared;
         let mut locked = match Locked::acquire(self, wait)? {
             Some(locked) => locked,
@@ -500,21 +515,28 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     }));
                 }
                 Ok(Some(found)) => {
-                    let mut payload = vec![0u8; found.payload_len];
-                    frame::copy_out(locked.ring(), found.payload_at, &mut payload);
-                    let bytes = match found.kind {
-                        FrameKind::Inline => Some(Ok(Message::Copied(payload))),
-                        FrameKind::Handoff => self.take_handoff(&payload),
+                    buf.clear();
+                    buf.resize(found.payload_len, 0);
+                    frame::copy_out(locked.ring(), found.payload_at, buf);
+                    let large = match found.kind {
+                        FrameKind::Inline => None,
+                        FrameKind::Handoff => match self.take_handoff(buf) {
+                            Some(message) => Some(message),
+                            None => {
+                                // Taken by a consumer that died: gone with it. Next frame.
+                                locked.consume(found.next);
+                                continue;
+                            }
+                        },
                     };
                     locked.consume(found.next);
-                    let Some(bytes) = bytes else {
-                        // Taken by a consumer that died: gone with it. Next frame.
-                        continue;
-                    };
                     drop(locked);
                     self.wake_producers();
-                    return codec::decode(&bytes?, shared.item_limit)
-                        .map_err(|e| GetError::Failed(e.into()));
+                    let decoded = match large {
+                        None => codec::decode(buf, shared.item_limit),
+                        Some(message) => codec::decode(&message?, shared.item_limit),
+                    };
+                    return decoded.map_err(|e| GetError::Failed(e.into()));
                 }
                 Ok(None) => {
                     if header.closed.load(Ordering::Acquire) != 0 {
@@ -578,6 +600,31 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             futex::wake_all(&header.get_seq);
         }
     }
+}
+
+thread_local! {
+    /// Each thread's buffer for encoding what it puts and copying out what it gets, so
+    /// that a small item costs no allocation beyond its own.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Scratch space kept between calls: more than this is given back after use.
+const SCRATCH_KEPT: usize = 1 << 20;
+
+/// Runs `f` with this thread's scratch buffer, emptied. A call from inside another (a
+/// `Serialize` implementation that uses a queue) gets a fresh buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let result = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            result
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// Which side of the queue a waiter is on.
