@@ -1,0 +1,411 @@
+//! The pool's driver: one thread of the pool's process that owns the workers. It hands each
+//! idle worker the next chunk over that worker's connection, routes results back to the
+//! jobs they belong to, and watches every worker's pidfd.
+//!
+//! Each worker holds at most one chunk, and the driver knows which: a worker that dies
+//! (killed from outside, or ending after `maxtasksperchild` chunks) is seen at once on its
+//! pidfd, its result is taken if it sent one before dying, otherwise its chunk fails with
+//! [`WorkerDied`](crate::Error::WorkerDied), and a fresh worker takes its place. One
+//! `poll(2)` over all connections, all pidfds and a wake-up pipe is the whole wait: no
+//! timeouts, no polling loop.
+//!
+//! The first workers are forked by `Pool::new` before this thread exists. Replacements are
+//! forked from this thread, so the process has at least two threads then and proc-core
+//! prints its warning about forking a multi-threaded process (once): a worker only runs
+//! the pool's loop and the task functions, so it needs no lock another thread might hold,
+//! unless a task function takes one.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use parking_lot::Mutex;
+use proc_core::Process;
+use proc_core::codec::ByteBuf;
+use proc_ipc::Connection;
+
+use super::results::{ChunkDone, ChunkFailure};
+use super::task::{FromWorker, MESSAGE_LIMIT, ToWorker};
+use super::worker::{self, WorkerConfig};
+use crate::error::Result;
+
+/// How long terminated workers get to end on SIGTERM before they are killed.
+const TERMINATE_GRACE: Duration = Duration::from_secs(1);
+
+/// What the pool's handle asks of the driver.
+pub(crate) enum Command {
+    Submit(Vec<PendingChunk>),
+    Close,
+    Terminate,
+}
+
+/// A chunk waiting for a worker.
+pub(crate) struct PendingChunk {
+    pub(crate) index: usize,
+    pub(crate) call: usize,
+    pub(crate) func: usize,
+    pub(crate) inputs: ByteBuf,
+    pub(crate) sink: Sender<ChunkDone>,
+}
+
+/// A chunk a worker holds: where its result goes.
+struct Ticket {
+    id: u64,
+    index: usize,
+    sink: Sender<ChunkDone>,
+}
+
+impl Ticket {
+    fn finish(self, outcome: Result<Vec<u8>, ChunkFailure>) {
+        // The caller may have stopped listening (a dropped iterator): nothing to do then.
+        let _ = self.sink.send(ChunkDone {
+            index: self.index,
+            outcome,
+        });
+    }
+}
+
+/// One worker process and the parent's end of its connection.
+pub(crate) struct Worker {
+    process: Process,
+    conn: Connection,
+    held: Option<Ticket>,
+    done: usize,
+    /// Reached `maxtasksperchild`: it ends by itself and gets no more work.
+    retiring: bool,
+    /// The connection failed or hung up: the pidfd will say the rest.
+    broken: bool,
+}
+
+impl Worker {
+    /// Forks a worker named `name`.
+    pub(crate) fn start(name: String, config: WorkerConfig) -> Result<Worker> {
+        let (conn, child_end) = proc_ipc::pipe()?;
+        let conn = conn.with_limit(MESSAGE_LIMIT);
+        let child_end = child_end.with_limit(MESSAGE_LIMIT);
+        let mut process = Process::new(move || worker::run(child_end, config))
+            .with_name(name)
+            .with_daemon(true);
+        process.start()?;
+        Ok(Worker {
+            process,
+            conn,
+            held: None,
+            done: 0,
+            retiring: false,
+            broken: false,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.pid().unwrap_or_default()
+    }
+}
+
+/// The driver's state; it lives in the driver thread.
+pub(crate) struct Driver {
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) wake: OwnedFd,
+    pub(crate) workers: Vec<Worker>,
+    pub(crate) config: WorkerConfig,
+    /// The pids of the current workers, for `Pool::pids`.
+    pub(crate) pids: Arc<Mutex<Vec<u32>>>,
+    pub(crate) started: usize,
+    pending: VecDeque<PendingChunk>,
+    next_id: u64,
+    closing: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        commands: Receiver<Command>,
+        wake: OwnedFd,
+        workers: Vec<Worker>,
+        config: WorkerConfig,
+        pids: Arc<Mutex<Vec<u32>>>,
+    ) -> Driver {
+        let started = workers.len();
+        let driver = Driver {
+            commands,
+            wake,
+            workers,
+            config,
+            pids,
+            started,
+            pending: VecDeque::new(),
+            next_id: 0,
+            closing: false,
+        };
+        driver.publish_pids();
+        driver
+    }
+
+    /// The driver thread's body: returns once the pool is closed and drained, or
+    /// terminated.
+    pub(crate) fn run(mut self) {
+        loop {
+            if !self.take_commands() {
+                self.terminate();
+                return;
+            }
+            self.dispatch();
+            if self.closing
+                && self.pending.is_empty()
+                && self.workers.iter().all(|w| w.held.is_none())
+            {
+                self.stop();
+                return;
+            }
+            self.wait_and_handle();
+        }
+    }
+
+    /// Takes every command waiting; `false` when the pool is to be terminated.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Submit(chunks)) => {
+                    if self.closing {
+                        for chunk in chunks {
+                            fail_pending(chunk, ChunkFailure::Closed);
+                        }
+                    } else {
+                        self.pending.extend(chunks);
+                    }
+                }
+                Ok(Command::Close) => self.closing = true,
+                Ok(Command::Terminate) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    /// Hands the next chunks to the idle workers.
+    fn dispatch(&mut self) {
+        for worker in &mut self.workers {
+            if worker.held.is_some() || worker.retiring || worker.broken {
+                continue;
+            }
+            let Some(chunk) = self.pending.pop_front() else {
+                return;
+            };
+            self.next_id += 1;
+            let id = self.next_id;
+            let message = ToWorker::Chunk {
+                id,
+                call: chunk.call,
+                func: chunk.func,
+                inputs: chunk.inputs,
+            };
+            // The worker is idle, so it is reading: the send completes.
+            let sent = worker.conn.send(&message);
+            let ToWorker::Chunk { inputs, .. } = message else {
+                unreachable!("the message was built as a chunk above")
+            };
+            match sent {
+                Ok(()) => {
+                    worker.held = Some(Ticket {
+                        id,
+                        index: chunk.index,
+                        sink: chunk.sink,
+                    });
+                }
+                Err(e) if e.is_about_one_item() => {
+                    let ticket = Ticket {
+                        id,
+                        index: chunk.index,
+                        sink: chunk.sink,
+                    };
+                    ticket.finish(Err(ChunkFailure::Other(format!(
+                        "the chunk could not be sent to a worker: {e}"
+                    ))));
+                }
+                Err(_) => {
+                    // The worker is gone; the chunk never reached it, so another may run it.
+                    worker.broken = true;
+                    self.pending.push_front(PendingChunk { inputs, ..chunk });
+                }
+            }
+        }
+    }
+
+    /// Waits for a result, a worker's end, or a command, and handles what happened.
+    fn wait_and_handle(&mut self) {
+        let (conn_ready, ended) = {
+            let mut fds = Vec::with_capacity(1 + 2 * self.workers.len());
+            fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+            for worker in &self.workers {
+                let conn_flags = if worker.broken {
+                    PollFlags::empty()
+                } else {
+                    PollFlags::POLLIN
+                };
+                fds.push(PollFd::new(worker.conn.as_fd(), conn_flags));
+                match worker.process.sentinel() {
+                    Ok(sentinel) => fds.push(PollFd::new(sentinel, PollFlags::POLLIN)),
+                    // Cannot happen for a started process; polling the connection twice
+                    // keeps the indices right.
+                    Err(_) => fds.push(PollFd::new(worker.conn.as_fd(), PollFlags::empty())),
+                }
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                // EINTR, or a failure poll reports again on the next turn.
+                Err(_) => return,
+            }
+            let ready = |fd: &PollFd<'_>| {
+                fd.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+            };
+            let conn_ready: Vec<bool> = fds[1..].iter().step_by(2).map(ready).collect();
+            let ended: Vec<bool> = fds[2..].iter().step_by(2).map(ready).collect();
+            if ready(&fds[0]) {
+                drain(&self.wake);
+            }
+            (conn_ready, ended)
+        };
+        for (i, ready) in conn_ready.into_iter().enumerate() {
+            if ready && !self.workers[i].broken {
+                self.receive(i);
+            }
+        }
+        // From the last, so that removing one does not move those still to look at.
+        for i in (0..ended.len()).rev() {
+            if ended[i] {
+                self.worker_ended(i);
+            }
+        }
+    }
+
+    /// Receives a result from worker `i`.
+    fn receive(&mut self, i: usize) {
+        let max_tasks = self.config.max_tasks;
+        let worker = &mut self.workers[i];
+        match worker.conn.recv::<FromWorker>() {
+            Ok(reply) => {
+                let Some(ticket) = worker.held.take_if(|t| t.id == reply.id) else {
+                    return;
+                };
+                ticket.finish(
+                    reply
+                        .outcome
+                        .map(ByteBuf::into_vec)
+                        .map_err(ChunkFailure::Other),
+                );
+                worker.done += 1;
+                if max_tasks.is_some_and(|max| worker.done >= max) {
+                    worker.retiring = true;
+                }
+            }
+            Err(e) if e.is_eof() => worker.broken = true,
+            Err(e) => {
+                // A worker that sends what the pool cannot read is of no more use.
+                if let Some(ticket) = worker.held.take() {
+                    ticket.finish(Err(ChunkFailure::Other(format!(
+                        "a worker's reply could not be read: {e}"
+                    ))));
+                }
+                worker.broken = true;
+                let _ = worker.process.kill();
+            }
+        }
+    }
+
+    /// Worker `i` has ended: take its last result if it sent one, fail the chunk it held
+    /// otherwise, reap it, and start another in its place if work may still come.
+    fn worker_ended(&mut self, i: usize) {
+        if !self.workers[i].broken && self.workers[i].held.is_some() {
+            // A result sent just before the end is in the socket: take it first.
+            if matches!(self.workers[i].conn.poll(Some(Duration::ZERO)), Ok(true)) {
+                self.receive(i);
+            }
+        }
+        let worker = self.workers.remove(i);
+        let exitcode = match worker.process.join_timeout(Duration::ZERO) {
+            Ok(Some(code)) => code,
+            _ => worker.process.join().unwrap_or(-1),
+        };
+        if let Some(ticket) = worker.held {
+            ticket.finish(Err(ChunkFailure::WorkerDied {
+                pid: worker.process.pid().unwrap_or_default(),
+                exitcode,
+            }));
+        }
+        let needed = !self.closing || !self.pending.is_empty();
+        if needed {
+            self.started += 1;
+            match Worker::start(format!("PoolWorker-{}", self.started), self.config) {
+                Ok(fresh) => self.workers.push(fresh),
+                Err(e) if self.workers.is_empty() => {
+                    // No worker left and none can be started: the work cannot be done.
+                    let reason = format!("no pool worker could be started: {e}");
+                    while let Some(chunk) = self.pending.pop_front() {
+                        fail_pending(chunk, ChunkFailure::Other(reason.clone()));
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        self.publish_pids();
+    }
+
+    /// After `close`, with all work done: each worker is told to stop and is joined.
+    fn stop(&mut self) {
+        for worker in &self.workers {
+            let _ = worker.conn.send(&ToWorker::Stop);
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.process.join();
+        }
+        self.publish_pids();
+    }
+
+    /// `terminate`: workers end now (SIGTERM, then SIGKILL), all unfinished work fails.
+    fn terminate(&mut self) {
+        for worker in &self.workers {
+            let _ = worker.process.terminate();
+        }
+        for worker in self.workers.drain(..) {
+            if !matches!(worker.process.join_timeout(TERMINATE_GRACE), Ok(Some(_))) {
+                let _ = worker.process.kill();
+                let _ = worker.process.join();
+            }
+            if let Some(ticket) = worker.held {
+                ticket.finish(Err(ChunkFailure::Terminated));
+            }
+        }
+        while let Some(chunk) = self.pending.pop_front() {
+            fail_pending(chunk, ChunkFailure::Terminated);
+        }
+        // Work submitted while the pool was being terminated fails too.
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Submit(chunks) = command {
+                for chunk in chunks {
+                    fail_pending(chunk, ChunkFailure::Terminated);
+                }
+            }
+        }
+        self.publish_pids();
+    }
+
+    fn publish_pids(&self) {
+        *self.pids.lock() = self.workers.iter().map(Worker::pid).collect();
+    }
+}
+
+fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
+    let _ = chunk.sink.send(ChunkDone {
+        index: chunk.index,
+        outcome: Err(failure),
+    });
+}
+
+/// Empties the wake-up pipe (non-blocking).
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 64];
+    while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
+}

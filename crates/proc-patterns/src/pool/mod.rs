@@ -1,0 +1,495 @@
+//! [`Pool`]: a fixed number of worker processes that run `fn(A) -> R` tasks, as Python's
+//! `multiprocessing.Pool`.
+//!
+//! The layout, one concern per file:
+//! - this file: the pool's handle and the calls a user makes (`map`, `imap`, `apply`, …);
+//! - `task`: what travels to and from a worker, and how a worker calls a `fn(A) -> R` it
+//!   knows only by address;
+//! - `worker`: the loop a worker process runs;
+//! - `driver`: the thread of the pool's process that hands chunks to workers, collects
+//!   results and replaces workers that die;
+//! - `results`: [`AsyncResult`], [`MapIter`] and [`UnorderedIter`], which decode results in
+//!   the caller's thread.
+//!
+//! ## Why a connection per worker, not a shared task queue
+//! The driver sends each chunk to one idle worker over that worker's own connection, so it
+//! always knows which chunk each worker holds. With a shared queue, a worker killed between
+//! taking a chunk and announcing it would take the chunk with it, and `map` would wait
+//! forever. A connection's socket and the worker's pidfd can also be waited on together
+//! with one `poll(2)`, where a futex-based queue cannot. Chunks are large, so one system
+//! call per chunk costs nothing that matters.
+
+mod driver;
+mod results;
+mod task;
+mod worker;
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use nix::fcntl::OFlag;
+use parking_lot::Mutex;
+use proc_core::codec::{self, ByteBuf};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use results::{AsyncResult, MapIter, UnorderedIter};
+
+use crate::error::{Error, Result};
+use driver::{Command, Driver, PendingChunk, Worker};
+use results::ChunkDone;
+use worker::WorkerConfig;
+
+/// A pool of worker processes, as Python's `multiprocessing.Pool`.
+///
+/// Task functions are plain `fn(A) -> R` (a function item or a closure that captures
+/// nothing), with `A` and `R` any serde types: workers are forked from this process, so a
+/// function is named by its address. Work is sent in chunks (see
+/// [`PoolBuilder::chunksize`]) so that small tasks are not dominated by the cost of
+/// sending them.
+///
+/// ```
+/// use proc_patterns::Pool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.map(square, 1..=5)?, [1, 4, 9, 16, 25]);
+/// assert_eq!(pool.apply(square, 9)?, 81);
+/// pool.close();
+/// pool.join()?;
+/// # Ok::<(), proc_patterns::Error>(())
+/// ```
+///
+/// ## Failures
+/// A task that panics yields [`Error::TaskPanicked`] with the panic's message, for that
+/// task only: the others and the pool go on. A worker that dies while it holds a chunk
+/// (killed from outside, for example) yields [`Error::WorkerDied`] for that chunk's tasks,
+/// and a fresh worker takes its place. A dropped pool terminates its workers and reaps
+/// them: no zombies, no file descriptors left behind.
+///
+/// ## Threads
+/// The pool forks its first workers before it starts its one thread (the driver), so
+/// creating a pool in a single-threaded program forks from a single thread. Workers that
+/// replace dead ones, or those ended by `maxtasksperchild`, are forked from the driver
+/// thread: proc-core then prints its one warning about forking a multi-threaded process.
+pub struct Pool {
+    commands: Sender<Command>,
+    /// The write end of the driver's wake-up pipe.
+    wake: OwnedFd,
+    driver: Mutex<Option<JoinHandle<()>>>,
+    pids: Arc<Mutex<Vec<u32>>>,
+    processes: usize,
+    chunksize: Option<usize>,
+    closed: AtomicBool,
+}
+
+/// Configures a [`Pool`]: [`Pool::builder`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct PoolBuilder {
+    processes: usize,
+    max_tasks: Option<usize>,
+    initializer: Option<fn()>,
+    chunksize: Option<usize>,
+}
+
+impl PoolBuilder {
+    /// The number of worker processes (default: [`cpu_count`](proc_core::cpu_count)).
+    pub fn processes(mut self, processes: usize) -> Self {
+        self.processes = processes;
+        self
+    }
+
+    /// A worker ends after this many tasks and a fresh one takes its place (default: never).
+    /// As in Python, a chunk of `map` counts as one task.
+    pub fn maxtasksperchild(mut self, tasks: usize) -> Self {
+        self.max_tasks = Some(tasks);
+        self
+    }
+
+    /// A function each worker calls once when it starts.
+    pub fn initializer(mut self, initializer: fn()) -> Self {
+        self.initializer = Some(initializer);
+        self
+    }
+
+    /// The number of inputs sent to a worker at a time by `map`, `imap` and
+    /// `imap_unordered`. Default, as Python's `map`: the inputs divided by four times the
+    /// number of workers, rounded up.
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = Some(chunksize);
+        self
+    }
+
+    /// Starts the workers and the pool's driver thread.
+    ///
+    /// ```
+    /// fn hello() {
+    ///     // runs once in each worker as it starts
+    /// }
+    /// fn pid(_: ()) -> u32 {
+    ///     std::process::id()
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::builder()
+    ///     .processes(2)
+    ///     .maxtasksperchild(1)
+    ///     .initializer(hello)
+    ///     .chunksize(1)
+    ///     .build()?;
+    /// let pids = pool.map(pid, vec![(); 4])?;
+    /// // Each worker ran one task and was replaced: four different processes.
+    /// assert_eq!(pids.iter().collect::<std::collections::HashSet<_>>().len(), 4);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn build(self) -> Result<Pool> {
+        if self.processes == 0 {
+            return Err(Error::InvalidArgument {
+                reason: "a pool needs at least one process",
+            });
+        }
+        if self.max_tasks == Some(0) || self.chunksize == Some(0) {
+            return Err(Error::InvalidArgument {
+                reason: "maxtasksperchild and chunksize must be at least 1",
+            });
+        }
+        let config = WorkerConfig {
+            initializer: self.initializer,
+            max_tasks: self.max_tasks,
+        };
+        // The workers are forked first, while this may still be the only thread.
+        let workers = (1..=self.processes)
+            .map(|i| Worker::start(format!("PoolWorker-{i}"), config))
+            .collect::<Result<Vec<_>>>()?;
+        let (wake_read, wake_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| Error::io("pipe2 for the pool's driver", e))?;
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        let pids = Arc::new(Mutex::new(Vec::new()));
+        let driver = Driver::new(receiver, wake_read, workers, config, Arc::clone(&pids));
+        let driver = std::thread::Builder::new()
+            .name("multiproc-pool".into())
+            .spawn(move || driver.run())
+            .map_err(|e| Error::io("starting the pool's driver thread", e))?;
+        Ok(Pool {
+            commands,
+            wake: wake_write,
+            driver: Mutex::new(Some(driver)),
+            pids,
+            processes: self.processes,
+            chunksize: self.chunksize,
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Pool {
+    /// A pool of `processes` workers (at least 1).
+    ///
+    /// ```
+    /// let pool = proc_patterns::Pool::new(2)?;
+    /// assert_eq!(pool.processes(), 2);
+    /// assert!(proc_patterns::Pool::new(0).is_err());
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder: processes, maxtasksperchild, initializer, chunksize.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            processes: proc_core::cpu_count(),
+            max_tasks: None,
+            initializer: None,
+            chunksize: None,
+        }
+    }
+
+    /// The number of workers the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// The pids of the current workers (they change as workers are replaced).
+    ///
+    /// ```
+    /// let pool = proc_patterns::Pool::new(2)?;
+    /// let pids = pool.pids();
+    /// assert_eq!(pids.len(), 2);
+    /// assert!(!pids.contains(&std::process::id()));
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn pids(&self) -> Vec<u32> {
+        self.pids.lock().clone()
+    }
+
+    /// Calls `f` on every input in the workers and returns the results in input order, or
+    /// the first task's error (a panic, a worker that died).
+    ///
+    /// ```
+    /// fn shout(s: String) -> String {
+    ///     s.to_uppercase()
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(2)?;
+    /// let words = ["a", "b", "c"].map(String::from);
+    /// assert_eq!(pool.map(shout, words)?, ["A", "B", "C"]);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Result<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap(f, inputs)?.collect()
+    }
+
+    /// As [`map`](Self::map), with `chunksize` inputs sent to a worker at a time.
+    pub fn map_chunked<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> Result<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_chunked(f, inputs, chunksize)?.collect()
+    }
+
+    /// Calls `f` on every input; the results come in input order, each as soon as it and
+    /// those before it are done. Each is a `Result`: a failed task does not end the others.
+    ///
+    /// ```
+    /// fn check(x: i32) -> i32 {
+    ///     assert!(x != 2, "two is out");
+    ///     x
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(2)?;
+    /// let results: Vec<_> = pool.imap(check, [1, 2, 3])?.collect();
+    /// assert_eq!(results[0].as_ref().unwrap(), &1);
+    /// assert!(results[1].as_ref().unwrap_err().to_string().contains("two is out"));
+    /// assert_eq!(results[2].as_ref().unwrap(), &3);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn imap<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Result<MapIter<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (rx, lens) = self.submit(f, inputs, self.chunksize)?;
+        Ok(MapIter::new(rx, lens))
+    }
+
+    /// As [`imap`](Self::imap), with `chunksize` inputs sent to a worker at a time.
+    pub fn imap_chunked<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: usize,
+    ) -> Result<MapIter<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (rx, lens) = self.submit(f, inputs, Some(chunksize))?;
+        Ok(MapIter::new(rx, lens))
+    }
+
+    /// Calls `f` on every input; the results come as tasks finish, in any order.
+    ///
+    /// ```
+    /// fn cube(x: u32) -> u32 {
+    ///     x * x * x
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(2)?;
+    /// let mut cubes: Vec<u32> = pool.imap_unordered(cube, 1..=4)?.collect::<Result<_, _>>()?;
+    /// cubes.sort();
+    /// assert_eq!(cubes, [1, 8, 27, 64]);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn imap_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Result<UnorderedIter<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (rx, lens) = self.submit(f, inputs, self.chunksize)?;
+        Ok(UnorderedIter::new(rx, lens))
+    }
+
+    /// As [`imap_unordered`](Self::imap_unordered), with `chunksize` inputs sent to a
+    /// worker at a time (1: a result for each input as soon as it is done).
+    pub fn imap_unordered_chunked<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: usize,
+    ) -> Result<UnorderedIter<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (rx, lens) = self.submit(f, inputs, Some(chunksize))?;
+        Ok(UnorderedIter::new(rx, lens))
+    }
+
+    /// Calls `f(arg)` in a worker and waits for the result.
+    ///
+    /// ```
+    /// fn add((a, b): (i64, i64)) -> i64 {
+    ///     a + b
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(1)?;
+    /// assert_eq!(pool.apply(add, (2, 3))?, 5);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.apply_async(f, arg)?.get()
+    }
+
+    /// Starts `f(arg)` in a worker; the [`AsyncResult`] gives its result later.
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let (rx, _) = self.submit(f, [arg], Some(1))?;
+        Ok(AsyncResult::new(rx))
+    }
+
+    /// Takes no more work; the workers end once what was submitted is done. Then
+    /// [`join`](Self::join) waits for them.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.command(Command::Close);
+        }
+    }
+
+    /// Ends the workers now (SIGTERM, then SIGKILL after a second); every unfinished task
+    /// fails with [`Error::PoolTerminated`]. Waits until the workers are reaped.
+    ///
+    /// ```
+    /// fn sleepy(_: ()) {
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(1)?;
+    /// let pending = pool.apply_async(sleepy, ())?;
+    /// pool.terminate();
+    /// assert!(matches!(pending.get(), Err(proc_patterns::Error::PoolTerminated)));
+    /// assert!(pool.pids().is_empty());
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn terminate(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.command(Command::Terminate);
+        self.join_driver();
+    }
+
+    /// Waits for the workers to end, after [`close`](Self::close) (once all submitted work
+    /// is done) or [`terminate`](Self::terminate); [`Error::JoinBeforeClose`] otherwise.
+    pub fn join(&self) -> Result<()> {
+        if !self.closed.load(Ordering::SeqCst) {
+            return Err(Error::JoinBeforeClose);
+        }
+        self.join_driver();
+        Ok(())
+    }
+
+    fn join_driver(&self) {
+        if let Some(driver) = self.driver.lock().take() {
+            // The driver does not panic; if it did, its workers were still reaped by
+            // proc-core at exit, and there is nothing more to do here.
+            let _ = driver.join();
+        }
+    }
+
+    fn command(&self, command: Command) {
+        // The driver is gone only after terminate or a finished close: nothing to tell.
+        if self.commands.send(command).is_ok() {
+            // A full pipe already holds a wake-up.
+            let _ = nix::unistd::write(&self.wake, &[1]);
+        }
+    }
+
+    /// Encodes the inputs in chunks and hands them to the driver; returns the channel the
+    /// chunks' results come on and each chunk's length.
+    fn submit<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<(Receiver<ChunkDone>, Vec<usize>)>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::PoolClosed);
+        }
+        let inputs: Vec<A> = inputs.into_iter().collect();
+        let chunksize = match chunksize {
+            Some(0) => {
+                return Err(Error::InvalidArgument {
+                    reason: "chunksize must be at least 1",
+                });
+            }
+            Some(n) => n,
+            None => inputs.len().div_ceil(4 * self.processes).max(1),
+        };
+        let call: task::Call = task::call_chunk::<A, R>;
+        let (sink, rx) = crossbeam_channel::unbounded();
+        let mut lens = Vec::with_capacity(inputs.len().div_ceil(chunksize));
+        let mut chunks = Vec::with_capacity(lens.capacity());
+        for (index, chunk) in inputs.chunks(chunksize).enumerate() {
+            lens.push(chunk.len());
+            chunks.push(PendingChunk {
+                index,
+                call: call as usize,
+                func: f as usize,
+                inputs: ByteBuf::from(codec::encode(chunk)?),
+                sink: sink.clone(),
+            });
+        }
+        if !chunks.is_empty() && self.commands.send(Command::Submit(chunks)).is_err() {
+            return Err(Error::PoolClosed);
+        }
+        let _ = nix::unistd::write(&self.wake, &[1]);
+        Ok((rx, lens))
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the workers and reaps them, as Python's `with Pool() as p:` does on exit.
+    fn drop(&mut self) {
+        if self.driver.lock().is_some() {
+            self.terminate();
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .field("pids", &self.pids())
+            .field("closed", &self.closed.load(Ordering::SeqCst))
+            .finish()
+    }
+}
