@@ -4,16 +4,60 @@
 //! `multiprocessing` for, built on [`proc_ipc`]'s queues and connections and
 //! [`proc_sync`]'s shared memory.
 //!
-//! - [`JoinableQueue`]: a queue whose consumers mark items done, so that `join` waits until
-//!   everything put so far has been processed, in every process.
+//! | type | Python | what it is for |
+//! |---|---|---|
+//! | [`JoinableQueue`] | `JoinableQueue` | a queue whose consumers mark items done, so that `join` waits until all are processed |
+//! | [`ProducerConsumer`] | the tutorials' producer/consumer loop | producers and consumers as processes, `task_done` done for you, a report of what failed |
+//! | [`Pool`] | `Pool` | `map`, `imap`, `imap_unordered`, `apply`, `apply_async` over worker processes |
+//!
+//! ```
+//! use proc_patterns::{JoinableQueue, Pool};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = Pool::new(2)?;
+//! assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
+//!
+//! let q = JoinableQueue::<u64>::new(0)?;
+//! let mut consumer = proc_core::Process::new({
+//!     let q = q.clone();
+//!     move || {
+//!         for x in q.iter() {
+//!             println!("{x} squared is {}", square(x));
+//!             q.task_done().unwrap();
+//!         }
+//!     }
+//! });
+//! consumer.start()?;
+//! for x in 1..=3 {
+//!     q.put(x)?;
+//! }
+//! q.join(); // every item put so far has been marked done
+//! q.close(); // the consumer's loop ends
+//! consumer.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## When a process dies
+//! - [`JoinableQueue`]: a consumer killed between `get` and `task_done` leaves its item
+//!   unfinished for good: `join_timeout` returns `false` and `unfinished()` counts it.
+//! - [`ProducerConsumer`]: a producer or consumer that dies is reported with its exit code;
+//!   the others finish.
+//! - [`Pool`]: a task that panics is an error for that task only; a worker that dies makes
+//!   its chunk's tasks fail with [`Error::WorkerDied`], and is replaced.
 
 #![warn(missing_docs)]
 
 mod error;
 mod joinable;
+mod pool;
+pub mod producer_consumer;
 
 pub use error::{Error, Result};
 pub use joinable::{JoinableQueue, JoinableQueueBuilder};
-mod pool;
-
 pub use pool::{AsyncResult, MapIter, Pool, PoolBuilder, UnorderedIter};
+pub use producer_consumer::{
+    BoxError, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport,
+};
