@@ -11,6 +11,7 @@
 //! | [`proc_core`] | [`Process`], [`spawn`]/[`JoinHandle`], [`current_process`], exit codes, daemons |
 //! | [`proc_sync`] | [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`], [`Value`], [`Array`]: shared memory that survives a dead holder |
 //! | [`proc_ipc`] | [`Queue`], [`pipe`], [`pipe_oneway`], [`Connection`]: typed messages between processes |
+//! | [`proc_patterns`] | [`JoinableQueue`], [`ProducerConsumer`], [`Pool`]/[`AsyncResult`]: the patterns multiprocessing is used for |
 //!
 //! ```
 //! use multiproc::prelude::*;
@@ -30,6 +31,11 @@ pub use proc_core::{
 };
 pub use proc_ipc;
 pub use proc_ipc::{Connection, GetError, PutError, Queue, QueueBuilder, pipe, pipe_oneway};
+pub use proc_patterns;
+pub use proc_patterns::{
+    AsyncResult, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder, Producer,
+    ProducerConsumer, ProducerConsumerReport, UnorderedIter,
+};
 pub use proc_sync;
 pub use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
@@ -61,6 +67,10 @@ pub enum Error {
     /// An error of the message layer (pipes and connections).
     #[error(transparent)]
     Ipc(#[from] proc_ipc::Error),
+    /// An error of the patterns layer (joinable queues, producer/consumer runs, pools),
+    /// including a pool task's panic or the death of its worker.
+    #[error(transparent)]
+    Patterns(#[from] proc_patterns::Error),
 }
 
 /// `?` on a queue's put: the item is dropped with the error.
@@ -85,6 +95,7 @@ pub mod prelude {
     pub use crate::{
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
     };
+    pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
     pub use crate::{ByteBuf, Connection, GetError, PutError, Queue, pipe, pipe_oneway};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,

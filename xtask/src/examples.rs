@@ -230,7 +230,84 @@ const CHECKS: &[Check] = &[
             expect_between("the timed-out get", get.at - put.at, 0.45, 3.0)
         },
     },
+    Check {
+        example: "10_producer_consumer",
+        args: &[],
+        shows: "the helper: 小王 and 小周 each make 10 dishes, 小戴 and 小杨 eat all 20 exactly \
+                once, task_done is the helper's; main's 主 comes after everything",
+        verify: |out| {
+            verify_dishes(out)?;
+            out.expect_order(&["produced 20, eaten 20, unfinished 0, failures 0", "主"])
+        },
+    },
+    Check {
+        example: "10_joinable_queue",
+        args: &[],
+        shows: "a bare JoinableQueue and daemon consumers: all 20 dishes eaten exactly once \
+                before q.join() returns and main prints 主; the daemons end with main",
+        verify: verify_dishes,
+    },
+    Check {
+        example: "pool",
+        args: &[],
+        shows: "a Pool maps a CPU-bound function over 400 blocks: the same results as one \
+                process (map in order, imap_unordered as a set), with both timings printed",
+        verify: |out| {
+            out.expect_order(&[
+                "one process: 400 blocks in ",
+                "(imap_unordered): 400 blocks in ",
+                "(map): 400 blocks in ",
+                "speed-up of the pool: ",
+                "results match: true (map in order: true, imap_unordered as a set: true)",
+                "total steps: 899766400",
+            ])?;
+            // Printed, not judged: another load on the machine may take the CPUs.
+            let seconds: f64 = number_after(&out.line("one process: ")?.text, "blocks in ")?;
+            let pooled: f64 = number_after(&out.line("(imap_unordered)")?.text, "blocks in ")?;
+            if seconds <= 0.0 || pooled <= 0.0 {
+                return Err(format!("timings not positive: {seconds} and {pooled}"));
+            }
+            Ok(())
+        },
+    },
 ];
+
+/// Seed tour 10: each cook's 10 dishes made once, all 20 eaten exactly once (by 小戴 or
+/// 小杨), and main's `主` as the very last line, after every dish was eaten.
+fn verify_dishes(out: &Captured) -> Result<(), String> {
+    let mut expected = Vec::new();
+    for (cook, food) in [("小王", "包子"), ("小周", "土豆丝")] {
+        for i in 0..10 {
+            let made = format!("厨师{cook}生成了{food}{i}");
+            let times = out.lines.iter().filter(|l| l.text == made).count();
+            if times != 1 {
+                return Err(format!("{made:?} printed {times} times, expected once"));
+            }
+            expected.push(format!("{food}{i}"));
+        }
+    }
+    let mut eaten: Vec<String> = out
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.text.strip_prefix("吃货")?;
+            let (eater, dish) = rest.split_once("吃了")?;
+            ["小戴", "小杨"].contains(&eater).then(|| dish.to_string())
+        })
+        .collect();
+    eaten.sort();
+    expected.sort();
+    if eaten != expected {
+        return Err(format!(
+            "eaten {eaten:?}, expected each of {expected:?} once"
+        ));
+    }
+    let last = out.last_line()?;
+    if last.text != "主" {
+        return Err(format!("the last line is {:?}, expected 主", last.text));
+    }
+    Ok(())
+}
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
