@@ -73,9 +73,76 @@ pub(crate) fn frame_len(payload_len: usize) -> u64 {
     (HEADER + payload_len) as u64
 }
 
+/// A ring's bytes, by address: producers write past `tail` while consumers read before it,
+/// in other processes or threads, so no reference to the whole ring may exist; every access
+/// copies exactly the bytes it concerns.
+#[derive(Clone, Copy)]
+pub(crate) struct Ring {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Ring {
+    /// # Safety
+    /// `base` must be valid for reads and writes of `len` bytes while the ring is used.
+    pub(crate) unsafe fn new(base: *mut u8, len: usize) -> Ring {
+        Ring { base, len }
+    }
+
+    /// A ring over bytes this thread has to itself (tests, the fuzz target).
+    pub(crate) fn over(bytes: &mut [u8]) -> Ring {
+        Ring {
+            base: bytes.as_mut_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `out.len()` bytes starting at position `at`, wrapping at the end.
+    ///
+    /// # Safety
+    /// Nobody writes those bytes meanwhile (the queue's protocol: they lie between `head`
+    /// and `tail`, and the caller holds the consumers' lock), and `out.len() <= len()`.
+    pub(crate) unsafe fn copy_out(&self, at: u64, out: &mut [u8]) {
+        let start = (at % self.len as u64) as usize;
+        let first = out.len().min(self.len - start);
+        let rest = out.len() - first;
+        // SAFETY: `start + first <= len` and `rest <= len`, so both ranges lie in the ring,
+        // which is valid (Ring::new's contract); `out` is another allocation; nobody writes
+        // these bytes meanwhile (this function's contract).
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(start), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(self.base, out.as_mut_ptr().add(first), rest);
+        }
+    }
+
+    /// Copies `bytes` in at position `at`, wrapping at the end.
+    ///
+    /// # Safety
+    /// Nobody reads or writes those bytes meanwhile (the queue's protocol: they lie past
+    /// `tail` and before `head` plus the length, and the caller holds the producers' lock),
+    /// and `bytes.len() <= len()`.
+    unsafe fn copy_in(&self, at: u64, bytes: &[u8]) {
+        let start = (at % self.len as u64) as usize;
+        let first = bytes.len().min(self.len - start);
+        let rest = bytes.len() - first;
+        // SAFETY: as in copy_out, with the roles of the two sides swapped.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(start), first);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), self.base, rest);
+        }
+    }
+}
+
 /// Reads and checks the frame at `head` of a ring whose published frames end at `tail`.
 /// `Ok(None)` when the ring is empty.
-pub(crate) fn decode(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>, FrameError> {
+///
+/// # Safety
+/// As [`Ring::copy_out`] for the bytes between `head` and `tail`.
+pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<Frame>, FrameError> {
     let capacity = ring.len();
     let used = tail.wrapping_sub(head);
     if capacity == 0 || tail < head || used > capacity as u64 {
@@ -95,7 +162,8 @@ pub(crate) fn decode(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>,
         });
     }
     let mut header = [0u8; HEADER];
-    copy_out(ring, head, &mut header);
+    // SAFETY: the header lies between head and tail (used >= HEADER); the caller's contract.
+    unsafe { ring.copy_out(head, &mut header) };
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let kind = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = FrameKind::from_u32(kind).ok_or(FrameError::Kind { kind })?;
@@ -115,35 +183,21 @@ pub(crate) fn decode(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>,
     }))
 }
 
-/// Writes a frame at `tail`; returns the position just past it. The caller has checked
-/// that `frame_len(payload.len())` bytes are free and that the length fits in a `u32`.
-pub(crate) fn encode(ring: &mut [u8], tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
+/// Writes a frame at `tail`; returns the position just past it.
+///
+/// # Safety
+/// As [`Ring::copy_in`] for the `frame_len(payload.len())` bytes from `tail`, which the
+/// caller has checked are free; the payload's length fits in a `u32`.
+pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
     let mut header = [0u8; HEADER];
     header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
-    copy_in(ring, tail, &header);
-    copy_in(ring, tail.wrapping_add(HEADER as u64), payload);
+    // SAFETY: the caller's contract covers the frame's bytes, header then payload.
+    unsafe {
+        ring.copy_in(tail, &header);
+        ring.copy_in(tail.wrapping_add(HEADER as u64), payload);
+    }
     tail.wrapping_add(frame_len(payload.len()))
-}
-
-/// Copies `out.len()` bytes of the ring, starting at position `at`, wrapping at its end.
-/// `out` must not be longer than the ring.
-pub(crate) fn copy_out(ring: &[u8], at: u64, out: &mut [u8]) {
-    let start = (at % ring.len() as u64) as usize;
-    let first = out.len().min(ring.len() - start);
-    out[..first].copy_from_slice(&ring[start..start + first]);
-    let rest = out.len() - first;
-    out[first..].copy_from_slice(&ring[..rest]);
-}
-
-/// Copies `bytes` into the ring at position `at`, wrapping at its end. `bytes` must not
-/// be longer than the ring.
-fn copy_in(ring: &mut [u8], at: u64, bytes: &[u8]) {
-    let start = (at % ring.len() as u64) as usize;
-    let first = bytes.len().min(ring.len() - start);
-    ring[start..start + first].copy_from_slice(&bytes[..first]);
-    let rest = bytes.len() - first;
-    ring[..rest].copy_from_slice(&bytes[first..]);
 }
 
 /// The payload of a [`FrameKind::Handoff`] frame: which message of the side channel it is,
@@ -179,10 +233,14 @@ impl Handoff {
 /// the payloads. The fuzz target drives the decoder through this.
 #[doc(hidden)]
 pub fn decode_all(ring: &[u8], mut head: u64, tail: u64) -> Result<Vec<Vec<u8>>, String> {
+    let mut bytes = ring.to_vec();
+    let ring = Ring::over(&mut bytes);
     let mut payloads = Vec::new();
-    while let Some(frame) = decode(ring, head, tail).map_err(|e| e.to_string())? {
+    // SAFETY: `bytes` is this function's own copy; nothing else touches it.
+    while let Some(frame) = unsafe { decode(ring, head, tail) }.map_err(|e| e.to_string())? {
         let mut payload = vec![0u8; frame.payload_len];
-        copy_out(ring, frame.payload_at, &mut payload);
+        // SAFETY: as above; the payload lies in the ring (decode checked its length).
+        unsafe { ring.copy_out(frame.payload_at, &mut payload) };
         if frame.kind == FrameKind::Handoff && Handoff::from_bytes(&payload).is_none() {
             return Err("a hand-over frame does not hold a hand-over record".to_string());
         }
@@ -196,13 +254,24 @@ pub fn decode_all(ring: &[u8], mut head: u64, tail: u64) -> Result<Vec<Vec<u8>>,
 mod tests {
     use super::*;
 
+    fn encode_in(ring: &mut [u8], tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
+        // SAFETY: the test owns the bytes; the caller leaves room for the frame.
+        unsafe { encode(Ring::over(ring), tail, kind, payload) }
+    }
+
+    fn decode_in(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>, FrameError> {
+        let mut copy = ring.to_vec();
+        // SAFETY: the test owns the copy.
+        unsafe { decode(Ring::over(&mut copy), head, tail) }
+    }
+
     #[test]
     fn frames_round_trip_including_across_the_end_of_the_ring() {
         let mut ring = vec![0u8; 64];
         let mut tail = 50; // close to the end: the first frame wraps
         let head = tail;
         for payload in [&b"hello, ring"[..], b"", b"0123456789"] {
-            tail = encode(&mut ring, tail, FrameKind::Inline, payload);
+            tail = encode_in(&mut ring, tail, FrameKind::Inline, payload);
         }
         assert_eq!(
             decode_all(&ring, head, tail).unwrap(),
@@ -212,22 +281,22 @@ mod tests {
 
     #[test]
     fn an_empty_ring_has_no_frame() {
-        assert_eq!(decode(&[0; 16], 32, 32), Ok(None));
+        assert_eq!(decode_in(&[0; 16], 32, 32), Ok(None));
     }
 
     #[test]
     fn positions_that_cannot_be_are_refused() {
         let ring = [0u8; 16];
         assert!(matches!(
-            decode(&ring, 10, 5),
+            decode_in(&ring, 10, 5),
             Err(FrameError::Positions { .. })
         ));
         assert!(matches!(
-            decode(&ring, 0, 17),
+            decode_in(&ring, 0, 17),
             Err(FrameError::Positions { .. })
         ));
         assert!(matches!(
-            decode(&[], 0, 0),
+            decode_in(&[], 0, 0),
             Err(FrameError::Positions { .. })
         ));
     }
@@ -235,16 +304,16 @@ mod tests {
     #[test]
     fn a_length_past_the_tail_is_refused() {
         let mut ring = vec![0u8; 32];
-        let tail = encode(&mut ring, 0, FrameKind::Inline, b"abcd");
+        let tail = encode_in(&mut ring, 0, FrameKind::Inline, b"abcd");
         assert!(matches!(
-            decode(&ring, 0, tail - 1),
+            decode_in(&ring, 0, tail - 1),
             Err(FrameError::Length {
                 len: 4,
                 available: 3
             })
         ));
         assert!(matches!(
-            decode(&ring, 0, 5),
+            decode_in(&ring, 0, 5),
             Err(FrameError::Length { available: 5, .. })
         ));
     }
@@ -252,9 +321,9 @@ mod tests {
     #[test]
     fn an_unknown_kind_is_refused() {
         let mut ring = vec![0u8; 32];
-        let tail = encode(&mut ring, 0, FrameKind::Inline, b"x");
+        let tail = encode_in(&mut ring, 0, FrameKind::Inline, b"x");
         ring[4] = 9;
-        assert_eq!(decode(&ring, 0, tail), Err(FrameError::Kind { kind: 9 }));
+        assert_eq!(decode_in(&ring, 0, tail), Err(FrameError::Kind { kind: 9 }));
     }
 
     #[test]

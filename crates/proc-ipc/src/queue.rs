@@ -7,16 +7,24 @@
 //! the ring, into a memory file whose descriptor sits in a kernel socket buffer, see the
 //! `handoff` module) before it returns: no feeder thread, nothing to lose.
 //!
+//! ## Two sides, two locks
+//! Producers and consumers each have a robust mutex of their own, in separate shared
+//! regions (separate cache lines): producers own `tail` (the end of the published frames)
+//! and the count of puts, consumers own `head` (the first unread frame) and the count of
+//! gets. A producer reads `head` only to know how much room there is, a consumer reads
+//! `tail` only to know where the frames end, so a producer and a consumer never wait for
+//! each other's lock. When both locks are needed (repairs, below), the producers' is taken
+//! first.
+//!
 //! ## Consistency when a process dies
-//! One robust mutex guards the ring's state (`head`, `tail`, the item count). Every
-//! operation does its work first and publishes it with one store last: a producer writes
-//! its frame past `tail`, then moves `tail`; a consumer copies its frame out, then moves
-//! `head`. A process killed at any instruction in between leaves either the old state or the
-//! new one. The item count, which moves in a second store, is derived state: the next
-//! process to take the mutex from a dead owner counts the frames between `head` and `tail`
-//! again. Waiting uses futexes on two sequence words, bumped by every put and every get;
-//! a process killed while waiting leaves nothing behind but a waiter count that is one too
-//! high, which only costs a spare wake-up.
+//! Every operation does its work first and publishes it with one store last: a producer
+//! writes its frame past `tail`, then moves `tail`; a consumer copies its frame out, then
+//! moves `head`. A process killed at any instruction in between leaves either the old state
+//! or the new one. The counts of puts and gets, which move in a second store, are derived
+//! state: whoever takes a lock from a dead owner takes both and makes the counts agree with
+//! the frames between `head` and `tail` again. Waiting uses futexes on two sequence words,
+//! bumped by every put and every get; a process killed while waiting leaves nothing behind
+//! but a waiter count that is one too high, which only costs a spare wake-up.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -30,7 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, GetError, PutError};
-use crate::frame::{self, FrameError, FrameKind, Handoff};
+use crate::frame::{self, FrameError, FrameKind, Handoff, Ring};
 use crate::handoff::{Message, SideChannel};
 
 /// The ring size of a queue made with [`Queue::new`]: 1 MiB. Only the pages that items
@@ -45,39 +53,74 @@ pub const DEFAULT_ITEM_LIMIT: usize = (64 << 20) + (64 << 10);
 /// How many times a waiter looks at the sequence word before it sleeps on it.
 const SPINS: u32 = 200;
 
-/// The ring's state, at the start of the shared region, followed by the ring's bytes.
+/// The producers' side, at the start of the region that also holds the ring's bytes.
 #[repr(C)]
-struct Header {
-    /// Guards `head`, `tail`, `items`, `next_handoff` and the ring's bytes.
-    mutex: RawMutex,
-    /// Bumped by every put (and by `close`); consumers wait on it.
-    put_seq: AtomicU32,
-    /// Bumped by every get (and by `close`); producers wait on it.
-    get_seq: AtomicU32,
-    consumers_waiting: AtomicU32,
-    producers_waiting: AtomicU32,
-    closed: AtomicU32,
-    /// Position of the first unread frame.
-    head: AtomicU64,
+struct PutSide {
+    /// Guards `tail`, `puts`, `next_handoff` and the ring's free bytes.
+    lock: OwnLine<RawMutex>,
     /// Position just past the last published frame.
     tail: AtomicU64,
-    /// Frames between `head` and `tail` (recounted after a holder died).
-    items: AtomicU64,
+    /// Frames ever published (made to agree with the ring after a holder died).
+    puts: AtomicU64,
     /// The id of the last hand-over message reserved; ids start at 1.
     next_handoff: AtomicU64,
+    /// Bumped by every put (and by `close`); consumers wait on it.
+    put_seq: AtomicU32,
+    /// Consumers asleep on `put_seq`.
+    consumers_waiting: AtomicU32,
+    closed: AtomicU32,
+    /// `head` and `gets` as a producer last read them: they only grow, so room computed
+    /// from them is never more than there is, and producers look at the consumers' side
+    /// (a cache line the consumers keep writing) only when this view says "full".
+    head_seen: AtomicU64,
+    gets_seen: AtomicU64,
 }
 
-// SAFETY: Header is #[repr(C)] with the RawMutex first; all-zero is a valid value of every
+/// The consumers' side, in a region of its own.
+#[repr(C)]
+struct GetSide {
+    /// Guards `head`, `gets` and the reading of frames.
+    lock: OwnLine<RawMutex>,
+    /// Position of the first unread frame.
+    head: AtomicU64,
+    /// Frames ever taken.
+    gets: AtomicU64,
+    /// Bumped by every get (and by `close`); producers wait on it.
+    get_seq: AtomicU32,
+    /// Producers asleep on `get_seq`.
+    producers_waiting: AtomicU32,
+    /// `tail` as a consumer last read it: consumers look at the producers' side only when
+    /// they have taken every frame up to it.
+    tail_seen: AtomicU64,
+}
+
+// SAFETY: both are #[repr(C)] with the RawMutex first; all-zero is a valid value of every
 // other field (atomics), and those change only atomically.
-unsafe impl MutexHeader for Header {
+unsafe impl MutexHeader for PutSide {
     fn mutex(&self) -> &RawMutex {
-        &self.mutex
+        &self.lock.0
     }
 }
 
+// SAFETY: as for PutSide.
+unsafe impl MutexHeader for GetSide {
+    fn mutex(&self) -> &RawMutex {
+        &self.lock.0
+    }
+}
+
+/// A lock on a cache line of its own: the fields after it are read by the other side at
+/// every operation, and sharing a line with them would make every lock and unlock a cache
+/// miss.
+#[repr(C, align(64))]
+struct OwnLine<T>(T);
+
 /// What every handle of one queue shares within a process.
 struct Shared {
-    region: MutexRegion<Header, u8>,
+    /// The producers' side and the ring.
+    ring: MutexRegion<PutSide, u8>,
+    /// The consumers' side.
+    gets: MutexRegion<GetSide, u8>,
     side: SideChannel,
     maxsize: u64,
     item_limit: usize,
@@ -195,7 +238,9 @@ impl<T> QueueBuilder<T> {
                 reason: "a queue's ring must be at least 64 bytes",
             });
         }
-        let region = MutexRegion::new(c"multiproc-queue", MutexKind::ErrorCheck, self.ring_bytes)
+        let ring = MutexRegion::new(c"multiproc-queue", MutexKind::ErrorCheck, self.ring_bytes)
+            .map_err(Error::from)?;
+        let gets = MutexRegion::new(c"multiproc-queue-gets", MutexKind::ErrorCheck, 0)
             .map_err(Error::from)?;
         let side =
             SideChannel::new().map_err(|e| Error::io("creating a queue's side channel", e))?;
@@ -204,7 +249,8 @@ impl<T> QueueBuilder<T> {
             .min(u32::MAX as usize);
         Ok(Queue {
             shared: Arc::new(Shared {
-                region,
+                ring,
+                gets,
                 side,
                 maxsize: self.maxsize as u64,
                 item_limit: self.item_limit,
@@ -260,7 +306,10 @@ impl<T> Queue<T> {
 
     /// The number of items in the queue now (others may change it at once).
     pub fn len(&self) -> usize {
-        usize::try_from(self.header().items.load(Ordering::Acquire)).unwrap_or(usize::MAX)
+        // Gets first: a get counted after the puts were read could make it look negative.
+        let gets = self.get_side().gets.load(Ordering::Acquire);
+        let puts = self.put_side().puts.load(Ordering::Acquire);
+        usize::try_from(puts.saturating_sub(gets)).unwrap_or(usize::MAX)
     }
 
     /// Whether the queue holds no item now.
@@ -280,7 +329,7 @@ impl<T> Queue<T> {
 
     /// Whether [`close`](Self::close) was called, in any process.
     pub fn is_closed(&self) -> bool {
-        self.header().closed.load(Ordering::Acquire) != 0
+        self.put_side().closed.load(Ordering::Acquire) != 0
     }
 
     /// Closes the queue, for every process: puts fail with `Closed` from now on, gets take
@@ -297,16 +346,20 @@ impl<T> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
-        let header = self.header();
-        header.closed.store(1, Ordering::SeqCst);
-        header.put_seq.fetch_add(1, Ordering::SeqCst);
-        header.get_seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake_all(&header.put_seq);
-        futex::wake_all(&header.get_seq);
+        let (puts, gets) = (self.put_side(), self.get_side());
+        puts.closed.store(1, Ordering::SeqCst);
+        puts.put_seq.fetch_add(1, Ordering::SeqCst);
+        gets.get_seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&puts.put_seq);
+        futex::wake_all(&gets.get_seq);
     }
 
-    fn header(&self) -> &Header {
-        self.shared.region.header()
+    fn put_side(&self) -> &PutSide {
+        self.shared.ring.header()
+    }
+
+    fn get_side(&self) -> &GetSide {
+        self.shared.gets.header()
     }
 }
 
@@ -413,41 +466,64 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             bytes.len()
         };
         let needed = frame::frame_len(payload_len);
-        let capacity = shared.region.len() as u64;
+        let capacity = shared.ring.len() as u64;
 
-        let mut locked = match Locked::acquire(self, wait) {
-            Ok(Some(locked)) => locked,
+        let mut held = match Held::acquire(self, Side::Producer, wait) {
+            Ok(Some(held)) => held,
             Ok(None) => return Err(PutError::Full(item)),
             Err(error) => return Err(PutError::Failed { item, error }),
         };
         loop {
-            let header = locked.header();
-            if header.closed.load(Ordering::Acquire) != 0 {
+            let puts = self.put_side();
+            if puts.closed.load(Ordering::SeqCst) != 0 {
                 return Err(PutError::Closed(item));
             }
-            if !locked.positions_hold() {
-                // A consumer would report the corruption; a producer repairs and goes on.
-                locked.reset();
+            let tail = puts.tail.load(Ordering::Relaxed);
+            let fits = |head: u64, gets: u64| {
+                let items = puts.puts.load(Ordering::Relaxed).saturating_sub(gets);
+                let room_for_item = shared.maxsize == 0 || items < shared.maxsize;
+                room_for_item && tail >= head && capacity - (tail - head).min(capacity) >= needed
+            };
+            let mut room = fits(
+                puts.head_seen.load(Ordering::Relaxed),
+                puts.gets_seen.load(Ordering::Relaxed),
+            );
+            if !room {
+                // Look at the consumers' side again. Acquire: the bytes before `head` have
+                // been copied out before a consumer moved it, so they may be written now.
+                let gets = self.get_side();
+                let (taken, head) = (
+                    gets.gets.load(Ordering::Acquire),
+                    gets.head.load(Ordering::Acquire),
+                );
+                puts.head_seen.store(head, Ordering::Relaxed);
+                puts.gets_seen.store(taken, Ordering::Relaxed);
+                if !self.positions_hold() {
+                    // A consumer would report the corruption; a producer repairs and goes on.
+                    if let Err(error) = held.with_consumers_locked(|| self.reset()) {
+                        return Err(PutError::Failed { item, error });
+                    }
+                    continue;
+                }
+                room = fits(head, taken);
             }
-            let head = header.head.load(Ordering::Relaxed);
-            let tail = header.tail.load(Ordering::Relaxed);
-            let items = header.items.load(Ordering::Relaxed);
-            let room_for_item = shared.maxsize == 0 || items < shared.maxsize;
-            let free = capacity.saturating_sub(tail.wrapping_sub(head));
-            if room_for_item && free >= needed {
-                let sent = match &file {
-                    None => true,
+            if room {
+                let published = match &file {
+                    None => {
+                        held.publish(FrameKind::Inline, bytes);
+                        true
+                    }
                     Some(file) => {
                         // Reserved before it is sent: a producer killed after sending must
                         // not leave its id to the next one (see the handoff module).
-                        let id = header.next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
+                        let id = puts.next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
                         match shared.side.send(id, file) {
                             Ok(()) => {
                                 let record = Handoff {
                                     id,
                                     len: bytes.len() as u64,
                                 };
-                                locked.publish(FrameKind::Handoff, &record.to_bytes());
+                                held.publish(FrameKind::Handoff, &record.to_bytes());
                                 true
                             }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
@@ -458,20 +534,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         }
                     }
                 };
-                if sent {
-                    if file.is_none() {
-                        locked.publish(FrameKind::Inline, bytes);
-                    }
-                    drop(locked);
-                    let header = self.header();
-                    if header.consumers_waiting.load(Ordering::SeqCst) > 0 {
-                        futex::wake_all(&header.put_seq);
+                if published {
+                    drop(held);
+                    if puts.consumers_waiting.load(Ordering::SeqCst) > 0 {
+                        futex::wake_all(&puts.put_seq);
                     }
                     return Ok(());
                 }
             }
-            match locked.wait_for_change(Side::Producer, &mut wait) {
-                Ok(Some(relocked)) => locked = relocked,
+            match held.wait_for_change(&mut wait) {
+                Ok(Some(relocked)) => held = relocked,
                 Ok(None) => return Err(PutError::Full(item)),
                 Err(error) => return Err(PutError::Failed { item, error }),
             }
@@ -486,29 +558,39 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// the lock and decoding it after the lock is released.
     fn get_through(&self, buf: &mut Vec<u8>, mut wait: Wait) -> Result<T, GetError> {
         let shared = &*self.shared;
-        let mut locked = match Locked::acquire(self, wait)? {
-            Some(locked) => locked,
+        let mut held = match Held::acquire(self, Side::Consumer, wait)? {
+            Some(held) => held,
             None => return Err(GetError::Empty),
         };
+        let mut closed_and_drained = false;
         loop {
-            let header = locked.header();
-            let head = header.head.load(Ordering::Relaxed);
-            let tail = header.tail.load(Ordering::Relaxed);
-            let decoded = if locked.positions_hold() {
-                frame::decode(locked.ring(), head, tail)
+            let gets = self.get_side();
+            let head = gets.head.load(Ordering::Relaxed);
+            let mut tail = gets.tail_seen.load(Ordering::Relaxed);
+            if tail == head {
+                // Every frame seen so far is taken: look at the producers' side again.
+                // Acquire: a frame's bytes were written before a producer moved `tail`.
+                tail = self.put_side().tail.load(Ordering::Acquire);
+                gets.tail_seen.store(tail, Ordering::Relaxed);
+            }
+            let decoded = if tail < 1 << 62 {
+                // SAFETY: this thread holds the consumers' lock, so nobody else reads from
+                // `head`, and producers do not write before `tail`. (decode checks that the
+                // positions can be those of this ring.)
+                unsafe { frame::decode(self.ring(), head, tail) }
             } else {
                 Err(FrameError::Positions {
                     head,
                     tail,
-                    capacity: locked.ring().len(),
+                    capacity: shared.ring.len(),
                 })
             };
             match decoded {
                 Err(corrupt) => {
                     // Someone wrote the ring without the lock. What is in it cannot be read
                     // back; drop it so that the queue is usable again.
-                    locked.reset();
-                    drop(locked);
+                    drop(held);
+                    self.reset_from_outside()?;
                     self.wake_producers();
                     return Err(GetError::Failed(Error::CorruptQueue {
                         detail: corrupt.to_string(),
@@ -517,20 +599,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Ok(Some(found)) => {
                     buf.clear();
                     buf.resize(found.payload_len, 0);
-                    frame::copy_out(locked.ring(), found.payload_at, buf);
+                    // SAFETY: as for the decode: the frame lies between head and tail.
+                    unsafe { self.ring().copy_out(found.payload_at, buf) };
                     let large = match found.kind {
                         FrameKind::Inline => None,
                         FrameKind::Handoff => match self.take_handoff(buf) {
                             Some(message) => Some(message),
                             None => {
                                 // Taken by a consumer that died: gone with it. Next frame.
-                                locked.consume(found.next);
+                                held.consume(found.next);
                                 continue;
                             }
                         },
                     };
-                    locked.consume(found.next);
-                    drop(locked);
+                    held.consume(found.next);
+                    drop(held);
                     self.wake_producers();
                     let decoded = match large {
                         None => codec::decode(buf, shared.item_limit),
@@ -539,13 +622,27 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     return decoded.map_err(|e| GetError::Failed(e.into()));
                 }
                 Ok(None) => {
-                    if header.closed.load(Ordering::Acquire) != 0 {
-                        return Err(GetError::Closed);
+                    if self.put_side().closed.load(Ordering::SeqCst) != 0 {
+                        if closed_and_drained {
+                            return Err(GetError::Closed);
+                        }
+                        // A producer may have seen the queue open just before `close` and
+                        // be publishing now: its put will return Ok, so its item must not be
+                        // stranded. Wait it out on the producers' lock (any producer after
+                        // this sees `closed`), then look once more.
+                        drop(held);
+                        drop(Held::acquire(self, Side::Producer, Wait::Forever)?);
+                        held = match Held::acquire(self, Side::Consumer, Wait::Forever)? {
+                            Some(held) => held,
+                            None => return Err(GetError::Closed),
+                        };
+                        closed_and_drained = true;
+                        continue;
                     }
                 }
             }
-            match locked.wait_for_change(Side::Consumer, &mut wait)? {
-                Some(relocked) => locked = relocked,
+            match held.wait_for_change(&mut wait)? {
+                Some(relocked) => held = relocked,
                 None => return Err(GetError::Empty),
             }
         }
@@ -595,9 +692,69 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn wake_producers(&self) {
-        let header = self.header();
-        if header.producers_waiting.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&header.get_seq);
+        let gets = self.get_side();
+        if gets.producers_waiting.load(Ordering::SeqCst) > 0 {
+            futex::wake_all(&gets.get_seq);
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// The ring's bytes: read only by the holder of the consumers' lock between `head`
+    /// and `tail`, written only by the holder of the producers' lock past `tail`.
+    fn ring(&self) -> Ring {
+        let data = self.shared.ring.data();
+        // SAFETY: the region is mapped for as long as the queue (and so the returned Ring,
+        // used only within the queue's methods) lives.
+        unsafe { Ring::new(data.as_ptr().cast::<u8>(), data.len()) }
+    }
+
+    /// Whether `head` and `tail` can be the positions of this ring: only a process writing
+    /// the headers without the locks makes them impossible.
+    fn positions_hold(&self) -> bool {
+        let head = self.get_side().head.load(Ordering::Acquire);
+        let tail = self.put_side().tail.load(Ordering::Acquire);
+        // Far from the end of u64, so that positions never overflow: 2^62 bytes would take
+        // centuries to pass through a queue.
+        tail >= head && tail - head <= self.shared.ring.len() as u64 && tail < 1 << 62
+    }
+
+    /// Makes the count of puts agree with the frames between `head` and `tail`. Both locks
+    /// held: after a holder died between moving a position and counting.
+    fn recount(&self) {
+        let (puts, gets) = (self.put_side(), self.get_side());
+        let mut head = gets.head.load(Ordering::Relaxed);
+        let tail = puts.tail.load(Ordering::Relaxed);
+        let mut frames = 0u64;
+        // SAFETY: both locks are held: nobody reads or writes the ring meanwhile.
+        while let Ok(Some(found)) = unsafe { frame::decode(self.ring(), head, tail) } {
+            frames += 1;
+            head = found.next;
+        }
+        let taken = gets.gets.load(Ordering::Relaxed);
+        puts.puts.store(taken + frames, Ordering::Release);
+    }
+
+    /// Empties a ring whose state is corrupt (see `positions_hold`), so that it is usable
+    /// again: what was in it cannot be read back anyway. Both locks held.
+    fn reset(&self) {
+        let (puts, gets) = (self.put_side(), self.get_side());
+        gets.head.store(0, Ordering::Release);
+        puts.tail.store(0, Ordering::Release);
+        puts.head_seen.store(0, Ordering::Relaxed);
+        gets.tail_seen.store(0, Ordering::Relaxed);
+        let taken = gets.gets.load(Ordering::Relaxed);
+        puts.puts.store(taken, Ordering::Release);
+        puts.gets_seen.store(taken, Ordering::Relaxed);
+        gets.get_seq.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `reset`, from a consumer that holds no lock: takes both, in order.
+    fn reset_from_outside(&self) -> Result<(), Error> {
+        let held = Held::acquire(self, Side::Producer, Wait::Forever)?;
+        match held {
+            Some(held) => held.with_consumers_locked(|| self.reset()),
+            None => Ok(()),
         }
     }
 }
@@ -627,120 +784,104 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     })
 }
 
-/// Which side of the queue a waiter is on.
-#[derive(Clone, Copy)]
+/// Which side of the queue a lock or a waiter is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Producer,
     Consumer,
 }
 
-/// The queue's mutex, held; released on drop.
-struct Locked<'q, T> {
+/// One side's lock, held; released on drop.
+struct Held<'q, T> {
     queue: &'q Queue<T>,
+    side: Side,
 }
 
-impl<'q, T> Locked<'q, T> {
-    /// Takes the mutex, waiting as `wait` allows; `Ok(None)` when the deadline passed.
-    /// After a holder died, recounts the items.
-    fn acquire(queue: &'q Queue<T>, wait: Wait) -> Result<Option<Self>, Error> {
-        let mutex = queue.header().mutex();
+impl<'q, T> Held<'q, T> {
+    /// Takes `side`'s lock, waiting as `wait` allows; `Ok(None)` when the deadline passed.
+    /// After a holder died, makes the counts agree with the ring again.
+    fn acquire(queue: &'q Queue<T>, side: Side, wait: Wait) -> Result<Option<Self>, Error> {
+        let lock = Self::lock_of(queue, side);
         let acquired = match wait {
-            Wait::Forever => mutex.lock("Queue").map(Some),
-            // A try still waits for the mutex itself: it is held only for a copy.
-            Wait::No => mutex.lock("Queue").map(Some),
-            Wait::Until(deadline) => mutex.lock_until(&deadline, "Queue"),
+            // A try still waits for the lock itself: it is held only for a copy.
+            Wait::Forever | Wait::No => lock.lock("Queue").map(Some),
+            Wait::Until(deadline) => lock.lock_until(&deadline, "Queue"),
         }?;
         let Some(owner_died) = acquired else {
             return Ok(None);
         };
-        let locked = Locked { queue };
-        if owner_died {
-            locked.recount();
+        let held = Held { queue, side };
+        if !owner_died {
+            return Ok(Some(held));
         }
-        Ok(Some(locked))
+        match side {
+            Side::Producer => held.with_consumers_locked(|| queue.recount())?,
+            Side::Consumer => {
+                // The producers' lock comes first: let go, take both in order, repair.
+                drop(held);
+                let producers = Held::acquire(queue, Side::Producer, Wait::Forever)?;
+                if let Some(producers) = producers {
+                    producers.with_consumers_locked(|| queue.recount())?;
+                }
+                return Held::acquire(queue, Side::Consumer, wait);
+            }
+        }
+        Ok(Some(held))
     }
 
-    fn header(&self) -> &'q Header {
-        self.queue.header()
+    fn lock_of(queue: &Queue<T>, side: Side) -> &RawMutex {
+        match side {
+            Side::Producer => &queue.put_side().lock.0,
+            Side::Consumer => &queue.get_side().lock.0,
+        }
     }
 
-    fn ring(&self) -> &[u8] {
-        let data = self.queue.shared.region.data();
-        // SAFETY: the ring's bytes are read and written only under the mutex, which this
-        // guard holds; the region lives as long as the queue.
-        unsafe { data.as_ref() }
+    /// Runs `f` with the consumers' lock taken too (this must be the producers' lock).
+    fn with_consumers_locked(&self, f: impl FnOnce()) -> Result<(), Error> {
+        debug_assert!(self.side == Side::Producer);
+        let lock = &self.queue.get_side().lock.0;
+        // Whether its owner died does not matter: the caller repairs the counts anyway.
+        lock.lock("Queue")?;
+        f();
+        lock.unlock("Queue")?;
+        Ok(())
     }
 
-    fn ring_mut(&mut self) -> &mut [u8] {
-        let mut data = self.queue.shared.region.data();
-        // SAFETY: as in `ring`; `&mut self` makes this the only reference.
-        unsafe { data.as_mut() }
-    }
-
-    /// Writes a frame past `tail` and publishes it (then counts it).
+    /// Writes a frame past `tail`, publishes it, then counts it (producers' lock).
     fn publish(&mut self, kind: FrameKind, payload: &[u8]) {
-        let header = self.header();
-        let tail = header.tail.load(Ordering::Relaxed);
-        let new_tail = frame::encode(self.ring_mut(), tail, kind, payload);
-        header.tail.store(new_tail, Ordering::Release);
-        header.items.fetch_add(1, Ordering::Relaxed);
-        header.put_seq.fetch_add(1, Ordering::SeqCst);
+        let puts = self.queue.put_side();
+        let tail = puts.tail.load(Ordering::Relaxed);
+        // SAFETY: the bytes past `tail` (up to `head` plus the ring's length, which the
+        // caller checked leaves room for this frame) are written only by the holder of the
+        // producers' lock, which this thread is, and read by consumers only once `tail` has
+        // moved past them.
+        let new_tail = unsafe { frame::encode(self.queue.ring(), tail, kind, payload) };
+        puts.tail.store(new_tail, Ordering::Release);
+        puts.puts.fetch_add(1, Ordering::Release);
+        puts.put_seq.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Moves `head` past the frame just taken.
+    /// Moves `head` past the frame just taken, then counts it (consumers' lock).
     fn consume(&mut self, new_head: u64) {
-        let header = self.header();
-        header.head.store(new_head, Ordering::Release);
-        header.items.fetch_sub(1, Ordering::Relaxed);
-        header.get_seq.fetch_add(1, Ordering::SeqCst);
+        let gets = self.queue.get_side();
+        gets.head.store(new_head, Ordering::Release);
+        gets.gets.fetch_add(1, Ordering::Release);
+        gets.get_seq.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Empties a ring whose state is corrupt (see `positions_hold`), so that it is usable
-    /// again: what was in it cannot be read back anyway.
-    fn reset(&mut self) {
-        let header = self.header();
-        header.head.store(0, Ordering::Release);
-        header.tail.store(0, Ordering::Release);
-        header.items.store(0, Ordering::Relaxed);
-        header.get_seq.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Whether `head` and `tail` can be the positions of this ring: only a process writing
-    /// the header without the lock makes them impossible.
-    fn positions_hold(&self) -> bool {
-        let header = self.header();
-        let head = header.head.load(Ordering::Relaxed);
-        let tail = header.tail.load(Ordering::Relaxed);
-        // Far from the end of u64, so that positions never overflow: 2^62 bytes would take
-        // centuries to pass through a queue.
-        tail >= head && tail - head <= self.ring().len() as u64 && tail < 1 << 62
-    }
-
-    /// After a holder died between publishing a frame and counting it: count again.
-    fn recount(&self) {
-        let header = self.header();
-        let mut head = header.head.load(Ordering::Relaxed);
-        let tail = header.tail.load(Ordering::Relaxed);
-        let mut items = 0u64;
-        while let Ok(Some(found)) = frame::decode(self.ring(), head, tail) {
-            items += 1;
-            head = found.next;
-        }
-        header.items.store(items, Ordering::Relaxed);
-    }
-
-    /// Releases the mutex, waits until the other side changes the queue (or `wait` runs
-    /// out), and takes the mutex again. `Ok(None)`: no wait allowed. Once the deadline has
+    /// Releases the lock, waits until the other side changes the queue (or `wait` runs
+    /// out), and takes the lock again. `Ok(None)`: no wait allowed. Once the deadline has
     /// passed, `wait` becomes `Wait::No`: the caller looks once more, then gives up.
-    fn wait_for_change(self, side: Side, wait: &mut Wait) -> Result<Option<Self>, Error> {
+    fn wait_for_change(self, wait: &mut Wait) -> Result<Option<Self>, Error> {
         if matches!(wait, Wait::No) {
             return Ok(None);
         }
-        let queue = self.queue;
-        let header = self.header();
+        let (queue, side) = (self.queue, self.side);
+        let (puts, gets) = (queue.put_side(), queue.get_side());
+        // A producer waits for gets, a consumer for puts.
         let (word, waiting) = match side {
-            Side::Producer => (&header.get_seq, &header.producers_waiting),
-            Side::Consumer => (&header.put_seq, &header.consumers_waiting),
+            Side::Producer => (&gets.get_seq, &gets.producers_waiting),
+            Side::Consumer => (&puts.put_seq, &puts.consumers_waiting),
         };
         let seen = word.load(Ordering::Acquire);
         drop(self);
@@ -749,7 +890,7 @@ impl<'q, T> Locked<'q, T> {
         // both the sleep and the other side's wake-up call. Bounded: a few microseconds.
         for _ in 0..SPINS {
             if word.load(Ordering::Acquire) != seen {
-                return Locked::acquire(queue, *wait);
+                return Held::acquire(queue, side, *wait);
             }
             std::hint::spin_loop();
         }
@@ -762,14 +903,14 @@ impl<'q, T> Locked<'q, T> {
         if woke == futex::Wake::TimedOut {
             *wait = Wait::No;
         }
-        Locked::acquire(queue, *wait)
+        Held::acquire(queue, side, *wait)
     }
 }
 
-impl<T> Drop for Locked<'_, T> {
+impl<T> Drop for Held<'_, T> {
     fn drop(&mut self) {
-        // Cannot fail: this thread took the mutex in `acquire` and releases it once.
-        let _ = self.header().mutex().unlock("Queue");
+        // Cannot fail: this thread took the lock in `acquire` and releases it once.
+        let _ = Self::lock_of(self.queue, self.side).unlock("Queue");
     }
 }
 
@@ -798,7 +939,7 @@ impl<T> std::fmt::Debug for Queue<T> {
         f.debug_struct("Queue")
             .field("len", &self.len())
             .field("maxsize", &self.shared.maxsize)
-            .field("ring_bytes", &self.shared.region.len())
+            .field("ring_bytes", &self.shared.ring.len())
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -840,11 +981,10 @@ mod tests {
     fn a_corrupt_ring_is_reported_dropped_and_the_queue_goes_on() {
         let q: Queue<u32> = Queue::new(0).unwrap();
         q.put(1).unwrap();
-        // A writer that ignores the lock scribbles over the first frame's header.
-        {
-            let mut locked = Locked::acquire(&q, Wait::Forever).unwrap().unwrap();
-            locked.ring_mut()[..8].copy_from_slice(&[0xFF; 8]);
-        }
+        // A writer that ignores the locks scribbles over the first frame's header.
+        let data = q.shared.ring.data();
+        // SAFETY: nobody else uses this queue now; the first 8 bytes are in the ring.
+        unsafe { std::ptr::write_bytes(data.as_ptr().cast::<u8>(), 0xFF, 8) };
         assert!(matches!(
             q.get(),
             Err(GetError::Failed(Error::CorruptQueue { .. }))
@@ -857,7 +997,7 @@ mod tests {
     #[test]
     fn positions_that_cannot_be_are_reported_and_repaired() {
         let q: Queue<u32> = Queue::new(0).unwrap();
-        q.header().tail.store(u64::MAX, Ordering::Relaxed);
+        q.put_side().tail.store(u64::MAX, Ordering::Relaxed);
         assert!(matches!(
             q.get(),
             Err(GetError::Failed(Error::CorruptQueue { .. }))
@@ -883,7 +1023,7 @@ mod tests {
     fn an_orphan_file_of_a_producer_that_died_before_publishing_is_dropped() {
         let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(1024).build().unwrap();
         // A producer reserves id 1, sends its file, and dies before publishing the frame.
-        let id = q.header().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = q.put_side().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
         let orphan = SideChannel::file_with(&[9; 3000]).unwrap();
         q.shared.side.send(id, &orphan).unwrap();
         q.put(vec![3; 4000]).unwrap();
@@ -896,12 +1036,17 @@ mod tests {
         let q: Queue<u8> = Queue::new(0).unwrap();
         q.put(1).unwrap();
         q.put(2).unwrap();
-        // A holder that died between publishing a frame and counting it.
-        q.header().items.store(0, Ordering::Relaxed);
-        Locked::acquire(&q, Wait::Forever)
+        // A producer that died between publishing a frame and counting it.
+        q.put_side().puts.fetch_sub(1, Ordering::Relaxed);
+        assert_eq!(q.len(), 1);
+        let producers = Held::acquire(&q, Side::Producer, Wait::Forever)
             .unwrap()
-            .unwrap()
-            .recount();
+            .unwrap();
+        producers.with_consumers_locked(|| q.recount()).unwrap();
+        drop(producers);
         assert_eq!(q.len(), 2);
+        assert_eq!(q.get().unwrap(), 1);
+        assert_eq!(q.get().unwrap(), 2);
+        assert!(q.is_empty());
     }
 }
