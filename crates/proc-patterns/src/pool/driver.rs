@@ -329,12 +329,8 @@ impl Driver {
             Ok(Some(code)) => code,
             _ => worker.process.join().unwrap_or(-1),
         };
-        if let Some(ticket) = worker.held {
-            ticket.finish(Err(ChunkFailure::WorkerDied {
-                pid: worker.process.pid().unwrap_or_default(),
-                exitcode,
-            }));
-        }
+        // The replacement first, so that whoever learns of the death from the failed chunk
+        // already sees the pool at full strength.
         let needed = !self.closing || !self.pending.is_empty();
         if needed {
             self.started += 1;
@@ -351,6 +347,12 @@ impl Driver {
             }
         }
         self.publish_pids();
+        if let Some(ticket) = worker.held {
+            ticket.finish(Err(ChunkFailure::WorkerDied {
+                pid: worker.process.pid().unwrap_or_default(),
+                exitcode,
+            }));
+        }
     }
 
     /// After `close`, with all work done: each worker is told to stop and is joined.

@@ -452,7 +452,7 @@ impl Pool {
                 });
             }
             Some(n) => n,
-            None => inputs.len().div_ceil(4 * self.processes).max(1),
+            None => default_chunksize(inputs.len(), self.processes),
         };
         let call: task::Call = task::call_chunk::<A, R>;
         let (sink, rx) = crossbeam_channel::unbounded();
@@ -476,6 +476,13 @@ impl Pool {
     }
 }
 
+/// Python's default for `map`: the inputs divided by four times the workers, rounded up, so
+/// that each worker gets about four chunks (a balance between the cost of sending a chunk and
+/// a worker left idle at the end).
+fn default_chunksize(inputs: usize, processes: usize) -> usize {
+    inputs.div_ceil(4 * processes.max(1)).max(1)
+}
+
 impl Drop for Pool {
     /// Terminates the workers and reaps them, as Python's `with Pool() as p:` does on exit.
     fn drop(&mut self) {
@@ -492,5 +499,19 @@ impl std::fmt::Debug for Pool {
             .field("pids", &self.pids())
             .field("closed", &self.closed.load(Ordering::SeqCst))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunksize;
+
+    #[test]
+    fn the_default_chunksize_is_pythons_inputs_over_four_times_the_workers_rounded_up() {
+        assert_eq!(default_chunksize(200_000, 2), 25_000);
+        assert_eq!(default_chunksize(10, 2), 2);
+        assert_eq!(default_chunksize(9, 2), 2);
+        assert_eq!(default_chunksize(1, 8), 1);
+        assert_eq!(default_chunksize(0, 2), 1);
     }
 }

@@ -1,0 +1,58 @@
+//! Pool: nothing is left behind, neither zombies nor file descriptors. One test in its own
+//! binary, so that other tests' descriptors do not come and go while it counts.
+
+use std::time::Duration;
+
+use proc_patterns::Pool;
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn nap(_: ()) {
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+#[test]
+fn pools_closed_terminated_or_dropped_leave_no_descriptor_and_no_child_behind() {
+    // A first pool sets up what lives for the whole process (the daemon lifeline pipe).
+    drop(Pool::new(1).unwrap());
+    let before = open_fds();
+    let mut workers = Vec::new();
+
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.map(square, 0..100).unwrap().len(), 100);
+    workers.extend(pool.pids());
+    pool.close();
+    pool.join().unwrap();
+    drop(pool);
+
+    let pool = Pool::new(2).unwrap();
+    let _pending = pool.apply_async(nap, ()).unwrap();
+    workers.extend(pool.pids());
+    pool.terminate();
+    drop(pool);
+
+    let pool = Pool::builder()
+        .processes(2)
+        .maxtasksperchild(1)
+        .chunksize(1)
+        .build()
+        .unwrap();
+    assert_eq!(pool.map(square, 0..10).unwrap().len(), 10);
+    workers.extend(pool.pids());
+    drop(pool);
+
+    assert_eq!(open_fds(), before);
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} left behind"
+        );
+    }
+    assert!(proc_core::active_children().is_empty());
+}
