@@ -45,250 +45,243 @@ fn check_takeover(previous_owner_died: bool, words: &Words) {
     words.at(ROUNDS).store(0, Ordering::Release);
 }
 
-#[test]
-fn a_lock_held_by_a_sigkilled_process_passes_to_the_next_acquirer_with_owner_died() {
+/// The victim's marks of its critical section, in the watch memory: call `enter` right
+/// after acquiring and `leave` right before releasing.
+struct Marks(Arc<Words>);
+
+impl Marks {
+    fn enter(&self) {
+        self.0.at(INSIDE).store(1, Ordering::Release);
+        self.0.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn leave(&self) {
+        self.0.at(INSIDE).store(0, Ordering::Release);
+    }
+}
+
+/// Waits to be killed, where it stands.
+fn stay() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `KILLS` rounds of: start a victim process with `victim(stays, marks)`, which loops
+/// through a critical section (and, when `stays`, stays inside it after entering); kill it
+/// at a random moment; then `take_over(kill_number)` must acquire the primitive, do its own
+/// checks, release it, and say whether it was told that the previous owner died. That
+/// must be so whenever the victim died inside.
+fn kill_holders(
+    victim: impl Fn(bool, Marks) -> proc_core::Process,
+    mut take_over: impl FnMut(usize) -> bool,
+) {
     let mut rng = Rng::new();
-    let lock = Lock::new().unwrap();
     let words = Arc::new(Words::new(2));
     for kill_number in 0..KILLS {
-        let provably_holding = kill_number % 2 == 0;
-        let victim = start({
-            let (lock, words) = (lock.clone(), Arc::clone(&words));
-            move || {
-                loop {
-                    let guard = lock.acquire();
-                    words.at(INSIDE).store(1, Ordering::Release);
-                    words.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
-                    if provably_holding {
-                        // "I hold it": wait to be killed, holding the lock.
-                        loop {
-                            std::thread::park();
-                        }
-                    }
-                    words.at(INSIDE).store(0, Ordering::Release);
-                    drop(guard);
-                }
-            }
-        });
-        kill_at_random_moment(&mut rng, &words, &victim, provably_holding);
-        let guard = lock
-            .acquire_timeout(EVENTUALLY)
-            .expect("the lock must pass on after its holder was killed");
-        if provably_holding {
+        let stays = kill_number % 2 == 0;
+        let process = victim(stays, Marks(Arc::clone(&words)));
+        kill_at_random_moment(&mut rng, &words, &process, stays);
+        let previous_owner_died = take_over(kill_number);
+        if stays {
             assert!(
-                guard.previous_owner_died(),
-                "kill {kill_number}: holder died holding it"
+                previous_owner_died,
+                "kill {kill_number}: the holder died holding it"
             );
         }
-        check_takeover(guard.previous_owner_died(), &words);
+        check_takeover(previous_owner_died, &words);
     }
+}
+
+#[test]
+fn a_lock_held_by_a_sigkilled_process_passes_to_the_next_acquirer_with_owner_died() {
+    let lock = Lock::new().unwrap();
+    kill_holders(
+        |stays, marks| {
+            let lock = lock.clone();
+            start(move || {
+                loop {
+                    let guard = lock.acquire();
+                    marks.enter();
+                    if stays {
+                        stay();
+                    }
+                    marks.leave();
+                    drop(guard);
+                }
+            })
+        },
+        |_| {
+            lock.acquire_timeout(EVENTUALLY)
+                .expect("the lock must pass on after its holder was killed")
+                .previous_owner_died()
+        },
+    );
 }
 
 #[test]
 fn an_rlock_held_re_entrantly_by_a_sigkilled_process_passes_on_with_owner_died() {
-    let mut rng = Rng::new();
     let lock = RLock::new().unwrap();
-    let words = Arc::new(Words::new(2));
-    for kill_number in 0..KILLS {
-        let provably_holding = kill_number % 2 == 0;
-        let victim = start({
-            let (lock, words) = (lock.clone(), Arc::clone(&words));
-            move || {
+    kill_holders(
+        |stays, marks| {
+            let lock = lock.clone();
+            start(move || {
                 loop {
                     let outer = lock.acquire();
                     let inner = lock.acquire();
-                    words.at(INSIDE).store(1, Ordering::Release);
-                    words.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
-                    if provably_holding {
-                        loop {
-                            std::thread::park();
-                        }
+                    marks.enter();
+                    if stays {
+                        stay();
                     }
-                    words.at(INSIDE).store(0, Ordering::Release);
+                    marks.leave();
                     drop(inner);
                     drop(outer);
                 }
-            }
-        });
-        kill_at_random_moment(&mut rng, &words, &victim, provably_holding);
-        let guard = lock
-            .acquire_timeout(EVENTUALLY)
-            .expect("the RLock must pass on after its holder was killed");
-        if provably_holding {
-            assert!(
-                guard.previous_owner_died(),
-                "kill {kill_number}: holder died holding it"
-            );
-        }
-        check_takeover(guard.previous_owner_died(), &words);
-        // The taken-over RLock is held once: one release frees it for others.
-        drop(guard);
-        let other = start({
-            let lock = lock.clone();
-            move || assert!(lock.acquire_timeout(EVENTUALLY).is_some())
-        });
-        assert_eq!(join(&other), 0);
-    }
+            })
+        },
+        |_| {
+            let guard = lock
+                .acquire_timeout(EVENTUALLY)
+                .expect("the RLock must pass on after its holder was killed");
+            let died = guard.previous_owner_died();
+            // The taken-over RLock is held once: one release frees it for others.
+            drop(guard);
+            let other = start({
+                let lock = lock.clone();
+                move || assert!(lock.acquire_timeout(EVENTUALLY).is_some())
+            });
+            assert_eq!(join(&other), 0);
+            died
+        },
+    );
 }
 
 #[test]
 fn a_value_whose_writer_is_sigkilled_mid_update_is_handed_over_with_owner_died() {
-    let mut rng = Rng::new();
     // Two halves a writer keeps equal; a writer killed between them leaves them unequal.
     let value = Value::new([0u64; 2]).unwrap();
-    let words = Arc::new(Words::new(2));
-    for kill_number in 0..KILLS {
-        let provably_holding = kill_number % 2 == 0;
-        let victim = start({
-            let (value, words) = (value.clone(), Arc::clone(&words));
-            move || {
+    kill_holders(
+        |stays, marks| {
+            let value = value.clone();
+            start(move || {
                 loop {
                     let mut guard = value.lock();
-                    words.at(INSIDE).store(1, Ordering::Release);
-                    words.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
+                    marks.enter();
                     guard[0] += 1;
-                    if provably_holding {
-                        loop {
-                            std::thread::park();
-                        }
+                    if stays {
+                        stay();
                     }
                     guard[1] += 1;
-                    words.at(INSIDE).store(0, Ordering::Release);
+                    marks.leave();
                     drop(guard);
                 }
+            })
+        },
+        |_| {
+            let mut guard = value
+                .lock_timeout(EVENTUALLY)
+                .expect("the value's lock must pass on after its holder was killed");
+            if guard[0] != guard[1] {
+                assert!(
+                    guard.previous_owner_died(),
+                    "torn update without owner-died"
+                );
+                guard[1] = guard[0]; // repair, as a user would
             }
-        });
-        kill_at_random_moment(&mut rng, &words, &victim, provably_holding);
-        let mut guard = value
-            .lock_timeout(EVENTUALLY)
-            .expect("the value's lock must pass on after its holder was killed");
-        if provably_holding {
-            assert!(
-                guard.previous_owner_died(),
-                "kill {kill_number}: holder died holding it"
-            );
-        }
-        if guard[0] != guard[1] {
-            assert!(
-                guard.previous_owner_died(),
-                "torn update without owner-died"
-            );
-            guard[1] = guard[0]; // repair, as a user would
-        }
-        check_takeover(guard.previous_owner_died(), &words);
-    }
+            guard.previous_owner_died()
+        },
+    );
 }
 
 #[test]
 fn an_array_whose_writer_is_sigkilled_mid_update_is_handed_over_with_owner_died() {
-    let mut rng = Rng::new();
     let array = proc_sync::Array::<u32>::new(16).unwrap();
-    let words = Arc::new(Words::new(2));
-    for kill_number in 0..KILLS {
-        let provably_holding = kill_number % 2 == 0;
-        let victim = start({
-            let (array, words) = (array.clone(), Arc::clone(&words));
-            move || {
+    kill_holders(
+        |stays, marks| {
+            let array = array.clone();
+            start(move || {
                 loop {
                     let mut guard = array.lock();
-                    words.at(INSIDE).store(1, Ordering::Release);
-                    words.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
+                    marks.enter();
                     for (i, x) in guard.iter_mut().enumerate() {
                         *x += 1;
-                        if provably_holding && i == 7 {
-                            loop {
-                                std::thread::park();
-                            }
+                        if stays && i == 7 {
+                            stay();
                         }
                     }
-                    words.at(INSIDE).store(0, Ordering::Release);
+                    marks.leave();
                     drop(guard);
                 }
+            })
+        },
+        |_| {
+            let mut guard = array
+                .lock_timeout(EVENTUALLY)
+                .expect("the array's lock must pass on after its holder was killed");
+            if guard.iter().any(|&x| x != guard[0]) {
+                assert!(
+                    guard.previous_owner_died(),
+                    "torn update without owner-died"
+                );
+                let first = guard[0];
+                guard.fill(first);
             }
-        });
-        kill_at_random_moment(&mut rng, &words, &victim, provably_holding);
-        let mut guard = array
-            .lock_timeout(EVENTUALLY)
-            .expect("the array's lock must pass on after its holder was killed");
-        if provably_holding {
-            assert!(
-                guard.previous_owner_died(),
-                "kill {kill_number}: holder died holding it"
-            );
-        }
-        if guard.iter().any(|&x| x != guard[0]) {
-            assert!(
-                guard.previous_owner_died(),
-                "torn update without owner-died"
-            );
-            let first = guard[0];
-            guard.fill(first);
-        }
-        check_takeover(guard.previous_owner_died(), &words);
-    }
+            guard.previous_owner_died()
+        },
+    );
 }
 
 #[test]
 fn a_condition_whose_lock_holder_is_sigkilled_passes_its_lock_on_with_owner_died() {
-    let mut rng = Rng::new();
     let condition = Condition::with_value(0u32).unwrap();
-    let words = Arc::new(Words::new(2));
-    for kill_number in 0..KILLS {
-        let provably_holding = kill_number % 2 == 0;
-        let victim = start({
-            let (condition, words) = (condition.clone(), Arc::clone(&words));
-            move || {
+    kill_holders(
+        |stays, marks| {
+            let condition = condition.clone();
+            start(move || {
                 let mut guard = condition.lock();
                 loop {
-                    words.at(INSIDE).store(1, Ordering::Release);
-                    words.at(ROUNDS).fetch_add(1, Ordering::AcqRel);
+                    marks.enter();
                     *guard += 1;
-                    if provably_holding {
-                        loop {
-                            std::thread::park();
-                        }
+                    if stays {
+                        stay();
                     }
-                    words.at(INSIDE).store(0, Ordering::Release);
+                    marks.leave();
                     condition.notify_all();
                     // Killed here, it dies waiting (not holding), or re-acquiring.
                     guard = condition
                         .wait_timeout(guard, std::time::Duration::from_micros(50))
                         .0;
                 }
+            })
+        },
+        |_| {
+            let guard = condition
+                .lock_timeout(EVENTUALLY)
+                .expect("the condition's lock must pass on after its holder was killed");
+            let died = guard.previous_owner_died();
+            drop(guard);
+            // Waiting and notifying still work for the survivors.
+            let waiter = start({
+                let condition = condition.clone();
+                move || {
+                    let guard = condition.lock();
+                    let target = *guard + 1;
+                    drop(condition.wait_while(guard, |n| *n < target));
+                }
+            });
+            // Notify until the waiter is gone (it may not have started waiting yet).
+            while waiter
+                .join_timeout(std::time::Duration::from_millis(1))
+                .unwrap()
+                .is_none()
+            {
+                *condition.lock() += 1;
+                condition.notify_all();
             }
-        });
-        kill_at_random_moment(&mut rng, &words, &victim, provably_holding);
-        let guard = condition
-            .lock_timeout(EVENTUALLY)
-            .expect("the condition's lock must pass on after its holder was killed");
-        if provably_holding {
-            assert!(
-                guard.previous_owner_died(),
-                "kill {kill_number}: holder died holding it"
-            );
-        }
-        check_takeover(guard.previous_owner_died(), &words);
-        drop(guard);
-        // Waiting and notifying still work for the survivors.
-        let waiter = start({
-            let condition = condition.clone();
-            move || {
-                let guard = condition.lock();
-                let target = *guard + 1;
-                drop(condition.wait_while(guard, |n| *n < target));
-            }
-        });
-        // Notify until the waiter is gone (it may not have started waiting yet).
-        while waiter
-            .join_timeout(std::time::Duration::from_millis(1))
-            .unwrap()
-            .is_none()
-        {
-            *condition.lock() += 1;
-            condition.notify_all();
-        }
-        assert_eq!(join(&waiter), 0);
-    }
+            assert_eq!(join(&waiter), 0);
+            died
+        },
+    );
 }
 
 #[test]
