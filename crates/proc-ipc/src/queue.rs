@@ -884,6 +884,13 @@ impl<'q, T> Held<'q, T> {
             Side::Consumer => (&puts.put_seq, &puts.consumers_waiting),
         };
         let seen = word.load(Ordering::Acquire);
+        // `close` takes no lock, so it may have run between the caller's look at `closed`
+        // and the load above, leaving no later change of `word` to wake us. It stores
+        // `closed` before it bumps the word: a `seen` that includes the bump sees `closed`
+        // too, so look again instead of sleeping.
+        if puts.closed.load(Ordering::Acquire) != 0 {
+            return Held::acquire(queue, side, *wait);
+        }
         drop(self);
         // The other side often answers within microseconds (a consumer keeping up with a
         // producer, a ping-pong): watch the word for a moment before sleeping, which spares
