@@ -60,7 +60,7 @@ fn main() -> multiproc::Result<()> {
     let started = Instant::now();
     let mut unordered = Vec::with_capacity(BLOCKS as usize);
     // One block at a time, so that the bar moves at every block that finishes.
-    for steps in pool.imap_unordered_chunked(collatz_steps, 0..BLOCKS, 1)? {
+    for steps in pool.imap_unordered_chunked(collatz_steps, 0..BLOCKS, 1) {
         unordered.push(steps?);
         bar.inc(1);
     }

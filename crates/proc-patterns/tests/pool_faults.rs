@@ -54,7 +54,7 @@ fn a_worker_killed_during_a_task_fails_that_task_only_and_is_replaced() {
     let started = started(&IMAP);
     let pool = Pool::builder().processes(2).chunksize(1).build().unwrap();
     let before = pool.pids();
-    let results = pool.imap(hang_imap, 0..8).unwrap();
+    let results = pool.imap(hang_imap, 0..8);
     assert!(started.event.wait_timeout(NEVER));
     let victim = started.pid.get();
     assert!(before.contains(&victim));
@@ -115,7 +115,7 @@ fn hang_apply(x: u32) -> u32 {
 fn apply_async_reports_the_death_of_its_worker() {
     let started = started(&APPLY);
     let pool = Pool::new(2).unwrap();
-    let pending = pool.apply_async(hang_apply, 3).unwrap();
+    let pending = pool.apply_async(hang_apply, 3);
     assert!(started.event.wait_timeout(NEVER));
     kill(started.pid.get());
     match pending.get_timeout(NEVER) {

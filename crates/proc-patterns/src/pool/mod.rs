@@ -41,7 +41,7 @@ pub(crate) use task::panic_message;
 
 use crate::error::{Error, Result};
 use driver::{Command, Driver, PendingChunk, Worker};
-use results::ChunkDone;
+use results::{ChunkDone, ChunkFailure};
 use worker::WorkerConfig;
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
@@ -249,7 +249,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.imap(f, inputs)?.collect()
+        self.imap(f, inputs).collect()
     }
 
     /// As [`map`](Self::map), with `chunksize` inputs sent to a worker at a time.
@@ -259,11 +259,12 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.imap_chunked(f, inputs, chunksize)?.collect()
+        self.imap_chunked(f, inputs, chunksize).collect()
     }
 
     /// Calls `f` on every input; the results come in input order, each as soon as it and
-    /// those before it are done. Each is a `Result`: a failed task does not end the others.
+    /// those before it are done. Each is a `Result`: a failed task does not end the others,
+    /// and work that could not be submitted (a closed pool) yields an error per task.
     ///
     /// ```
     /// fn check(x: i32) -> i32 {
@@ -272,36 +273,31 @@ impl Pool {
     /// }
     ///
     /// let pool = proc_patterns::Pool::new(2)?;
-    /// let results: Vec<_> = pool.imap(check, [1, 2, 3])?.collect();
+    /// let results: Vec<_> = pool.imap(check, [1, 2, 3]).collect();
     /// assert_eq!(results[0].as_ref().unwrap(), &1);
     /// assert!(results[1].as_ref().unwrap_err().to_string().contains("two is out"));
     /// assert_eq!(results[2].as_ref().unwrap(), &3);
     /// # Ok::<(), proc_patterns::Error>(())
     /// ```
-    pub fn imap<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Result<MapIter<R>>
+    pub fn imap<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapIter<R>
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, self.chunksize)?;
-        Ok(MapIter::new(rx, lens))
+        let (rx, lens) = self.submit(f, inputs, self.chunksize);
+        MapIter::new(rx, lens)
     }
 
     /// As [`imap`](Self::imap), with `chunksize` inputs sent to a worker at a time.
-    pub fn imap_chunked<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        inputs: I,
-        chunksize: usize,
-    ) -> Result<MapIter<R>>
+    pub fn imap_chunked<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> MapIter<R>
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, Some(chunksize))?;
-        Ok(MapIter::new(rx, lens))
+        let (rx, lens) = self.submit(f, inputs, Some(chunksize));
+        MapIter::new(rx, lens)
     }
 
     /// Calls `f` on every input; the results come as tasks finish, in any order.
@@ -312,19 +308,19 @@ impl Pool {
     /// }
     ///
     /// let pool = proc_patterns::Pool::new(2)?;
-    /// let mut cubes: Vec<u32> = pool.imap_unordered(cube, 1..=4)?.collect::<Result<_, _>>()?;
+    /// let mut cubes: Vec<u32> = pool.imap_unordered(cube, 1..=4).collect::<Result<_, _>>()?;
     /// cubes.sort();
     /// assert_eq!(cubes, [1, 8, 27, 64]);
     /// # Ok::<(), proc_patterns::Error>(())
     /// ```
-    pub fn imap_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Result<UnorderedIter<R>>
+    pub fn imap_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> UnorderedIter<R>
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, self.chunksize)?;
-        Ok(UnorderedIter::new(rx, lens))
+        let (rx, lens) = self.submit(f, inputs, self.chunksize);
+        UnorderedIter::new(rx, lens)
     }
 
     /// As [`imap_unordered`](Self::imap_unordered), with `chunksize` inputs sent to a
@@ -334,14 +330,14 @@ impl Pool {
         f: fn(A) -> R,
         inputs: I,
         chunksize: usize,
-    ) -> Result<UnorderedIter<R>>
+    ) -> UnorderedIter<R>
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, Some(chunksize))?;
-        Ok(UnorderedIter::new(rx, lens))
+        let (rx, lens) = self.submit(f, inputs, Some(chunksize));
+        UnorderedIter::new(rx, lens)
     }
 
     /// Calls `f(arg)` in a worker and waits for the result.
@@ -360,17 +356,18 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.apply_async(f, arg)?.get()
+        self.apply_async(f, arg).get()
     }
 
-    /// Starts `f(arg)` in a worker; the [`AsyncResult`] gives its result later.
-    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<R>>
+    /// Starts `f(arg)` in a worker; the [`AsyncResult`] gives its result later (or the
+    /// error that kept it from running: [`Error::PoolClosed`] after `close`).
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> AsyncResult<R>
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let (rx, _) = self.submit(f, [arg], Some(1))?;
-        Ok(AsyncResult::new(rx))
+        let (rx, _) = self.submit(f, [arg], Some(1));
+        AsyncResult::new(rx)
     }
 
     /// Takes no more work; the workers end once what was submitted is done. Then
@@ -390,7 +387,7 @@ impl Pool {
     /// }
     ///
     /// let pool = proc_patterns::Pool::new(1)?;
-    /// let pending = pool.apply_async(sleepy, ())?;
+    /// let pending = pool.apply_async(sleepy, ());
     /// pool.terminate();
     /// assert!(matches!(pending.get(), Err(proc_patterns::Error::PoolTerminated)));
     /// assert!(pool.pids().is_empty());
@@ -429,50 +426,79 @@ impl Pool {
     }
 
     /// Encodes the inputs in chunks and hands them to the driver; returns the channel the
-    /// chunks' results come on and each chunk's length.
+    /// chunks' results come on and each chunk's length. What cannot be submitted (a closed
+    /// pool, arguments that do not encode, a chunksize of 0) fails its tasks through the
+    /// same channel, so that each task reports its own error.
     fn submit<A, R, I>(
         &self,
         f: fn(A) -> R,
         inputs: I,
         chunksize: Option<usize>,
-    ) -> Result<(Receiver<ChunkDone>, Vec<usize>)>
+    ) -> (Receiver<ChunkDone>, Vec<usize>)
     where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(Error::PoolClosed);
-        }
         let inputs: Vec<A> = inputs.into_iter().collect();
+        let (sink, rx) = crossbeam_channel::unbounded();
+        let fail_all = |failure: ChunkFailure, len: usize| {
+            let _ = sink.send(ChunkDone {
+                index: 0,
+                outcome: Err(failure),
+            });
+            (rx.clone(), vec![len])
+        };
         let chunksize = match chunksize {
             Some(0) => {
-                return Err(Error::InvalidArgument {
-                    reason: "chunksize must be at least 1",
-                });
+                let reason = "chunksize must be at least 1";
+                return fail_all(ChunkFailure::Invalid(reason), inputs.len());
             }
             Some(n) => n,
             None => default_chunksize(inputs.len(), self.processes),
         };
+        if self.closed.load(Ordering::SeqCst) {
+            return fail_all(ChunkFailure::Closed, inputs.len());
+        }
         let call: task::Call = task::call_chunk::<A, R>;
-        let (sink, rx) = crossbeam_channel::unbounded();
         let mut lens = Vec::with_capacity(inputs.len().div_ceil(chunksize));
         let mut chunks = Vec::with_capacity(lens.capacity());
         for (index, chunk) in inputs.chunks(chunksize).enumerate() {
             lens.push(chunk.len());
-            chunks.push(PendingChunk {
-                index,
-                call: call as usize,
-                func: f as usize,
-                inputs: ByteBuf::from(codec::encode(chunk)?),
-                sink: sink.clone(),
-            });
+            match codec::encode(chunk) {
+                Ok(encoded) => chunks.push(PendingChunk {
+                    index,
+                    call: call as usize,
+                    func: f as usize,
+                    inputs: ByteBuf::from(encoded),
+                    sink: sink.clone(),
+                }),
+                Err(e) => {
+                    let _ = sink.send(ChunkDone {
+                        index,
+                        outcome: Err(ChunkFailure::Codec(e)),
+                    });
+                }
+            }
         }
-        if !chunks.is_empty() && self.commands.send(Command::Submit(chunks)).is_err() {
-            return Err(Error::PoolClosed);
+        if !chunks.is_empty() {
+            match self.commands.send(Command::Submit(chunks)) {
+                Ok(()) => {
+                    let _ = nix::unistd::write(&self.wake, &[1]);
+                }
+                // The driver has ended (terminated): nothing will run these.
+                Err(crossbeam_channel::SendError(Command::Submit(chunks))) => {
+                    for chunk in chunks {
+                        let _ = sink.send(ChunkDone {
+                            index: chunk.index,
+                            outcome: Err(ChunkFailure::Closed),
+                        });
+                    }
+                }
+                Err(_) => {}
+            }
         }
-        let _ = nix::unistd::write(&self.wake, &[1]);
-        Ok((rx, lens))
+        (rx, lens)
     }
 }
 

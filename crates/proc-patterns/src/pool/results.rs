@@ -22,6 +22,7 @@ pub(crate) enum ChunkFailure {
     Terminated,
     Closed,
     Codec(CodecError),
+    Invalid(&'static str),
     Other(String),
 }
 
@@ -35,6 +36,7 @@ impl ChunkFailure {
             ChunkFailure::Terminated => Error::PoolTerminated,
             ChunkFailure::Closed => Error::PoolClosed,
             ChunkFailure::Codec(e) => Error::Codec(e.clone()),
+            ChunkFailure::Invalid(reason) => Error::InvalidArgument { reason },
             ChunkFailure::Other(message) => Error::Codec(CodecError::Decode(message.clone())),
         }
     }
@@ -81,7 +83,7 @@ fn decode_chunk<R: DeserializeOwned>(
 /// }
 ///
 /// let pool = proc_patterns::Pool::new(2)?;
-/// let pending = pool.apply_async(square, 12)?;
+/// let pending = pool.apply_async(square, 12);
 /// assert_eq!(pending.get()?, 144);
 /// assert!(pending.ready());
 /// assert_eq!(pending.get()?, 144); // as often as you like
@@ -140,7 +142,7 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     /// }
     ///
     /// let pool = proc_patterns::Pool::new(1)?;
-    /// let pending = pool.apply_async(nap, 200)?;
+    /// let pending = pool.apply_async(nap, 200);
     /// assert!(matches!(pending.get_timeout(Duration::ZERO), Err(proc_patterns::Error::Timeout)));
     /// assert_eq!(pending.get_timeout(Duration::from_secs(60))?, 200);
     /// # Ok::<(), proc_patterns::Error>(())
