@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use proc_core::codec::{self, CodecError};
 use serde::de::DeserializeOwned;
 
-use super::task::MESSAGE_LIMIT;
+use super::task::{MESSAGE_LIMIT, Outputs};
 use crate::error::{Error, Result};
 
 /// Why a whole chunk failed; turned into one [`Error`] per task of the chunk.
@@ -55,23 +55,51 @@ fn decode_chunk<R: DeserializeOwned>(
     outcome: Result<Vec<u8>, ChunkFailure>,
     len: usize,
 ) -> VecDeque<Result<R>> {
-    let failure = match outcome {
-        Ok(bytes) => match codec::decode::<Vec<Result<R, String>>>(&bytes, MESSAGE_LIMIT) {
-            Ok(results) if results.len() == len => {
-                return results
-                    .into_iter()
-                    .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
-                    .collect();
-            }
-            Ok(results) => ChunkFailure::Codec(CodecError::Decode(format!(
-                "a worker returned {} results for a chunk of {len} tasks",
-                results.len()
-            ))),
-            Err(e) => ChunkFailure::Codec(e),
-        },
+    let failure = match decode_outputs::<R>(outcome, len) {
+        Ok(Outputs::Values(values)) => return values.into_iter().map(Ok).collect(),
+        Ok(Outputs::Mixed(results)) => {
+            return results
+                .into_iter()
+                .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
+                .collect();
+        }
         Err(failure) => failure,
     };
     (0..len).map(|_| Err(failure.to_error())).collect()
+}
+
+/// The values of one chunk of `len` tasks, or the error of the first that failed.
+pub(crate) fn decode_values<R: DeserializeOwned>(
+    outcome: Result<Vec<u8>, ChunkFailure>,
+    len: usize,
+) -> Result<Vec<R>> {
+    match decode_outputs::<R>(outcome, len) {
+        Ok(Outputs::Values(values)) => Ok(values),
+        Ok(Outputs::Mixed(results)) => results
+            .into_iter()
+            .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
+            .collect(),
+        Err(failure) => Err(failure.to_error()),
+    }
+}
+
+/// Decodes a chunk's outputs and checks that there is one per task.
+fn decode_outputs<R: DeserializeOwned>(
+    outcome: Result<Vec<u8>, ChunkFailure>,
+    len: usize,
+) -> Result<Outputs<R>, ChunkFailure> {
+    let outputs =
+        codec::decode::<Outputs<R>>(&outcome?, MESSAGE_LIMIT).map_err(ChunkFailure::Codec)?;
+    let got = match &outputs {
+        Outputs::Values(v) => v.len(),
+        Outputs::Mixed(v) => v.len(),
+    };
+    if got != len {
+        return Err(ChunkFailure::Codec(CodecError::Decode(format!(
+            "a worker returned {got} results for a chunk of {len} tasks"
+        ))));
+    }
+    Ok(outputs)
 }
 
 /// The result of [`Pool::apply_async`](crate::Pool::apply_async): a task running in the

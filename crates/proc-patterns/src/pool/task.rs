@@ -35,13 +35,23 @@ pub(crate) enum ToWorker {
     Stop,
 }
 
-/// From a worker to the pool: the results of chunk `id`, an encoded
-/// `Vec<Result<R, String>>` (one per argument; `Err` holds a panic message), or why the
+/// From a worker to the pool: the results of chunk `id`, encoded [`Outputs<R>`], or why the
 /// chunk as a whole failed.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct FromWorker {
     pub(crate) id: u64,
     pub(crate) outcome: Result<ByteBuf, String>,
+}
+
+/// The results of one chunk, one per argument. A chunk whose tasks all returned is sent as
+/// the bare values: a `Result` around each would cost a tag to encode and decode per task,
+/// which is most of the cost of a trivial task.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Outputs<R> {
+    /// Every task returned.
+    Values(Vec<R>),
+    /// Some task panicked: `Err` holds its message.
+    Mixed(Vec<Result<R, String>>),
 }
 
 thread_local! {
@@ -73,12 +83,29 @@ where
     let inputs: Vec<A> = codec::decode(inputs, MESSAGE_LIMIT)
         .map_err(|e| format!("the chunk's arguments did not decode: {e}"))?;
     IN_TASK.with(|t| t.set(true));
-    let results: Vec<Result<R, String>> = inputs
-        .into_iter()
-        .map(|a| catch_unwind(AssertUnwindSafe(|| func(a))).map_err(|p| panic_message(&*p)))
-        .collect();
+    let mut values = Vec::with_capacity(inputs.len());
+    let mut inputs = inputs.into_iter();
+    let mut outputs = Outputs::Values(Vec::new());
+    for a in inputs.by_ref() {
+        match catch_unwind(AssertUnwindSafe(|| func(a))) {
+            Ok(r) => values.push(r),
+            Err(payload) => {
+                // From the first panic on, every result carries its own outcome.
+                let mut mixed: Vec<Result<R, String>> = values.drain(..).map(Ok).collect();
+                mixed.push(Err(panic_message(&*payload)));
+                mixed.extend(inputs.by_ref().map(|a| {
+                    catch_unwind(AssertUnwindSafe(|| func(a))).map_err(|p| panic_message(&*p))
+                }));
+                outputs = Outputs::Mixed(mixed);
+                break;
+            }
+        }
+    }
     IN_TASK.with(|t| t.set(false));
-    codec::encode(&results).map_err(|e| format!("the chunk's results did not encode: {e}"))
+    if let Outputs::Values(v) = &mut outputs {
+        *v = values;
+    }
+    codec::encode(&outputs).map_err(|e| format!("the chunk's results did not encode: {e}"))
 }
 
 /// The message of a panic payload, as `std::thread` shows it.
@@ -108,11 +135,21 @@ mod tests {
         let call: Call = call_chunk::<u32, u32>;
         let inputs = codec::encode(&[1u32, 3, 5][..]).unwrap();
         let out = call(double as fn(u32) -> u32 as usize, &inputs).unwrap();
-        let results: Vec<Result<u32, String>> = codec::decode(&out, 1 << 20).unwrap();
-        assert_eq!(
-            results,
-            [Ok(2), Err("three is not welcome".to_string()), Ok(10)]
+        match codec::decode::<Outputs<u32>>(&out, 1 << 20).unwrap() {
+            Outputs::Mixed(results) => assert_eq!(
+                results,
+                [Ok(2), Err("three is not welcome".to_string()), Ok(10)]
+            ),
+            other => panic!("expected mixed outputs, got {other:?}"),
+        }
+        let out = call(
+            double as fn(u32) -> u32 as usize,
+            &codec::encode(&[1u32, 2][..]).unwrap(),
         );
+        match codec::decode::<Outputs<u32>>(&out.unwrap(), 1 << 20).unwrap() {
+            Outputs::Values(values) => assert_eq!(values, [2, 4]),
+            other => panic!("expected bare values, got {other:?}"),
+        }
     }
 
     #[test]
