@@ -78,7 +78,15 @@ where
     })
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload (what `panic!` was given, when it was a string), as
+/// [`JoinError::Panicked`] reports it; the other layers report their children's and tasks'
+/// panics the same way.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("gave up after {} tries", 3)).unwrap_err();
+/// assert_eq!(proc_core::panic_message(&*payload), "gave up after 3 tries");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

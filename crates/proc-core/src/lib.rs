@@ -69,7 +69,7 @@ mod target;
 pub use codec::CodecError;
 pub use error::{Error, JoinError, Result};
 pub use exit::exit;
-pub use handle::{JoinHandle, RESULT_LIMIT, spawn};
+pub use handle::{JoinHandle, RESULT_LIMIT, panic_message, spawn};
 pub use info::{ProcessInfo, active_children, cpu_count, current_process, parent_process};
 pub use poll::wait_readable;
 pub use process::Process;

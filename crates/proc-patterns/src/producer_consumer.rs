@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::joinable::JoinableQueue;
-use crate::pool::panic_message;
+use proc_core::panic_message;
 
 /// Any error a producer function may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -37,7 +37,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use results::{AsyncResult, MapIter, UnorderedIter};
-pub(crate) use task::panic_message;
 
 use crate::error::{Error, Result};
 use driver::{Command, Driver, PendingChunk, Worker};

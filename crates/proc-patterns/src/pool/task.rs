@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use proc_core::codec::{self, ByteBuf};
+use proc_core::panic_message;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -106,17 +107,6 @@ where
         *v = values;
     }
     codec::encode(&outputs).map_err(|e| format!("the chunk's results did not encode: {e}"))
-}
-
-/// The message of a panic payload, as `std::thread` shows it.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
 }
 
 #[cfg(test)]
