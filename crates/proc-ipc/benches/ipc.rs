@@ -16,7 +16,6 @@
 //! run with none of our code: a bare socket pair, and a bare futex word (a sleep and a
 //! wake-up on every hop); and one for 1 MiB items: copying a 1 MiB buffer once.
 
-use std::process::Command;
 use std::time::Instant;
 
 use proc_core::Process;
@@ -234,36 +233,6 @@ fn bare_futex_ping_pong(n: u64) -> f64 {
     }
 }
 
-/// Python's figures by workload name, from `ipc.py` run now.
-fn python(quick: bool) -> Result<Vec<(String, f64)>, String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ipc.py");
-    let mut command = Command::new("python3");
-    command.arg(script);
-    if quick {
-        command.arg("--quick");
-    }
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run python3 ({e})"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ipc.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
-            Ok((
-                v["workload"].as_str().unwrap_or_default().to_string(),
-                v["value"].as_f64().unwrap_or(f64::NAN),
-            ))
-        })
-        .collect()
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
@@ -336,24 +305,18 @@ fn main() {
             false,
         ),
     ];
-    let theirs = python(quick);
-    if let Err(why) = &theirs {
-        println!("python baseline skipped: {why}");
-    }
-    println!(
-        "{:<28} {:>14} {:>14} {:>14}  unit",
-        "workload", "multiproc", "python", "speed-up"
-    );
-    for (workload, unit, value, more_is_better) in ours {
-        let python = theirs
-            .as_ref()
-            .ok()
-            .and_then(|t| t.iter().find(|(w, _)| w == workload).map(|&(_, v)| v));
-        let (python, ratio) = match python {
-            Some(p) if more_is_better => (format!("{p:.1}"), format!("{:.1}x", value / p)),
-            Some(p) => (format!("{p:.1}"), format!("{:.1}x", p / value)),
-            None => ("-".to_string(), "-".to_string()),
-        };
-        println!("{workload:<28} {value:>14.1} {python:>14} {ratio:>14}  {unit}");
-    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ipc.py");
+    let theirs = bench_support::twin_figures(&script, if quick { &["--quick"] } else { &[] });
+    let ours: Vec<bench_support::Figure> = ours
+        .into_iter()
+        .map(
+            |(workload, unit, value, more_is_better)| bench_support::Figure {
+                workload: workload.to_string(),
+                value,
+                unit,
+                more_is_better,
+            },
+        )
+        .collect();
+    bench_support::print_table(&ours, &theirs);
 }

@@ -17,7 +17,6 @@
 //!
 //! Each workload runs three times, in both languages, and the best run counts.
 
-use std::process::Command;
 use std::time::Instant;
 
 use proc_core::Process;
@@ -72,36 +71,6 @@ fn best_of_3(mut run: impl FnMut() -> f64) -> f64 {
     (0..3).map(|_| run()).fold(0.0, f64::max)
 }
 
-/// Python's figures by workload name, from `patterns.py` run now.
-fn python(quick: bool) -> Result<Vec<(String, f64)>, String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/patterns.py");
-    let mut command = Command::new("python3");
-    command.arg(script);
-    if quick {
-        command.arg("--quick");
-    }
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run python3 ({e})"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "patterns.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
-            Ok((
-                v["workload"].as_str().unwrap_or_default().to_string(),
-                v["value"].as_f64().unwrap_or(f64::NAN),
-            ))
-        })
-        .collect()
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (pipeline, map_n, small_n) = if quick {
@@ -129,23 +98,16 @@ fn main() {
         ),
     ];
     drop(pool);
-    let theirs = python(quick);
-    if let Err(why) = &theirs {
-        println!("python baseline skipped: {why}");
-    }
-    println!(
-        "{:<32} {:>14} {:>14} {:>10}  unit",
-        "workload", "multiproc", "python", "speed-up"
-    );
-    for (workload, value, unit) in ours {
-        let python = theirs
-            .as_ref()
-            .ok()
-            .and_then(|t| t.iter().find(|(w, _)| *w == workload).map(|&(_, v)| v));
-        let (python, ratio) = match python {
-            Some(p) => (format!("{p:.0}"), format!("{:.1}x", value / p)),
-            None => ("-".to_string(), "-".to_string()),
-        };
-        println!("{workload:<32} {value:>14.0} {python:>14} {ratio:>10}  {unit}");
-    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/patterns.py");
+    let theirs = bench_support::twin_figures(&script, if quick { &["--quick"] } else { &[] });
+    let ours: Vec<bench_support::Figure> = ours
+        .into_iter()
+        .map(|(workload, value, unit)| bench_support::Figure {
+            workload,
+            value,
+            unit,
+            more_is_better: true,
+        })
+        .collect();
+    bench_support::print_table(&ours, &theirs);
 }

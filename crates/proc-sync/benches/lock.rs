@@ -138,19 +138,8 @@ fn main() {
         assert_eq!(counter.get(), 2 * CONTENDED_EACH);
         (2 * CONTENDED_EACH) as f64 / elapsed.as_secs_f64()
     });
-    python_baseline();
-}
-
-/// Runs the Python twin of this benchmark, so that its figures come from the same run.
-fn python_baseline() {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lock.py");
-    match std::process::Command::new("python3").arg(&script).output() {
-        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
-        Ok(out) => println!(
-            "python baseline failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => println!("python baseline skipped: cannot run python3 ({e})"),
-    }
+    // The Python twin, in the same run.
+    bench_support::print_twin(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lock.py"),
+    );
 }
