@@ -20,18 +20,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use proc_ipc::{GetError, Iter, PutError, Queue, QueueBuilder};
-use proc_sync::raw::{Deadline, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
+use proc_sync::raw::{AtomicBlock, Deadline, SharedAtomics, futex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// The shared count of a joinable queue.
+/// The shared count of a joinable queue. Every field changes by one atomic operation,
+/// which needs no lock and cannot be left half done by a killed process.
 #[repr(C)]
 struct Counter {
-    /// Required by `MutexRegion` and unused: every field below changes by one atomic
-    /// operation, which needs no lock and cannot be left half done by a killed process.
-    mutex: RawMutex,
     /// Items put and not yet marked done.
     unfinished: AtomicU32,
     /// Bumped each time `unfinished` reaches zero; joiners sleep on it.
@@ -40,13 +38,9 @@ struct Counter {
     joiners: AtomicU32,
 }
 
-// SAFETY: repr(C), the mutex is the first field, and the other fields are atomics for
-// which all-zero bytes are a valid value.
-unsafe impl MutexHeader for Counter {
-    fn mutex(&self) -> &RawMutex {
-        &self.mutex
-    }
-}
+// SAFETY: three atomics, for which all-zero bytes (nothing unfinished, nobody waiting)
+// are a valid value.
+unsafe impl AtomicBlock for Counter {}
 
 /// A queue whose consumers mark each item done, so that [`join`](Self::join) can wait
 /// until everything put so far has been processed, as Python's
@@ -90,7 +84,7 @@ unsafe impl MutexHeader for Counter {
 /// [`unfinished`](Self::unfinished), which says how many items are owed.
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
-    counter: MutexRegion<Counter, u8>,
+    counter: SharedAtomics<Counter>,
 }
 
 impl<T> Clone for JoinableQueue<T> {
@@ -151,7 +145,7 @@ impl<T> JoinableQueueBuilder<T> {
     /// ```
     pub fn build(self) -> Result<JoinableQueue<T>> {
         let queue = self.queue.build()?;
-        let counter = MutexRegion::new(c"multiproc-joinable", MutexKind::ErrorCheck, 0)?;
+        let counter = SharedAtomics::new(c"multiproc-joinable")?;
         Ok(JoinableQueue { queue, counter })
     }
 }
@@ -333,7 +327,7 @@ impl<T> JoinableQueue<T> {
     }
 
     fn counter(&self) -> &Counter {
-        self.counter.header()
+        self.counter.get()
     }
 }
 

@@ -6,14 +6,13 @@
 //! waiter woken by `set` returns `true` even if another process cleared the flag again
 //! before it ran, as with Python's `Event`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::futex::{self, Wake};
-use crate::region::Region;
 
 const SET: u32 = 1;
 const SLEEPERS: u32 = 2;
@@ -41,8 +40,15 @@ const ONE_SET_CALL: u32 = 4;
 /// ```
 #[derive(Clone)]
 pub struct Event {
-    region: Arc<Region>,
+    flag: SharedAtomics<Flag>,
 }
+
+/// The event's flag: 0 clear, 1 set.
+#[repr(C)]
+struct Flag(AtomicU32);
+
+// SAFETY: one atomic; zero is a clear event.
+unsafe impl AtomicBlock for Flag {}
 
 impl Event {
     /// A new event, clear.
@@ -52,21 +58,13 @@ impl Event {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn new() -> Result<Event> {
-        let region = Region::new(
-            c"multiproc-event",
-            size_of::<AtomicU32>(),
-            align_of::<AtomicU32>(),
-            None,
-        )?;
         Ok(Event {
-            region: Arc::new(region),
+            flag: SharedAtomics::new(c"multiproc-event")?,
         })
     }
 
     fn word(&self) -> &AtomicU32 {
-        // SAFETY: the region is at least 4 bytes long and page aligned; a zero word is a
-        // clear event, and the word is only changed atomically.
-        unsafe { &*self.region.base().cast::<AtomicU32>() }
+        &self.flag.get().0
     }
 
     /// Sets the flag and wakes every waiter.

@@ -86,6 +86,7 @@
 
 #![warn(missing_docs)]
 
+mod atomics;
 mod barrier;
 mod condition;
 mod deadline;

@@ -1,6 +1,6 @@
 //! Building blocks for layers above this one (the queues of proc-ipc are made of them): a
-//! robust process-shared mutex, a shared region whose header starts with one, futex waits
-//! and absolute deadlines. Most programs want the safe types at the crate root instead.
+//! robust process-shared mutex, a shared region whose header starts with one, a lock-free
+//! block of shared atomics, futex waits and absolute deadlines. Most programs want the safe types at the crate root instead.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,6 +35,7 @@
 //! # Ok::<(), proc_sync::Error>(())
 //! ```
 
+pub use crate::atomics::{AtomicBlock, SharedAtomics};
 pub use crate::deadline::Deadline;
 pub use crate::raw_mutex::{Kind as MutexKind, RawMutex};
 pub use crate::shared::{MutexHeader, MutexRegion};

@@ -10,14 +10,13 @@
 //! count too high, which costs later releases a wake-up call with nobody to wake, nothing
 //! more.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
-use crate::region::Region;
 
 #[repr(C)]
 struct Header {
@@ -25,18 +24,20 @@ struct Header {
     sleepers: AtomicU32,
 }
 
+// SAFETY: two atomics; all-zero is a count of 0 with no sleepers.
+unsafe impl AtomicBlock for Header {}
+
 /// The shared state and the limit of a semaphore.
 #[derive(Clone)]
 struct Shared {
-    region: Arc<Region>,
+    block: SharedAtomics<Header>,
     limit: u32,
 }
 
 impl Shared {
     fn new(value: u32, limit: u32, name: &'static std::ffi::CStr) -> Result<Shared> {
-        let region = Region::new(name, size_of::<Header>(), align_of::<Header>(), None)?;
         let shared = Shared {
-            region: Arc::new(region),
+            block: SharedAtomics::new(name)?,
             limit,
         };
         shared.header().count.store(value, Ordering::Release);
@@ -44,9 +45,7 @@ impl Shared {
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the region is at least a Header long and page aligned; a zero-filled
-        // Header is valid (two zero counters) and is only changed atomically.
-        unsafe { &*self.region.base().cast::<Header>() }
+        self.block.get()
     }
 
     fn try_take(&self) -> bool {
