@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifecycle");
 
@@ -99,7 +99,6 @@ fn a_multi_threaded_parent_gets_exactly_one_warning_that_says_why_and_what_inste
 
 #[test]
 fn at_normal_exit_daemons_are_terminated_and_other_children_joined() {
-    let started = Instant::now();
     let (stdout, stderr, out) = run(&["exit-routine"]);
     assert!(out.status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -108,12 +107,12 @@ fn at_normal_exit_daemons_are_terminated_and_other_children_joined() {
         panic!("the non-daemon child was not joined: {stdout}");
     };
     assert!(returned < worker_done, "{stdout}");
+    // The daemon prints this after its 30 s sleep: had main joined it instead of
+    // terminating it, the line would be there (no timing needs asserting).
     assert!(
         at("daemon died normally").is_none(),
         "the daemon outlived main: {stdout}"
     );
-    // The daemon sleeps 30 s; being terminated, it must not hold main up that long.
-    assert!(started.elapsed() < Duration::from_secs(25));
     let daemon_pid: u32 = lines
         .iter()
         .find_map(|l| l.strip_prefix("daemon pid "))
