@@ -196,6 +196,10 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Python 3.12 warns when a multi-threaded process forks; so do we, once per process.
 fn warn_if_threaded() {
+    // Once warned, there is nothing more to say: spare the read of /proc at every start.
+    if WARNED.load(Ordering::Relaxed) {
+        return;
+    }
     let Some(threads) = thread_count() else {
         return;
     };

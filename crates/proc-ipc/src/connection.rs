@@ -291,10 +291,9 @@ impl Connection {
         if !self.inbox.borrow().is_empty() {
             return Ok(true);
         }
+        // A timeout too large to add to the clock waits as without one.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let forever = timeout.is_some() && deadline.is_none();
-        proc_core::wait_readable(self.stream.as_fd(), if forever { None } else { deadline })
-            .map_err(|e| Error::io("poll", e))
+        proc_core::wait_readable(self.stream.as_fd(), deadline).map_err(|e| Error::io("poll", e))
     }
 
     fn check_direction(
