@@ -4,6 +4,7 @@
 use std::io;
 
 use crate::codec::CodecError;
+use crate::method::StartMethod;
 
 /// `Result` with the process layer's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,6 +55,72 @@ pub enum Error {
     DaemonCannotStartChildren {
         /// The daemon's name.
         name: String,
+    },
+    /// A closure was given to a process that does not start by `fork`: only a copy of this
+    /// process (the Fork start method) can run a closure. Spawned and served children run a
+    /// function and its arguments, made with `Process::target`.
+    #[error(
+        "process {name:?} runs a closure, which only the fork start method can run; under \
+         {method} use Process::target(function, (arguments,)) instead"
+    )]
+    ClosureNeedsFork {
+        /// The process's name.
+        name: String,
+        /// The start method in force.
+        method: StartMethod,
+    },
+    /// The target of a process is not a plain function: a closure that captures values, or
+    /// a function pointer, cannot be named in another run of the executable.
+    #[error(
+        "the target of process {name:?} ({function}) cannot travel to a process started by \
+         {method}: pass a function by name (`Process::target(task, args)` with `fn task`) or \
+         a closure that captures nothing, and pass values as its arguments"
+    )]
+    TargetCannotTravel {
+        /// The process's name.
+        name: String,
+        /// The start method in force.
+        method: StartMethod,
+        /// The target's type.
+        function: &'static str,
+    },
+    /// A spawned or served child could not run its task (its arguments did not decode, its
+    /// task message was malformed), or ended without taking it (a program whose `main` does
+    /// not start with `multiproc::init()` and that multiproc could not take over before
+    /// `main`). The child ended with [`TASK_ERROR_EXIT_CODE`](crate::TASK_ERROR_EXIT_CODE) or
+    /// the code it returned.
+    #[error("process {name:?} could not run its task: {reason}")]
+    TaskFailed {
+        /// The process's name.
+        name: String,
+        /// What the child said, or what the parent saw.
+        reason: String,
+    },
+    /// A start method's name was not one of `fork`, `spawn`, `forkserver`.
+    #[error("unknown start method {given:?}: the start methods are fork, spawn and forkserver")]
+    UnknownStartMethod {
+        /// What was given.
+        given: String,
+    },
+    /// This program's own executable code could not be found in its address space, so
+    /// functions cannot be named for another process.
+    #[error("the executable's code segments were not found in this process")]
+    NoImage,
+    /// A function to be named for another process is not in the main executable (it is in a
+    /// shared library, or is not code at all).
+    #[error(
+        "the function at {address:#x} is not in this program's executable, so another run of it \
+         cannot call it (functions of shared libraries cannot be targets)"
+    )]
+    NotInExecutable {
+        /// The function's address in this process.
+        address: usize,
+    },
+    /// A code offset received from another process does not land in this executable's code.
+    #[error("code offset {offset:#x} received from another process is not in this executable")]
+    BadCodeAddress {
+        /// The offset received.
+        offset: u64,
     },
     /// A system call failed.
     #[error("{operation} failed: {source}")]

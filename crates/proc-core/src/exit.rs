@@ -1,6 +1,6 @@
 //! [`exit`]: end the calling process with an exit code, Python's `sys.exit(n)` in a child.
 
-use crate::fork;
+use crate::start;
 use crate::state;
 
 /// Ends the calling process with `code`, after flushing stdout and stderr.
@@ -20,10 +20,10 @@ use crate::state;
 /// # Ok::<(), proc_core::Error>(())
 /// ```
 pub fn exit(code: i32) -> ! {
-    let forked = state::lock().me.forked;
-    if forked {
-        fork::finish(code)
+    let managed = state::lock().me.managed;
+    if managed {
+        start::finish(code)
     }
-    fork::flush_stdio();
+    start::flush_stdio();
     std::process::exit(code)
 }

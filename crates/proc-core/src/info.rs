@@ -42,7 +42,10 @@ impl ProcessInfo {
         self.pid
     }
 
-    /// The parent's process id (for [`current_process`], read when it was called).
+    /// The parent's process id. For [`current_process`] in a child started by multiproc,
+    /// the process that started it (under the ForkServer start method the fork server forks
+    /// the child, but the parent is the process that asked for it); elsewhere the operating
+    /// system's parent, read when it was called.
     pub fn ppid(&self) -> u32 {
         self.ppid
     }
@@ -76,7 +79,11 @@ pub fn current_process() -> ProcessInfo {
     ProcessInfo::new(
         global.me.name.to_string(),
         std::process::id(),
-        nix::unistd::getppid().as_raw() as u32,
+        global
+            .me
+            .parent
+            .as_ref()
+            .map_or_else(|| nix::unistd::getppid().as_raw() as u32, ProcessInfo::pid),
         global.me.daemon,
     )
 }

@@ -53,24 +53,30 @@
 #![warn(missing_docs)]
 
 mod child;
+mod code;
 pub mod codec;
 mod error;
 mod exit;
-mod fork;
 mod handle;
 mod info;
 mod lifeline;
+mod method;
 mod pidfd;
 mod poll;
 mod process;
+mod start;
 mod state;
 mod target;
+pub mod travel;
 
+pub use code::CodeAddress;
 pub use codec::CodecError;
 pub use error::{Error, JoinError, Result};
 pub use exit::exit;
 pub use handle::{JoinHandle, RESULT_LIMIT, panic_message, spawn};
 pub use info::{ProcessInfo, active_children, cpu_count, current_process, parent_process};
+pub use method::{START_METHOD_ENV, StartMethod, get_start_method, init, set_start_method};
 pub use poll::wait_readable;
 pub use process::Process;
+pub use start::task::TASK_ERROR_EXIT_CODE;
 pub use target::Target;

@@ -4,9 +4,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::Instant;
-
-use crate::poll::wait_readable;
 
 /// How a reaped child ended, in Python's convention: the exit code, or `-signum`.
 pub(crate) type ExitCode = i32;
@@ -31,6 +28,17 @@ impl Pidfd {
         Ok(Pidfd {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
+    }
+
+    /// A pidfd received from elsewhere (the fork server, which opened it while the child
+    /// could not yet have been reaped).
+    pub(crate) fn from_owned(fd: OwnedFd) -> Self {
+        Pidfd { fd }
+    }
+
+    /// Another descriptor for the same process.
+    pub(crate) fn try_clone(&self) -> io::Result<OwnedFd> {
+        self.fd.try_clone()
     }
 
     /// Sends `signal`. A process that has exited (zombie or reaped) is not an error: the
@@ -88,12 +96,6 @@ impl Pidfd {
                 _ => -status,
             }));
         }
-    }
-
-    /// Blocks until the child has ended (the pidfd is readable) or `deadline` passes.
-    /// Returns whether it ended. Survives EINTR.
-    pub(crate) fn wait_ended(&self, deadline: Option<Instant>) -> io::Result<bool> {
-        wait_readable(self.fd.as_fd(), deadline)
     }
 }
 

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::child::Child;
+use crate::child::{Child, TaskReport};
 use crate::error::{Error, Result};
-use crate::fork::{self, Body, Spec};
+use crate::method::{StartMethod, get_start_method};
+use crate::start::task::TargetCall;
+use crate::start::{self, Body, Spec};
 use crate::state;
 use crate::target::Target;
 
@@ -40,6 +42,8 @@ pub struct Process {
     name: String,
     identity: Vec<u64>,
     daemon: bool,
+    /// `None`: the default in force at `start()`.
+    start_method: Option<StartMethod>,
     body: Option<Body>,
     child: Option<Arc<Child>>,
 }
@@ -56,18 +60,26 @@ impl Process {
     where
         F: FnOnce() + Send + 'static,
     {
+        Process::with_body(Body::Closure(Box::new(body)))
+    }
+
+    fn with_body(body: Body) -> Self {
         let (identity, name) = state::next_child_identity();
         Process {
             name,
             identity,
             daemon: false,
-            body: Some(Box::new(body)),
+            start_method: None,
+            body: Some(body),
             child: None,
         }
     }
 
     /// A process that will call `function` with `args`, a tuple of its arguments, as
-    /// Python's `Process(target=f, args=(…))`.
+    /// Python's `Process(target=f, args=(…))`. It works under every
+    /// [start method](crate::StartMethod): under Spawn and ForkServer, `function` must be a
+    /// function item (`task`, not a `fn` pointer or a closure that captures values) and the
+    /// arguments travel encoded, handles such as locks and queues as their file descriptors.
     ///
     /// ```
     /// fn task(name: String, times: u32) {
@@ -86,7 +98,40 @@ impl Process {
         F: Target<Args>,
         Args: Serialize + DeserializeOwned + Send + 'static,
     {
-        Process::new(move || function.call(args))
+        Process::with_body(Body::Target(Box::new(TargetCall { function, args })))
+    }
+
+    /// Sets the start method of this process, instead of the default in force when it is
+    /// started ([`set_start_method`](crate::set_start_method)).
+    ///
+    /// ```
+    /// use proc_core::{Process, StartMethod};
+    ///
+    /// fn task(n: u32) {
+    ///     assert_eq!(n, 7);
+    /// }
+    ///
+    /// let mut p = Process::target(task, (7,)).with_start_method(StartMethod::Spawn);
+    /// assert_eq!(p.start_method(), StartMethod::Spawn);
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 0);
+    ///
+    /// // A closure can only be run by a copy of this process.
+    /// let mut q = Process::new(|| {}).with_start_method(StartMethod::Spawn);
+    /// assert!(matches!(q.start(), Err(proc_core::Error::ClosureNeedsFork { .. })));
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_start_method(mut self, method: StartMethod) -> Self {
+        if self.child.is_none() {
+            self.start_method = Some(method);
+        }
+        self
+    }
+
+    /// The start method this process uses (or will use, if started now).
+    pub fn start_method(&self) -> StartMethod {
+        self.start_method.unwrap_or_else(get_start_method)
     }
 
     /// Sets the name (before `start`; on a started process this changes nothing, see
@@ -169,7 +214,10 @@ impl Process {
             identity: &self.identity,
             daemon: self.daemon,
         };
-        self.child = Some(fork::start(&spec, &mut self.body)?);
+        let method = self.start_method();
+        self.child = Some(start::start(&spec, &mut self.body, method)?);
+        // From now on the method is fixed, whatever the default becomes.
+        self.start_method = Some(method);
         Ok(())
     }
 
@@ -215,6 +263,11 @@ impl Process {
 
     /// Waits for the child to end and returns its exit code.
     ///
+    /// A child started by Spawn or ForkServer that could not run its task (its arguments
+    /// did not decode) makes this an [`Error::TaskFailed`] with the child's reason; its
+    /// exit code, [`TASK_ERROR_EXIT_CODE`](crate::TASK_ERROR_EXIT_CODE), is still in
+    /// [`exitcode`](Process::exitcode).
+    ///
     /// ```
     /// let mut p = proc_core::Process::new(|| proc_core::exit(3));
     /// p.start()?;
@@ -255,10 +308,26 @@ impl Process {
         let code = child
             .wait(deadline)
             .map_err(|e| Error::io("waiting for the child", e))?;
-        if code.is_some() {
-            self.forget_reaped();
+        let Some(code) = code else {
+            return Ok(None);
+        };
+        self.forget_reaped();
+        match child.task_report() {
+            TaskReport::Ran => Ok(Some(code)),
+            TaskReport::Rejected(reason) => Err(Error::TaskFailed {
+                name: self.name.clone(),
+                reason,
+            }),
+            // A signal may end a child before it took its task; that is its exit code.
+            TaskReport::NotTaken if code < 0 => Ok(Some(code)),
+            TaskReport::NotTaken => Err(Error::TaskFailed {
+                name: self.name.clone(),
+                reason: format!(
+                    "it exited with code {code} without taking its task: was it started from \
+                     a program whose main() does not begin with multiproc::init()?"
+                ),
+            }),
         }
-        Ok(code)
     }
 
     /// Reaps the child if it ended; its exit code then.
@@ -349,6 +418,7 @@ impl std::fmt::Debug for Process {
         f.debug_struct("Process")
             .field("name", &self.name)
             .field("daemon", &self.daemon)
+            .field("start_method", &self.start_method())
             .field("pid", &self.pid())
             .field("exitcode", &self.exitcode())
             .finish()

@@ -25,9 +25,9 @@ pub(crate) struct Me {
     pub(crate) identity: Vec<u64>,
     pub(crate) daemon: bool,
     pub(crate) parent: Option<ProcessInfo>,
-    /// Started by multiproc's fork: must end through `fork::finish`, never return to the
-    /// parent's code.
-    pub(crate) forked: bool,
+    /// Started by multiproc (by any start method): must end through `start::finish`,
+    /// never return into code that is not its own.
+    pub(crate) managed: bool,
 }
 
 #[derive(Debug)]
@@ -45,7 +45,7 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
         identity: Vec::new(),
         daemon: false,
         parent: None,
-        forked: false,
+        managed: false,
     },
     children: Vec::new(),
     lifeline: None,
@@ -89,7 +89,7 @@ pub(crate) fn forget(child: &Arc<Child>) {
 }
 
 /// Python's exit routine: terminate the daemon children, then join every child. Runs at
-/// normal exit of the main process and at the end of every forked child.
+/// normal exit of the main process and at the end of every child multiproc started.
 pub(crate) fn finish_children() {
     let children = {
         let mut global = lock();

@@ -14,27 +14,18 @@
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::unistd::{ForkResult, fork};
 
-use crate::child::Child;
+use crate::child::{Child, Ending};
 use crate::error::{Error, Result};
 use crate::info::ProcessInfo;
 use crate::lifeline::{self, Lifeline};
 use crate::pidfd::Pidfd;
 use crate::state::{self, Me};
 
-/// What a child runs.
-pub(crate) type Body = Box<dyn FnOnce() + Send + 'static>;
-
-/// What the parent decided about a child before starting it.
-pub(crate) struct Spec<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) identity: &'a [u64],
-    pub(crate) daemon: bool,
-}
+use super::{Body, Spec, finish, forkserver, redirect_stdin_to_null};
 
 /// Forks a child that runs `body`. On success the body has been taken (and, in the parent,
 /// dropped); on failure it is left in place so that `start()` can be retried.
@@ -44,11 +35,10 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
             name: spec.name.to_string(),
         });
     }
-    install_exit_hook();
     warn_if_threaded();
 
-    // Lock order: stdout, stderr, then the global state; nothing that holds the global
-    // state ever takes a stdio lock.
+    // Lock order: stdout, stderr, the fork server's connection, then the global state;
+    // nothing that holds a later one ever takes an earlier one.
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
     let _ = stdout.flush();
@@ -56,6 +46,9 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
     // SAFETY: fflush(NULL) flushes every C stdio stream; no pointer of ours is passed.
     unsafe { libc::fflush(std::ptr::null_mut()) };
 
+    // Held across the fork like the global state, so that the child's copy of the fork
+    // server's connection is in a known state (no request half made by another thread).
+    let mut forkserver_client = forkserver::lock_client();
     let mut global = state::lock();
     if global.me.daemon {
         return Err(Error::DaemonCannotStartChildren {
@@ -89,10 +82,14 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
                 identity: spec.identity.to_vec(),
                 daemon: spec.daemon,
                 parent: Some(parent),
-                forked: true,
+                managed: true,
             };
             let siblings = std::mem::take(&mut global.children);
             let lifeline = global.lifeline.take();
+            // The parent's fork server serves the parent: our copy of its connection must
+            // not keep it alive, and a fork server we need is our own.
+            drop(forkserver_client.take());
+            drop(forkserver_client);
             global.me = me;
             state::reset_child_numbering();
             drop(global);
@@ -115,9 +112,12 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
                 spec.name.to_string(),
                 spec.daemon,
                 pidfd,
+                Ending::Own,
+                None,
             ));
             global.children.push(Arc::clone(&record));
             drop(global);
+            drop(forkserver_client);
             drop(stderr);
             drop(stdout);
             // The parent's copy of the body (and what it captured) is not needed here.
@@ -146,7 +146,7 @@ fn run_child(
     }
     redirect_stdin_to_null();
     let code = match body {
-        Some(body) => match catch_unwind(AssertUnwindSafe(body)) {
+        Some(body) => match catch_unwind(AssertUnwindSafe(|| body.run())) {
             Ok(()) => 0,
             // The panic hook has already printed the message on stderr.
             Err(_) => 1,
@@ -154,42 +154,6 @@ fn run_child(
         None => 0,
     };
     finish(code)
-}
-
-/// Ends a forked child: terminate its daemon children, join the rest, flush stdio, `_exit`.
-pub(crate) fn finish(code: i32) -> ! {
-    let _ = catch_unwind(state::finish_children);
-    flush_stdio();
-    // SAFETY: _exit ends the process at once, without running the parent's atexit
-    // handlers or destructors, which belong to the parent's copy of the program.
-    unsafe { libc::_exit(code) }
-}
-
-pub(crate) fn flush_stdio() {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
-    // SAFETY: fflush(NULL) flushes every C stdio stream; no pointer of ours is passed.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
-}
-
-/// As Python does: a child does not read the parent's terminal or input pipe by accident.
-fn redirect_stdin_to_null() {
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
-    }
-}
-
-/// At normal exit of the main process: terminate daemon children, join the others.
-fn install_exit_hook() {
-    static INSTALL: Once = Once::new();
-    extern "C" fn at_exit() {
-        // A panic must not cross the C boundary; there is nothing to report it to.
-        let _ = catch_unwind(state::finish_children);
-    }
-    INSTALL.call_once(|| {
-        // SAFETY: at_exit is an extern "C" fn with no arguments that never unwinds.
-        unsafe { libc::atexit(at_exit) };
-    });
 }
 
 static WARNED: AtomicBool = AtomicBool::new(false);

@@ -1,0 +1,337 @@
+//! The task of a spawned or served child: what the parent sends it, and how it runs it.
+//!
+//! A child that is not a copy of its parent knows nothing of it: who it is (name, identity,
+//! daemon flag, parent), what to run, and with which arguments all arrive as one message on
+//! a private Unix socket the parent made for it. The function is named by its offset in the
+//! executable ([`CodeAddress`]): not the user's function itself, but [`call_encoded`]
+//! instantiated for it, the one function that knows the target's type and its arguments'
+//! type. The arguments are encoded with [`travel`], so that handles among them (locks,
+//! queues, connections) arrive as their file descriptors, attached to the message.
+//!
+//! ```text
+//! parent -> child   u32 length (little-endian), then the encoded Header; SCM_RIGHTS: the
+//!                   lifeline's read end (daemons only), then the arguments' descriptors
+//! child -> parent   "+" once its arguments decoded, just before the function runs; or
+//!                   "-" and a reason when it cannot run the task (then it exits with
+//!                   TASK_ERROR_EXIT_CODE)
+//! ```
+//!
+//! The parent reads the child's answer once the child has ended: a "-" makes `join` an
+//! error that carries the reason, and a child that exited normally without any answer never
+//! took its task (a program that multiproc could not take over before `main`).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::child::{Child, Ending};
+use crate::code::CodeAddress;
+use crate::codec::{self, ByteBuf, CodecError};
+use crate::error::{Error, Result};
+use crate::info::ProcessInfo;
+use crate::lifeline::{self, Lifeline};
+use crate::method::{self, StartMethod};
+use crate::panic_message;
+use crate::pidfd::Pidfd;
+use crate::state::{self, Me};
+use crate::target::Target;
+use crate::travel::{self, Parcel};
+
+use super::{Spec, finish, redirect_stdin_to_null};
+
+/// The exit code of a spawned or served child that could not run its task: its task
+/// message was malformed or truncated, or its arguments did not decode. The child prints
+/// why on its stderr and tells its parent, whose `join` returns
+/// [`Error::TaskFailed`](crate::Error::TaskFailed) with the reason.
+pub const TASK_ERROR_EXIT_CODE: i32 = 125;
+
+/// The largest task message (the arguments, mostly) a child accepts: 1 GiB.
+const TASK_LIMIT: usize = 1 << 30;
+
+/// The function a spawned child calls: decodes the arguments from the bytes and the
+/// descriptors, calls `accepted`, then the target. `Err` when the arguments do not decode.
+type EntryFn = fn(&[u8], Vec<OwnedFd>, &mut dyn FnMut()) -> Result<(), CodecError>;
+
+/// A target ready to travel: its entry point and its encoded arguments.
+pub(crate) struct Entry {
+    address: CodeAddress,
+    args: Parcel,
+}
+
+/// A target that can run here (forked) or be sent (spawned, served).
+pub(crate) trait TargetBody: Send {
+    /// Calls the function with the arguments, in this process.
+    fn run(self: Box<Self>);
+
+    /// The entry point and encoded arguments, for a child started by `method`. An error
+    /// when the target cannot be named in another process, or the arguments do not encode.
+    fn entry(&self, name: &str, method: StartMethod) -> Result<Entry>;
+}
+
+/// A function and its arguments, as `Process::target` takes them.
+pub(crate) struct TargetCall<F, Args> {
+    pub(crate) function: F,
+    pub(crate) args: Args,
+}
+
+impl<F, Args> TargetBody for TargetCall<F, Args>
+where
+    F: Target<Args>,
+    Args: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn run(self: Box<Self>) {
+        let TargetCall { function, args } = *self;
+        function.call(args);
+    }
+
+    fn entry(&self, name: &str, method: StartMethod) -> Result<Entry> {
+        // A function item or a closure that captures nothing is zero-sized: its type alone
+        // says what to call, so the child can make the value from nothing. Anything else
+        // carries data (captures, or a function pointer's address) that cannot travel.
+        if size_of::<F>() != 0 {
+            return Err(Error::TargetCannotTravel {
+                name: name.to_string(),
+                method,
+                function: std::any::type_name::<F>(),
+            });
+        }
+        let entry: EntryFn = call_encoded::<F, Args>;
+        Ok(Entry {
+            address: CodeAddress::of(entry as usize)?,
+            args: travel::encode(&self.args)?,
+        })
+    }
+}
+
+/// The entry point of a spawned child for targets of type `F` with arguments `Args`.
+fn call_encoded<F, Args>(
+    args: &[u8],
+    fds: Vec<OwnedFd>,
+    accepted: &mut dyn FnMut(),
+) -> Result<(), CodecError>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+{
+    let args: Args = travel::decode(args, TASK_LIMIT, fds)?;
+    if size_of::<F>() != 0 {
+        return Err(CodecError::Decode(format!(
+            "{} is not zero-sized and cannot be made in this process",
+            std::any::type_name::<F>()
+        )));
+    }
+    // SAFETY: F is zero-sized (checked above, and by the parent before it named this
+    // function): a read of it through a dangling but well-aligned pointer reads no bytes.
+    // The only such values are function items and closures that capture nothing (or only
+    // zero-sized values), which the parent held one of: making one here is what calling
+    // the same function in another run of the program means.
+    let function: F = unsafe { std::ptr::read(NonNull::<F>::dangling().as_ptr()) };
+    accepted();
+    function.call(args);
+    Ok(())
+}
+
+/// Everything a spawned or served child needs to know, apart from the descriptors.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    name: String,
+    identity: Vec<u64>,
+    daemon: bool,
+    parent: ProcessInfo,
+    /// The parent's default start method, which becomes the child's (as Python's context).
+    start_method: StartMethod,
+    entry: CodeAddress,
+    /// Whether the first descriptor is the read end of the parent's daemon lifeline.
+    lifeline: bool,
+    args: ByteBuf,
+}
+
+/// How a start method makes a new process that will read its task from the given socket.
+pub(crate) type Launch = fn(OwnedFd) -> Result<Launched>;
+
+/// A new process, about to read its task.
+pub(crate) struct Launched {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: Pidfd,
+    pub(crate) ending: Ending,
+}
+
+/// Starts a child with `launch` (Spawn's or ForkServer's) and sends it `entry` as its task.
+pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc<Child>> {
+    let (parent, lifeline) = {
+        let mut global = state::lock();
+        if global.me.daemon {
+            return Err(Error::DaemonCannotStartChildren {
+                name: global.me.name.to_string(),
+            });
+        }
+        global.reap_finished();
+        if spec.daemon && global.lifeline.is_none() {
+            global.lifeline = Some(
+                Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?,
+            );
+        }
+        // A daemon watches a copy of the lifeline's read end, as a forked daemon does.
+        let lifeline = match (&global.lifeline, spec.daemon) {
+            (Some(line), true) => Some(
+                line.read
+                    .try_clone()
+                    .map_err(|e| Error::io("duplicating the lifeline for a daemon", e))?,
+            ),
+            _ => None,
+        };
+        let parent = ProcessInfo::new(
+            global.me.name.to_string(),
+            std::process::id(),
+            nix::unistd::getppid().as_raw() as u32,
+            global.me.daemon,
+        );
+        (parent, lifeline)
+    };
+
+    let Entry { address, args } = entry;
+    let header = Header {
+        name: spec.name.to_string(),
+        identity: spec.identity.to_vec(),
+        daemon: spec.daemon,
+        parent,
+        start_method: method::get_start_method(),
+        entry: address,
+        lifeline: lifeline.is_some(),
+        args: ByteBuf::from(args.bytes),
+    };
+    let message = codec::encode(&header)?;
+    let mut fds: Vec<BorrowedFd<'_>> = lifeline.iter().map(AsFd::as_fd).collect();
+    fds.extend(args.fds.iter().map(AsFd::as_fd));
+
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::io("socketpair for the task", e.into()))?;
+    let launched = launch(theirs)?;
+    let sent = travel::send_frame(ours.as_fd(), &message, &fds, TASK_LIMIT);
+    let child = Child::new(
+        launched.pid,
+        spec.name.to_string(),
+        spec.daemon,
+        launched.pidfd,
+        launched.ending,
+        Some(ours),
+    );
+    if let Err(e) = sent {
+        // The child is gone or will not read: end it and reap it, so nothing is left.
+        let _ = child.signal(libc::SIGKILL);
+        let _ = child.wait(None);
+        return Err(Error::io("sending the task to the new child", e));
+    }
+    let child = Arc::new(child);
+    state::lock().children.push(Arc::clone(&child));
+    Ok(child)
+}
+
+/// The child's side: receive the task on `socket`, become the process it describes, run it,
+/// end. Never returns.
+pub(crate) fn run(socket: OwnedFd) -> ! {
+    // As Rust's own `main` would have done: a write to a closed pipe is an error for the
+    // writer to handle, not a signal that ends the process (a forked child inherits this).
+    // SAFETY: setting a signal's disposition to SIG_IGN involves no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let (header, mut fds) = match receive(socket.as_fd()) {
+        Ok(task) => task,
+        Err(reason) => reject(socket, "a spawned process", &reason),
+    };
+    let lifeline = match (header.lifeline, fds.is_empty()) {
+        (true, false) => Some(fds.remove(0)),
+        (true, true) => reject(
+            socket,
+            &header.name,
+            "the task announces a lifeline but carries no descriptor",
+        ),
+        (false, _) => None,
+    };
+    state::lock().me = Me {
+        name: header.name.clone().into(),
+        identity: header.identity.clone(),
+        daemon: header.daemon,
+        parent: Some(header.parent.clone()),
+        managed: true,
+    };
+    method::set_default(header.start_method);
+    if let Some(read) = lifeline
+        && header.daemon
+    {
+        lifeline::watch(read);
+    }
+    redirect_stdin_to_null();
+    let entry = match header.entry.resolve() {
+        // SAFETY: the parent named an `EntryFn` of this same executable (a spawned child
+        // runs /proc/self/exe of its parent; a served one is a fork of such a run), and
+        // `resolve` checked that the address lands in this executable's code.
+        Ok(address) => unsafe { std::mem::transmute::<usize, EntryFn>(address) },
+        Err(e) => reject(socket, &header.name, &e.to_string()),
+    };
+
+    let mut socket = Some(socket);
+    let mut accepted = || {
+        if let Some(socket) = socket.take() {
+            // The parent reads this after we end; if it is gone, nobody needs it.
+            let _ = send(socket.as_raw_fd(), b"+", MsgFlags::MSG_NOSIGNAL);
+        }
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| entry(&header.args, fds, &mut accepted)));
+    let code = match (outcome, socket) {
+        (Ok(Ok(())), _) => 0,
+        (Ok(Err(e)), Some(socket)) => reject(
+            socket,
+            &header.name,
+            &format!("its arguments did not decode: {e}"),
+        ),
+        // Arguments are decoded before `accepted` is called, so this does not happen; were
+        // it to, the task did not run as asked.
+        (Ok(Err(_)), None) => TASK_ERROR_EXIT_CODE,
+        (Err(payload), Some(socket)) => reject(
+            socket,
+            &header.name,
+            &format!(
+                "decoding its arguments panicked: {}",
+                panic_message(payload.as_ref())
+            ),
+        ),
+        // The target panicked; the panic hook has printed its message.
+        (Err(_), None) => 1,
+    };
+    finish(code)
+}
+
+/// Reads the task message and decodes its header. The bytes are untrusted: every failure
+/// is a reason, never a panic.
+fn receive(socket: BorrowedFd<'_>) -> Result<(Header, Vec<OwnedFd>), String> {
+    let (bytes, fds) = match travel::recv_frame(socket, TASK_LIMIT) {
+        Ok(Some(message)) => message,
+        Ok(None) => return Err("the task message never came (the socket was closed)".into()),
+        Err(e) => return Err(format!("the task message could not be read: {e}")),
+    };
+    let header = codec::decode::<Header>(&bytes, TASK_LIMIT)
+        .map_err(|e| format!("the task message does not decode: {e}"))?;
+    Ok((header, fds))
+}
+
+/// Tells the parent (and stderr) why the task cannot run, and ends with
+/// [`TASK_ERROR_EXIT_CODE`].
+fn reject(socket: OwnedFd, name: &str, reason: &str) -> ! {
+    eprintln!("multiproc: process {name:?} could not run its task: {reason}");
+    let mut answer = Vec::with_capacity(1 + reason.len());
+    answer.push(b'-');
+    answer.extend_from_slice(reason.as_bytes());
+    let _ = send(socket.as_raw_fd(), &answer, MsgFlags::MSG_NOSIGNAL);
+    drop(socket);
+    finish(TASK_ERROR_EXIT_CODE)
+}

@@ -1,0 +1,453 @@
+//! Handles that travel: how a value that holds file descriptors (the shared memory of a
+//! `Lock`, the ring and sockets of a `Queue`, the socket of a `Connection`) crosses to
+//! another process.
+//!
+//! A descriptor is not data: its number means nothing in another process. So a handle's
+//! `Serialize` impl does not write the number; it hands the descriptor to the *parcel*
+//! being encoded ([`FdRef`]) and writes the descriptor's index in the parcel instead. The
+//! parcel's bytes and its descriptors then go together over a Unix socket (`SCM_RIGHTS`,
+//! [`send_with_fds`]) or by inheritance, and on the other side [`decode`] puts the received
+//! descriptors where the handle's `Deserialize` impl finds them ([`ReceivedFd`]). Nothing is
+//! ever opened by name.
+//!
+//! Handles can travel only where a channel for descriptors exists: as arguments of
+//! `Process::target`, through a multiproc `Queue` or `Connection`. Serialized anywhere else
+//! (with [`codec::encode`](crate::codec::encode), serde_json, …) a handle refuses with an
+//! encoding error that says so, rather than writing a number that would be meaningless.
+//!
+//! ```
+//! use std::os::fd::{AsFd, OwnedFd};
+//! use proc_core::travel::{self, FdRef, ReceivedFd};
+//!
+//! let (read, write) = std::io::pipe()?;
+//! let read = OwnedFd::from(read);
+//!
+//! // Encoding collects a duplicate of each descriptor the value refers to.
+//! let parcel = travel::encode(&("the pipe", FdRef::new(read.as_fd())))?;
+//! assert_eq!(parcel.fds.len(), 1);
+//!
+//! // Decoding hands the parcel's descriptors to the value's `ReceivedFd` fields.
+//! let (label, fd): (String, ReceivedFd) = travel::decode(&parcel.bytes, 1024, parcel.fds)?;
+//! assert_eq!(label, "the pipe");
+//! let _same_pipe: OwnedFd = fd.into_inner();
+//!
+//! // Without a parcel, there is nowhere to put the descriptor: a clear error.
+//! assert!(proc_core::codec::encode(&FdRef::new(read.as_fd())).is_err());
+//! # drop(write);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::cell::RefCell;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::codec::{self, CodecError};
+
+/// The most descriptors one message may carry: the kernel's `SCM_MAX_FD`.
+pub const MAX_FDS: usize = 253;
+
+/// An encoded value and the descriptors it refers to, ready to be sent together.
+#[derive(Debug, Default)]
+pub struct Parcel {
+    /// The codec's bytes; each descriptor appears in them as its index in `fds`.
+    pub bytes: Vec<u8>,
+    /// Duplicates of the descriptors, in the order the value referred to them.
+    pub fds: Vec<OwnedFd>,
+}
+
+enum Context {
+    Sending(Vec<OwnedFd>),
+    Receiving(Vec<Option<OwnedFd>>),
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// Installs a context for the duration of one encode or decode and restores the one before
+/// (a `Serialize` impl may itself encode a parcel) when dropped, even on unwind.
+struct Installed {
+    previous: Option<Context>,
+}
+
+impl Installed {
+    fn new(context: Context) -> Self {
+        Installed {
+            previous: CONTEXT.with(|c| c.replace(Some(context))),
+        }
+    }
+
+    fn finish(mut self) -> Option<Context> {
+        let previous = self.previous.take();
+        let this = CONTEXT.with(|c| c.replace(previous));
+        std::mem::forget(self);
+        this
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CONTEXT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Encodes `value` into a [`Parcel`]: its bytes and duplicates of the descriptors its
+/// handles refer to. At most [`MAX_FDS`] descriptors.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Parcel, CodecError> {
+    let mut bytes = Vec::new();
+    let fds = encode_into(value, &mut bytes)?;
+    Ok(Parcel { bytes, fds })
+}
+
+/// As [`encode`], appending the bytes to `buf`; returns the descriptors. What was in `buf`
+/// before is left in place, also when encoding fails.
+pub fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, CodecError> {
+    let installed = Installed::new(Context::Sending(Vec::new()));
+    let start = buf.len();
+    let encoded = codec::encode_into(value, buf);
+    let fds = match installed.finish() {
+        Some(Context::Sending(fds)) => fds,
+        _ => Vec::new(),
+    };
+    if let Err(e) = encoded {
+        buf.truncate(start);
+        return Err(e);
+    }
+    if fds.len() > MAX_FDS {
+        buf.truncate(start);
+        return Err(CodecError::Encode(format!(
+            "the value refers to {} file descriptors; one message carries at most {MAX_FDS}",
+            fds.len()
+        )));
+    }
+    Ok(fds)
+}
+
+/// Decodes a `T` from `bytes` (at most `limit` of them), giving its [`ReceivedFd`] fields
+/// the descriptors of `fds` they name. Descriptors the value does not claim are closed.
+/// The bytes and descriptors are untrusted: an index out of range or named twice is a
+/// decode error, never a panic.
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+    fds: Vec<OwnedFd>,
+) -> Result<T, CodecError> {
+    let installed = Installed::new(Context::Receiving(fds.into_iter().map(Some).collect()));
+    let value = codec::decode(bytes, limit);
+    // Unclaimed descriptors close here.
+    drop(installed.finish());
+    value
+}
+
+/// A borrowed descriptor that serializes as its index in the parcel being encoded (a
+/// duplicate of it joins the parcel). A handle's `Serialize` impl writes its descriptors
+/// through this. Outside [`encode`] it refuses with an error that says where handles can go.
+#[derive(Debug, Clone, Copy)]
+pub struct FdRef<'fd>(BorrowedFd<'fd>);
+
+impl<'fd> FdRef<'fd> {
+    /// Wraps `fd` for serialization.
+    pub fn new(fd: BorrowedFd<'fd>) -> Self {
+        FdRef(fd)
+    }
+}
+
+impl Serialize for FdRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let index = CONTEXT.with(|c| match c.borrow_mut().as_mut() {
+            Some(Context::Sending(fds)) => {
+                let copy = self.0.try_clone_to_owned().map_err(|e| {
+                    S::Error::custom(format!("duplicating a descriptor to send: {e}"))
+                })?;
+                fds.push(copy);
+                u32::try_from(fds.len() - 1).map_err(S::Error::custom)
+            }
+            _ => Err(S::Error::custom(
+                "this value holds a file descriptor (a multiproc Lock, Queue, Connection, shared \
+                 Value, …) and can only be sent through multiproc: as an argument of \
+                 Process::target, through a multiproc Queue, or through a Connection",
+            )),
+        })?;
+        index.serialize(serializer)
+    }
+}
+
+/// A descriptor received with a parcel: a handle's `Deserialize` impl reads its descriptors
+/// through this. Outside [`decode`] it refuses with an error.
+#[derive(Debug)]
+pub struct ReceivedFd(OwnedFd);
+
+impl ReceivedFd {
+    /// The descriptor, now owned by the caller.
+    pub fn into_inner(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl From<ReceivedFd> for OwnedFd {
+    fn from(fd: ReceivedFd) -> OwnedFd {
+        fd.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ReceivedFd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let index = u32::deserialize(deserializer)? as usize;
+        CONTEXT.with(|c| match c.borrow_mut().as_mut() {
+            Some(Context::Receiving(fds)) => match fds.get_mut(index).map(Option::take) {
+                Some(Some(fd)) => Ok(ReceivedFd(fd)),
+                Some(None) => Err(D::Error::custom(format!(
+                    "file descriptor {index} of the message is claimed twice"
+                ))),
+                None => Err(D::Error::custom(format!(
+                    "the message names file descriptor {index} but carries {}",
+                    fds.len()
+                ))),
+            },
+            _ => Err(D::Error::custom(
+                "this value needs a file descriptor, and was not received through a multiproc \
+                 channel that carries them",
+            )),
+        })
+    }
+}
+
+/// Sends all of `data` on the stream socket `socket`, with `fds` attached to its first
+/// bytes (`SCM_RIGHTS`). Blocks until everything is in the socket's buffer. Never raises
+/// SIGPIPE: a peer that is gone gives `BrokenPipe`.
+pub fn send_with_fds(
+    socket: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} descriptors in one message; at most {MAX_FDS}",
+                fds.len()
+            ),
+        ));
+    }
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let mut sent = 0;
+    let mut first = true;
+    while sent < data.len() || first {
+        let control = [ControlMessage::ScmRights(&raw)];
+        let control: &[ControlMessage<'_>] = if first && !raw.is_empty() {
+            &control
+        } else {
+            &[]
+        };
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&data[sent..])],
+            control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(n) => {
+                sent += n;
+                first = false;
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Receives up to `buf.len()` bytes from the stream socket `socket` (at least one unless the
+/// peer closed: then 0), appending any descriptors that came with them to `fds`. Received
+/// descriptors are close-on-exec. Descriptors beyond [`MAX_FDS`] in one message are closed
+/// by the kernel and the message is an error.
+pub fn recv_with_fds(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+    loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        let received = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(received) => received,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let truncated = received.flags.contains(MsgFlags::MSG_CTRUNC);
+        if let Ok(messages) = received.cmsgs() {
+            for message in messages {
+                if let ControlMessageOwned::ScmRights(received_fds) = message {
+                    for fd in received_fds {
+                        // SAFETY: the kernel just installed this descriptor for us; nothing
+                        // else owns it.
+                        fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                    }
+                }
+            }
+        }
+        if truncated {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a message carried more file descriptors than fit; they were closed",
+            ));
+        }
+        return Ok(received.bytes);
+    }
+}
+
+/// Sends `bytes` as one frame (a `u32` little-endian length, then the bytes) on the stream
+/// socket `socket`, with `fds` attached. Refuses more than `limit` bytes.
+pub(crate) fn send_frame(
+    socket: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    limit: usize,
+) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|&len| len as usize <= limit)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a message of {} bytes is over the limit of {limit}",
+                    bytes.len()
+                ),
+            )
+        })?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(bytes);
+    send_with_fds(socket, &frame, fds)
+}
+
+/// Receives one frame sent by [`send_frame`], with the descriptors that came with it.
+/// `Ok(None)` when the peer closed before the frame began. The length is checked against
+/// `limit` before anything is allocated for it; a frame cut short is an error.
+pub(crate) fn recv_frame(
+    socket: BorrowedFd<'_>,
+    limit: usize,
+) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut fds = Vec::new();
+    let mut len = [0u8; 4];
+    let got = recv_exact(socket, &mut len, &mut fds)?;
+    if got == 0 {
+        return Ok(None);
+    }
+    if got < len.len() {
+        return Err(truncated(got, len.len()));
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a message announces {len} bytes, over the limit of {limit}"),
+        ));
+    }
+    let mut bytes = vec![0u8; len];
+    let got = recv_exact(socket, &mut bytes, &mut fds)?;
+    if got < len {
+        return Err(truncated(got, len));
+    }
+    Ok(Some((bytes, fds)))
+}
+
+/// Fills `buf` unless the peer closes first; returns how much was filled.
+fn recv_exact(socket: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match recv_with_fds(socket, &mut buf[filled..], fds)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn truncated(got: usize, wanted: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the message was cut short: {got} of {wanted} bytes arrived"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn nested_parcels_keep_their_own_descriptors() {
+        struct Nested<'a>(BorrowedFd<'a>);
+        impl Serialize for Nested<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let inner = encode(&FdRef::new(self.0)).map_err(S::Error::custom)?;
+                assert_eq!(inner.fds.len(), 1);
+                (FdRef::new(self.0), inner.bytes.len()).serialize(s)
+            }
+        }
+        let (read, _write) = std::io::pipe().unwrap();
+        let parcel = encode(&(FdRef::new(read.as_fd()), Nested(read.as_fd()))).unwrap();
+        assert_eq!(parcel.fds.len(), 2);
+    }
+
+    #[test]
+    fn bad_indexes_are_decode_errors() {
+        let (read, _write) = std::io::pipe().unwrap();
+        let parcel = encode(&FdRef::new(read.as_fd())).unwrap();
+        // No descriptors delivered with the bytes.
+        assert!(decode::<ReceivedFd>(&parcel.bytes, 64, Vec::new()).is_err());
+        // The same index claimed twice.
+        let twice = codec::encode(&(0u32, 0u32)).unwrap();
+        let err = decode::<(ReceivedFd, ReceivedFd)>(&twice, 64, parcel.fds).unwrap_err();
+        assert!(err.to_string().contains("claimed twice"), "{err}");
+        // Outside a parcel.
+        assert!(codec::decode::<ReceivedFd>(&parcel.bytes, 64).is_err());
+    }
+
+    #[test]
+    fn descriptors_cross_a_socket_with_their_bytes() {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (read, write) = std::io::pipe().unwrap();
+        let parcel = encode(&("x".repeat(100), FdRef::new(read.as_fd()))).unwrap();
+        let fds: Vec<BorrowedFd<'_>> = parcel.fds.iter().map(AsFd::as_fd).collect();
+        send_with_fds(a.as_fd(), &parcel.bytes, &fds).unwrap();
+        let mut buf = vec![0u8; parcel.bytes.len()];
+        let mut got = Vec::new();
+        let n = recv_with_fds(b.as_fd(), &mut buf, &mut got).unwrap();
+        assert_eq!(n, buf.len());
+        let (text, fd): (String, ReceivedFd) = decode(&buf, 1024, got).unwrap();
+        assert_eq!(text.len(), 100);
+        // The received descriptor is the same pipe: a write shows up on it.
+        use std::io::{Read, Write};
+        (&write).write_all(b"!").unwrap();
+        let mut one = [0u8; 1];
+        std::fs::File::from(fd.into_inner())
+            .read_exact(&mut one)
+            .unwrap();
+        assert_eq!(&one, b"!");
+    }
+}
