@@ -4,6 +4,7 @@
 //! instruction leaves each field before or after its change, never torn.
 
 use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -67,6 +68,23 @@ impl<H: AtomicBlock> SharedAtomics<H> {
             region: Arc::new(region),
             _block: PhantomData,
         })
+    }
+
+    /// The block of another process, received as its memory file (see
+    /// [`proc_core::travel`]). An error when the file is too small for `H` or not sealed
+    /// against changing size.
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        let region = Region::from_fd(fd, size_of::<H>(), align_of::<H>(), None)?;
+        Ok(SharedAtomics {
+            region: Arc::new(region),
+            _block: PhantomData,
+        })
+    }
+
+    /// The memory file, for sending the block to another process (see
+    /// [`proc_core::travel::FdRef`]); [`from_fd`](SharedAtomics::from_fd) maps it there.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.region.fd()
     }
 
     /// The block.

@@ -125,6 +125,22 @@ impl Locked<'_> {
     }
 }
 
+crate::travel::travels!(
+    [] Barrier,
+    |barrier| (barrier.shared.fd(), barrier.parties),
+    |fd, parties: u32| {
+        if parties == 0 {
+            return Err(Error::Received {
+                reason: "a barrier for zero parties".into(),
+            });
+        }
+        Ok(Barrier {
+            shared: MutexRegion::from_fd(fd, 0)?,
+            parties,
+        })
+    }
+);
+
 impl Barrier {
     /// A barrier for `parties` parties.
     ///

@@ -115,6 +115,14 @@ impl WaitTimeoutResult {
     }
 }
 
+crate::travel::travels!(
+    [T: Pod] Condition<T>,
+    |condition| (condition.shared.fd(), ()),
+    |fd, _nothing: ()| Ok(Condition {
+        shared: MutexRegion::from_fd(fd, 1)?,
+    })
+);
+
 impl<T: Pod> Condition<T> {
     /// A condition variable whose lock guards `value`.
     ///

@@ -79,6 +79,13 @@ pub enum Error {
         "the barrier is broken (a party timed out, aborted it, or died while updating it); call reset() to use it again"
     )]
     BrokenBarrier,
+    /// A handle received from another process (as an argument of a spawned process, or
+    /// through a queue or connection) does not describe a usable shared object.
+    #[error("a shared object received from another process cannot be used: {reason}")]
+    Received {
+        /// What was wrong with it.
+        reason: String,
+    },
     /// An argument that can never work, such as a barrier for zero parties or an array
     /// too large to map.
     #[error("invalid argument: {reason}")]

@@ -50,6 +50,14 @@ struct Flag(AtomicU32);
 // SAFETY: one atomic; zero is a clear event.
 unsafe impl AtomicBlock for Flag {}
 
+crate::travel::travels!(
+    [] Event,
+    |event| (event.flag.fd(), ()),
+    |fd, _nothing: ()| Ok(Event {
+        flag: SharedAtomics::from_fd(fd)?,
+    })
+);
+
 impl Event {
     /// A new event, clear.
     ///

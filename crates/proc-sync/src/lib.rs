@@ -14,7 +14,8 @@
 //! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with its own lock |
 //!
 //! Every type is a cheap `Clone` handle (`Send + Sync`): clone it, move the clone into a
-//! child's closure, and both processes use the same object.
+//! child's closure (or pass it as an argument, see below), and both processes use the same
+//! object.
 //!
 //! ```
 //! use proc_core::Process;
@@ -38,6 +39,31 @@
 //! assert_eq!(balance.get(), 70);
 //! # drop(_guard);
 //! # child.join().unwrap();
+//! # Ok::<(), proc_sync::Error>(())
+//! ```
+//!
+//! ## Handles travel
+//! Every handle is also `Serialize + Deserialize` in the one way that makes sense between
+//! processes: as the descriptor of its memory file, which only a multiproc channel can
+//! carry. Pass it as an argument of [`Process::target`](proc_core::Process::target), under
+//! any start method (the child maps the same memory), or send it through a multiproc
+//! `Queue` or `Connection` to a process that is already running. Serialized anywhere else
+//! (JSON, a file) it refuses with an error that says so.
+//!
+//! ```
+//! use proc_core::{Process, StartMethod};
+//! use proc_sync::Value;
+//!
+//! fn deposit(balance: Value<i64>, amount: i64) {
+//!     *balance.lock() += amount;
+//! }
+//!
+//! let balance = Value::new(100i64)?;
+//! let mut child = Process::target(deposit, (balance.clone(), 30))
+//!     .with_start_method(StartMethod::Spawn); // a fresh run of this program
+//! child.start().unwrap();
+//! child.join().unwrap();
+//! assert_eq!(balance.get(), 130);
 //! # Ok::<(), proc_sync::Error>(())
 //! ```
 //!
@@ -99,6 +125,7 @@ mod raw_mutex;
 mod region;
 mod semaphore;
 mod shared;
+mod travel;
 mod value;
 
 pub use barrier::Barrier;

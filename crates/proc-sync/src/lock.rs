@@ -40,6 +40,13 @@ impl Shared {
         })
     }
 
+    fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Shared> {
+        let region = Region::from_fd(fd, size_of::<RawMutex>(), align_of::<RawMutex>(), Some(0))?;
+        Ok(Shared {
+            region: Arc::new(region),
+        })
+    }
+
     #[inline]
     fn raw(&self) -> &RawMutex {
         // SAFETY: `new` initialised a RawMutex at offset 0 of the region, which lives as
@@ -55,6 +62,14 @@ macro_rules! lock_type {
         pub struct $name {
             shared: Shared,
         }
+
+        crate::travel::travels!(
+            [] $name,
+            |lock| (lock.shared.region.fd(), ()),
+            |fd, _nothing: ()| Ok($name {
+                shared: Shared::from_fd(fd)?,
+            })
+        );
 
         impl $name {
             /// A new, unlocked lock in its own shared memory.

@@ -9,11 +9,19 @@
 //! Each primitive puts a `#[repr(C)]` header at offset 0 (the mapping is page aligned) and
 //! possibly data after it; [`Region::new`] checks that the layout fits before anything
 //! reads it.
+//!
+//! ## Travelling
+//! A region travels to another process as its memory file's descriptor (see
+//! `proc_core::travel`): [`Region::from_fd`] maps a received one. The file is sealed
+//! against shrinking and growing when it is made, and a received file must carry that seal:
+//! a file another process could shrink would turn this process's next access past its new
+//! end into a SIGBUS. Its size must hold the layout the receiving type expects.
 
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use memmap2::MmapMut;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use crate::error::{Error, Result};
@@ -29,6 +37,9 @@ pub(crate) struct Region {
 
 /// The smallest alignment any mapping has.
 const PAGE_ALIGN: usize = 4096;
+
+/// The seals every region's file carries, and a received one must: its size is fixed.
+const REQUIRED_SEALS: SealFlag = SealFlag::F_SEAL_SHRINK.union(SealFlag::F_SEAL_GROW);
 
 impl Region {
     /// A zero-filled region of `len` bytes whose start is aligned for `align`.
@@ -51,10 +62,15 @@ impl Region {
         })?;
         // The name is only a label in /proc/<pid>/fd and /proc/<pid>/maps; it cannot be
         // opened by anyone.
-        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)
+        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
             .map_err(|e| Error::io("memfd_create", e.into()))?;
         nix::unistd::ftruncate(&fd, file_len)
             .map_err(|e| Error::io("ftruncate of the shared memory file", e.into()))?;
+        fcntl(
+            &fd,
+            FcntlArg::F_ADD_SEALS(REQUIRED_SEALS | SealFlag::F_SEAL_SEAL),
+        )
+        .map_err(|e| Error::io("sealing the shared memory file", e.into()))?;
         // SAFETY: the file is ours alone (just created, not yet shared) and `len` bytes
         // long, so the mapping is entirely backed; the memory is only ever accessed through
         // atomics, pthread mutexes and guards that serialise access between processes.
@@ -63,6 +79,54 @@ impl Region {
             return Err(Error::InvalidArgument {
                 reason: "the shared region was mapped smaller or less aligned than requested",
             });
+        }
+        Ok(Region {
+            map: ManuallyDrop::new(map),
+            fd,
+            robust_mutex,
+        })
+    }
+
+    /// Maps a memory file received from another process, which must hold at least `len`
+    /// bytes and be sealed against changing size. `align` and `robust_mutex` are as for
+    /// [`Region::new`]; the mutex, if any, was initialised by the process that made it.
+    pub(crate) fn from_fd(
+        fd: OwnedFd,
+        len: usize,
+        align: usize,
+        robust_mutex: Option<usize>,
+    ) -> Result<Region> {
+        let refuse = |reason: String| Err(Error::Received { reason });
+        let seals = match fcntl(&fd, FcntlArg::F_GET_SEALS) {
+            Ok(seals) => SealFlag::from_bits_truncate(seals),
+            Err(e) => {
+                return refuse(format!(
+                    "the descriptor is not a sealable memory file ({e})"
+                ));
+            }
+        };
+        if !seals.contains(REQUIRED_SEALS) {
+            return refuse(
+                "the memory file is not sealed against shrinking, so it could vanish under \
+                 this process"
+                    .into(),
+            );
+        }
+        let size = nix::sys::stat::fstat(&fd)
+            .map_err(|e| Error::io("fstat of a received shared memory file", e.into()))?
+            .st_size;
+        if usize::try_from(size).map_or(true, |size| size < len.max(1)) {
+            return refuse(format!(
+                "the memory file holds {size} bytes where {len} are needed"
+            ));
+        }
+        // SAFETY: the file cannot change size (sealed, checked above) and holds at least the
+        // layout's `len` bytes, so the mapping is entirely backed. Its contents were made by
+        // multiproc in another process of this program, and are accessed, as in every
+        // region, only through atomics, robust mutexes and the guards that serialise access.
+        let map = unsafe { MmapMut::map_mut(&fd) }.map_err(|e| Error::io("mmap", e))?;
+        if align > PAGE_ALIGN || !(map.as_ptr() as usize).is_multiple_of(align) {
+            return refuse("the received region cannot be mapped with its alignment".into());
         }
         Ok(Region {
             map: ManuallyDrop::new(map),
@@ -83,12 +147,8 @@ impl Region {
         self.map.len()
     }
 
-    /// The memory file, for handing the region to another process (for example over
-    /// `SCM_RIGHTS`, by the start methods that do not fork).
-    #[allow(
-        dead_code,
-        reason = "used by the start methods that send handles to new processes"
-    )]
+    /// The memory file, for handing the region to another process (over `SCM_RIGHTS`, see
+    /// `proc_core::travel`).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -136,6 +196,37 @@ mod tests {
         assert_eq!(stat.st_size, 100);
         let flags = nix::fcntl::fcntl(r.fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
+    }
+
+    #[test]
+    fn a_region_maps_again_from_its_memory_file() {
+        let r = Region::new(c"test", 64, 8, None).unwrap();
+        // SAFETY: 64 bytes are mapped and nothing else uses them.
+        unsafe { r.base().add(10).write(42) };
+        let again = Region::from_fd(r.fd().try_clone_to_owned().unwrap(), 64, 8, None).unwrap();
+        // SAFETY: as above, in the second mapping of the same file.
+        assert_eq!(unsafe { again.base().add(10).read() }, 42);
+    }
+
+    #[test]
+    fn a_received_file_too_small_or_unsealed_is_refused() {
+        let r = Region::new(c"test", 64, 8, None).unwrap();
+        let fd = r.fd().try_clone_to_owned().unwrap();
+        assert!(matches!(
+            Region::from_fd(fd, 1 << 20, 8, None),
+            Err(Error::Received { .. })
+        ));
+        let unsealed = memfd_create(c"test", MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::ftruncate(&unsealed, 4096).unwrap();
+        assert!(matches!(
+            Region::from_fd(unsealed, 64, 8, None),
+            Err(Error::Received { .. })
+        ));
+        let (pipe, _write) = std::io::pipe().unwrap();
+        assert!(matches!(
+            Region::from_fd(pipe.into(), 64, 8, None),
+            Err(Error::Received { .. })
+        ));
     }
 
     #[test]

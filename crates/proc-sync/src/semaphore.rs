@@ -35,6 +35,13 @@ struct Shared {
 }
 
 impl Shared {
+    fn from_fd(fd: std::os::fd::OwnedFd, limit: u32) -> Result<Shared> {
+        Ok(Shared {
+            block: SharedAtomics::from_fd(fd)?,
+            limit,
+        })
+    }
+
     fn new(value: u32, limit: u32, name: &'static std::ffi::CStr) -> Result<Shared> {
         let shared = Shared {
             block: SharedAtomics::new(name)?,
@@ -164,6 +171,14 @@ macro_rules! semaphore_type {
                 self.shared.header().count.load(Ordering::Acquire)
             }
         }
+
+        crate::travel::travels!(
+            [] $name,
+            |semaphore| (semaphore.shared.block.fd(), semaphore.shared.limit),
+            |fd, limit: u32| Ok($name {
+                shared: Shared::from_fd(fd, limit)?,
+            })
+        );
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,6 +5,7 @@
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,9 +50,8 @@ impl<H, T> Clone for MutexRegion<H, T> {
 }
 
 impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
-    /// A region holding a header (its mutex initialised as `kind`, the rest zero) and `len`
-    /// zeroed values of `T`.
-    pub fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
+    /// The data's offset, the region's total length and alignment for `len` values.
+    fn layout(len: usize) -> Result<(usize, usize, usize)> {
         let too_large = Error::InvalidArgument {
             reason: "the shared value is larger than the address space",
         };
@@ -60,7 +60,13 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
             .checked_mul(len)
             .and_then(|bytes| bytes.checked_add(data_offset))
             .ok_or(too_large)?;
-        let align = align_of::<H>().max(align_of::<T>());
+        Ok((data_offset, total, align_of::<H>().max(align_of::<T>())))
+    }
+
+    /// A region holding a header (its mutex initialised as `kind`, the rest zero) and `len`
+    /// zeroed values of `T`.
+    pub fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
+        let (data_offset, total, align) = Self::layout(len)?;
         let region = Region::new(name, total, align, Some(0))?;
         // SAFETY: the region is fresh, large enough, aligned for H, zero-filled and used by
         // nobody yet; by MutexHeader's contract the mutex is H's first field, at offset 0,
@@ -73,6 +79,30 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
             _header: PhantomData,
             _data: PhantomData,
         })
+    }
+
+    /// The region of another process, received as its memory file (see
+    /// [`proc_core::travel`]): a header of type `H` whose mutex that process initialised,
+    /// and `len` values of `T`. An error when the file is too small for that layout or not
+    /// sealed against changing size.
+    ///
+    /// The processes that share a region trust each other as much as a forked child and
+    /// its parent do: each can write anything into it.
+    pub fn from_fd(fd: OwnedFd, len: usize) -> Result<Self> {
+        let (data_offset, total, align) = Self::layout(len)?;
+        Ok(MutexRegion {
+            region: Arc::new(Region::from_fd(fd, total, align, Some(0))?),
+            data_offset,
+            len,
+            _header: PhantomData,
+            _data: PhantomData,
+        })
+    }
+
+    /// The memory file, for sending the region to another process (see
+    /// [`proc_core::travel::FdRef`]); [`from_fd`](MutexRegion::from_fd) maps it there.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.region.fd()
     }
 
     /// The header, in shared memory: its fields other than the mutex are atomics or are

@@ -97,6 +97,32 @@ impl<T> Clone for Value<T> {
     }
 }
 
+crate::travel::travels!(
+    [T: Pod] Value<T>,
+    |value| (value.shared.fd(), ()),
+    |fd, _nothing: ()| Ok(Value {
+        shared: MutexRegion::from_fd(fd, 1)?,
+    })
+);
+
+crate::travel::travels!(
+    [T: Pod] Array<T>,
+    |array| (array.shared.fd(), array.shared.len() as u64),
+    |fd, len: u64| {
+        let len = usize::try_from(len).map_err(|_| crate::Error::Received {
+            reason: format!("an array of {len} elements is larger than the address space"),
+        })?;
+        let shared: MutexRegion<ArrayHeader, T> = MutexRegion::from_fd(fd, len)?;
+        let recorded = shared.header().len.load(Ordering::Acquire);
+        if recorded != len as u64 {
+            return Err(crate::Error::Received {
+                reason: format!("an array of {recorded} elements announced as {len}"),
+            });
+        }
+        Ok(Array { shared })
+    }
+);
+
 impl<T: Pod> Value<T> {
     /// A new shared value holding `value`.
     ///
