@@ -475,6 +475,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         };
         loop {
             let puts = self.put_side();
+            // Before looking at the consumers' side (see `Held::wait_for_change`).
+            let seen = self.get_side().get_seq.load(Ordering::SeqCst);
             if puts.closed.load(Ordering::SeqCst) != 0 {
                 return Err(PutError::Closed(item));
             }
@@ -542,7 +544,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     return Ok(());
                 }
             }
-            match held.wait_for_change(&mut wait) {
+            match held.wait_for_change(seen, &mut wait) {
                 Ok(Some(relocked)) => held = relocked,
                 Ok(None) => return Err(PutError::Full(item)),
                 Err(error) => return Err(PutError::Failed { item, error }),
@@ -565,6 +567,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut closed_and_drained = false;
         loop {
             let gets = self.get_side();
+            // Before looking at the producers' side (see `Held::wait_for_change`).
+            let seen = self.put_side().put_seq.load(Ordering::SeqCst);
             let head = gets.head.load(Ordering::Relaxed);
             let mut tail = gets.tail_seen.load(Ordering::Relaxed);
             if tail == head {
@@ -641,7 +645,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     }
                 }
             }
-            match held.wait_for_change(&mut wait)? {
+            match held.wait_for_change(seen, &mut wait)? {
                 Some(relocked) => held = relocked,
                 None => return Err(GetError::Empty),
             }
@@ -872,7 +876,15 @@ impl<'q, T> Held<'q, T> {
     /// Releases the lock, waits until the other side changes the queue (or `wait` runs
     /// out), and takes the lock again. `Ok(None)`: no wait allowed. Once the deadline has
     /// passed, `wait` becomes `Wait::No`: the caller looks once more, then gives up.
-    fn wait_for_change(self, wait: &mut Wait) -> Result<Option<Self>, Error> {
+    ///
+    /// `seen` is the other side's sequence word as the caller read it *before* it looked at
+    /// the other side's positions. The other side changes those under its own lock, not
+    /// ours, and bumps the word after: loaded before the look, `seen` either misses a change
+    /// the look also missed (and the word then differs, so the wait returns at once), or
+    /// includes one the look saw. Loaded after the look, it could include a change the look
+    /// missed, and the wait would sleep through it (a lost wake-up: with both sides waiting
+    /// forever, a deadlock).
+    fn wait_for_change(self, seen: u32, wait: &mut Wait) -> Result<Option<Self>, Error> {
         if matches!(wait, Wait::No) {
             return Ok(None);
         }
@@ -883,11 +895,10 @@ impl<'q, T> Held<'q, T> {
             Side::Producer => (&gets.get_seq, &gets.producers_waiting),
             Side::Consumer => (&puts.put_seq, &puts.consumers_waiting),
         };
-        let seen = word.load(Ordering::Acquire);
         // `close` takes no lock, so it may have run between the caller's look at `closed`
-        // and the load above, leaving no later change of `word` to wake us. It stores
-        // `closed` before it bumps the word: a `seen` that includes the bump sees `closed`
-        // too, so look again instead of sleeping.
+        // and now, leaving no later change of `word` to wake us. It stores `closed` before
+        // it bumps the word: a `seen` that includes the bump sees `closed` too, so look
+        // again instead of sleeping.
         if puts.closed.load(Ordering::Acquire) != 0 {
             return Held::acquire(queue, side, *wait);
         }

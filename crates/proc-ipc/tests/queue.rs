@@ -330,3 +330,56 @@ fn every_put_that_returned_ok_before_close_is_delivered_to_consumers_that_stop_a
         }
     }
 }
+
+/// Producers blocked on a full queue and a consumer blocked on an empty one wait for each
+/// other's changes. A change made between a side's look at the queue and its going to
+/// sleep must still wake it: otherwise, with no deadline, both sides sleep forever. Many
+/// short rounds, each with a watchdog that fails the test (instead of hanging it) when the
+/// transfer stops making progress.
+#[test]
+fn blocked_producers_and_a_blocked_consumer_never_sleep_through_each_others_changes() {
+    const ROUNDS: usize = 300;
+    const PER_PRODUCER: u64 = 100;
+    const NO_PROGRESS: Duration = Duration::from_secs(120);
+    for round in 0..ROUNDS {
+        let q: Queue<u64> = Queue::new(4).unwrap();
+        let producers: Vec<Process> = (0..2u64)
+            .map(|p| {
+                let q = q.clone();
+                started(move || {
+                    for i in 0..PER_PRODUCER {
+                        q.put(p * PER_PRODUCER + i).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut sum = 0;
+                for _ in 0..2 * PER_PRODUCER {
+                    sum += q.get().unwrap();
+                }
+                let _ = done_tx.send(sum);
+            })
+        };
+        match done_rx.recv_timeout(NO_PROGRESS) {
+            Ok(sum) => assert_eq!(sum, (0..2 * PER_PRODUCER).sum::<u64>()),
+            Err(_) => {
+                for p in &producers {
+                    let _ = p.kill();
+                }
+                panic!(
+                    "round {round}: no progress for {NO_PROGRESS:?} with {} items queued: a lost \
+                     wake-up",
+                    q.len()
+                );
+            }
+        }
+        consumer.join().unwrap();
+        for p in producers {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+    }
+}
