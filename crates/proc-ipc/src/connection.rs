@@ -1,10 +1,14 @@
 //! [`Connection`], [`pipe`] and [`pipe_oneway`]: Python's `multiprocessing.Pipe`.
 //!
-//! A connection is one end of a Unix stream socket pair. Each message is one frame: its
-//! length as 8 little-endian bytes, then that many bytes (for [`Connection::send`], the
-//! codec's encoding of the value). The receiver checks the length against its limit before
-//! it stores anything, and grows its buffer only as bytes actually arrive, so a peer that
-//! announces a huge message cannot make it allocate memory for bytes it never sends.
+//! A connection is one end of a Unix stream socket pair. Each message is one frame: an
+//! 8-byte little-endian header, then the payload (for [`Connection::send`], the codec's
+//! encoding of the value). The header's low 48 bits are the payload's length, its high 16
+//! bits the number of file descriptors that travel with the message (`SCM_RIGHTS`, attached
+//! to the header's first byte): the handles a value holds (a `Lock`, a `Queue`, another
+//! `Connection`) go that way, see `proc_core::travel`. The receiver checks the length against
+//! its limit before it stores anything, and grows its buffer only as bytes actually arrive,
+//! so a peer that announces a huge message cannot make it allocate memory for bytes it
+//! never sends.
 
 use std::cell::RefCell;
 use std::io::{self, Read};
@@ -16,9 +20,13 @@ use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, send, shutdown, socketpair,
 };
+use std::collections::VecDeque;
+
 use proc_core::codec;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use proc_core::travel::{self, FdRef, ReceivedFd};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
@@ -27,8 +35,16 @@ use crate::error::{Error, Result};
 /// A receiver's buffer grows only as bytes arrive, so the limit costs nothing by itself.
 pub const DEFAULT_MESSAGE_LIMIT: usize = (64 << 20) + (64 << 10);
 
-/// Bytes of a frame's header: the payload length, little-endian.
+/// Bytes of a frame's header: the payload length and descriptor count, little-endian.
 const HEADER: usize = 8;
+
+/// The header's bits that hold the payload length; the bits above hold the descriptor count.
+const LENGTH_BITS: u32 = 48;
+
+/// The header of a message of `len` bytes carrying `fds` descriptors.
+fn header(len: usize, fds: usize) -> [u8; HEADER] {
+    ((len as u64) | ((fds as u64) << LENGTH_BITS)).to_le_bytes()
+}
 
 /// Payloads up to this size are copied behind their header and sent with one call; larger
 /// ones are sent in place, after the header.
@@ -162,14 +178,26 @@ impl Connection {
     /// assert_eq!((n, name.as_str(), v), (1, "one", vec![1.0]));
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
+    ///
+    /// A value that holds handles (a `Lock`, a `Queue`, a `Connection`, …) sends their file
+    /// descriptors with it: the receiver's copy refers to the same objects.
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.check_direction(self.writable, "send", "read")?;
         let mut frame = vec![0u8; HEADER];
-        codec::encode_into(value, &mut frame)?;
+        let fds = travel::encode_into(value, &mut frame)?;
         let len = frame.len() - HEADER;
         self.check_limit(len)?;
-        frame[..HEADER].copy_from_slice(&(len as u64).to_le_bytes());
-        self.write_all(&frame)
+        frame[..HEADER].copy_from_slice(&header(len, fds.len()));
+        if fds.is_empty() {
+            return self.write_all(&frame);
+        }
+        let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+        travel::send_with_fds(self.stream.as_fd(), &frame, &fds).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::EPIPE | libc::ECONNRESET) => Error::Eof,
+                _ => Error::io("sendmsg", e),
+            }
+        })
     }
 
     /// Receives one value sent with [`send`](Self::send). Blocks until it arrives. Bytes
@@ -185,8 +213,8 @@ impl Connection {
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        let bytes = self.recv_bytes()?;
-        Ok(codec::decode(&bytes, self.limit)?)
+        let (bytes, fds) = self.recv_message()?;
+        Ok(travel::decode(&bytes, self.limit, fds)?)
     }
 
     /// Sends `bytes` as one message.
@@ -200,7 +228,7 @@ impl Connection {
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         self.check_direction(self.writable, "send", "read")?;
         self.check_limit(bytes.len())?;
-        let header = (bytes.len() as u64).to_le_bytes();
+        let header = header(bytes.len(), 0);
         if bytes.len() < COPY_BELOW {
             let mut frame = Vec::with_capacity(HEADER + bytes.len());
             frame.extend_from_slice(&header);
@@ -214,8 +242,14 @@ impl Connection {
 
     /// Receives one message as bytes. Blocks until it arrives. A message over this end's
     /// limit is read past without being stored and reported as [`Error::TooLarge`]; the next
-    /// message can then be received.
+    /// message can then be received. Descriptors that came with the message (it was sent
+    /// with [`send`](Self::send) and held handles) are closed.
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
+        self.recv_message().map(|(bytes, _fds)| bytes)
+    }
+
+    /// Receives one message: its bytes and the descriptors that came with it.
+    fn recv_message(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
         self.check_direction(self.readable, "recv", "write")?;
         let mut inbox = self.inbox.borrow_mut();
         // One read usually brings the header and the whole of a small message.
@@ -235,7 +269,14 @@ impl Connection {
         }
         let mut header = [0u8; HEADER];
         header.copy_from_slice(inbox.take(HEADER));
-        let announced = u64::from_le_bytes(header);
+        let header = u64::from_le_bytes(header);
+        let announced = header & ((1 << LENGTH_BITS) - 1);
+        // The descriptors were attached to the header's first byte, so they have arrived
+        // with it. Fewer than announced is a misbehaving peer: the message is still read
+        // past (the next one stays readable), then refused, and what came is closed.
+        let wanted = (header >> LENGTH_BITS) as usize;
+        let available = wanted.min(inbox.fds.len());
+        let fds: Vec<OwnedFd> = inbox.fds.drain(..available).collect();
         let len = usize::try_from(announced).unwrap_or(usize::MAX);
         let expected = len.saturating_add(HEADER);
         let buffered = inbox.len().min(len);
@@ -271,7 +312,13 @@ impl Connection {
                 expected,
             });
         }
-        Ok(payload)
+        if fds.len() < wanted {
+            return Err(Error::Codec(codec::CodecError::Decode(format!(
+                "the message announces {wanted} file descriptors but {} arrived",
+                fds.len()
+            ))));
+        }
+        Ok((payload, fds))
     }
 
     /// Waits at most `timeout` (`None`: without limit) for a message to be ready, and
@@ -313,11 +360,9 @@ impl Connection {
     }
 
     fn check_limit(&self, len: usize) -> Result<()> {
-        if len > self.limit {
-            return Err(Error::TooLarge {
-                len,
-                limit: self.limit,
-            });
+        let limit = self.limit.min((1 << LENGTH_BITS) - 1);
+        if len > limit {
+            return Err(Error::TooLarge { len, limit });
         }
         Ok(())
     }
@@ -335,13 +380,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads what the socket holds now (waiting for at least one byte) into the inbox;
-    /// returns how much, 0 at end of file.
+    /// Reads what the socket holds now (waiting for at least one byte) into the inbox, and
+    /// the descriptors that came with it; returns how many bytes, 0 at end of file.
     fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
+        let mut fds = Vec::new();
         loop {
-            match (&self.stream).read(inbox.spare()) {
+            match travel::recv_with_fds(self.stream.as_fd(), inbox.spare(), &mut fds) {
                 Ok(n) => {
                     inbox.end += n;
+                    inbox.fds.extend(fds);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -358,6 +405,8 @@ struct Inbox {
     bytes: Vec<u8>,
     start: usize,
     end: usize,
+    /// Descriptors received and not yet handed out, in the order they came.
+    fds: VecDeque<OwnedFd>,
 }
 
 /// The most a single read takes into the inbox.
@@ -369,6 +418,7 @@ impl Inbox {
             bytes: Vec::new(),
             start: 0,
             end: 0,
+            fds: VecDeque::new(),
         }
     }
 
@@ -406,6 +456,38 @@ fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
         Err(e) => Err(Error::io("recv", e)),
+    }
+}
+
+/// A connection travels as its socket, its direction and its limit: sent through another
+/// connection or a queue, or passed to `Process::target`, it is the same end in the
+/// receiver. An end with received bytes not yet handed out refuses to travel (they would be
+/// lost): receive them first.
+impl Serialize for Connection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let inbox = self.inbox.try_borrow().map_err(S::Error::custom)?;
+        if !inbox.is_empty() || !inbox.fds.is_empty() {
+            return Err(S::Error::custom(
+                "this connection has received bytes that were not handed out yet; receive \
+                 them before sending the connection to another process",
+            ));
+        }
+        (
+            FdRef::new(self.stream.as_fd()),
+            self.readable,
+            self.writable,
+            self.limit as u64,
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Connection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let (fd, readable, writable, limit): (ReceivedFd, bool, bool, u64) =
+            Deserialize::deserialize(deserializer)?;
+        let limit = usize::try_from(limit).map_err(D::Error::custom)?;
+        Ok(Connection::new(fd.into_inner(), readable, writable).with_limit(limit))
     }
 }
 

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
@@ -68,6 +68,26 @@ impl SideChannel {
             None,
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         )?;
+        Ok(SideChannel { send_end, recv_end })
+    }
+
+    /// The two ends, for sending the channel to another process.
+    pub(crate) fn fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.send_end.as_fd(), self.recv_end.as_fd()]
+    }
+
+    /// The channel of another process, received as its two ends. They must be Unix datagram
+    /// sockets: anything else is refused.
+    pub(crate) fn from_fds(send_end: OwnedFd, recv_end: OwnedFd) -> io::Result<Self> {
+        for end in [&send_end, &recv_end] {
+            let kind = nix::sys::socket::getsockopt(end, nix::sys::socket::sockopt::SockType)?;
+            if kind != SockType::Datagram {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a queue's side channel must be a datagram socket",
+                ));
+            }
+        }
         Ok(SideChannel { send_end, recv_end })
     }
 

@@ -4,8 +4,13 @@
 //! `multiprocessing.Pipe` for Rust.
 //!
 //! - [`pipe`] gives a duplex pair of [`Connection`]s, [`pipe_oneway`] a `(reader, writer)`
-//!   pair. Either end goes to a child process with it (captured by a
-//!   [`Process::new`](proc_core::Process::new) closure).
+//!   pair. Either end goes to a child process with it: captured by a
+//!   [`Process::new`](proc_core::Process::new) closure, passed as an argument of
+//!   [`Process::target`](proc_core::Process::target) under any start method, or sent
+//!   through another connection to a process that is already running.
+//! - Handles travel inside messages: a value sent with [`Connection::send`] that holds a
+//!   `Lock`, a [`Queue`], a `Connection` or any other multiproc handle carries their file
+//!   descriptors with it, and the receiver's copies are the same objects.
 //! - [`Connection::send`] / [`Connection::recv`] move any serde value; `send_bytes` /
 //!   `recv_bytes` move raw bytes; [`Connection::poll`] waits for a message with a timeout.
 //! - Messages of any size up to a limit per end (default 64 MiB, [`DEFAULT_MESSAGE_LIMIT`]).
@@ -51,6 +56,7 @@ mod error;
 mod frame;
 mod handoff;
 mod queue;
+mod travel;
 
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};

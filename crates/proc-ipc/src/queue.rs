@@ -55,7 +55,7 @@ const SPINS: u32 = 200;
 
 /// The producers' side, at the start of the region that also holds the ring's bytes.
 #[repr(C)]
-struct PutSide {
+pub(crate) struct PutSide {
     /// Guards `tail`, `puts`, `next_handoff` and the ring's free bytes.
     lock: OwnLine<RawMutex>,
     /// Position just past the last published frame.
@@ -78,7 +78,7 @@ struct PutSide {
 
 /// The consumers' side, in a region of its own.
 #[repr(C)]
-struct GetSide {
+pub(crate) struct GetSide {
     /// Guards `head`, `gets` and the reading of frames.
     lock: OwnLine<RawMutex>,
     /// Position of the first unread frame.
@@ -116,16 +116,25 @@ unsafe impl MutexHeader for GetSide {
 struct OwnLine<T>(T);
 
 /// What every handle of one queue shares within a process.
-struct Shared {
+pub(crate) struct Shared {
     /// The producers' side and the ring.
-    ring: MutexRegion<PutSide, u8>,
+    pub(crate) ring: MutexRegion<PutSide, u8>,
     /// The consumers' side.
-    gets: MutexRegion<GetSide, u8>,
-    side: SideChannel,
-    maxsize: u64,
-    item_limit: usize,
+    pub(crate) gets: MutexRegion<GetSide, u8>,
+    pub(crate) side: SideChannel,
+    pub(crate) maxsize: u64,
+    pub(crate) item_limit: usize,
     /// Items whose encoding is larger go through the side channel.
-    inline_limit: usize,
+    pub(crate) inline_limit: usize,
+}
+
+impl Shared {
+    /// Items whose encoding is larger than this go through the side channel.
+    pub(crate) fn inline_limit(ring_bytes: usize) -> usize {
+        (ring_bytes / 4)
+            .saturating_sub(frame::HEADER)
+            .min(u32::MAX as usize)
+    }
 }
 
 /// A bounded FIFO queue of `T` between processes, as Python's `multiprocessing.Queue`.
@@ -244,20 +253,14 @@ impl<T> QueueBuilder<T> {
             .map_err(Error::from)?;
         let side =
             SideChannel::new().map_err(|e| Error::io("creating a queue's side channel", e))?;
-        let inline_limit = (self.ring_bytes / 4)
-            .saturating_sub(frame::HEADER)
-            .min(u32::MAX as usize);
-        Ok(Queue {
-            shared: Arc::new(Shared {
-                ring,
-                gets,
-                side,
-                maxsize: self.maxsize as u64,
-                item_limit: self.item_limit,
-                inline_limit,
-            }),
-            _items: PhantomData,
-        })
+        Ok(Queue::from_shared(Shared {
+            ring,
+            gets,
+            side,
+            maxsize: self.maxsize as u64,
+            item_limit: self.item_limit,
+            inline_limit: Shared::inline_limit(self.ring_bytes),
+        }))
     }
 }
 
@@ -279,6 +282,17 @@ impl Wait {
 }
 
 impl<T> Queue<T> {
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        Queue {
+            shared: Arc::new(shared),
+            _items: PhantomData,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// A queue that holds at most `maxsize` items (0: no item limit) in a ring of
     /// [`DEFAULT_RING_BYTES`].
     ///
