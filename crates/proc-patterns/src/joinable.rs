@@ -19,10 +19,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use proc_core::travel::{FdRef, ReceivedFd};
 use proc_ipc::{GetError, Iter, PutError, Queue, QueueBuilder};
 use proc_sync::raw::{AtomicBlock, Deadline, SharedAtomics, futex};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
@@ -93,6 +94,23 @@ impl<T> Clone for JoinableQueue<T> {
             queue: self.queue.clone(),
             counter: self.counter.clone(),
         }
+    }
+}
+
+/// A joinable queue travels as its queue and the descriptor of its shared count: passed to
+/// `Process::target` under any start method, or sent through a queue or connection, it is
+/// the same queue with the same count in the receiver.
+impl<T> Serialize for JoinableQueue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.queue, FdRef::new(self.counter.fd())).serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let (queue, counter): (Queue<T>, ReceivedFd) = Deserialize::deserialize(deserializer)?;
+        let counter = SharedAtomics::from_fd(counter.into_inner()).map_err(D::Error::custom)?;
+        Ok(JoinableQueue { queue, counter })
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use proc_core::Process;
+use proc_core::{Process, StartMethod};
 use proc_ipc::Queue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 type ProducerFn<T> = Box<dyn FnOnce(&Producer<T>) -> Result<(), BoxError> + Send + 'static>;
 type ConsumerFn<T> = Box<dyn FnMut(T) + Send + 'static>;
 
+/// Makes the (not yet started) process of one producer or consumer, given the queue, the
+/// queue of outcomes and its index. The user's function is captured by the process's
+/// target, so under Spawn and ForkServer it must capture nothing (see `Process::target`).
+type Launch<T> = Box<dyn FnOnce(JoinableQueue<T>, Queue<Outcome>, usize) -> Process + Send>;
+
 /// Runs producers and consumers as processes around one [`JoinableQueue`].
 ///
 /// Each producer is a function given a [`Producer`] to put items with; each consumer is a
@@ -34,7 +39,10 @@ type ConsumerFn<T> = Box<dyn FnMut(T) + Send + 'static>;
 /// process that died.
 ///
 /// Processes are named as given, so a function can say who it is with
-/// [`current_process`](proc_core::current_process).
+/// [`current_process`](proc_core::current_process). They are started by the
+/// [start method](Self::start_method) in force: under Spawn and ForkServer each function
+/// must be a function item or a closure that captures nothing (its data comes through the
+/// queue), as for [`Process::target`].
 ///
 /// ```
 /// use proc_core::current_process;
@@ -56,14 +64,16 @@ type ConsumerFn<T> = Box<dyn FnMut(T) + Send + 'static>;
 #[must_use = "nothing runs until run() is called"]
 pub struct ProducerConsumer<T> {
     maxsize: usize,
-    producers: Vec<(String, ProducerFn<T>)>,
-    consumers: Vec<(String, ConsumerFn<T>)>,
+    start_method: Option<StartMethod>,
+    producers: Vec<(String, Launch<T>)>,
+    consumers: Vec<(String, Launch<T>)>,
 }
 
 impl<T> Default for ProducerConsumer<T> {
     fn default() -> Self {
         ProducerConsumer {
             maxsize: 0,
+            start_method: None,
             producers: Vec::new(),
             consumers: Vec::new(),
         }
@@ -215,12 +225,47 @@ impl<T: Serialize + DeserializeOwned + 'static> ProducerConsumer<T> {
         self
     }
 
+    /// How the producers and consumers are started (default: the start method in force
+    /// when [`run`](Self::run) is called).
+    ///
+    /// ```
+    /// use proc_core::StartMethod;
+    /// use proc_patterns::ProducerConsumer;
+    ///
+    /// fn count_to_three(out: &proc_patterns::Producer<u8>) -> Result<(), proc_patterns::BoxError> {
+    ///     for i in 1..=3 {
+    ///         out.put(i)?;
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// let report = ProducerConsumer::new()
+    ///     .start_method(StartMethod::Spawn)
+    ///     .producer("counter", count_to_three)
+    ///     .consumer("printer", |i: u8| println!("{i}"))
+    ///     .run()?;
+    /// assert!(report.is_success());
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = Some(method);
+        self
+    }
+
     /// Adds a producer process named `name` that runs `produce`.
     pub fn producer<F>(mut self, name: impl Into<String>, produce: F) -> Self
     where
         F: FnOnce(&Producer<T>) -> Result<(), BoxError> + Send + 'static,
     {
-        self.producers.push((name.into(), Box::new(produce)));
+        let launch = move |queue, outcomes, index| {
+            Process::target(
+                move |queue, outcomes, index| {
+                    produce_all(queue, outcomes, index, Box::new(produce))
+                },
+                (queue, outcomes, index),
+            )
+        };
+        self.producers.push((name.into(), Box::new(launch)));
         self
     }
 
@@ -242,7 +287,15 @@ impl<T: Serialize + DeserializeOwned + 'static> ProducerConsumer<T> {
     where
         F: FnMut(T) + Send + 'static,
     {
-        self.consumers.push((name.into(), Box::new(consume)));
+        let launch = move |queue, outcomes, index| {
+            Process::target(
+                move |queue, outcomes, index| {
+                    consume_all(queue, outcomes, index, Box::new(consume))
+                },
+                (queue, outcomes, index),
+            )
+        };
+        self.consumers.push((name.into(), Box::new(launch)));
         self
     }
 
@@ -292,24 +345,27 @@ impl<T: Serialize + DeserializeOwned + 'static> ProducerConsumer<T> {
                 reason: "a producer/consumer run needs at least one consumer",
             });
         }
+        let method = self
+            .start_method
+            .unwrap_or_else(proc_core::get_start_method);
         let queue = JoinableQueue::<T>::new(self.maxsize)?;
         let outcomes = Queue::<Outcome>::new(0)?;
         let mut producers = Vec::new();
         let mut consumers = Vec::new();
         let mut names = (Vec::new(), Vec::new());
         let started = (|| -> Result<()> {
-            for (index, (name, consume)) in self.consumers.into_iter().enumerate() {
-                let (queue, outcomes) = (queue.clone(), outcomes.clone());
-                let mut p = Process::new(move || consume_all(queue, outcomes, index, consume))
-                    .with_name(name.clone());
+            for (index, (name, launch)) in self.consumers.into_iter().enumerate() {
+                let mut p = launch(queue.clone(), outcomes.clone(), index)
+                    .with_name(name.clone())
+                    .with_start_method(method);
                 p.start()?;
                 consumers.push(p);
                 names.1.push(name);
             }
-            for (index, (name, produce)) in self.producers.into_iter().enumerate() {
-                let (queue, outcomes) = (queue.clone(), outcomes.clone());
-                let mut p = Process::new(move || produce_all(queue, outcomes, index, produce))
-                    .with_name(name.clone());
+            for (index, (name, launch)) in self.producers.into_iter().enumerate() {
+                let mut p = launch(queue.clone(), outcomes.clone(), index)
+                    .with_name(name.clone())
+                    .with_start_method(method);
                 p.start()?;
                 producers.push(p);
                 names.0.push(name);

@@ -23,8 +23,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
-use proc_core::Process;
 use proc_core::codec::ByteBuf;
+use proc_core::{CodeAddress, Process};
 use proc_ipc::Connection;
 
 use super::results::{ChunkDone, ChunkFailure};
@@ -45,8 +45,8 @@ pub(crate) enum Command {
 /// A chunk waiting for a worker.
 pub(crate) struct PendingChunk {
     pub(crate) index: usize,
-    pub(crate) call: usize,
-    pub(crate) func: usize,
+    pub(crate) call: CodeAddress,
+    pub(crate) func: CodeAddress,
     pub(crate) inputs: ByteBuf,
     pub(crate) sink: Sender<ChunkDone>,
 }
@@ -86,9 +86,10 @@ impl Worker {
         let (conn, child_end) = proc_ipc::pipe()?;
         let conn = conn.with_limit(MESSAGE_LIMIT);
         let child_end = child_end.with_limit(MESSAGE_LIMIT);
-        let mut process = Process::new(move || worker::run(child_end, config))
+        let mut process = Process::target(worker::run, (child_end, config.settings))
             .with_name(name)
-            .with_daemon(true);
+            .with_daemon(true)
+            .with_start_method(config.start_method);
         process.start()?;
         Ok(Worker {
             process,
@@ -283,7 +284,7 @@ impl Driver {
 
     /// Receives a result from worker `i`.
     fn receive(&mut self, i: usize) {
-        let max_tasks = self.config.max_tasks;
+        let max_tasks = self.config.settings.max_tasks;
         let worker = &mut self.workers[i];
         match worker.conn.recv::<FromWorker>() {
             Ok(reply) => {
@@ -297,7 +298,7 @@ impl Driver {
                         .map_err(ChunkFailure::Other),
                 );
                 worker.done += 1;
-                if max_tasks.is_some_and(|max| worker.done >= max) {
+                if max_tasks.is_some_and(|max| worker.done as u64 >= max) {
                     worker.retiring = true;
                 }
             }

@@ -33,6 +33,7 @@ use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
 use proc_core::codec::{self, ByteBuf};
+use proc_core::{CodeAddress, StartMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -41,13 +42,14 @@ pub use results::{AsyncResult, MapIter, UnorderedIter};
 use crate::error::{Error, Result};
 use driver::{Command, Driver, PendingChunk, Worker};
 use results::{ChunkDone, ChunkFailure};
-use worker::WorkerConfig;
+use worker::{WorkerConfig, WorkerSettings};
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
 ///
 /// Task functions are plain `fn(A) -> R` (a function item or a closure that captures
-/// nothing), with `A` and `R` any serde types: workers are forked from this process, so a
-/// function is named by its address. Work is sent in chunks (see
+/// nothing), with `A` and `R` any serde types: workers run this executable (forked,
+/// spawned or served, by the [start method](PoolBuilder::start_method) in force), so a
+/// function is named by its offset in it. Work is sent in chunks (see
 /// [`PoolBuilder::chunksize`]) so that small tasks are not dominated by the cost of
 /// sending them.
 ///
@@ -74,10 +76,12 @@ use worker::WorkerConfig;
 /// them: no zombies, no file descriptors left behind.
 ///
 /// ## Threads
-/// The pool forks its first workers before it starts its one thread (the driver), so
-/// creating a pool in a single-threaded program forks from a single thread. Workers that
-/// replace dead ones, or those ended by `maxtasksperchild`, are forked from the driver
-/// thread: proc-core then prints its one warning about forking a multi-threaded process.
+/// Under the Fork start method, the pool forks its first workers before it starts its one
+/// thread (the driver), so creating a pool in a single-threaded program forks from a single
+/// thread. Workers that replace dead ones, or those ended by `maxtasksperchild`, are forked
+/// from the driver thread: proc-core then prints its one warning about forking a
+/// multi-threaded process. Under Spawn and ForkServer nothing is forked from this process,
+/// so there is nothing to warn about.
 pub struct Pool {
     commands: Sender<Command>,
     /// The write end of the driver's wake-up pipe.
@@ -97,6 +101,7 @@ pub struct PoolBuilder {
     max_tasks: Option<usize>,
     initializer: Option<fn()>,
     chunksize: Option<usize>,
+    start_method: Option<StartMethod>,
 }
 
 impl PoolBuilder {
@@ -124,6 +129,30 @@ impl PoolBuilder {
     /// number of workers, rounded up.
     pub fn chunksize(mut self, chunksize: usize) -> Self {
         self.chunksize = Some(chunksize);
+        self
+    }
+
+    /// How the workers are started (default: the start method in force when the pool is
+    /// built, see [`proc_core::set_start_method`]). Under Spawn and ForkServer the task
+    /// functions and the initializer must be functions of this executable (not of a
+    /// shared library).
+    ///
+    /// ```
+    /// use proc_core::StartMethod;
+    ///
+    /// fn cube(x: i64) -> i64 {
+    ///     x * x * x
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::builder()
+    ///     .processes(2)
+    ///     .start_method(StartMethod::Spawn)
+    ///     .build()?;
+    /// assert_eq!(pool.map(cube, [1, 2, 3])?, [1, 8, 27]);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = Some(method);
         self
     }
 
@@ -159,9 +188,18 @@ impl PoolBuilder {
                 reason: "maxtasksperchild and chunksize must be at least 1",
             });
         }
+        let initializer = self
+            .initializer
+            .map(|f| CodeAddress::of(f as usize))
+            .transpose()?;
         let config = WorkerConfig {
-            initializer: self.initializer,
-            max_tasks: self.max_tasks,
+            start_method: self
+                .start_method
+                .unwrap_or_else(proc_core::get_start_method),
+            settings: WorkerSettings {
+                initializer,
+                max_tasks: self.max_tasks.map(|n| n as u64),
+            },
         };
         // The workers are forked first, while this may still be the only thread.
         let workers = (1..=self.processes)
@@ -201,13 +239,14 @@ impl Pool {
         Pool::builder().processes(processes).build()
     }
 
-    /// A builder: processes, maxtasksperchild, initializer, chunksize.
+    /// A builder: processes, maxtasksperchild, initializer, chunksize, start method.
     pub fn builder() -> PoolBuilder {
         PoolBuilder {
             processes: proc_core::cpu_count(),
             max_tasks: None,
             initializer: None,
             chunksize: None,
+            start_method: None,
         }
     }
 
@@ -463,6 +502,14 @@ impl Pool {
             return fail_all(ChunkFailure::Closed, inputs.len());
         }
         let call: task::Call = task::call_chunk::<A, R>;
+        let named = CodeAddress::of(call as usize)
+            .and_then(|call| CodeAddress::of(f as usize).map(|func| (call, func)));
+        let (call, func) = match named {
+            Ok(named) => named,
+            Err(e) => {
+                return fail_all(ChunkFailure::Other(e.to_string()), inputs.len());
+            }
+        };
         let mut lens = Vec::with_capacity(inputs.len().div_ceil(chunksize));
         let mut chunks = Vec::new();
         let mut sent_first = false;
@@ -471,8 +518,8 @@ impl Pool {
             match codec::encode(chunk) {
                 Ok(encoded) => chunks.push(PendingChunk {
                     index,
-                    call: call as usize,
-                    func: f as usize,
+                    call,
+                    func,
                     inputs: ByteBuf::from(encoded),
                     sink: sink.clone(),
                 }),

@@ -1,17 +1,18 @@
 //! What travels between the pool and its workers, and the type-erased call that lets a
 //! worker run any `fn(A) -> R` the pool was given.
 //!
-//! A task function is a plain `fn` pointer. Workers are forked from the pool's process, so
-//! they run the same binary at the same addresses: the pool sends the function's address,
-//! together with the address of [`call_chunk::<A, R>`], the one function that knows `A` and
-//! `R` and turns the address back into a `fn(A) -> R`. Both addresses are written only by
-//! the pool, into a connection that only the pool and that worker hold.
+//! A task function is a plain `fn` pointer. Workers run the same executable as the pool
+//! (forked from it, spawned from it, or forked by its fork server), so the pool names the
+//! function by its offset in that executable ([`CodeAddress`]), together with the offset of
+//! [`call_chunk::<A, R>`], the one function that knows `A` and `R` and turns the address
+//! back into a `fn(A) -> R`. Both are written only by the pool, into a connection that only
+//! the pool and that worker hold.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use proc_core::codec::{self, ByteBuf};
-use proc_core::panic_message;
+use proc_core::{CodeAddress, panic_message};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -28,8 +29,8 @@ pub(crate) enum ToWorker {
     /// Run `func` over the encoded `Vec<A>` in `inputs`, through the `Call` at `call`.
     Chunk {
         id: u64,
-        call: usize,
-        func: usize,
+        call: CodeAddress,
+        func: CodeAddress,
         inputs: ByteBuf,
     },
     /// No more work: end.
@@ -79,7 +80,8 @@ where
     // SAFETY: `func` is the address of a `fn(A) -> R` with exactly this A and R: the pool
     // takes it from a value of that type in `Pool::submit`, next to the address of this very
     // instance of `call_chunk`, and sends both through a connection only it writes to. The
-    // worker is a fork of the pool's process, so the address means the same function here.
+    // worker runs the pool's executable, and the offsets were resolved to this process's
+    // addresses (inside its code) before this call.
     let func = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
     let inputs: Vec<A> = codec::decode(inputs, MESSAGE_LIMIT)
         .map_err(|e| format!("the chunk's arguments did not decode: {e}"))?;

@@ -1,25 +1,47 @@
-//! The worker's side of the pool: a forked child that receives chunks on its connection,
-//! runs them, and sends the results back, until told to stop, until its connection fails,
-//! or after `maxtasksperchild` chunks.
+//! The worker's side of the pool: a child (started by the pool's start method) that
+//! receives chunks on its connection, runs them, and sends the results back, until told to
+//! stop, until its connection fails, or after `maxtasksperchild` chunks.
 
 use proc_core::codec::ByteBuf;
+use proc_core::{CodeAddress, StartMethod};
 use proc_ipc::Connection;
+use serde::{Deserialize, Serialize};
 
 use super::task::{Call, FromWorker, ToWorker, in_task};
 
-/// What a worker needs to know when it starts.
+/// How the pool starts its workers.
 #[derive(Clone, Copy)]
 pub(crate) struct WorkerConfig {
-    pub(crate) initializer: Option<fn()>,
-    /// Chunks to run before ending (the pool starts a fresh worker in its place).
-    pub(crate) max_tasks: Option<usize>,
+    pub(crate) start_method: StartMethod,
+    pub(crate) settings: WorkerSettings,
 }
 
-/// The body of a worker process. Returns when the worker should end.
-pub(crate) fn run(conn: Connection, config: WorkerConfig) {
+/// What a worker needs to know when it starts: it travels as the worker's argument.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct WorkerSettings {
+    /// The initializer, a `fn()` named by its offset in the executable.
+    pub(crate) initializer: Option<CodeAddress>,
+    /// Chunks to run before ending (the pool starts a fresh worker in its place).
+    pub(crate) max_tasks: Option<u64>,
+}
+
+/// The body of a worker process, the target the pool starts. Returns when the worker
+/// should end.
+pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
     quiet_panics_in_tasks();
-    if let Some(initializer) = config.initializer {
-        initializer();
+    if let Some(initializer) = settings.initializer {
+        match initializer.resolve() {
+            Ok(address) => {
+                // SAFETY: the pool named a `fn()` of its executable, which this process
+                // runs; `resolve` checked that the address lands in this executable's code.
+                let initializer = unsafe { std::mem::transmute::<usize, fn()>(address) };
+                initializer();
+            }
+            Err(e) => {
+                eprintln!("multiproc: a pool worker could not find its initializer: {e}");
+                return;
+            }
+        }
     }
     let mut done = 0usize;
     loop {
@@ -36,11 +58,17 @@ pub(crate) fn run(conn: Connection, config: WorkerConfig) {
                 inputs,
             } => (id, call, func, inputs),
         };
-        // SAFETY: `call` is the address of a `call_chunk::<A, R>` (type `Call`), written by
-        // the pool into this connection, which only the pool and this worker hold; this
-        // process is a fork of the pool's, so the address names the same function here.
-        let call = unsafe { std::mem::transmute::<usize, Call>(call) };
-        let outcome = call(func, &inputs).map(ByteBuf::from);
+        let outcome = match (call.resolve(), func.resolve()) {
+            (Ok(call), Ok(func)) => {
+                // SAFETY: `call` names a `call_chunk::<A, R>` (type `Call`) of the pool's
+                // executable, which this process runs, written by the pool into this
+                // connection, which only the pool and this worker hold; `resolve` checked
+                // that it lands in this executable's code.
+                let call = unsafe { std::mem::transmute::<usize, Call>(call) };
+                call(func, &inputs).map(ByteBuf::from)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(format!("the chunk's function was not found: {e}")),
+        };
         drop(inputs);
         let reply = FromWorker { id, outcome };
         if let Err(e) = conn.send(&reply) {
@@ -58,7 +86,7 @@ pub(crate) fn run(conn: Connection, config: WorkerConfig) {
             }
         }
         done += 1;
-        if config.max_tasks.is_some_and(|max| done >= max) {
+        if settings.max_tasks.is_some_and(|max| done as u64 >= max) {
             return;
         }
     }
