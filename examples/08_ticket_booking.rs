@@ -74,11 +74,25 @@ fn buy(name: &str, db: &Path) -> Result<bool, AnyError> {
     Ok(true)
 }
 
-/// One buyer's process: search at once with everybody, then buy, one at a time if locked.
+/// One buyer: search at once with everybody, then buy, one at a time if locked.
 fn buyer(name: &str, db: &Path, lock: Option<&Lock>) -> Result<bool, String> {
     search(name, db).map_err(|e| e.to_string())?;
     let _guard = lock.map(Lock::acquire); // None: everybody at once
     buy(name, db).map_err(|e| e.to_string())
+}
+
+/// A buyer's process. The lock and the queue are arguments: under every start method they
+/// are the same lock and the same queue as main's. The outcome goes back through the queue.
+fn buyer_process(
+    name: String,
+    db: PathBuf,
+    lock: Option<Lock>,
+    outcomes: Queue<Result<bool, String>>,
+) {
+    let outcome = buyer(&name, &db, lock.as_ref());
+    outcomes
+        .put(outcome)
+        .expect("the outcome queue has no item limit");
 }
 
 struct Options {
@@ -114,6 +128,7 @@ fn parse_options() -> Result<Options, String> {
 }
 
 fn main() -> Result<(), AnyError> {
+    multiproc::init();
     let options = parse_options().map_err(|e| {
         format!("{e}\nusage: 08_ticket_booking [--tickets N] [--buyers N] [--no-lock] [--db PATH]")
     })?;
@@ -147,18 +162,25 @@ fn main() -> Result<(), AnyError> {
     );
 
     let lock = Lock::new()?;
+    let outcomes: Queue<Result<bool, String>> = Queue::new(0)?;
     let mut buyers = Vec::new();
     for i in 0..options.buyers {
-        let (db, lock) = (db.clone(), lock.clone());
-        let use_lock = options.lock;
         let name = format!("路人{i} (passer-by {i})");
-        buyers.push(multiproc::spawn(move || {
-            buyer(&name, &db, use_lock.then_some(&lock))
-        })?);
+        let lock = options.lock.then(|| lock.clone());
+        let mut p = Process::target(buyer_process, (name, db.clone(), lock, outcomes.clone()));
+        p.start()?;
+        buyers.push(p);
     }
+    for p in &buyers {
+        let code = p.join()?;
+        if code != 0 {
+            return Err(format!("buyer {} ended with exit code {code}", p.name()).into());
+        }
+    }
+    // Every buyer put its outcome before it ended: they are all in the queue now.
     let mut successes = 0;
-    for handle in buyers {
-        match handle.join()? {
+    for _ in 0..options.buyers {
+        match outcomes.try_get()? {
             Ok(true) => successes += 1,
             Ok(false) => {}
             Err(e) => return Err(format!("a buyer failed: {e}").into()),

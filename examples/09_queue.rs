@@ -24,7 +24,17 @@ enum Item {
     Dict(BTreeMap<String, i64>),
 }
 
+/// The child of the second half: puts five messages, then closes the queue.
+fn send_five(q: Queue<Item>) {
+    for i in 1..=5 {
+        q.put(Item::Text(format!("message {i} from the child")))
+            .expect("put");
+    }
+    q.close(); // no more items: main's loop ends after the last one
+}
+
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let q: Queue<Item> = Queue::new(3)?;
     q.put(Item::Text("a".into()))?;
     q.put(Item::Text("b".into()))?;
@@ -52,16 +62,9 @@ fn main() -> multiproc::Result<()> {
         other => println!("4th get: unexpected {other:?}"),
     }
 
-    // Between processes: a child puts, main gets, in the same order.
-    let child_q = q.clone();
-    let mut child = Process::new(move || {
-        for i in 1..=5 {
-            child_q
-                .put(Item::Text(format!("message {i} from the child")))
-                .expect("put");
-        }
-        child_q.close(); // no more items: main's loop below ends after the last one
-    });
+    // Between processes: a child puts, main gets, in the same order. The queue is an
+    // argument of the child's function: under every start method it is the same queue.
+    let mut child = Process::target(send_five, (q.clone(),));
     child.start()?;
     for item in q.iter() {
         println!("main got: {item:?}");

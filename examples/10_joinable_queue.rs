@@ -22,7 +22,7 @@ fn pause() {
     std::thread::sleep(Duration::from_millis(50 + random % 200));
 }
 
-fn producer(name: &str, food: &str, q: &JoinableQueue<String>) {
+fn producer(name: String, food: String, q: JoinableQueue<String>) {
     for i in 0..10 {
         let res = format!("{food}{i}");
         // 模拟生产数据的时间: the time it takes to make it
@@ -32,7 +32,7 @@ fn producer(name: &str, food: &str, q: &JoinableQueue<String>) {
     }
 }
 
-fn consumer(name: &str, q: &JoinableQueue<String>) {
+fn consumer(name: String, q: JoinableQueue<String>) {
     // 订单都没了还在等: waits on forever once the queue is empty; main's exit ends it.
     while let Ok(res) = q.get() {
         // 模拟处理数据的时间: the time it takes to eat it
@@ -44,22 +44,14 @@ fn consumer(name: &str, q: &JoinableQueue<String>) {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let q: JoinableQueue<String> = JoinableQueue::new(0)?;
-    let process = |body: fn(&str, &JoinableQueue<String>), name: &'static str| {
-        let q = q.clone();
-        Process::new(move || body(name, &q))
-    };
-    let mut p1 = {
-        let q = q.clone();
-        Process::new(move || producer("小王", "包子", &q))
-    };
-    let mut p3 = {
-        let q = q.clone();
-        Process::new(move || producer("小周", "土豆丝", &q))
-    };
+    // Python's Process(target=producer, args=('小王', '包子', q)): the queue is an argument.
+    let mut p1 = Process::target(producer, ("小王".into(), "包子".into(), q.clone()));
+    let mut p3 = Process::target(producer, ("小周".into(), "土豆丝".into(), q.clone()));
     // 守护进程: the consumers die with main
-    let mut c1 = process(consumer, "小戴").with_daemon(true);
-    let mut c2 = process(consumer, "小杨").with_daemon(true);
+    let mut c1 = Process::target(consumer, ("小戴".into(), q.clone())).with_daemon(true);
+    let mut c2 = Process::target(consumer, ("小杨".into(), q.clone())).with_daemon(true);
     p1.start()?;
     p3.start()?;
     c1.start()?;

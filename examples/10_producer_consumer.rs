@@ -43,6 +43,7 @@ fn eat(dish: String) {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let report = ProducerConsumer::new()
         .producer("小王", |out| cook(out, "包子"))
         .producer("小周", |out| cook(out, "土豆丝"))

@@ -35,7 +35,9 @@ fn collatz_steps(block: u64) -> u64 {
 }
 
 fn main() -> multiproc::Result<()> {
-    // The pool first: its workers are forked while this is the only thread.
+    multiproc::init();
+    // The pool first: under the Fork start method its workers are forked while this is the
+    // only thread.
     let processes = cpu_count();
     let pool = Pool::new(processes)?;
 

@@ -19,7 +19,17 @@ fn number(args: &mut impl Iterator<Item = String>, what: &str) -> Result<u64, St
         .ok_or_else(|| format!("{what} needs a whole number"))
 }
 
+/// A child: adds 1 to the shared counter `increments` times, each under its lock.
+fn add(counter: Value<u64>, increments: u64) {
+    for _ in 0..increments {
+        *counter.lock() += 1;
+    }
+    let me = current_process();
+    println!("{} (pid {}) added {increments}", me.name(), me.pid());
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    multiproc::init();
     let (mut processes, mut increments) = (4u64, 10_000u64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -38,14 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let counter = Value::new(0u64)?;
     let mut children = Vec::new();
     for _ in 0..processes {
-        let counter = counter.clone();
-        let mut p = Process::new(move || {
-            for _ in 0..increments {
-                *counter.lock() += 1;
-            }
-            let me = current_process();
-            println!("{} (pid {}) added {increments}", me.name(), me.pid());
-        });
+        let mut p = Process::target(add, (counter.clone(), increments));
         p.start()?;
         children.push(p);
     }
