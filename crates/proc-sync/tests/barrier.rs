@@ -7,23 +7,25 @@ use std::time::Duration;
 use common::{EVENTUALLY, join, start};
 use proc_sync::{Array, Barrier, Error};
 
+const PARTIES: usize = 3;
+const ROUNDS: usize = 30;
+
+/// Party `me` of each of `ROUNDS` rounds: records the index its wait returned.
+fn take_part(barrier: Barrier, indices: Array<u32>, me: usize) {
+    for round in 0..ROUNDS {
+        let index = barrier.wait_timeout(EVENTUALLY).unwrap();
+        indices.lock()[round * PARTIES + me] = index as u32;
+    }
+}
+
 #[test]
 fn each_party_of_a_round_gets_a_distinct_index() {
-    const PARTIES: usize = 3;
-    const ROUNDS: usize = 30;
     let barrier = Barrier::new(PARTIES as u32).unwrap();
     let indices = Array::<u32>::new(PARTIES * ROUNDS).unwrap();
-    let party = |me: usize| {
-        let (barrier, indices) = (barrier.clone(), indices.clone());
-        move || {
-            for round in 0..ROUNDS {
-                let index = barrier.wait_timeout(EVENTUALLY).unwrap();
-                indices.lock()[round * PARTIES + me] = index as u32;
-            }
-        }
-    };
-    let children: Vec<_> = (1..PARTIES).map(|me| start(party(me))).collect();
-    party(0)();
+    let children: Vec<_> = (1..PARTIES)
+        .map(|me| start(take_part, (barrier.clone(), indices.clone(), me)))
+        .collect();
+    take_part(barrier.clone(), indices.clone(), 0);
     for child in &children {
         assert_eq!(join(child), 0);
     }
@@ -34,13 +36,18 @@ fn each_party_of_a_round_gets_a_distinct_index() {
     }
 }
 
+fn wait_and_find_it_broken(barrier: Barrier) {
+    assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+}
+
+fn wait_for_the_partner(barrier: Barrier) {
+    assert!(barrier.wait_timeout(EVENTUALLY).is_ok());
+}
+
 #[test]
 fn a_timed_out_wait_breaks_the_barrier_for_every_waiter() {
     let barrier = Barrier::new(3).unwrap();
-    let waiter = start({
-        let barrier = barrier.clone();
-        move || assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)))
-    });
+    let waiter = start(wait_and_find_it_broken, (barrier.clone(),));
     // Let the child arrive, so that it is among the broken waiters.
     while barrier.n_waiting() < 1 {
         std::thread::yield_now();
@@ -57,10 +64,7 @@ fn a_timed_out_wait_breaks_the_barrier_for_every_waiter() {
 #[test]
 fn abort_breaks_the_barrier_for_processes_already_waiting() {
     let barrier = Barrier::new(2).unwrap();
-    let waiter = start({
-        let barrier = barrier.clone();
-        move || assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)))
-    });
+    let waiter = start(wait_and_find_it_broken, (barrier.clone(),));
     while barrier.n_waiting() < 1 {
         std::thread::yield_now();
     }
@@ -75,10 +79,7 @@ fn reset_mends_a_broken_barrier_and_breaks_a_round_in_progress() {
     barrier.reset().unwrap();
     assert!(!barrier.is_broken());
 
-    let waiter = start({
-        let barrier = barrier.clone();
-        move || assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)))
-    });
+    let waiter = start(wait_and_find_it_broken, (barrier.clone(),));
     while barrier.n_waiting() < 1 {
         std::thread::yield_now();
     }
@@ -87,10 +88,7 @@ fn reset_mends_a_broken_barrier_and_breaks_a_round_in_progress() {
     assert!(!barrier.is_broken());
     assert_eq!(barrier.n_waiting(), 0);
 
-    let partner = start({
-        let barrier = barrier.clone();
-        move || assert!(barrier.wait_timeout(EVENTUALLY).is_ok())
-    });
+    let partner = start(wait_for_the_partner, (barrier.clone(),));
     assert!(barrier.wait_timeout(EVENTUALLY).is_ok());
     assert_eq!(join(&partner), 0);
 }

@@ -2,33 +2,31 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{EVENTUALLY, Words, join, start};
+use common::{EVENTUALLY, Words, join, start, wait_until_asleep_in_futex};
 use proc_sync::{BoundedSemaphore, Error, Semaphore};
+
+/// Word 0: how many are inside now; word 1: the most ever inside at once.
+fn pass_through(semaphore: Semaphore, words: Words, times: u32) {
+    for _ in 0..times {
+        semaphore.acquire();
+        let inside = words.at(0).fetch_add(1, Ordering::AcqRel) + 1;
+        words.at(1).fetch_max(inside, Ordering::AcqRel);
+        std::thread::yield_now();
+        words.at(0).fetch_sub(1, Ordering::AcqRel);
+        semaphore.release().unwrap();
+    }
+}
 
 #[test]
 fn a_semaphore_lets_at_most_its_value_of_processes_in_at_once() {
     const LIMIT: u32 = 2;
     let semaphore = Semaphore::new(LIMIT).unwrap();
-    // Word 0: how many are inside now; word 1: the most ever inside at once.
-    let words = Arc::new(Words::new(2));
+    let words = Words::new(2);
     let children: Vec<_> = (0..4)
-        .map(|_| {
-            let (semaphore, words) = (semaphore.clone(), Arc::clone(&words));
-            start(move || {
-                for _ in 0..500 {
-                    semaphore.acquire();
-                    let inside = words.at(0).fetch_add(1, Ordering::AcqRel) + 1;
-                    words.at(1).fetch_max(inside, Ordering::AcqRel);
-                    std::thread::yield_now();
-                    words.at(0).fetch_sub(1, Ordering::AcqRel);
-                    semaphore.release().unwrap();
-                }
-            })
-        })
+        .map(|_| start(pass_through, (semaphore.clone(), words.clone(), 500)))
         .collect();
     for child in &children {
         assert_eq!(join(child), 0);
@@ -38,27 +36,34 @@ fn a_semaphore_lets_at_most_its_value_of_processes_in_at_once() {
     assert_eq!(semaphore.value(), LIMIT);
 }
 
+fn acquire(semaphore: Semaphore) {
+    semaphore.acquire();
+}
+
 #[test]
 fn a_release_in_one_process_wakes_a_process_blocked_in_acquire() {
     let semaphore = Semaphore::new(0).unwrap();
-    let waiter = start({
-        let semaphore = semaphore.clone();
-        move || semaphore.acquire()
-    });
+    let waiter = start(acquire, (semaphore.clone(),));
+    // Blocked in acquire, not merely started.
+    wait_until_asleep_in_futex(&waiter);
     semaphore.release().unwrap();
     assert_eq!(join(&waiter), 0);
     assert_eq!(semaphore.value(), 0);
+}
+
+fn acquire_eventually(semaphore: Semaphore) {
+    assert!(semaphore.acquire_timeout(EVENTUALLY));
 }
 
 #[test]
 fn every_release_wakes_one_of_several_waiting_processes() {
     let semaphore = Semaphore::new(0).unwrap();
     let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let semaphore = semaphore.clone();
-            start(move || assert!(semaphore.acquire_timeout(EVENTUALLY)))
-        })
+        .map(|_| start(acquire_eventually, (semaphore.clone(),)))
         .collect();
+    for waiter in &waiters {
+        wait_until_asleep_in_futex(waiter);
+    }
     for _ in 0..3 {
         semaphore.release().unwrap();
     }
@@ -78,6 +83,11 @@ fn try_and_timed_acquire_fail_on_a_zero_semaphore_without_changing_it() {
     assert!(semaphore.acquire_timeout(Duration::ZERO));
 }
 
+fn release_once_then_refused(semaphore: BoundedSemaphore) {
+    semaphore.release().unwrap();
+    assert!(semaphore.release().is_err());
+}
+
 #[test]
 fn a_bounded_semaphore_refuses_a_release_above_its_initial_value() {
     let semaphore = BoundedSemaphore::new(2).unwrap();
@@ -87,13 +97,7 @@ fn a_bounded_semaphore_refuses_a_release_above_its_initial_value() {
     ));
     assert_eq!(semaphore.value(), 2);
     semaphore.acquire();
-    let other = start({
-        let semaphore = semaphore.clone();
-        move || {
-            semaphore.release().unwrap();
-            assert!(semaphore.release().is_err());
-        }
-    });
+    let other = start(release_once_then_refused, (semaphore.clone(),));
     assert_eq!(join(&other), 0);
     assert_eq!(semaphore.value(), 2);
 }

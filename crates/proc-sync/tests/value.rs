@@ -14,29 +14,29 @@ struct Point {
     y: f64,
 }
 
+fn move_the_point(point: Value<Point>) {
+    point.set(Point { x: 1.5, y: -2.0 });
+}
+
 #[test]
 fn a_value_set_in_a_child_is_seen_by_the_parent() {
     let point = Value::new(Point { x: 0.0, y: 0.0 }).unwrap();
-    let child = start({
-        let point = point.clone();
-        move || point.set(Point { x: 1.5, y: -2.0 })
-    });
+    let child = start(move_the_point, (point.clone(),));
     assert_eq!(join(&child), 0);
     assert_eq!(point.get(), Point { x: 1.5, y: -2.0 });
+}
+
+fn increment(counter: Value<u64>, times: u32) {
+    for _ in 0..times {
+        *counter.lock() += 1;
+    }
 }
 
 #[test]
 fn processes_incrementing_a_value_under_its_lock_lose_no_update() {
     let counter = Value::new(0u64).unwrap();
     let children: Vec<_> = (0..3)
-        .map(|_| {
-            let counter = counter.clone();
-            start(move || {
-                for _ in 0..5_000 {
-                    *counter.lock() += 1;
-                }
-            })
-        })
+        .map(|_| start(increment, (counter.clone(), 5_000)))
         .collect();
     for child in &children {
         assert_eq!(join(child), 0);
@@ -44,17 +44,16 @@ fn processes_incrementing_a_value_under_its_lock_lose_no_update() {
     assert_eq!(counter.get(), 15_000);
 }
 
+fn cannot_lock(value: Value<u8>) {
+    assert!(value.try_lock().is_none());
+    assert!(value.lock_timeout(Duration::from_millis(10)).is_none());
+}
+
 #[test]
 fn a_value_lock_held_elsewhere_is_not_acquired_by_try_or_timed_lock() {
     let value = Value::new(0u8).unwrap();
     let guard = value.lock();
-    let other = start({
-        let value = value.clone();
-        move || {
-            assert!(value.try_lock().is_none());
-            assert!(value.lock_timeout(Duration::from_millis(10)).is_none());
-        }
-    });
+    let other = start(cannot_lock, (value.clone(),));
     assert_eq!(join(&other), 0);
     assert!(matches!(
         value.lock_checked(),
@@ -62,6 +61,10 @@ fn a_value_lock_held_elsewhere_is_not_acquired_by_try_or_timed_lock() {
     ));
     drop(guard);
     assert!(value.lock_timeout(EVENTUALLY).is_some());
+}
+
+fn reverse(array: Array<u16>) {
+    array.lock().reverse();
 }
 
 #[test]
@@ -72,10 +75,7 @@ fn an_array_starts_zeroed_or_as_a_copy_and_is_shared_with_children() {
     assert_eq!(zeros.to_vec(), [0; 5]);
 
     let array = Array::from_slice(&[1u16, 2, 3]).unwrap();
-    let child = start({
-        let array = array.clone();
-        move || array.lock().reverse()
-    });
+    let child = start(reverse, (array.clone(),));
     assert_eq!(join(&child), 0);
     assert_eq!(array.to_vec(), [3, 2, 1]);
 }
