@@ -1,5 +1,6 @@
 //! Every handle of proc-sync travels: passed as an argument of `Process::target`, it refers
-//! to the same object in the child, under every start method.
+//! to the same object in the child, under every start method (each test here goes through
+//! all three itself); captured by a closure, it is the same object in a forked child.
 
 use std::time::Duration;
 
@@ -49,6 +50,23 @@ fn locks_and_values_are_the_same_objects_in_the_child() {
         }
         assert_eq!(counter.get(), 1500, "{method}");
     }
+}
+
+// Pinned to Fork: the subject is what a closure captures, and only a copy of this process
+// can run a closure (under Spawn or ForkServer, `start()` refuses it with ClosureNeedsFork).
+#[test]
+fn handles_captured_by_a_forked_closure_are_the_same_objects() {
+    let counter = Value::new(0u64).unwrap();
+    let (lock, rlock) = (Lock::new().unwrap(), RLock::new().unwrap());
+    let mut child = Process::new({
+        let (counter, lock, rlock) = (counter.clone(), lock.clone(), rlock.clone());
+        move || add_under_lock(counter, lock, rlock, 500)
+    })
+    .with_start_method(StartMethod::Fork);
+    child.start().unwrap();
+    add_under_lock(counter.clone(), lock.clone(), rlock.clone(), 500);
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(counter.get(), 1000);
 }
 
 fn die_holding(lock: Lock) {
