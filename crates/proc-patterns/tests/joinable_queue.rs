@@ -1,30 +1,29 @@
-//! JoinableQueue: the Queue API plus task_done / join across processes.
+//! JoinableQueue: the Queue API plus task_done / join across processes. The children are
+//! targets, forked, spawned or served as `MULTIPROC_START_METHOD` says.
+
+mod common;
 
 use std::time::Duration;
 
+use common::{NEVER, start, wait_until_asleep_in_futex};
 use proc_core::Process;
 use proc_patterns::{Error, JoinableQueue};
 use proc_sync::{Event, Value};
 
-/// Long enough never to be reached by a correct run; only a broken one waits this long.
-const NEVER: Duration = Duration::from_secs(60);
+/// Counts each item as processed, then marks it done, until the queue is closed.
+fn count_then_mark_done(q: JoinableQueue<u32>, processed: Value<u32>) {
+    for _ in q.iter() {
+        *processed.lock() += 1;
+        q.task_done().unwrap();
+    }
+}
 
 #[test]
 fn join_returns_once_consumers_in_other_processes_have_marked_every_item_done() {
     let q = JoinableQueue::<u32>::new(0).unwrap();
     let processed = Value::new(0u32).unwrap();
     let consumers: Vec<Process> = (0..2)
-        .map(|_| {
-            let (q, processed) = (q.clone(), processed.clone());
-            let mut p = Process::new(move || {
-                for _ in q.iter() {
-                    *processed.lock() += 1;
-                    q.task_done().unwrap();
-                }
-            });
-            p.start().unwrap();
-            p
-        })
+        .map(|_| start(count_then_mark_done, (q.clone(), processed.clone())))
         .collect();
     for i in 0..200 {
         q.put(i).unwrap();
@@ -39,19 +38,19 @@ fn join_returns_once_consumers_in_other_processes_have_marked_every_item_done() 
     }
 }
 
+fn join_then_say_so(q: JoinableQueue<u8>, joined: Event) {
+    q.join();
+    joined.set();
+}
+
 #[test]
 fn join_in_a_child_waits_for_the_parents_task_done() {
     let q = JoinableQueue::<u8>::new(0).unwrap();
     q.put(1).unwrap();
     let joined = Event::new().unwrap();
-    let mut joiner = Process::new({
-        let (q, joined) = (q.clone(), joined.clone());
-        move || {
-            q.join();
-            joined.set();
-        }
-    });
-    joiner.start().unwrap();
+    let joiner = start(join_then_say_so, (q.clone(), joined.clone()));
+    // Asleep in join, not merely started.
+    wait_until_asleep_in_futex(&joiner);
     q.get().unwrap();
     // The item is still unfinished, so the child cannot have got past join().
     assert!(!joined.is_set());
@@ -114,20 +113,18 @@ fn every_waiting_joiner_wakes_when_the_last_item_is_done() {
     }
 }
 
+fn take_one_and_keep_it(q: JoinableQueue<u32>, taken: Event) {
+    let _item = q.get().unwrap();
+    taken.set();
+    // Killed here, before task_done.
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
 #[test]
 fn a_consumer_killed_between_get_and_task_done_leaves_join_timeout_false_and_one_unfinished() {
     let q = JoinableQueue::<u32>::new(0).unwrap();
     let taken = Event::new().unwrap();
-    let mut consumer = Process::new({
-        let (q, taken) = (q.clone(), taken.clone());
-        move || {
-            let _item = q.get().unwrap();
-            taken.set();
-            // Killed here, before task_done.
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    });
-    consumer.start().unwrap();
+    let consumer = start(take_one_and_keep_it, (q.clone(), taken.clone()));
     q.put(7).unwrap();
     q.put(8).unwrap();
     assert!(taken.wait_timeout(NEVER));
