@@ -1,37 +1,24 @@
-//! Pool: a worker SIGKILLed from outside while it runs a task.
+//! Pool: a worker SIGKILLed from outside while it runs a task. The workers are forked,
+//! spawned or served as `MULTIPROC_START_METHOD` says.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+mod common;
 
+use common::{NEVER, PidFile};
 use proc_patterns::{Error, Pool};
-use proc_sync::{Event, Value};
 
-/// Long enough never to be reached by a correct run.
-const NEVER: Duration = Duration::from_secs(60);
-
-/// Set by the task that hangs, with its worker's pid; made before the pool, so that the
-/// workers share it.
-struct Started {
-    event: Event,
-    pid: Value<u32>,
-}
-
-fn started(cell: &OnceLock<Started>) -> &Started {
-    cell.get_or_init(|| Started {
-        event: Event::new().unwrap(),
-        pid: Value::new(0).unwrap(),
-    })
-}
-
-/// Input 3 hangs after saying which worker runs it; the others return at once.
-fn hang_on_three(x: u32, cell: &OnceLock<Started>) -> u32 {
+/// Input 3 hangs after saying which worker runs it (in the file at `announce`, see
+/// [`PidFile`]); the others return at once.
+fn hang_on_three((x, announce): (u32, String)) -> u32 {
     if x == 3 {
-        let started = started(cell);
-        started.pid.set(std::process::id());
-        started.event.set();
-        std::thread::sleep(Duration::from_secs(3600));
+        PidFile::announce(&announce);
+        std::thread::sleep(std::time::Duration::from_secs(3600));
     }
     x
+}
+
+/// The inputs `range`, each with the path the hanging task announces itself at.
+fn inputs(range: std::ops::Range<u32>, announce: &PidFile) -> Vec<(u32, String)> {
+    range.map(|x| (x, announce.path())).collect()
 }
 
 fn kill(pid: u32) {
@@ -43,20 +30,13 @@ fn double(x: u32) -> u32 {
     x * 2
 }
 
-static IMAP: OnceLock<Started> = OnceLock::new();
-
-fn hang_imap(x: u32) -> u32 {
-    hang_on_three(x, &IMAP)
-}
-
 #[test]
 fn a_worker_killed_during_a_task_fails_that_task_only_and_is_replaced() {
-    let started = started(&IMAP);
+    let started = PidFile::new("imap");
     let pool = Pool::builder().processes(2).chunksize(1).build().unwrap();
     let before = pool.pids();
-    let results = pool.imap(hang_imap, 0..8);
-    assert!(started.event.wait_timeout(NEVER));
-    let victim = started.pid.get();
+    let results = pool.imap(hang_on_three, inputs(0..8, &started));
+    let victim = started.wait();
     assert!(before.contains(&victim));
     kill(victim);
     let results: Vec<_> = results.collect();
@@ -81,22 +61,15 @@ fn a_worker_killed_during_a_task_fails_that_task_only_and_is_replaced() {
     );
 }
 
-static MAP: OnceLock<Started> = OnceLock::new();
-
-fn hang_map(x: u32) -> u32 {
-    hang_on_three(x, &MAP)
-}
-
 #[test]
 fn map_returns_an_error_instead_of_hanging_when_the_worker_holding_a_task_is_killed() {
-    let started = started(&MAP);
+    let started = PidFile::new("map");
     let pool = Pool::new(1).unwrap();
-    let killer = std::thread::spawn(move || {
-        assert!(started.event.wait_timeout(NEVER));
-        kill(started.pid.get());
+    let map_inputs = inputs(0..6, &started);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| kill(started.wait()));
+        pool.map(hang_on_three, map_inputs)
     });
-    let result = pool.map(hang_map, 0..6);
-    killer.join().unwrap();
     assert!(
         matches!(result, Err(Error::WorkerDied { exitcode: -9, .. })),
         "{result:?}"
@@ -105,19 +78,12 @@ fn map_returns_an_error_instead_of_hanging_when_the_worker_holding_a_task_is_kil
     assert_eq!(pool.map(double, 0..6).unwrap(), [0, 2, 4, 6, 8, 10]);
 }
 
-static APPLY: OnceLock<Started> = OnceLock::new();
-
-fn hang_apply(x: u32) -> u32 {
-    hang_on_three(x, &APPLY)
-}
-
 #[test]
 fn apply_async_reports_the_death_of_its_worker() {
-    let started = started(&APPLY);
+    let started = PidFile::new("apply");
     let pool = Pool::new(2).unwrap();
-    let pending = pool.apply_async(hang_apply, 3);
-    assert!(started.event.wait_timeout(NEVER));
-    kill(started.pid.get());
+    let pending = pool.apply_async(hang_on_three, (3, started.path()));
+    kill(started.wait());
     match pending.get_timeout(NEVER) {
         Err(Error::WorkerDied { exitcode, .. }) => assert_eq!(exitcode, -9),
         other => panic!("expected WorkerDied, got {other:?}"),
