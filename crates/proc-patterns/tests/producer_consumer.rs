@@ -1,26 +1,38 @@
 //! ProducerConsumer: producers and consumers as processes, task_done done for them, the
-//! queue closed when producers are finished, and failures reported by name.
+//! queue closed when producers are finished, and failures reported by name. The functions
+//! capture nothing, so the processes are forked, spawned or served as
+//! `MULTIPROC_START_METHOD` says; one test, pinned to Fork, is about a closure that
+//! captures.
 
-use proc_core::{current_process, exit};
+mod common;
+
+use common::Tally;
+use proc_core::{StartMethod, current_process, exit};
 use proc_patterns::producer_consumer::{FailureKind, Role};
-use proc_patterns::{Error, ProducerConsumer};
+use proc_patterns::{BoxError, Error, Producer, ProducerConsumer};
 use proc_sync::Array;
+
+/// Producer `Producer-n` puts the hundred items from `(n - 1) * 100`.
+fn put_my_hundred(out: &Producer<u32>) -> Result<(), BoxError> {
+    let me: u32 = current_process().name()["Producer-".len()..].parse()?;
+    for i in 0..100 {
+        out.put((me - 1) * 100 + i)?;
+    }
+    Ok(())
+}
+
+const EVERY_ITEM: &str = "every-item-once";
+
+fn record_every_item(item: u32) {
+    Tally::record(EVERY_ITEM, item.into());
+}
 
 #[test]
 fn every_item_of_every_producer_is_consumed_exactly_once() {
-    let seen = Array::<u32>::new(300).unwrap();
+    let tally = Tally::new(EVERY_ITEM);
     let report = ProducerConsumer::new()
-        .producers(3, |out| {
-            let me: u32 = current_process().name()["Producer-".len()..].parse()?;
-            for i in 0..100 {
-                out.put((me - 1) * 100 + i)?;
-            }
-            Ok(())
-        })
-        .consumers(2, {
-            let seen = seen.clone();
-            move |item: u32| seen.lock()[item as usize] += 1
-        })
+        .producers(3, put_my_hundred)
+        .consumers(2, record_every_item)
         .run()
         .unwrap();
     assert!(report.is_success(), "{report:?}");
@@ -28,12 +40,30 @@ fn every_item_of_every_producer_is_consumed_exactly_once() {
         (report.produced, report.consumed, report.unfinished),
         (300, 300, 0)
     );
+    assert_eq!(tally.items(), (0..300).collect::<Vec<u64>>());
+}
+
+// Pinned to Fork: the subject is a consumer closure that captures a handle, which only a
+// copy of this process can run (under Spawn it is refused, see start_methods.rs).
+#[test]
+fn a_consumer_closure_that_captures_a_handle_shares_it_under_fork() {
+    let seen = Array::<u32>::new(300).unwrap();
+    let report = ProducerConsumer::new()
+        .start_method(StartMethod::Fork)
+        .producers(3, put_my_hundred)
+        .consumers(2, {
+            let seen = seen.clone();
+            move |item: u32| seen.lock()[item as usize] += 1
+        })
+        .run()
+        .unwrap();
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!((report.produced, report.consumed), (300, 300));
     assert!(seen.lock().iter().all(|&n| n == 1));
 }
 
 #[test]
 fn processes_carry_the_names_they_were_given() {
-    let names = Array::<u8>::new(2).unwrap();
     let report = ProducerConsumer::new()
         .producer("小王", |out| {
             assert_eq!(current_process().name(), "小王");
@@ -41,18 +71,14 @@ fn processes_carry_the_names_they_were_given() {
             out.put(1u8)?;
             Ok(())
         })
-        .consumer("小戴", {
-            let names = names.clone();
-            move |i: u8| {
-                if current_process().name() == "小戴" {
-                    names.lock()[i as usize] = 1;
-                }
-            }
+        // A panic here would be a failure in the report.
+        .consumer("小戴", |_: u8| {
+            assert_eq!(current_process().name(), "小戴")
         })
         .run()
         .unwrap();
     assert!(report.is_success(), "{report:?}");
-    assert_eq!(&*names.lock(), &[1, 1]);
+    assert_eq!((report.produced, report.consumed), (2, 2));
 }
 
 #[test]
