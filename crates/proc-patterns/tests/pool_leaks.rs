@@ -1,5 +1,6 @@
 //! Pool: nothing is left behind, neither zombies nor file descriptors. One test in its own
-//! binary, so that other tests' descriptors do not come and go while it counts.
+//! binary, so that other tests' descriptors do not come and go while it counts. The
+//! workers are forked, spawned or served as `MULTIPROC_START_METHOD` says.
 
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ fn nap(_: ()) {
 
 #[test]
 fn pools_closed_terminated_or_dropped_leave_no_descriptor_and_no_child_behind() {
-    // A first pool sets up what lives for the whole process (the daemon lifeline pipe).
+    // A first pool sets up what lives for the whole process: the daemon lifeline pipe and,
+    // when the workers are served (MULTIPROC_START_METHOD=forkserver), the fork server, a
+    // child process that is not in active_children, and this process's connection to it.
     drop(Pool::new(1).unwrap());
     let before = open_fds();
     let mut workers = Vec::new();
