@@ -26,8 +26,9 @@
 pub use proc_core;
 pub use proc_core::codec::ByteBuf;
 pub use proc_core::{
-    CodecError, JoinError, JoinHandle, Process, ProcessInfo, Target, active_children, codec,
-    cpu_count, current_process, exit, parent_process, spawn,
+    CodecError, JoinError, JoinHandle, Process, ProcessInfo, START_METHOD_ENV, StartMethod,
+    TASK_ERROR_EXIT_CODE, Target, active_children, codec, cpu_count, current_process, exit,
+    get_start_method, init, parent_process, set_start_method, spawn,
 };
 pub use proc_ipc;
 pub use proc_ipc::{Connection, GetError, PutError, Queue, QueueBuilder, pipe, pipe_oneway};
@@ -98,8 +99,8 @@ pub mod prelude {
     pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
     pub use crate::{ByteBuf, Connection, GetError, PutError, Queue, pipe, pipe_oneway};
     pub use crate::{
-        JoinError, JoinHandle, Process, ProcessInfo, active_children, cpu_count, current_process,
-        parent_process, spawn,
+        JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children, cpu_count,
+        current_process, parent_process, spawn,
     };
 }
 
