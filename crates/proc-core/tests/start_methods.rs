@@ -50,6 +50,7 @@ every_start_method![
     a_daemon_child_knows_it_is_a_daemon,
     a_daemon_may_not_start_children,
     the_childs_stdin_is_dev_null,
+    the_child_goes_by_the_programs_name_in_ps,
     arguments_arrive_as_given_even_larger_than_a_socket_buffer,
     a_child_joins_its_own_children_before_it_ends,
     children_can_be_started_from_several_threads_at_once,
@@ -313,6 +314,26 @@ fn the_childs_stdin_is_dev_null(method: StartMethod) {
     let (reports, reporter) = report_pipe();
     let p = started(method, report_stdin, (reporter,));
     assert_eq!(reports.recv::<String>(), "/dev/null");
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn report_command_name(reporter: Reporter) {
+    reporter.send(&std::fs::read_to_string("/proc/self/comm").unwrap_or_default());
+}
+
+fn the_child_goes_by_the_programs_name_in_ps(method: StartMethod) {
+    // The name `ps`, `top`, `pgrep` and `killall` go by. A spawned child runs
+    // /proc/self/exe, which the kernel would name "exe"; it takes the program's name
+    // instead. A forked child's one thread is a copy of the forking thread and keeps its
+    // name: the program's when main forks, the test's thread here.
+    let expected = match method {
+        StartMethod::Fork => "/proc/thread-self/comm",
+        _ => "/proc/self/comm",
+    };
+    let expected = std::fs::read_to_string(expected).unwrap();
+    let (reports, reporter) = report_pipe();
+    let p = started(method, report_command_name, (reporter,));
+    assert_eq!(reports.recv::<String>(), expected);
     assert_eq!(p.join().unwrap(), 0);
 }
 
