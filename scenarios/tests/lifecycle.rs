@@ -185,17 +185,25 @@ fn a_multi_threaded_parent_that_spawns_or_uses_the_fork_server_gets_no_warning()
 fn at_normal_exit_daemons_are_terminated_and_other_children_joined() {
     for method in METHODS {
         let mut parent = command(method, &["exit-routine"])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("run scenario");
         let mut stdout = BufReader::new(parent.stdout.take().expect("piped stdout"));
-        // The daemon prints its pid, then tells main it runs: it is alive now.
+        // The daemon prints its pid, then tells main it runs; main then waits for us.
         let daemon_pid = read_until(&mut stdout, |line| {
             line.strip_prefix("daemon pid ")
                 .map(|pid| pid.parse::<u32>().expect("a pid"))
         });
         let daemon = pidfd_of(daemon_pid);
+        assert!(
+            !ended_within(&daemon, Duration::ZERO),
+            "under {method}, the daemon ended before main returned"
+        );
+        let mut stdin = parent.stdin.take().expect("piped stdin");
+        std::io::Write::write_all(&mut stdin, b"seen").expect("tell main");
+        drop(stdin);
         let status = parent.wait().expect("wait for the scenario");
         let mut stderr = String::new();
         parent

@@ -133,6 +133,9 @@ fn main() -> multiproc::Result<()> {
             daemon.start()?;
             let mut ready = [0u8; 1];
             std::io::Read::read_exact(&mut ready_rx, &mut ready).expect("daemon ready");
+            // A test that watches the daemon says when it has it in sight (a byte on stdin;
+            // end of file when nobody watches).
+            let _ = std::io::Read::read(&mut std::io::stdin(), &mut ready);
             let mut worker = Process::target(worker, ());
             worker.start()?;
             println!("main returns");
