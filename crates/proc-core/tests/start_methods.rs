@@ -130,7 +130,7 @@ fn kill_gives_minus_nine(method: StartMethod) {
     let p = running_child(method);
     p.kill().unwrap();
     assert_eq!(p.join().unwrap(), -9);
-    // Signalled before it could take its task, a child still reports the signal.
+    // Killed at once, perhaps before it took its task: still the signal, no task error.
     let p = started(method, sleep_a_minute, ());
     p.kill().unwrap();
     assert_eq!(p.join().unwrap(), -9);
