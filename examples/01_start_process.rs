@@ -9,8 +9,14 @@
 //! yet the program does not end before the child is done: at normal exit, as in Python,
 //! non-daemon children are joined.
 //!
+//! `multiproc::init()` opens `main`: under the Spawn and ForkServer start methods a child is
+//! a new run of this program, and must run `task`, not `main`. (multiproc takes such a run
+//! over before `main` already; `init()` is the documented entry that makes sure.) The start
+//! method is Fork unless `MULTIPROC_START_METHOD` names another:
+//!
 //! ```text
 //! cargo run --example 01_start_process
+//! MULTIPROC_START_METHOD=spawn cargo run --example 01_start_process
 //! ```
 
 use std::time::Duration;
@@ -24,8 +30,13 @@ fn task(name: String) {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p = Process::target(task, ("小王".to_string(),));
     p.start()?;
-    println!("主 (main) started {} and goes on", p.name());
+    println!(
+        "主 (main) started {} and goes on (start method: {})",
+        p.name(),
+        multiproc::get_start_method()
+    );
     Ok(())
 }

@@ -20,6 +20,7 @@ fn task(name: String, seconds: u64) {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let start = Instant::now();
     let mut processes = Vec::new();
     for i in 1..=3u64 {

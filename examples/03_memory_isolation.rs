@@ -1,7 +1,8 @@
 //! Seed tour, section 3: processes do not share memory.
 //!
 //! Python sets a global `n = 100`; the child's `task` sets `global n; n = 0`; after `join`
-//! the parent still prints `100`. A forked child works on its own copy of every global.
+//! the parent still prints `100`. A child works on its own copy of every global: a forked
+//! child on a copy of the parent's, a spawned one on a fresh run of the program's.
 //!
 //! ```text
 //! cargo run --example 03_memory_isolation
@@ -21,6 +22,7 @@ fn task() {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p = Process::target(task, ());
     p.start()?;
     p.join()?;

@@ -18,6 +18,7 @@ fn task() {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p = Process::target(task, ());
     p.start()?;
     println!("主 (main) {}", current_process().pid());

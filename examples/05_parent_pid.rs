@@ -2,6 +2,9 @@
 //!
 //! Python prints `os.getpid()` and `os.getppid()` in the child and in main. The child's
 //! parent is main; main's parent is whatever started the program (a shell, cargo, an IDE).
+//! Under the ForkServer start method the fork server is what forks the child, yet
+//! `current_process().ppid()` still names main, the process that asked for it (where
+//! Python's `os.getppid()` would name the server).
 //!
 //! ```text
 //! cargo run --example 05_parent_pid
@@ -20,6 +23,7 @@ fn task() {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p = Process::target(task, ());
     p.start()?;
     let me = current_process();

@@ -20,6 +20,7 @@ fn task() {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p = Process::target(task, ());
     p.start()?;
     println!("name: {}", p.name());

@@ -19,6 +19,7 @@ fn task(name: String) {
 }
 
 fn main() -> multiproc::Result<()> {
+    multiproc::init();
     let mut p1 = Process::target(task, ("老太监 (the old eunuch)".to_string(),)).with_daemon(true);
     p1.start()?;
     std::thread::sleep(Duration::from_secs(1));

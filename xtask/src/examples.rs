@@ -1,9 +1,12 @@
-//! `cargo xtask examples`: build every example, run it, check its story.
+//! `cargo xtask examples [--start-method fork|spawn|forkserver]`: build every example, run
+//! it under the start method (default fork, given to the examples as
+//! `MULTIPROC_START_METHOD`), check its story.
 //!
 //! [`CHECKS`] holds one entry per run of an example: its arguments and a function that
 //! reads what it printed. Every example that cargo builds must have at least one entry, so a
 //! new example cannot go unchecked. Every run must exit with status 0 and print nothing on
-//! stderr (a warning there is a finding), unless its entry says otherwise.
+//! stderr (a warning there is a finding), unless its entry says otherwise. Every example
+//! runs under every start method.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -15,6 +18,12 @@ use crate::run::{self, Captured, Line};
 
 /// How long one example may run before it is killed and reported.
 const LIMIT: Duration = Duration::from_secs(120);
+
+/// The start methods, by the names `MULTIPROC_START_METHOD` takes.
+const START_METHODS: [&str; 3] = ["fork", "spawn", "forkserver"];
+
+/// The environment variable through which the examples get the start method.
+const START_METHOD_ENV: &str = "MULTIPROC_START_METHOD";
 
 /// One run of an example and what its output must show.
 struct Check {
@@ -310,9 +319,8 @@ fn verify_dishes(out: &Captured) -> Result<(), String> {
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("examples takes no arguments, got {arg:?}"));
-    }
+    let method = start_method(args)?;
+    println!("==> examples under the {method} start method ({START_METHOD_ENV}={method})");
     let built = build_examples()?;
     for name in built.keys() {
         if !CHECKS.iter().any(|c| c.example == name) {
@@ -336,7 +344,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         };
         println!("\n--- {label}: {}", check.shows);
         let started = Instant::now();
-        let result = run::capture(program, check.args, LIMIT).and_then(|out| {
+        let env = [(START_METHOD_ENV, method)];
+        let result = run::capture(program, check.args, &env, LIMIT).and_then(|out| {
             for line in &out.lines {
                 println!("  [{:>6.2} s] {}", line.at.as_secs_f64(), line.text);
             }
@@ -349,6 +358,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             if !out.stderr.is_empty() {
                 return Err("printed on stderr".to_string());
             }
+            verify_start_method(check, &out, method)?;
             (check.verify)(&out)
         });
         match result {
@@ -360,19 +370,63 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!();
+    let ran = CHECKS.len();
     if failures.is_empty() {
-        println!(
-            "examples: {} runs, all as the seed tour tells",
-            CHECKS.len()
-        );
+        println!("examples: {ran} runs under {method}, all as the seed tour tells");
         Ok(())
     } else {
         Err(format!(
-            "{} of {} example runs failed:\n  {}",
+            "{} of {ran} example runs under {method} failed:\n  {}",
             failures.len(),
-            CHECKS.len(),
             failures.join("\n  ")
         ))
+    }
+}
+
+/// The start method that `--start-method NAME` (or `--start-method=NAME`) names; fork by
+/// default.
+fn start_method(args: &[String]) -> Result<&'static str, String> {
+    let name = match args {
+        [] => return Ok("fork"),
+        [option, name] if option == "--start-method" => name.as_str(),
+        [option] if option.starts_with("--start-method=") => &option["--start-method=".len()..],
+        _ => {
+            return Err(format!(
+                "examples takes only --start-method {}, got {args:?}",
+                START_METHODS.join("|")
+            ));
+        }
+    };
+    START_METHODS
+        .into_iter()
+        .find(|&m| m == name)
+        .ok_or_else(|| {
+            format!(
+                "unknown start method {name:?}: the start methods are {}",
+                START_METHODS.join(", ")
+            )
+        })
+}
+
+/// An example that prints the start method in force (`start method: NAME`) must print the
+/// one it was run under: proof that the option reached it. The first example must print it.
+fn verify_start_method(check: &Check, out: &Captured, method: &str) -> Result<(), String> {
+    let printed: Vec<&str> = out
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let after = l.text.split_once("start method: ")?.1;
+            after.split(|c: char| !c.is_ascii_alphanumeric()).next()
+        })
+        .collect();
+    if printed.is_empty() && check.example == "01_start_process" {
+        return Err("it does not say which start method it runs under".to_string());
+    }
+    match printed.iter().find(|&&p| p != method) {
+        Some(other) => Err(format!(
+            "run under {method}, it says \"start method: {other}\""
+        )),
+        None => Ok(()),
     }
 }
 
@@ -649,6 +703,39 @@ mod tests {
             "summary: tickets=1 buyers=2 successes=1 remaining=0 lock=false",
         ]);
         assert!(verify_tickets(&no_lost_update, 1, 2, false).is_err());
+    }
+
+    #[test]
+    fn the_start_method_option_takes_the_three_names_and_defaults_to_fork() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(start_method(&[]).unwrap(), "fork");
+        for method in START_METHODS {
+            assert_eq!(
+                start_method(&args(&["--start-method", method])).unwrap(),
+                method
+            );
+            let joined = format!("--start-method={method}");
+            assert_eq!(start_method(&args(&[&joined])).unwrap(), method);
+        }
+        assert!(start_method(&args(&["--start-method", "vfork"])).is_err());
+        assert!(start_method(&args(&["--start-method"])).is_err());
+        assert!(start_method(&args(&["spawn"])).is_err());
+    }
+
+    #[test]
+    fn an_example_that_names_another_start_method_fails() {
+        let check = CHECKS
+            .iter()
+            .find(|c| c.example == "01_start_process")
+            .unwrap();
+        let said = |text: &str| captured(&[(0.0, text)], 0.0);
+        let line = "主 (main) started Process-1 and goes on (start method: spawn)";
+        assert!(verify_start_method(check, &said(line), "spawn").is_ok());
+        assert!(verify_start_method(check, &said(line), "fork").is_err());
+        let line = "主 (main) started Process-1 and goes on (start method: forkserver)";
+        assert!(verify_start_method(check, &said(line), "fork").is_err());
+        assert!(verify_start_method(check, &said(line), "forkserver").is_ok());
+        assert!(verify_start_method(check, &said("主 (main) started"), "fork").is_err());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `cargo xtask …`: the project's own commands (the alias is in `.cargo/config.toml`).
 //!
-//! - `cargo xtask examples`: builds every example of the workspace, runs each one and
-//!   checks what it printed against the story its seed-tour section tells. Fails when an
-//!   example is wrong, or when an example has no check.
+//! - `cargo xtask examples [--start-method fork|spawn|forkserver]`: builds every example of
+//!   the workspace, runs each one under the start method (default fork) and checks what it
+//!   printed against the story its seed-tour section tells. Fails when an example is wrong,
+//!   or when an example has no check.
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings`, the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
-//!   installed), the docs without warnings, and `cargo xtask examples`.
+//!   installed), the suites that run under every start method again under Spawn and
+//!   ForkServer, the docs without warnings, and the examples under every start method.
 
 mod ci;
 mod examples;
@@ -17,8 +19,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  examples   build, run and check every example (the seed tour)
-  ci         fmt check, clippy -D warnings, tests + doctests, docs, examples
+  examples   build, run and check every example (the seed tour);
+             --start-method fork|spawn|forkserver (default fork)
+  ci         fmt check, clippy -D warnings, tests + doctests (also under spawn and
+             forkserver), docs, examples under every start method
 ";
 
 fn main() -> ExitCode {

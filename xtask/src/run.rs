@@ -51,12 +51,19 @@ pub struct Captured {
     pub exited_after: Duration,
 }
 
-/// Runs `program` with `args`, stdin closed, and captures everything. A program still
-/// running after `limit` is killed and reported as an error.
-pub fn capture(program: &PathBuf, args: &[&str], limit: Duration) -> Result<Captured, String> {
+/// Runs `program` with `args` and `env` added to its environment, stdin closed, and
+/// captures everything. A program still running after `limit` is killed and reported as an
+/// error.
+pub fn capture(
+    program: &PathBuf,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<Captured, String> {
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

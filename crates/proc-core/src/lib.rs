@@ -32,8 +32,8 @@
 //! ## Guarantees
 //! - Exit codes as Python: 0 when the body returns; 1 when it panics (the message goes to
 //!   the child's stderr); `n` for [`exit(n)`](exit); `-signum` when a signal ended it.
-//! - Output: stdio is flushed before the fork (nothing prints twice) and when the child
-//!   ends (nothing is lost, even without a trailing newline).
+//! - Output: stdio is flushed before a child starts (nothing prints twice or out of order)
+//!   and when the child ends (nothing is lost, even without a trailing newline).
 //! - No zombies, no leaked file descriptors: every child is reaped, by `join`,
 //!   `is_alive`, `exitcode`, [`active_children`], the next `start`, or at exit; a child whose
 //!   handle was dropped is reaped in the same ways.
@@ -42,13 +42,79 @@
 //!   dies with its parent even when the parent is SIGKILLed (see the `lifeline` module's
 //!   notes in the source), and may not start children of its own.
 //!
+//! ## Start methods
+//! How a child comes to be, as Python's start methods ([`StartMethod`]). The `Process` API,
+//! the exit codes, the child's stdout and stderr (its parent's), [`current_process`] (whose
+//! `ppid()` is the process that started it), daemons, and the no-zombie, no-leaked-fd
+//! guarantees are the same under all three.
+//!
+//! - **Fork**, the default: the child is a copy of this process made by `fork(2)`. The
+//!   cheapest (about 0.25 ms to start and join), and the only method that runs closures
+//!   ([`Process::new`], [`spawn`]). Risky from a process that runs threads (see below).
+//! - **Spawn**: the child is a new run of this executable, taken over before `main`, that
+//!   runs a target ([`Process::target`]): the function is named by its place in the
+//!   executable, the arguments travel encoded, and the file descriptors of handles among
+//!   them (locks, queues, …) travel with them. Nothing of the parent's memory, threads or
+//!   locks comes along, so it is safe from any thread; with no interpreter to boot it costs
+//!   about 1.2 ms.
+//! - **ForkServer**: a single-threaded server process, spawned when first needed, forks
+//!   the children on request (each then runs its target as a spawned child does). As safe
+//!   as Spawn and nearly as cheap as Fork: the choice for many children from a threaded
+//!   program. The server is one more child process and one more descriptor for the life of
+//!   the program.
+//!
+//! Use Fork for closures and for programs that start their children before any thread;
+//! Spawn or ForkServer in a program that runs threads (a server, a thread pool, a test
+//! harness). A forked child starts from a copy of its parent's memory, a spawned or served
+//! one from the program's initial state. Choose the method per process with
+//! [`Process::with_start_method`], for the program with [`set_start_method`], or from
+//! outside with `MULTIPROC_START_METHOD=spawn` (or `forkserver`), which is applied before
+//! `main`: a whole program, or a whole test suite, runs under another method unchanged.
+//!
+//! Under Spawn and ForkServer the target must be a function item or a closure that
+//! captures nothing ([`Error::TargetCannotTravel`] otherwise), a closure cannot run at all
+//! ([`Error::ClosureNeedsFork`], at `start()`), and a child that cannot decode its
+//! arguments ends with [`TASK_ERROR_EXIT_CODE`] and makes `join` an [`Error::TaskFailed`]
+//! that says why.
+//!
+//! ### `init()`, and Spawn under `cargo test`
+//! A spawned child is a new run of the program and must run its task, not `main`. multiproc
+//! takes it over before `main` runs, from an ELF constructor, so this holds where `main` is
+//! not yours: under `cargo test` (and `cargo nextest`) the program is the test binary, and
+//! a spawned child never runs the test harness. There is nothing to do in tests, doctests
+//! or benchmarks: start children under any method. In a program, [`init`] as the first line
+//! of `main` is the documented entry that makes sure of the same. To run a test suite under
+//! another method, set `MULTIPROC_START_METHOD`; tests about closures then pin
+//! `.with_start_method(StartMethod::Fork)`.
+//!
+//! ```
+//! use proc_core::{current_process, Error, Process, StartMethod};
+//!
+//! fn greet(name: String, parent: u32) {
+//!     assert_eq!(current_process().ppid(), parent);
+//!     println!("{name} runs in process {}", current_process().pid());
+//! }
+//!
+//! // No set-up, in a test as in a program that begins with proc_core::init().
+//! for method in StartMethod::ALL {
+//!     let mut p = Process::target(greet, ("小王".to_string(), std::process::id()))
+//!         .with_start_method(method);
+//!     p.start()?;
+//!     assert_eq!(p.join()?, 0);
+//! }
+//!
+//! // A closure cannot travel to a new run of the program: start() says what to do instead.
+//! let mut p = Process::new(|| {}).with_start_method(StartMethod::Spawn);
+//! assert!(matches!(p.start(), Err(Error::ClosureNeedsFork { .. })));
+//! # Ok::<(), proc_core::Error>(())
+//! ```
+//!
 //! ## Threads and fork
-//! Processes are started with `fork(2)`. Forking a process that runs several threads is
-//! risky: only the forking thread exists in the child, so a lock another thread held at
-//! that moment stays locked there. multiproc holds its own locks (and stdout's and
-//! stderr's) across the fork so that they are usable in the child, and prints one warning
-//! per process when it forks with more than one thread running. Start child processes
-//! before creating threads.
+//! Forking a process that runs several threads is risky: only the forking thread exists in
+//! the child, so a lock another thread held at that moment stays locked there. multiproc
+//! holds its own locks (and stdout's and stderr's) across the fork so that they are usable
+//! in the child, and prints one warning per process when it forks with more than one thread
+//! running. Start child processes before creating threads, or use Spawn or ForkServer.
 
 #![warn(missing_docs)]
 

@@ -12,7 +12,7 @@
 //!
 //! Handles can travel only where a channel for descriptors exists: as arguments of
 //! `Process::target`, through a multiproc `Queue` or `Connection`. Serialized anywhere else
-//! (with [`codec::encode`](crate::codec::encode), serde_json, …) a handle refuses with an
+//! (with [`codec::encode`], serde_json, …) a handle refuses with an
 //! encoding error that says so, rather than writing a number that would be meaningless.
 //!
 //! ```

@@ -1,86 +1,240 @@
-//! No zombies and no leaked file descriptors. This binary holds only these tests, run one
-//! after another, so that no other test's children blur the counts.
+//! No zombies and no leaked file descriptors, under every start method. This binary holds
+//! only these tests, run one after another, so that no other test's children blur the
+//! counts.
+//!
+//! The one thing that stays is the fork server: started on the first ForkServer start, it is
+//! one more child process and one more descriptor (its connection) for the life of the
+//! program. The tests account for it by name, and nothing else.
 
-use std::sync::Mutex;
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use proc_core::{Process, active_children, spawn};
+use proc_core::{Error, Process, StartMethod, active_children, exit, get_start_method, spawn};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use common::{Reporter, children_of, my_fork_servers, report_pipe, stat_of, zombies};
 
 /// The tests of this binary run one at a time: each counts this process's children.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Children of this process that have ended but were not reaped.
-fn zombie_children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut zombies = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
+/// This process's open descriptors and what each one is.
+fn fd_table() -> BTreeMap<u32, String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some((fd, target.to_string_lossy().into_owned()))
+        })
+        // The directory listing itself.
+        .filter(|(_, target)| !target.starts_with("/proc/"))
+        .collect()
+}
+
+fn nothing() {}
+
+fn exit_with(code: i32) {
+    exit(code)
+}
+
+fn sleep_a_minute() {
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn report(reporter: Reporter, value: u32) {
+    reporter.send(&value);
+}
+
+/// Encodes as a byte; refuses to decode.
+struct RefusesToDecode;
+
+impl Serialize for RefusesToDecode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefusesToDecode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u8::deserialize(deserializer)?;
+        Err(serde::de::Error::custom("refused on purpose"))
+    }
+}
+
+fn takes(_: RefusesToDecode) {}
+
+/// Starts and joins `count` processes with `method`, of every kind: returning, exiting with
+/// a code, sending a report through a descriptor among their arguments, daemons, killed
+/// ones, and (where arguments are decoded) ones whose arguments refuse to decode.
+fn start_and_join_many(method: StartMethod, count: u32) {
+    for i in 0..count {
+        let started = |mut p: Process| {
+            p = p.with_start_method(method);
+            p.start()
+                .unwrap_or_else(|e| panic!("start {i} under {method}: {e}"));
+            p
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.to_string().as_str()) {
-            zombies.push(pid);
+        match i % 6 {
+            0 => assert_eq!(started(Process::target(nothing, ())).join().unwrap(), 0),
+            1 => {
+                let code = (i % 200) as i32;
+                assert_eq!(
+                    started(Process::target(exit_with, (code,))).join().unwrap(),
+                    code
+                );
+            }
+            2 => {
+                let (reports, reporter) = report_pipe();
+                let p = started(Process::target(report, (reporter, i)));
+                assert_eq!(reports.recv::<u32>(), i);
+                assert_eq!(p.join().unwrap(), 0);
+            }
+            3 => {
+                let p = started(Process::target(nothing, ()).with_daemon(true));
+                assert_eq!(p.join().unwrap(), 0);
+            }
+            4 => {
+                let p = started(Process::target(sleep_a_minute, ()));
+                p.kill().unwrap();
+                assert_eq!(p.join().unwrap(), -9);
+            }
+            _ => {
+                let p = started(Process::target(takes, (RefusesToDecode,)));
+                match (method, p.join()) {
+                    (StartMethod::Fork, Ok(0)) => {}
+                    (_, Err(Error::TaskFailed { .. })) if method != StartMethod::Fork => {}
+                    (_, other) => panic!("under {method}: {other:?}"),
+                }
+            }
         }
     }
-    zombies
 }
 
-fn state_of(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-#[test]
-fn two_thousand_started_and_joined_processes_leave_no_fd_and_no_zombie() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // Warm up once: the first start installs the exit hook and may open lazily-made fds.
-    let mut p = Process::new(|| {});
+fn started_and_joined_processes_leave_no_fd_and_no_zombie(method: StartMethod, count: u32) {
+    let _turn = one_at_a_time();
+    // Warm up: the first start installs the exit hook, the first daemon makes the
+    // lifeline that all daemons of this process share.
+    let mut p = Process::target(nothing, ())
+        .with_daemon(true)
+        .with_start_method(StartMethod::Fork);
     p.start().unwrap();
     p.join().unwrap();
-    let fds_before = open_fds();
-    let zombies_before = zombie_children().len();
+    let fds_before = fd_table();
+    let servers_before = my_fork_servers();
 
-    for i in 0..2000u32 {
-        if i % 2 == 0 {
-            let mut p = Process::new(|| {});
-            p.start().unwrap();
-            assert_eq!(p.join().unwrap(), 0);
-        } else {
-            assert_eq!(spawn(move || i).unwrap().join().unwrap(), i);
-        }
-    }
+    start_and_join_many(method, count);
 
-    assert_eq!(open_fds(), fds_before, "file descriptors leaked");
+    let servers = my_fork_servers();
+    assert!(
+        servers_before.iter().all(|s| servers.contains(s)),
+        "a fork server went away: {servers_before:?} -> {servers:?}"
+    );
     assert_eq!(
-        zombie_children().len(),
-        zombies_before,
-        "zombies left behind"
+        servers.len(),
+        usize::from(method == StartMethod::ForkServer || !servers_before.is_empty()),
+        "one fork server for the life of the program, once it is used"
+    );
+    let new_servers = servers.len() - servers_before.len();
+    let fds = fd_table();
+    let opened: Vec<&String> = fds
+        .iter()
+        .filter(|(fd, target)| fds_before.get(fd) != Some(target))
+        .map(|(_, target)| target)
+        .collect();
+    let closed: Vec<(&u32, &String)> = fds_before
+        .iter()
+        .filter(|(fd, target)| fds.get(fd) != Some(target))
+        .collect();
+    assert!(closed.is_empty(), "descriptors closed: {closed:?}");
+    assert_eq!(
+        opened.len(),
+        new_servers,
+        "descriptors leaked under {method} (a new fork server accounts for one): {opened:?}"
     );
     assert!(
-        zombie_children().is_empty(),
-        "zombies: {:?}",
-        zombie_children()
+        opened.iter().all(|target| target.starts_with("socket:")),
+        "the fork server's connection is a socket: {opened:?}"
     );
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+    let living: Vec<u32> = children_of(std::process::id())
+        .into_iter()
+        .map(|c| c.pid)
+        .collect();
+    assert_eq!(living, servers, "children left besides the fork server");
+    assert!(active_children().is_empty());
 }
 
 #[test]
-fn a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(60)));
+fn a_thousand_forked_processes_leave_no_fd_and_no_zombie() {
+    started_and_joined_processes_leave_no_fd_and_no_zombie(StartMethod::Fork, 1000);
+}
+
+#[test]
+fn five_hundred_spawned_processes_leave_no_fd_and_no_zombie() {
+    started_and_joined_processes_leave_no_fd_and_no_zombie(StartMethod::Spawn, 500);
+}
+
+#[test]
+fn five_hundred_served_processes_leave_only_the_fork_server() {
+    started_and_joined_processes_leave_no_fd_and_no_zombie(StartMethod::ForkServer, 500);
+}
+
+#[test]
+fn a_thousand_closures_and_spawn_handles_leave_no_fd_and_no_zombie() {
+    let _turn = one_at_a_time();
+    let fork_default = get_start_method() == StartMethod::Fork;
+    let mut p = Process::new(|| {}).with_start_method(StartMethod::Fork);
+    p.start().unwrap();
+    p.join().unwrap();
+    let fds_before = common::open_fds();
+
+    for i in 0..1000u32 {
+        if i % 2 == 0 {
+            let mut p = Process::new(|| {}).with_start_method(StartMethod::Fork);
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), 0);
+        } else if fork_default {
+            assert_eq!(spawn(move || i).unwrap().join().unwrap(), i);
+        } else {
+            // spawn() runs a closure, which only Fork can: under another default it
+            // refuses, and the refusal leaks nothing either.
+            assert!(matches!(
+                spawn(move || i),
+                Err(Error::ClosureNeedsFork { .. })
+            ));
+        }
+    }
+
+    assert_eq!(common::open_fds(), fds_before, "file descriptors leaked");
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+}
+
+/// Waits until `pid` has ended: a zombie, or gone (its fork server reaped it).
+fn wait_until_ended(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stat_of(pid).is_some_and(|s| s.state != 'Z') {
+        assert!(Instant::now() < deadline, "{pid} did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(method: StartMethod) {
+    let _turn = one_at_a_time();
+    // Warm up (the fork server, under ForkServer).
+    let mut p = Process::target(nothing, ()).with_start_method(method);
+    p.start().unwrap();
+    p.join().unwrap();
+    let fds_before = common::open_fds();
+
+    let mut p = Process::target(sleep_a_minute, ()).with_start_method(method);
     p.start().unwrap();
     let pid = p.pid().unwrap();
     drop(p);
@@ -91,38 +245,67 @@ fn a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(pid) != Some('Z') {
-        assert!(Instant::now() < deadline, "the child did not end");
+    wait_until_ended(pid);
+    // Python's rule: finished children are reaped by active_children() (and by the next
+    // start, and at exit); what this process held for the child is closed with it.
+    // (A served child is the fork server's to reap; it reports the end when it has.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while active_children().iter().any(|c| c.pid() == pid) {
+        assert!(Instant::now() < deadline, "the dropped child stays active");
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Python's rule: finished children are reaped by active_children() (and by the next
-    // start, and at exit).
-    assert!(active_children().iter().all(|c| c.pid() != pid));
-    assert_eq!(state_of(pid), None, "the dropped child is still a zombie");
+    assert_eq!(stat_of(pid), None, "the dropped child is still a zombie");
+    assert_eq!(common::open_fds(), fds_before, "its descriptors leaked");
 
     // The next start reaps too.
-    let mut p = Process::new(|| {});
+    let mut p = Process::target(nothing, ()).with_start_method(method);
     p.start().unwrap();
     let first = p.pid().unwrap();
     drop(p);
-    while state_of(first) != Some('Z') {
-        std::thread::sleep(Duration::from_millis(5));
+    wait_until_ended(first);
+    if method == StartMethod::ForkServer {
+        // Let the server report the end it has reaped, so that start() can see it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while zombies().iter().any(|z| z.pid == first) {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    let mut q = Process::new(|| {});
+    let mut q = Process::target(nothing, ()).with_start_method(method);
     q.start().unwrap();
     assert_eq!(
-        state_of(first),
+        stat_of(first),
         None,
         "start() did not reap the finished child"
     );
     q.join().unwrap();
-    assert!(zombie_children().is_empty());
+    drop(q);
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+    assert_eq!(common::open_fds(), fds_before, "descriptors leaked");
+}
+
+#[test]
+fn a_dropped_handle_of_a_running_forked_child_is_reaped_not_left_a_zombie() {
+    a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(StartMethod::Fork);
+}
+
+#[test]
+fn a_dropped_handle_of_a_running_spawned_child_is_reaped_not_left_a_zombie() {
+    a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(StartMethod::Spawn);
+}
+
+#[test]
+fn a_dropped_handle_of_a_running_served_child_is_forgotten_once_the_server_reaped_it() {
+    a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(StartMethod::ForkServer);
 }
 
 #[test]
 fn a_dropped_join_handle_of_a_running_child_is_reaped_too() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = one_at_a_time();
+    if get_start_method() != StartMethod::Fork {
+        // spawn() needs Fork; its refusal is tested above.
+        return;
+    }
     let h = spawn(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
     let pid = h.pid();
     drop(h);
@@ -131,9 +314,7 @@ fn a_dropped_join_handle_of_a_running_child_is_reaped_too() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    while state_of(pid) != Some('Z') {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_ended(pid);
     active_children();
-    assert_eq!(state_of(pid), None);
+    assert_eq!(stat_of(pid), None);
 }

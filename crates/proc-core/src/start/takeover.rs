@@ -42,11 +42,35 @@ extern "C" fn constructor(
 /// by multiproc's Spawn or ForkServer method; returns at once otherwise.
 pub(crate) fn take_over_if_child() {
     if let Some(socket) = take_descriptor(spawn::TASK_FD_ENV) {
+        take_the_programs_name();
         task::run(socket)
     }
     if let Some(control) = take_descriptor(forkserver::SERVER_FD_ENV) {
+        take_the_programs_name();
         forkserver::serve(control)
     }
+}
+
+/// The kernel names a process after the file it runs, which for a spawned process (and the
+/// fork server, and so the children it forks) is `/proc/self/exe`: `ps`, `top`, `pgrep` and
+/// `killall` would see "exe". A forked child keeps its parent's name; so do these, from the
+/// `argv[0]` the parent gave them (its own), cut to the kernel's 15 bytes as `exec` does.
+fn take_the_programs_name() {
+    let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else {
+        return;
+    };
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if base.is_empty() {
+        return;
+    }
+    // TASK_COMM_LEN: at most 15 bytes and a NUL.
+    let mut name = [0u8; 16];
+    let len = base.len().min(15);
+    name[..len].copy_from_slice(&base[..len]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes at the pointer,
+    // which `name` is; it renames this thread, the process's only one.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
 /// The descriptor the environment variable `name` names, removed from the environment so

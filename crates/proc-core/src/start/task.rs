@@ -216,6 +216,9 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::io("socketpair for the task", e.into()))?;
+    // What the parent printed before start() comes out before what the child prints, as
+    // under Fork (and as Python does for every start method).
+    super::flush_stdio();
     let launched = launch(theirs)?;
     let sent = travel::send_frame(ours.as_fd(), &message, &fds, TASK_LIMIT);
     let child = Child::new(

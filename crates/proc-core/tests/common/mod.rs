@@ -1,0 +1,164 @@
+//! What the start-method tests share: a report pipe whose write end travels to a child as an
+//! argument of its target (inherited by a forked child, attached to the task message of a
+//! spawned or served one), so that a child started by any method can tell the test what it
+//! saw; and a look at this process's children in `/proc`.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use proc_core::codec;
+use proc_core::travel::{FdRef, ReceivedFd};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How long a test waits for a child's report before it fails instead of hanging. Not a
+/// timing assertion: a report comes in milliseconds, or never.
+const REPORT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The write end of a report pipe: give it to a child as an argument of its target.
+#[derive(Debug)]
+pub struct Reporter(OwnedFd);
+
+impl Serialize for Reporter {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FdRef::new(self.0.as_fd()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reporter {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Reporter(
+            ReceivedFd::deserialize(deserializer)?.into_inner(),
+        ))
+    }
+}
+
+impl Reporter {
+    /// Sends `value` as one frame (a `u32` length, then the codec's bytes) in one write,
+    /// which a pipe keeps whole for frames up to `PIPE_BUF` bytes. Panics on failure: in a
+    /// child, that is exit code 1, which the test sees.
+    pub fn send<T: Serialize>(&self, value: &T) {
+        let bytes = codec::encode(value).expect("encode a report");
+        let mut frame = (bytes.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&bytes);
+        let mut sent = 0;
+        while sent < frame.len() {
+            match nix::unistd::write(&self.0, &frame[sent..]) {
+                Ok(n) => sent += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => panic!("writing a report: {e}"),
+            }
+        }
+    }
+}
+
+/// The read end of a report pipe.
+#[derive(Debug)]
+pub struct Reports(OwnedFd);
+
+impl Reports {
+    /// The next report; panics when the pipe ends first (every writer gone without a word)
+    /// or when nothing came for two minutes.
+    pub fn recv<T: DeserializeOwned>(&self) -> T {
+        let mut len = [0u8; 4];
+        self.read_exact(&mut len);
+        let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+        self.read_exact(&mut bytes);
+        codec::decode(&bytes, 1 << 20).expect("decode a report")
+    }
+
+    /// Whether a report (or the end of the pipe) is waiting right now.
+    pub fn ready(&self) -> bool {
+        proc_core::wait_readable(self.0.as_fd(), Some(Instant::now())).expect("poll")
+    }
+
+    fn read_exact(&self, buf: &mut [u8]) {
+        let deadline = Instant::now() + REPORT_PATIENCE;
+        let mut filled = 0;
+        while filled < buf.len() {
+            assert!(
+                proc_core::wait_readable(self.0.as_fd(), Some(deadline)).expect("poll"),
+                "no report from the child within {REPORT_PATIENCE:?}"
+            );
+            match nix::unistd::read(&self.0, &mut buf[filled..]) {
+                Ok(0) => panic!("the report pipe ended before a whole report came"),
+                Ok(n) => filled += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => panic!("reading a report: {e}"),
+            }
+        }
+    }
+}
+
+/// A new report pipe: keep the [`Reports`], give the [`Reporter`] to a child.
+pub fn report_pipe() -> (Reports, Reporter) {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+    (Reports(read), Reporter(write))
+}
+
+/// The number of descriptors this process has open.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// A process as `/proc/<pid>/stat` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub state: char,
+    pub ppid: u32,
+}
+
+/// `/proc/<pid>/stat`, or `None` when there is no such process.
+pub fn stat_of(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(ProcStat { pid, state, ppid })
+}
+
+/// Every process whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<ProcStat> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(stat_of)
+        .filter(|stat| stat.ppid == parent)
+        .collect()
+}
+
+/// Whether `pid` runs as a fork server (its command line carries the marker argument).
+pub fn is_fork_server(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == b"--multiproc-forkserver")
+    })
+}
+
+/// This process's fork servers (it has one once it started a child by ForkServer).
+pub fn my_fork_servers() -> Vec<u32> {
+    children_of(std::process::id())
+        .into_iter()
+        .filter(|c| c.state != 'Z' && is_fork_server(c.pid))
+        .map(|c| c.pid)
+        .collect()
+}
+
+/// Children of this process, and of its fork servers, that ended and were not reaped.
+pub fn zombies() -> Vec<ProcStat> {
+    let mut parents = vec![std::process::id()];
+    parents.extend(my_fork_servers());
+    parents
+        .into_iter()
+        .flat_map(children_of)
+        .filter(|c| c.state == 'Z')
+        .collect()
+}
