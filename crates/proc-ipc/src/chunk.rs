@@ -29,7 +29,45 @@
 //! [`Assembly`] is the consumer's side of this, free of shared memory so that the fuzz
 //! target can drive it with arbitrary frames.
 
+use std::mem::MaybeUninit;
+
 use crate::frame::FrameKind;
+
+/// Where the payload of a frame comes from: the ring, or (tests, the fuzz target) a slice.
+///
+/// # Safety
+/// `copy_to` must write every byte of `out`: [`Assembly`] then treats them as initialised.
+pub(crate) unsafe trait Payload {
+    /// Copies `out.len()` bytes of the payload, from `offset` on, into `out`. Called only
+    /// within the payload's length.
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]);
+}
+
+/// A payload held in a slice.
+#[cfg(test)]
+pub(crate) struct SlicePayload<'a>(pub(crate) &'a [u8]);
+
+// SAFETY: copy_to writes every byte of `out` (or panics on a misuse out of the slice's
+// bounds, writing nothing that is then read).
+#[cfg(test)]
+unsafe impl Payload for SlicePayload<'_> {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        let from = &self.0[offset..offset + out.len()];
+        for (to, &byte) in out.iter_mut().zip(from) {
+            to.write(byte);
+        }
+    }
+}
+
+/// Appends `len` bytes of `payload` from `offset` to `buf`, without zeroing them first.
+fn append_from(buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
+    buf.reserve(len);
+    let have = buf.len();
+    payload.copy_to(offset, &mut buf.spare_capacity_mut()[..len]);
+    // SAFETY: `reserve` made room for `len` more bytes, and Payload's contract says that
+    // `copy_to` wrote every one of them.
+    unsafe { buf.set_len(have + len) };
+}
 
 /// Bytes of the total length at the start of a `First` frame's payload.
 pub(crate) const TOTAL_LEN: usize = 8;
@@ -96,22 +134,20 @@ impl Assembly {
         buf.clear();
     }
 
-    /// Takes in a frame of `kind` whose payload is `len` bytes. `copy(offset, out)` copies
-    /// `out.len()` bytes of the payload from `offset` into `out`; it is called only within
-    /// the payload's `len` bytes. `buf` collects the item.
+    /// Takes in a frame of `kind` whose payload is `len` bytes, copied out of `payload`
+    /// (only within those `len` bytes). `buf` collects the item.
     pub(crate) fn accept(
         &mut self,
         buf: &mut Vec<u8>,
         kind: FrameKind,
         len: usize,
-        mut copy: impl FnMut(usize, &mut [u8]),
+        mut payload: impl Payload,
     ) -> Outcome {
         let Some(receiving) = self.receiving else {
             return match kind {
                 FrameKind::Inline | FrameKind::Handoff => {
                     buf.clear();
-                    buf.resize(len, 0);
-                    copy(0, buf);
+                    append_from(buf, len, 0, &mut payload);
                     if kind == FrameKind::Inline {
                         Outcome::Item
                     } else {
@@ -120,14 +156,17 @@ impl Assembly {
                 }
                 FrameKind::ChunkFirst => {
                     buf.clear();
-                    let mut total = [0u8; TOTAL_LEN];
+                    let mut total = Vec::with_capacity(TOTAL_LEN);
                     let spoiled = if len < TOTAL_LEN {
                         Some("a first chunk too short to hold the item's length")
                     } else {
-                        copy(0, &mut total);
+                        append_from(&mut total, TOTAL_LEN, 0, &mut payload);
                         None
                     };
-                    let total = u64::from_le_bytes(total);
+                    let total = match <[u8; TOTAL_LEN]>::try_from(&total[..]) {
+                        Ok(bytes) => u64::from_le_bytes(bytes),
+                        Err(_) => 0,
+                    };
                     let spoiled = spoiled.or_else(|| {
                         (total > self.limit as u64).then_some("an item over the limit")
                     });
@@ -135,7 +174,7 @@ impl Assembly {
                     if receiving.spoiled.is_none() {
                         // Memory is set aside as bytes arrive, never for a mere announcement:
                         // at most what came plus one more chunk's worth, doubling.
-                        receiving.append(buf, len - TOTAL_LEN, TOTAL_LEN, &mut copy);
+                        receiving.append(buf, len - TOTAL_LEN, TOTAL_LEN, &mut payload);
                     }
                     self.receiving = Some(receiving);
                     Outcome::Consumed { ends_item: false }
@@ -149,7 +188,7 @@ impl Assembly {
             FrameKind::ChunkMore | FrameKind::ChunkLast => {
                 let mut receiving = receiving;
                 if receiving.spoiled.is_none() {
-                    receiving.append(buf, len, 0, &mut copy);
+                    receiving.append(buf, len, 0, &mut payload);
                 }
                 if kind == FrameKind::ChunkMore {
                     self.receiving = Some(receiving);
@@ -187,13 +226,7 @@ impl Assembly {
 impl Receiving {
     /// Appends `len` payload bytes from `offset` to `buf`, unless they would pass the
     /// announced total (then the item is spoiled and `buf` emptied).
-    fn append(
-        &mut self,
-        buf: &mut Vec<u8>,
-        len: usize,
-        offset: usize,
-        copy: &mut impl FnMut(usize, &mut [u8]),
-    ) {
+    fn append(&mut self, buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
         let have = buf.len();
         if (have as u64).saturating_add(len as u64) > self.total {
             self.spoiled = Some("its chunks brought more bytes than it announced");
@@ -205,8 +238,7 @@ impl Receiving {
             let want = (self.total as usize).min((have + len).saturating_mul(2));
             buf.reserve_exact(want - have);
         }
-        buf.resize(have + len, 0);
-        copy(offset, &mut buf[have..]);
+        append_from(buf, len, offset, payload);
     }
 }
 
@@ -221,9 +253,7 @@ mod tests {
         kind: FrameKind,
         payload: &[u8],
     ) -> Outcome {
-        assembly.accept(buf, kind, payload.len(), |offset, out| {
-            out.copy_from_slice(&payload[offset..offset + out.len()])
-        })
+        assembly.accept(buf, kind, payload.len(), SlicePayload(payload))
     }
 
     fn first(total: u64, bytes: &[u8]) -> Vec<u8> {

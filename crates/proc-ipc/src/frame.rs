@@ -21,7 +21,9 @@
 //! checks everything it reads: positions, lengths and kinds. A check that fails is a
 //! [`FrameError`], never a panic or an out-of-bounds access.
 
-use crate::chunk::Outcome;
+use std::mem::MaybeUninit;
+
+use crate::chunk::{Outcome, Payload};
 
 /// Bytes of a frame's header.
 pub(crate) const HEADER: usize = 8;
@@ -138,16 +140,36 @@ impl Ring {
     /// and `tail`, and the caller holds the consumers' lock), and `out.len() <= len()`.
     #[inline]
     pub(crate) unsafe fn copy_out(&self, offset: usize, out: &mut [u8]) {
-        debug_assert!(offset < self.len && out.len() <= self.len);
-        let first = out.len().min(self.len - offset);
-        let rest = out.len() - first;
+        // SAFETY: the caller's contract; `out` is valid for writes of its length.
+        unsafe { self.copy_out_raw(offset, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// `copy_out` into memory that may not be initialised yet: every byte of `out` is
+    /// written.
+    ///
+    /// # Safety
+    /// As for `copy_out`.
+    #[inline]
+    pub(crate) unsafe fn copy_out_uninit(&self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        // SAFETY: the caller's contract; `out` is valid for writes of its length, and
+        // writing bytes into MaybeUninit<u8> is always allowed.
+        unsafe { self.copy_out_raw(offset, out.as_mut_ptr().cast::<u8>(), out.len()) }
+    }
+
+    /// # Safety
+    /// As for `copy_out`, with `out` valid for writes of `len` bytes.
+    #[inline]
+    unsafe fn copy_out_raw(&self, offset: usize, out: *mut u8, len: usize) {
+        debug_assert!(offset < self.len && len <= self.len);
+        let first = len.min(self.len - offset);
+        let rest = len - first;
         // SAFETY: `offset + first <= len` and `rest <= len`, so both ranges lie in the
-        // ring, which is valid (Ring::new's contract); `out` is another allocation; nobody
-        // writes these bytes meanwhile (this function's contract).
+        // ring, which is valid (Ring::new's contract); `out` is another allocation, valid
+        // for `len` bytes; nobody writes these bytes meanwhile (this function's contract).
         unsafe {
-            std::ptr::copy_nonoverlapping(self.base.add(offset), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(self.base.add(offset), out, first);
             if rest > 0 {
-                std::ptr::copy_nonoverlapping(self.base, out.as_mut_ptr().add(first), rest);
+                std::ptr::copy_nonoverlapping(self.base, out.add(first), rest);
             }
         }
     }
@@ -172,6 +194,24 @@ impl Ring {
             }
         }
         self.advance(offset, bytes.len())
+    }
+}
+
+/// The payload of a frame in a ring, as the consumer's [`Assembly`](crate::chunk::Assembly)
+/// copies it out.
+pub(crate) struct RingPayload {
+    pub(crate) ring: Ring,
+    /// Where the payload starts in the ring.
+    pub(crate) offset: usize,
+}
+
+// SAFETY: copy_to writes every byte of `out` (copy_out_uninit does).
+unsafe impl Payload for RingPayload {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        let at = self.ring.advance(self.offset, offset);
+        // SAFETY: the frame was decoded between `head` and `tail` under the consumers'
+        // lock, and `Assembly::accept` copies only within its payload (Payload's use).
+        unsafe { self.ring.copy_out_uninit(at, out) }
     }
 }
 
@@ -289,12 +329,11 @@ pub fn decode_all(
     let mut buf = Vec::new();
     // SAFETY: `bytes` is this function's own copy; nothing else touches it.
     while let Some(frame) = unsafe { decode(ring, head, tail) }.map_err(|e| e.to_string())? {
-        let outcome = assembly.accept(&mut buf, frame.kind, frame.payload_len, |offset, out| {
-            let at = ring.advance(frame.payload_offset, offset);
-            // SAFETY: as above; `accept` copies only within the payload, which lies in the
-            // ring (decode checked its length).
-            unsafe { ring.copy_out(at, out) }
-        });
+        let payload = RingPayload {
+            ring,
+            offset: frame.payload_offset,
+        };
+        let outcome = assembly.accept(&mut buf, frame.kind, frame.payload_len, payload);
         match outcome {
             Outcome::Consumed { .. } | Outcome::Spoiled(_) => {}
             Outcome::Item => items.push(std::mem::take(&mut buf)),

@@ -67,7 +67,7 @@ use serde::de::DeserializeOwned;
 
 use crate::chunk::{self, Assembly, Outcome};
 use crate::error::{Error, GetError, PutError};
-use crate::frame::{self, FrameError, FrameKind, HEADER, Handoff, Ring};
+use crate::frame::{self, FrameError, FrameKind, HEADER, Handoff, Ring, RingPayload};
 use crate::handoff::{Message, SideChannel};
 
 /// The ring size of a queue made with [`Queue::new`]: 1 MiB. Only the pages that items
@@ -762,14 +762,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     continue;
                 }
             };
-            let ring = self.ring();
             let was_receiving = assembly.is_receiving();
-            let outcome = assembly.accept(buf, found.kind, found.payload_len, |offset, out| {
-                let at = ring.advance(found.payload_offset, offset);
-                // SAFETY: as for the decode: the payload lies between head and tail, and
-                // `accept` copies only within it.
-                unsafe { ring.copy_out(at, out) }
-            });
+            // The payload lies between head and tail, which this thread reads under the
+            // consumers' lock (see RingPayload).
+            let payload = RingPayload {
+                ring: self.ring(),
+                offset: found.payload_offset,
+            };
+            let outcome = assembly.accept(buf, found.kind, found.payload_len, payload);
             if assembly.is_receiving() != was_receiving {
                 hot.open_item
                     .store(u64::from(assembly.is_receiving()), Ordering::Relaxed);
