@@ -574,7 +574,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_with(item, Wait::Until(Deadline::after(timeout)))
     }
 
-    /// Puts `item` if there is room now: `Err(Full(item))` otherwise.
+    /// Puts `item` if there is room now: `Err(Full(item))` otherwise, and also while
+    /// another producer is in the middle of streaming a large item. A large item that does
+    /// not fit in the ring at once is handed over as a memory file.
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_with(item, Wait::No)
     }
@@ -598,7 +600,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_with(Wait::Until(Deadline::after(timeout)))
     }
 
-    /// Takes the first item if there is one now: `Err(Empty)` otherwise.
+    /// Takes the first item if there is one now: `Err(Empty)` otherwise, and also while
+    /// another consumer is in the middle of receiving a streamed item. Once it has begun
+    /// to receive a streamed item itself, it waits for the rest (see [`Queue`]).
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_with(Wait::No)
     }
