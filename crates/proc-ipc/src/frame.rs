@@ -174,6 +174,53 @@ impl Ring {
         }
     }
 
+    /// The `HEADER` bytes at ring offset `offset` (`< len()`), wrapping at the end.
+    ///
+    /// # Safety
+    /// As for `copy_out`.
+    #[inline]
+    unsafe fn read_header(&self, offset: usize) -> [u8; HEADER] {
+        if self.len - offset >= HEADER {
+            // SAFETY: the header lies within the ring (checked just above); the caller's
+            // contract says nobody writes it meanwhile. One unaligned 8-byte load.
+            unsafe {
+                self.base
+                    .add(offset)
+                    .cast::<[u8; HEADER]>()
+                    .read_unaligned()
+            }
+        } else {
+            let mut header = [0u8; HEADER];
+            // SAFETY: the caller's contract.
+            unsafe { self.copy_out(offset, &mut header) };
+            header
+        }
+    }
+
+    /// Writes a frame's header at ring offset `offset` (`< len()`), wrapping at the end;
+    /// returns the offset just past it.
+    ///
+    /// # Safety
+    /// As for `copy_in`.
+    #[inline]
+    unsafe fn write_header(&self, offset: usize, header: [u8; HEADER]) -> usize {
+        if self.len - offset > HEADER {
+            // SAFETY: the header lies within the ring, and does not reach its end (checked
+            // just above); the caller's contract says nobody else touches it. One unaligned
+            // 8-byte store.
+            unsafe {
+                self.base
+                    .add(offset)
+                    .cast::<[u8; HEADER]>()
+                    .write_unaligned(header)
+            };
+            offset + HEADER
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { self.copy_in(offset, &header) }
+        }
+    }
+
     /// Copies `bytes` in at ring offset `offset` (`< len()`), wrapping at the end; returns
     /// the offset just past them.
     ///
@@ -239,10 +286,9 @@ pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<F
             available: used,
         });
     }
-    let mut header = [0u8; HEADER];
     let at = ring.offset_of(head);
     // SAFETY: the header lies between head and tail (used >= HEADER); the caller's contract.
-    unsafe { ring.copy_out(at, &mut header) };
+    let header = unsafe { ring.read_header(at) };
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let kind = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = FrameKind::from_u32(kind).ok_or(FrameError::Kind { kind })?;
@@ -273,9 +319,9 @@ pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, parts: &[&[u
     header[..4].copy_from_slice(&(len as u32).to_le_bytes());
     header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
     // SAFETY: the caller's contract covers the frame's bytes, header then payload, which
-    // `copy_in` writes one after the other from the frame's offset.
+    // are written one after the other from the frame's offset.
     unsafe {
-        let mut offset = ring.copy_in(ring.offset_of(tail), &header);
+        let mut offset = ring.write_header(ring.offset_of(tail), header);
         for part in parts {
             offset = ring.copy_in(offset, part);
         }
