@@ -79,8 +79,16 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// `Vec<u8>` of 64 MiB fits. Only a size limit: memory is taken by what is actually put.
 pub const DEFAULT_ITEM_LIMIT: usize = (64 << 20) + (64 << 10);
 
-/// How many times a waiter looks at the watched word before it sleeps.
+/// How many times a waiter looks at the watched word before it sleeps (each look is
+/// followed by a `pause`): some microseconds, more than the other side takes to answer
+/// when it runs on another core, and less than a futex sleep and wake-up cost on a virtual
+/// machine whose idle core has to be woken.
 const SPINS: u32 = 200;
+
+/// How often a watching waiter offers its core to another runnable process (`sched_yield`,
+/// which returns at once when there is none): when processes outnumber cores, the one it
+/// waits for may be among them.
+const YIELD_EVERY: u32 = 16;
 
 /// How long a producer with a large item that does not fit in the ring's free room waits
 /// for a consumer to appear before it hands the item over as a memory file instead.
@@ -911,11 +919,14 @@ fn await_change(
     deadline: Option<&Deadline>,
 ) -> futex::Wake {
     let changed = || watched.load(Ordering::SeqCst) != seen || also();
-    for _ in 0..SPINS {
+    for spun in 1..=SPINS {
         if changed() {
             return futex::Wake::Recheck;
         }
         std::hint::spin_loop();
+        if spun % YIELD_EVERY == 0 {
+            std::thread::yield_now();
+        }
     }
     bell.sleep(changed, deadline)
 }
