@@ -11,13 +11,19 @@
 //! ```
 //!
 //! A frame may wrap around the end of the ring: header and payload are copied in two parts
-//! then. `kind` is [`FrameKind::Inline`] (the payload is the encoded message) or
-//! [`FrameKind::Handoff`] (the payload names a message handed over as a memory file, see
-//! the queue's side channel).
+//! then. `kind` says what the payload is: [`FrameKind::Inline`], the encoded message;
+//! [`FrameKind::Handoff`], a record naming a message handed over as a memory file (see the
+//! queue's side channel); [`FrameKind::ChunkFirst`], [`FrameKind::ChunkMore`] and
+//! [`FrameKind::ChunkLast`], the parts of a message streamed through the ring, and
+//! [`FrameKind::Abort`], the end of one abandoned half way (see the `chunk` module).
 //!
 //! The ring is shared memory that any process with the queue can write, so the decoder
 //! checks everything it reads: positions, lengths and kinds. A check that fails is a
 //! [`FrameError`], never a panic or an out-of-bounds access.
+
+use std::mem::MaybeUninit;
+
+use crate::chunk::{Outcome, Payload};
 
 /// Bytes of a frame's header.
 pub(crate) const HEADER: usize = 8;
@@ -29,6 +35,14 @@ pub(crate) enum FrameKind {
     Inline = 1,
     /// The payload is a [`Handoff`] record: the message travels as a memory file.
     Handoff = 2,
+    /// The first part of a streamed message: its total length (u64 LE), then bytes.
+    ChunkFirst = 3,
+    /// A middle part of a streamed message.
+    ChunkMore = 4,
+    /// The last part of a streamed message (possibly empty).
+    ChunkLast = 5,
+    /// The streamed message in progress is abandoned; no payload.
+    Abort = 6,
 }
 
 impl FrameKind {
@@ -36,6 +50,10 @@ impl FrameKind {
         match value {
             1 => Some(FrameKind::Inline),
             2 => Some(FrameKind::Handoff),
+            3 => Some(FrameKind::ChunkFirst),
+            4 => Some(FrameKind::ChunkMore),
+            5 => Some(FrameKind::ChunkLast),
+            6 => Some(FrameKind::Abort),
             _ => None,
         }
     }
@@ -45,8 +63,8 @@ impl FrameKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) kind: FrameKind,
-    /// Position of the payload's first byte.
-    pub(crate) payload_at: u64,
+    /// Where the payload's first byte is in the ring (its position modulo the capacity).
+    pub(crate) payload_offset: usize,
     pub(crate) payload_len: usize,
     /// Position just past the frame: the new `head` once it is taken.
     pub(crate) next: u64,
@@ -101,39 +119,146 @@ impl Ring {
         self.len
     }
 
-    /// Copies `out.len()` bytes starting at position `at`, wrapping at the end.
+    /// The place of position `at` in the ring.
+    #[inline]
+    pub(crate) fn offset_of(&self, at: u64) -> usize {
+        (at % self.len as u64) as usize
+    }
+
+    /// The offset `n` bytes after `offset`, wrapping at the end.
+    #[inline]
+    pub(crate) fn advance(&self, offset: usize, n: usize) -> usize {
+        let to_end = self.len - offset;
+        if n < to_end { offset + n } else { n - to_end }
+    }
+
+    /// Copies `out.len()` bytes starting at ring offset `offset` (`< len()`), wrapping at
+    /// the end.
     ///
     /// # Safety
     /// Nobody writes those bytes meanwhile (the queue's protocol: they lie between `head`
     /// and `tail`, and the caller holds the consumers' lock), and `out.len() <= len()`.
-    pub(crate) unsafe fn copy_out(&self, at: u64, out: &mut [u8]) {
-        let start = (at % self.len as u64) as usize;
-        let first = out.len().min(self.len - start);
-        let rest = out.len() - first;
-        // SAFETY: `start + first <= len` and `rest <= len`, so both ranges lie in the ring,
-        // which is valid (Ring::new's contract); `out` is another allocation; nobody writes
-        // these bytes meanwhile (this function's contract).
+    #[inline]
+    pub(crate) unsafe fn copy_out(&self, offset: usize, out: &mut [u8]) {
+        // SAFETY: the caller's contract; `out` is valid for writes of its length.
+        unsafe { self.copy_out_raw(offset, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// `copy_out` into memory that may not be initialised yet: every byte of `out` is
+    /// written.
+    ///
+    /// # Safety
+    /// As for `copy_out`.
+    #[inline]
+    pub(crate) unsafe fn copy_out_uninit(&self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        // SAFETY: the caller's contract; `out` is valid for writes of its length, and
+        // writing bytes into MaybeUninit<u8> is always allowed.
+        unsafe { self.copy_out_raw(offset, out.as_mut_ptr().cast::<u8>(), out.len()) }
+    }
+
+    /// # Safety
+    /// As for `copy_out`, with `out` valid for writes of `len` bytes.
+    #[inline]
+    unsafe fn copy_out_raw(&self, offset: usize, out: *mut u8, len: usize) {
+        debug_assert!(offset < self.len && len <= self.len);
+        let first = len.min(self.len - offset);
+        let rest = len - first;
+        // SAFETY: `offset + first <= len` and `rest <= len`, so both ranges lie in the
+        // ring, which is valid (Ring::new's contract); `out` is another allocation, valid
+        // for `len` bytes; nobody writes these bytes meanwhile (this function's contract).
         unsafe {
-            std::ptr::copy_nonoverlapping(self.base.add(start), out.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(self.base, out.as_mut_ptr().add(first), rest);
+            std::ptr::copy_nonoverlapping(self.base.add(offset), out, first);
+            if rest > 0 {
+                std::ptr::copy_nonoverlapping(self.base, out.add(first), rest);
+            }
         }
     }
 
-    /// Copies `bytes` in at position `at`, wrapping at the end.
+    /// The `HEADER` bytes at ring offset `offset` (`< len()`), wrapping at the end.
+    ///
+    /// # Safety
+    /// As for `copy_out`.
+    #[inline]
+    unsafe fn read_header(&self, offset: usize) -> [u8; HEADER] {
+        if self.len - offset >= HEADER {
+            // SAFETY: the header lies within the ring (checked just above); the caller's
+            // contract says nobody writes it meanwhile. One unaligned 8-byte load.
+            unsafe {
+                self.base
+                    .add(offset)
+                    .cast::<[u8; HEADER]>()
+                    .read_unaligned()
+            }
+        } else {
+            let mut header = [0u8; HEADER];
+            // SAFETY: the caller's contract.
+            unsafe { self.copy_out(offset, &mut header) };
+            header
+        }
+    }
+
+    /// Writes a frame's header at ring offset `offset` (`< len()`), wrapping at the end;
+    /// returns the offset just past it.
+    ///
+    /// # Safety
+    /// As for `copy_in`.
+    #[inline]
+    unsafe fn write_header(&self, offset: usize, header: [u8; HEADER]) -> usize {
+        if self.len - offset > HEADER {
+            // SAFETY: the header lies within the ring, and does not reach its end (checked
+            // just above); the caller's contract says nobody else touches it. One unaligned
+            // 8-byte store.
+            unsafe {
+                self.base
+                    .add(offset)
+                    .cast::<[u8; HEADER]>()
+                    .write_unaligned(header)
+            };
+            offset + HEADER
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { self.copy_in(offset, &header) }
+        }
+    }
+
+    /// Copies `bytes` in at ring offset `offset` (`< len()`), wrapping at the end; returns
+    /// the offset just past them.
     ///
     /// # Safety
     /// Nobody reads or writes those bytes meanwhile (the queue's protocol: they lie past
     /// `tail` and before `head` plus the length, and the caller holds the producers' lock),
     /// and `bytes.len() <= len()`.
-    unsafe fn copy_in(&self, at: u64, bytes: &[u8]) {
-        let start = (at % self.len as u64) as usize;
-        let first = bytes.len().min(self.len - start);
+    #[inline]
+    unsafe fn copy_in(&self, offset: usize, bytes: &[u8]) -> usize {
+        debug_assert!(offset < self.len && bytes.len() <= self.len);
+        let first = bytes.len().min(self.len - offset);
         let rest = bytes.len() - first;
         // SAFETY: as in copy_out, with the roles of the two sides swapped.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(start), first);
-            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), self.base, rest);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(offset), first);
+            if rest > 0 {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), self.base, rest);
+            }
         }
+        self.advance(offset, bytes.len())
+    }
+}
+
+/// The payload of a frame in a ring, as the consumer's [`Assembly`](crate::chunk::Assembly)
+/// copies it out.
+pub(crate) struct RingPayload {
+    pub(crate) ring: Ring,
+    /// Where the payload starts in the ring.
+    pub(crate) offset: usize,
+}
+
+// SAFETY: copy_to writes every byte of `out` (copy_out_uninit does).
+unsafe impl Payload for RingPayload {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        let at = self.ring.advance(self.offset, offset);
+        // SAFETY: the frame was decoded between `head` and `tail` under the consumers'
+        // lock, and `Assembly::accept` copies only within its payload (Payload's use).
+        unsafe { self.ring.copy_out_uninit(at, out) }
     }
 }
 
@@ -161,9 +286,9 @@ pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<F
             available: used,
         });
     }
-    let mut header = [0u8; HEADER];
+    let at = ring.offset_of(head);
     // SAFETY: the header lies between head and tail (used >= HEADER); the caller's contract.
-    unsafe { ring.copy_out(head, &mut header) };
+    let header = unsafe { ring.read_header(at) };
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let kind = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = FrameKind::from_u32(kind).ok_or(FrameError::Kind { kind })?;
@@ -174,30 +299,34 @@ pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<F
             available,
         });
     }
-    let payload_at = head + HEADER as u64;
     Ok(Some(Frame {
         kind,
-        payload_at,
+        payload_offset: ring.advance(at, HEADER),
         payload_len: len as usize,
-        next: payload_at + u64::from(len),
+        next: head + HEADER as u64 + u64::from(len),
     }))
 }
 
-/// Writes a frame at `tail`; returns the position just past it.
+/// Writes a frame at `tail` whose payload is `parts`, one after the other; returns the
+/// position just past it.
 ///
 /// # Safety
-/// As [`Ring::copy_in`] for the `frame_len(payload.len())` bytes from `tail`, which the
+/// As [`Ring::copy_in`] for the `frame_len(payload length)` bytes from `tail`, which the
 /// caller has checked are free; the payload's length fits in a `u32`.
-pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
+pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, parts: &[&[u8]]) -> u64 {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
     let mut header = [0u8; HEADER];
-    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
     header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
-    // SAFETY: the caller's contract covers the frame's bytes, header then payload.
+    // SAFETY: the caller's contract covers the frame's bytes, header then payload, which
+    // are written one after the other from the frame's offset.
     unsafe {
-        ring.copy_in(tail, &header);
-        ring.copy_in(tail.wrapping_add(HEADER as u64), payload);
+        let mut offset = ring.write_header(ring.offset_of(tail), header);
+        for part in parts {
+            offset = ring.copy_in(offset, part);
+        }
     }
-    tail.wrapping_add(frame_len(payload.len()))
+    tail.wrapping_add(frame_len(len))
 }
 
 /// The payload of a [`FrameKind::Handoff`] frame: which message of the side channel it is,
@@ -229,25 +358,43 @@ impl Handoff {
     }
 }
 
-/// Checks every frame between `head` and `tail` as a reader would meet them, and returns
-/// the payloads. The fuzz target drives the decoder through this.
+/// Reads every frame between `head` and `tail` as a consumer would, streamed items
+/// reassembled, and returns what a consumer would decode (encoded items and hand-over
+/// records). The fuzz target drives the decoder through this.
 #[doc(hidden)]
-pub fn decode_all(ring: &[u8], mut head: u64, tail: u64) -> Result<Vec<Vec<u8>>, String> {
+pub fn decode_all(
+    ring: &[u8],
+    mut head: u64,
+    tail: u64,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, String> {
     let mut bytes = ring.to_vec();
     let ring = Ring::over(&mut bytes);
-    let mut payloads = Vec::new();
+    let mut items = Vec::new();
+    let mut assembly = crate::chunk::Assembly::new(limit);
+    let mut buf = Vec::new();
     // SAFETY: `bytes` is this function's own copy; nothing else touches it.
     while let Some(frame) = unsafe { decode(ring, head, tail) }.map_err(|e| e.to_string())? {
-        let mut payload = vec![0u8; frame.payload_len];
-        // SAFETY: as above; the payload lies in the ring (decode checked its length).
-        unsafe { ring.copy_out(frame.payload_at, &mut payload) };
-        if frame.kind == FrameKind::Handoff && Handoff::from_bytes(&payload).is_none() {
-            return Err("a hand-over frame does not hold a hand-over record".to_string());
+        let payload = RingPayload {
+            ring,
+            offset: frame.payload_offset,
+        };
+        let outcome = assembly.accept(&mut buf, frame.kind, frame.payload_len, payload);
+        match outcome {
+            Outcome::Consumed { .. } | Outcome::Spoiled(_) => {}
+            Outcome::Item => items.push(std::mem::take(&mut buf)),
+            Outcome::Handoff => {
+                if Handoff::from_bytes(&buf).is_none() {
+                    return Err("a hand-over frame does not hold a hand-over record".to_string());
+                }
+                items.push(std::mem::take(&mut buf));
+            }
+            // Looked at again, without moving past it.
+            Outcome::Abandoned => continue,
         }
-        payloads.push(payload);
         head = frame.next;
     }
-    Ok(payloads)
+    Ok(items)
 }
 
 #[cfg(test)]
@@ -256,7 +403,7 @@ mod tests {
 
     fn encode_in(ring: &mut [u8], tail: u64, kind: FrameKind, payload: &[u8]) -> u64 {
         // SAFETY: the test owns the bytes; the caller leaves room for the frame.
-        unsafe { encode(Ring::over(ring), tail, kind, payload) }
+        unsafe { encode(Ring::over(ring), tail, kind, &[payload]) }
     }
 
     fn decode_in(ring: &[u8], head: u64, tail: u64) -> Result<Option<Frame>, FrameError> {
@@ -274,8 +421,30 @@ mod tests {
             tail = encode_in(&mut ring, tail, FrameKind::Inline, payload);
         }
         assert_eq!(
-            decode_all(&ring, head, tail).unwrap(),
+            decode_all(&ring, head, tail, 1 << 20).unwrap(),
             vec![b"hello, ring".to_vec(), vec![], b"0123456789".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_streamed_item_written_in_parts_across_the_end_of_the_ring_reads_back_whole() {
+        let mut ring = vec![0u8; 128];
+        let mut tail = 100;
+        let head = tail;
+        let total = 11u64.to_le_bytes();
+        for (kind, parts) in [
+            (FrameKind::ChunkFirst, &[&total[..], b"hell"][..]),
+            (FrameKind::ChunkMore, &[&b"o, r"[..]][..]),
+            (FrameKind::ChunkLast, &[&b"in"[..], b"g"][..]),
+            (FrameKind::ChunkFirst, &[&total[..], b"lost"][..]),
+            (FrameKind::Abort, &[][..]),
+        ] {
+            // SAFETY: the test owns the bytes; they leave room for every frame.
+            tail = unsafe { encode(Ring::over(&mut ring), tail, kind, parts) };
+        }
+        assert_eq!(
+            decode_all(&ring, head, tail, 1 << 20).unwrap(),
+            vec![b"hello, ring".to_vec()]
         );
     }
 

@@ -51,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+mod chunk;
 mod connection;
 mod error;
 mod frame;
@@ -60,7 +61,7 @@ mod travel;
 
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};
-pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, Queue, QueueBuilder};
+pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, LargeItems, Queue, QueueBuilder};
 
 /// Entry points for the fuzz targets under `fuzz/`; not part of the API.
 #[doc(hidden)]

@@ -3,33 +3,61 @@
 //!
 //! Python's `Queue` is a pipe, a lock and a feeder thread; an item `put` is in the feeder's
 //! buffer until the thread writes it, so a process that exits right after `put` can lose
-//! it. Here `put` copies the item into shared memory (or, when it is larger than a quarter of
-//! the ring, into a memory file whose descriptor sits in a kernel socket buffer, see the
-//! `handoff` module) before it returns: no feeder thread, nothing to lose.
+//! it. Here `put` copies the item into shared memory before it returns: no feeder thread,
+//! nothing to lose.
+//!
+//! ## Three ways through
+//! - An item up to a quarter of the ring is one inline frame.
+//! - A larger one is streamed through the ring in chunks (the `chunk` module) while a
+//!   consumer copies them out, so that an item of any size passes through a small ring at
+//!   the speed of copying memory.
+//! - When no consumer is there to take the chunks (so that streaming would block the
+//!   producer until one comes), or when the queue was built with
+//!   [`LargeItems::HandedOver`], a large item is written into a sealed memory file whose
+//!   descriptor waits in a kernel socket buffer, and the ring gets a small hand-over frame
+//!   (the `handoff` module).
 //!
 //! ## Two sides, two locks
 //! Producers and consumers each have a robust mutex of their own, in separate shared
-//! regions (separate cache lines): producers own `tail` (the end of the published frames)
-//! and the count of puts, consumers own `head` (the first unread frame) and the count of
-//! gets. A producer reads `head` only to know how much room there is, a consumer reads
-//! `tail` only to know where the frames end, so a producer and a consumer never wait for
-//! each other's lock. When both locks are needed (repairs, below), the producers' is taken
-//! first.
+//! regions: producers own `tail` (the end of the published frames) and the count of puts,
+//! consumers own `head` (the first unread frame) and the count of gets. A producer reads
+//! `head` only when its last view of it says the ring is full, a consumer reads `tail`
+//! only when it has taken every frame up to its last view of it, so a producer and a
+//! consumer never wait for each other's lock, and each side's lines of shared memory move
+//! between cores only when the other side needs to know.
 //!
 //! ## Consistency when a process dies
-//! Every operation does its work first and publishes it with one store last: a producer
-//! writes its frame past `tail`, then moves `tail`; a consumer copies its frame out, then
-//! moves `head`. A process killed at any instruction in between leaves either the old state
-//! or the new one. The counts of puts and gets, which move in a second store, are derived
-//! state: whoever takes a lock from a dead owner takes both and makes the counts agree with
-//! the frames between `head` and `tail` again. Waiting uses futexes on two sequence words,
-//! bumped by every put and every get; a process killed while waiting leaves nothing behind
-//! but a waiter count that is one too high, which only costs a spare wake-up.
+//! Every operation does its work first and publishes it with one store: a producer writes
+//! its frame past `tail`, then moves `tail`; a consumer copies its frame out, then moves
+//! `head`. The count that goes with a position moves in a second store, and each side can
+//! repair its own pair alone: before moving its position, an operation writes down where
+//! it is going (`intent_tail` and `intent_puts`, or `intent_head` and `intent_gets`). Whoever
+//! takes a lock from a dead owner finishes the count if the position had moved
+//! (`position == intent`), and otherwise leaves it, since then nothing was published. No
+//! repair needs the other side's lock, so a side that holds its own lock while it waits
+//! for the other (the two ends of a streamed item) never blocks a repair.
+//!
+//! ## Waiting without lost wake-ups
+//! A consumer waits for `tail` to move, a producer for `head`. A waiter first watches the
+//! word for a few microseconds, which costs the other side nothing. Then it sleeps on a
+//! futex *doorbell* (a sequence word and a count of sleepers): it reads the sequence word,
+//! counts itself in, looks at the watched word once more, and sleeps only if it still has
+//! not moved, and only while the sequence word still holds what it read. The other side
+//! stores the watched word and then reads the count of sleepers; only when it is not zero
+//! does it bump the sequence word and call `FUTEX_WAKE`. All four accesses are SeqCst, so
+//! they fall in one order: either the waker's read of the count comes after the count
+//! went up (it bumps the word, which the sleeper read before counting itself, so the
+//! futex wait returns at once or is woken), or the sleeper's last look comes after the
+//! change (it does not sleep). So when nobody sleeps, a put or get pays one `xchg` (the
+//! SeqCst store) and one read of a line that nobody writes, and no system call.
+//! A process killed while asleep leaves the count one too high, which costs a spare
+//! //! `FUTEX_WAKE` call per change, never a missed one.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use proc_core::codec;
@@ -37,8 +65,9 @@ use proc_sync::raw::{Deadline, MutexHeader, MutexKind, MutexRegion, RawMutex, fu
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::chunk::{self, Assembly, Outcome};
 use crate::error::{Error, GetError, PutError};
-use crate::frame::{self, FrameError, FrameKind, Handoff, Ring};
+use crate::frame::{self, FrameError, FrameKind, HEADER, Handoff, Ring, RingPayload};
 use crate::handoff::{Message, SideChannel};
 
 /// The ring size of a queue made with [`Queue::new`]: 1 MiB. Only the pages that items
@@ -50,52 +79,161 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// `Vec<u8>` of 64 MiB fits. Only a size limit: memory is taken by what is actually put.
 pub const DEFAULT_ITEM_LIMIT: usize = (64 << 20) + (64 << 10);
 
-/// How many times a waiter looks at the sequence word before it sleeps on it.
+/// How many times a waiter looks at the watched word before it sleeps (each look is
+/// followed by a `pause`): some microseconds, more than the other side takes to answer
+/// when it runs on another core, and less than a futex sleep and wake-up cost on a virtual
+/// machine whose idle core has to be woken.
 const SPINS: u32 = 200;
+
+/// How often a watching waiter offers its core to another runnable process (`sched_yield`,
+/// which returns at once when there is none): when processes outnumber cores, the one it
+/// waits for may be among them.
+const YIELD_EVERY: u32 = 16;
+
+/// How long a producer with a large item that does not fit in the ring's free room waits
+/// for a consumer to appear before it hands the item over as a memory file instead.
+const CONSUMER_GRACE: Duration = Duration::from_millis(1);
+
+/// How often a consumer whose deadline has passed in the middle of a streamed item looks
+/// whether the item's producer is still alive.
+const PRODUCER_CHECK: Duration = Duration::from_millis(10);
+
+/// Positions stay below this, far from the end of u64: 2^62 bytes would take centuries to
+/// pass through a queue.
+const POSITION_LIMIT: u64 = 1 << 62;
+
+/// What a queue does with an item larger than a quarter of its ring: [`QueueBuilder::large_items`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LargeItems {
+    /// Streamed through the ring in chunks while a consumer takes them (one copy into the
+    /// ring, one out of it); handed over as a memory file when no consumer is there, so
+    /// that a producer never waits for a consumer that may not come. The default.
+    #[default]
+    Streamed,
+    /// Always handed over as a sealed memory file: a `put` never waits for a consumer to
+    /// take part of the item, at the price of fresh pages for every item.
+    HandedOver,
+}
 
 /// The producers' side, at the start of the region that also holds the ring's bytes.
 #[repr(C)]
 pub(crate) struct PutSide {
-    /// Guards `tail`, `puts`, `next_handoff` and the ring's free bytes.
+    /// Guards the fields of `hot` and the ring's free bytes.
     lock: OwnLine<RawMutex>,
+    /// Written by producers at every put; read by consumers (`tail`) when they run out.
+    hot: OwnLine<PutHot>,
+    /// Read by producers at every put, written only by sleeping consumers and `close`.
+    wait: OwnLine<PutWait>,
+}
+
+#[repr(C)]
+struct PutHot {
     /// Position just past the last published frame.
     tail: AtomicU64,
-    /// Frames ever published (made to agree with the ring after a holder died).
+    /// Items ever published (an item's last frame counts it).
     puts: AtomicU64,
+    /// Where the last publication moved (or was about to move) `tail` and `puts`: see
+    /// "Consistency when a process dies".
+    intent_tail: AtomicU64,
+    intent_puts: AtomicU64,
     /// The id of the last hand-over message reserved; ids start at 1.
     next_handoff: AtomicU64,
-    /// Bumped by every put (and by `close`); consumers wait on it.
-    put_seq: AtomicU32,
-    /// Consumers asleep on `put_seq`.
-    consumers_waiting: AtomicU32,
-    closed: AtomicU32,
+    /// Non-zero between the first and the last frame of a streamed item.
+    open_item: AtomicU64,
     /// `head` and `gets` as a producer last read them: they only grow, so room computed
-    /// from them is never more than there is, and producers look at the consumers' side
-    /// (a cache line the consumers keep writing) only when this view says "full".
+    /// from them is never more than there is.
     head_seen: AtomicU64,
     gets_seen: AtomicU64,
+}
+
+#[repr(C)]
+struct PutWait {
+    /// Consumers sleep here; producers ring it after every publication.
+    bell: Doorbell,
+    closed: AtomicU32,
 }
 
 /// The consumers' side, in a region of its own.
 #[repr(C)]
 pub(crate) struct GetSide {
-    /// Guards `head`, `gets` and the reading of frames.
+    /// Guards the fields of `hot` and the reading of frames.
     lock: OwnLine<RawMutex>,
-    /// Position of the first unread frame.
-    head: AtomicU64,
-    /// Frames ever taken.
-    gets: AtomicU64,
-    /// Bumped by every get (and by `close`); producers wait on it.
-    get_seq: AtomicU32,
-    /// Producers asleep on `get_seq`.
-    producers_waiting: AtomicU32,
-    /// `tail` as a consumer last read it: consumers look at the producers' side only when
-    /// they have taken every frame up to it.
-    tail_seen: AtomicU64,
+    /// Written by consumers at every get; read by producers (`head`, `gets`) when full.
+    hot: OwnLine<GetHot>,
+    /// Read by consumers at every get, written only by sleeping producers.
+    wait: OwnLine<GetWait>,
 }
 
-// SAFETY: both are #[repr(C)] with the RawMutex first; all-zero is a valid value of every
-// other field (atomics), and those change only atomically.
+#[repr(C)]
+struct GetHot {
+    /// Position of the first unread frame.
+    head: AtomicU64,
+    /// Items ever taken.
+    gets: AtomicU64,
+    /// As `intent_tail` and `intent_puts`, for `head` and `gets`.
+    intent_head: AtomicU64,
+    intent_gets: AtomicU64,
+    /// `tail` as a consumer last read it.
+    tail_seen: AtomicU64,
+    /// Non-zero while a consumer holds the lock in the middle of a streamed item.
+    open_item: AtomicU64,
+}
+
+#[repr(C)]
+struct GetWait {
+    /// Producers sleep here; consumers ring it after moving `head`.
+    bell: Doorbell,
+    /// Set by a consumer that found the ring corrupt and waits for the producers' lock to
+    /// empty it: a producer in the middle of a streamed item gives up and lets go.
+    reset_requested: AtomicU32,
+}
+
+/// A futex to sleep on until the other side changes something: see "Waiting without lost
+/// wake-ups".
+#[repr(C)]
+struct Doorbell {
+    seq: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+impl Doorbell {
+    /// After a change of the watched word, stored SeqCst: wakes the sleepers, if there
+    /// are any. That store and this load, and a sleeper's count and last look in `sleep`,
+    /// are all SeqCst, so they have one order: either the change comes before the last
+    /// look, or the count before this load. (On x86 the store is an `xchg`, which is
+    /// cheaper than a separate fence.)
+    #[inline]
+    fn ring(&self) {
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            self.ring_always();
+        }
+    }
+
+    #[cold]
+    fn ring_always(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&self.seq);
+    }
+
+    /// Sleeps until rung or until `deadline`, unless `changed` already holds once this
+    /// sleeper is counted.
+    fn sleep(&self, changed: impl Fn() -> bool, deadline: Option<&Deadline>) -> futex::Wake {
+        let seen = self.seq.load(Ordering::SeqCst);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let woke = if changed() {
+            futex::Wake::Recheck
+        } else {
+            futex::wait(&self.seq, seen, deadline)
+        };
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        woke
+    }
+}
+
+// SAFETY: both are #[repr(C)] with the RawMutex first (OwnLine is #[repr(C)] too); all-zero
+// is a valid value of every other field (atomics), and those change only atomically.
 unsafe impl MutexHeader for PutSide {
     fn mutex(&self) -> &RawMutex {
         &self.lock.0
@@ -109,9 +247,8 @@ unsafe impl MutexHeader for GetSide {
     }
 }
 
-/// A lock on a cache line of its own: the fields after it are read by the other side at
-/// every operation, and sharing a line with them would make every lock and unlock a cache
-/// miss.
+/// A value on cache lines of its own, so that what one side writes at every operation
+/// does not share a line with what the other side reads at every operation.
 #[repr(C, align(64))]
 struct OwnLine<T>(T);
 
@@ -124,16 +261,37 @@ pub(crate) struct Shared {
     pub(crate) side: SideChannel,
     pub(crate) maxsize: u64,
     pub(crate) item_limit: usize,
-    /// Items whose encoding is larger go through the side channel.
+    /// Items whose encoding is larger are streamed or handed over.
     pub(crate) inline_limit: usize,
+    /// The largest chunk of a streamed item.
+    pub(crate) chunk_bytes: usize,
+    pub(crate) large_items: LargeItems,
 }
 
 impl Shared {
-    /// Items whose encoding is larger than this go through the side channel.
-    pub(crate) fn inline_limit(ring_bytes: usize) -> usize {
-        (ring_bytes / 4)
-            .saturating_sub(frame::HEADER)
-            .min(u32::MAX as usize)
+    /// The state of a queue whose regions and side channel exist (made here, or received
+    /// from another process), with the settings of this handle.
+    pub(crate) fn new(
+        ring: MutexRegion<PutSide, u8>,
+        gets: MutexRegion<GetSide, u8>,
+        side: SideChannel,
+        maxsize: u64,
+        item_limit: usize,
+        large_items: LargeItems,
+    ) -> Shared {
+        let ring_bytes = ring.len();
+        Shared {
+            ring,
+            gets,
+            side,
+            maxsize,
+            item_limit,
+            inline_limit: (ring_bytes / 4)
+                .saturating_sub(frame::HEADER)
+                .min(u32::MAX as usize),
+            chunk_bytes: chunk::chunk_bytes(ring_bytes),
+            large_items,
+        }
     }
 }
 
@@ -173,8 +331,17 @@ impl Shared {
 /// ## When a process dies
 /// A process killed at any point inside `put` or `get` leaves the queue usable by all the
 /// others. An item whose `put` returned `Ok` is delivered exactly once, unless a consumer
-/// that had already taken it out of the queue dies before `get` returns it: that item is
-/// gone with that consumer.
+/// that had already begun to take it out of the queue dies before `get` returns it: that
+/// item is gone with that consumer. A producer killed in the middle of a large item leaves
+/// no part of it to anyone.
+///
+/// ## Large items
+/// An item larger than a quarter of the ring is streamed through it in chunks while a
+/// consumer copies them out (see [`LargeItems`]). Both ends then wait for each other until
+/// the item is through: a producer past its deadline gives the item up (`Full`, nothing
+/// delivered); a consumer that has begun to receive an item waits for its end beyond its
+/// own deadline (and a `try_get` waits too) for as long as the item's producer is alive,
+/// since that item is acknowledged the moment its last chunk is in the ring.
 pub struct Queue<T> {
     shared: Arc<Shared>,
     _items: PhantomData<fn(T) -> T>,
@@ -195,6 +362,7 @@ pub struct QueueBuilder<T> {
     maxsize: usize,
     ring_bytes: usize,
     item_limit: usize,
+    large_items: LargeItems,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -204,6 +372,7 @@ impl<T> std::fmt::Debug for QueueBuilder<T> {
             .field("maxsize", &self.maxsize)
             .field("ring_bytes", &self.ring_bytes)
             .field("item_limit", &self.item_limit)
+            .field("large_items", &self.large_items)
             .finish()
     }
 }
@@ -216,7 +385,8 @@ impl<T> QueueBuilder<T> {
     }
 
     /// The size of the ring in bytes (default [`DEFAULT_RING_BYTES`], at least 64). Items
-    /// larger than a quarter of it are handed over as memory files instead.
+    /// larger than a quarter of it are streamed through it in chunks or handed over as
+    /// memory files: see [`large_items`](Self::large_items).
     pub fn ring_bytes(mut self, bytes: usize) -> Self {
         self.ring_bytes = bytes;
         self
@@ -229,6 +399,25 @@ impl<T> QueueBuilder<T> {
         self
     }
 
+    /// What to do with items larger than a quarter of the ring (default
+    /// [`LargeItems::Streamed`]).
+    ///
+    /// ```
+    /// use proc_ipc::{LargeItems, Queue};
+    ///
+    /// let q = Queue::<Vec<u8>>::builder()
+    ///     .ring_bytes(4096)
+    ///     .large_items(LargeItems::HandedOver)
+    ///     .build()?;
+    /// q.put(vec![7; 100_000])?; // a memory file: no consumer needs to be there
+    /// assert_eq!(q.get()?.len(), 100_000);
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn large_items(mut self, large_items: LargeItems) -> Self {
+        self.large_items = large_items;
+        self
+    }
+
     /// Makes the queue.
     ///
     /// ```
@@ -237,7 +426,8 @@ impl<T> QueueBuilder<T> {
     ///     .ring_bytes(4096)
     ///     .item_limit(1 << 20)
     ///     .build()?;
-    /// q.put(vec![7; 100_000])?; // larger than the ring: handed over as a memory file
+    /// // Larger than the ring, and no consumer is waiting: handed over as a memory file.
+    /// q.put(vec![7; 100_000])?;
     /// assert_eq!(q.get()?.len(), 100_000);
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
@@ -253,14 +443,14 @@ impl<T> QueueBuilder<T> {
             .map_err(Error::from)?;
         let side =
             SideChannel::new().map_err(|e| Error::io("creating a queue's side channel", e))?;
-        Ok(Queue::from_shared(Shared {
+        Ok(Queue::from_shared(Shared::new(
             ring,
             gets,
             side,
-            maxsize: self.maxsize as u64,
-            item_limit: self.item_limit,
-            inline_limit: Shared::inline_limit(self.ring_bytes),
-        }))
+            self.maxsize as u64,
+            self.item_limit,
+            self.large_items,
+        )))
     }
 }
 
@@ -277,6 +467,15 @@ impl Wait {
         match self {
             Wait::Until(deadline) => Some(deadline),
             Wait::No | Wait::Forever => None,
+        }
+    }
+
+    /// Whether no more waiting is allowed.
+    fn is_over(&self) -> bool {
+        match self {
+            Wait::No => true,
+            Wait::Until(deadline) => deadline.has_passed(),
+            Wait::Forever => false,
         }
     }
 }
@@ -314,6 +513,7 @@ impl<T> Queue<T> {
             maxsize: 0,
             ring_bytes: DEFAULT_RING_BYTES,
             item_limit: DEFAULT_ITEM_LIMIT,
+            large_items: LargeItems::default(),
             _items: PhantomData,
         }
     }
@@ -321,8 +521,8 @@ impl<T> Queue<T> {
     /// The number of items in the queue now (others may change it at once).
     pub fn len(&self) -> usize {
         // Gets first: a get counted after the puts were read could make it look negative.
-        let gets = self.get_side().gets.load(Ordering::Acquire);
-        let puts = self.put_side().puts.load(Ordering::Acquire);
+        let gets = self.get_hot().gets.load(Ordering::Acquire);
+        let puts = self.put_hot().puts.load(Ordering::Acquire);
         usize::try_from(puts.saturating_sub(gets)).unwrap_or(usize::MAX)
     }
 
@@ -343,7 +543,7 @@ impl<T> Queue<T> {
 
     /// Whether [`close`](Self::close) was called, in any process.
     pub fn is_closed(&self) -> bool {
-        self.put_side().closed.load(Ordering::Acquire) != 0
+        self.put_side().wait.0.closed.load(Ordering::Acquire) != 0
     }
 
     /// Closes the queue, for every process: puts fail with `Closed` from now on, gets take
@@ -361,19 +561,31 @@ impl<T> Queue<T> {
     /// ```
     pub fn close(&self) {
         let (puts, gets) = (self.put_side(), self.get_side());
-        puts.closed.store(1, Ordering::SeqCst);
-        puts.put_seq.fetch_add(1, Ordering::SeqCst);
-        gets.get_seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake_all(&puts.put_seq);
-        futex::wake_all(&gets.get_seq);
+        puts.wait.0.closed.store(1, Ordering::SeqCst);
+        // Unconditionally: a waiter that read the sequence word before this bump and did
+        // not see `closed` in its last look is asleep or about to be, and must wake.
+        puts.wait.0.bell.ring_always();
+        gets.wait.0.bell.ring_always();
     }
 
+    #[inline]
     fn put_side(&self) -> &PutSide {
         self.shared.ring.header()
     }
 
+    #[inline]
     fn get_side(&self) -> &GetSide {
         self.shared.gets.header()
+    }
+
+    #[inline]
+    fn put_hot(&self) -> &PutHot {
+        &self.put_side().hot.0
+    }
+
+    #[inline]
+    fn get_hot(&self) -> &GetHot {
+        &self.get_side().hot.0
     }
 }
 
@@ -400,7 +612,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_with(item, Wait::Until(Deadline::after(timeout)))
     }
 
-    /// Puts `item` if there is room now: `Err(Full(item))` otherwise.
+    /// Puts `item` if there is room now: `Err(Full(item))` otherwise, and also while
+    /// another producer is in the middle of streaming a large item. A large item that does
+    /// not fit in the ring at once is handed over as a memory file.
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_with(item, Wait::No)
     }
@@ -424,7 +638,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_with(Wait::Until(Deadline::after(timeout)))
     }
 
-    /// Takes the first item if there is one now: `Err(Empty)` otherwise.
+    /// Takes the first item if there is one now: `Err(Empty)` otherwise, and also while
+    /// another consumer is in the middle of receiving a streamed item. Once it has begun
+    /// to receive a streamed item itself, it waits for the rest (see [`Queue`]).
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_with(Wait::No)
     }
@@ -462,103 +678,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             };
             return Err(PutError::Failed { item, error });
         }
-        // A large item goes into its memory file before the lock is taken.
-        let file = if bytes.len() > shared.inline_limit {
-            match SideChannel::file_with(bytes) {
-                Ok(file) => Some(file),
-                Err(e) => {
-                    let error = Error::io("writing a large item to a memory file", e);
-                    return Err(PutError::Failed { item, error });
-                }
-            }
-        } else {
-            None
-        };
-        let payload_len = if file.is_some() {
-            Handoff::LEN
-        } else {
-            bytes.len()
-        };
-        let needed = frame::frame_len(payload_len);
-        let capacity = shared.ring.len() as u64;
-
+        // A large item that ends up handed over keeps its memory file across waits.
+        let mut file = None;
         let mut held = match Held::acquire(self, Side::Producer, wait) {
             Ok(Some(held)) => held,
             Ok(None) => return Err(PutError::Full(item)),
             Err(error) => return Err(PutError::Failed { item, error }),
         };
         loop {
-            let puts = self.put_side();
-            // Before looking at the consumers' side (see `Held::wait_for_change`).
-            let seen = self.get_side().get_seq.load(Ordering::SeqCst);
-            if puts.closed.load(Ordering::SeqCst) != 0 {
-                return Err(PutError::Closed(item));
+            match held.try_publish(bytes, &mut file, &mut wait) {
+                Attempt::Done => return Ok(()),
+                Attempt::Closed => return Err(PutError::Closed(item)),
+                Attempt::GaveUp => return Err(PutError::Full(item)),
+                Attempt::Failed(error) => return Err(PutError::Failed { item, error }),
+                Attempt::NoRoom => {}
             }
-            let tail = puts.tail.load(Ordering::Relaxed);
-            let fits = |head: u64, gets: u64| {
-                let items = puts.puts.load(Ordering::Relaxed).saturating_sub(gets);
-                let room_for_item = shared.maxsize == 0 || items < shared.maxsize;
-                room_for_item && tail >= head && capacity - (tail - head).min(capacity) >= needed
-            };
-            let mut room = fits(
-                puts.head_seen.load(Ordering::Relaxed),
-                puts.gets_seen.load(Ordering::Relaxed),
-            );
-            if !room {
-                // Look at the consumers' side again. Acquire: the bytes before `head` have
-                // been copied out before a consumer moved it, so they may be written now.
-                let gets = self.get_side();
-                let (taken, head) = (
-                    gets.gets.load(Ordering::Acquire),
-                    gets.head.load(Ordering::Acquire),
-                );
-                puts.head_seen.store(head, Ordering::Relaxed);
-                puts.gets_seen.store(taken, Ordering::Relaxed);
-                if !self.positions_hold() {
-                    // A consumer would report the corruption; a producer repairs and goes on.
-                    if let Err(error) = held.with_consumers_locked(|| self.reset()) {
-                        return Err(PutError::Failed { item, error });
-                    }
-                    continue;
-                }
-                room = fits(head, taken);
-            }
-            if room {
-                let published = match &file {
-                    None => {
-                        held.publish(FrameKind::Inline, bytes);
-                        true
-                    }
-                    Some(file) => {
-                        // Reserved before it is sent: a producer killed after sending must
-                        // not leave its id to the next one (see the handoff module).
-                        let id = puts.next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
-                        match shared.side.send(id, file) {
-                            Ok(()) => {
-                                let record = Handoff {
-                                    id,
-                                    len: bytes.len() as u64,
-                                };
-                                held.publish(FrameKind::Handoff, &record.to_bytes());
-                                true
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-                            Err(e) => {
-                                let error = Error::io("sending a large item's memory file", e);
-                                return Err(PutError::Failed { item, error });
-                            }
-                        }
-                    }
-                };
-                if published {
-                    drop(held);
-                    if puts.consumers_waiting.load(Ordering::SeqCst) > 0 {
-                        futex::wake_all(&puts.put_seq);
-                    }
-                    return Ok(());
-                }
-            }
-            match held.wait_for_change(seen, &mut wait) {
+            match held.wait_for_change(&mut wait) {
                 Ok(Some(relocked)) => held = relocked,
                 Ok(None) => return Err(PutError::Full(item)),
                 Err(error) => return Err(PutError::Failed { item, error }),
@@ -570,7 +705,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         with_scratch(|buf| self.get_through(buf, wait))
     }
 
-    /// `get_with`, copying the frame out into `buf` (this thread's scratch buffer) under
+    /// `get_with`, copying the item out into `buf` (this thread's scratch buffer) under
     /// the lock and decoding it after the lock is released.
     fn get_through(&self, buf: &mut Vec<u8>, mut wait: Wait) -> Result<T, GetError> {
         let shared = &*self.shared;
@@ -578,20 +713,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Some(held) => held,
             None => return Err(GetError::Empty),
         };
+        let mut assembly = Assembly::new(shared.item_limit);
         let mut closed_and_drained = false;
         loop {
-            let gets = self.get_side();
-            // Before looking at the producers' side (see `Held::wait_for_change`).
-            let seen = self.put_side().put_seq.load(Ordering::SeqCst);
-            let head = gets.head.load(Ordering::Relaxed);
-            let mut tail = gets.tail_seen.load(Ordering::Relaxed);
-            if tail == head {
+            let hot = self.get_hot();
+            let head = hot.head.load(Ordering::Relaxed);
+            let mut tail = hot.tail_seen.load(Ordering::Relaxed);
+            if tail <= head {
                 // Every frame seen so far is taken: look at the producers' side again.
                 // Acquire: a frame's bytes were written before a producer moved `tail`.
-                tail = self.put_side().tail.load(Ordering::Acquire);
-                gets.tail_seen.store(tail, Ordering::Relaxed);
+                tail = self.put_hot().tail.load(Ordering::Acquire);
+                hot.tail_seen.store(tail, Ordering::Relaxed);
             }
-            let decoded = if tail < 1 << 62 {
+            let decoded = if tail < POSITION_LIMIT {
                 // SAFETY: this thread holds the consumers' lock, so nobody else reads from
                 // `head`, and producers do not write before `tail`. (decode checks that the
                 // positions can be those of this ring.)
@@ -603,67 +737,134 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     capacity: shared.ring.len(),
                 })
             };
-            match decoded {
+            let found = match decoded {
+                Ok(Some(found)) => found,
                 Err(corrupt) => {
                     // Someone wrote the ring without the lock. What is in it cannot be read
                     // back; drop it so that the queue is usable again.
+                    assembly.abandon(buf);
+                    hot.open_item.store(0, Ordering::Relaxed);
                     drop(held);
                     self.reset_from_outside()?;
-                    self.wake_producers();
                     return Err(GetError::Failed(Error::CorruptQueue {
                         detail: corrupt.to_string(),
                     }));
                 }
-                Ok(Some(found)) => {
-                    buf.clear();
-                    buf.resize(found.payload_len, 0);
-                    // SAFETY: as for the decode: the frame lies between head and tail.
-                    unsafe { self.ring().copy_out(found.payload_at, buf) };
-                    let large = match found.kind {
-                        FrameKind::Inline => None,
-                        FrameKind::Handoff => match self.take_handoff(buf) {
-                            Some(message) => Some(message),
-                            None => {
-                                // Taken by a consumer that died: gone with it. Next frame.
-                                held.consume(found.next);
-                                continue;
-                            }
-                        },
-                    };
-                    held.consume(found.next);
-                    drop(held);
-                    self.wake_producers();
-                    let decoded = match large {
-                        None => codec::decode(buf, shared.item_limit),
-                        Some(message) => codec::decode(&message?, shared.item_limit),
-                    };
-                    return decoded.map_err(|e| GetError::Failed(e.into()));
+                Ok(None) if assembly.is_receiving() => {
+                    // The rest of a streamed item: wait for it, keeping the lock, so that no
+                    // other consumer takes its next chunks for the rest of a dead one's item.
+                    if !self.await_rest_of_item(tail, &wait) {
+                        // Its producer died and our deadline has passed: nothing of it was
+                        // acknowledged, and nothing of it will come.
+                        assembly.abandon(buf);
+                        hot.open_item.store(0, Ordering::Relaxed);
+                        return Err(GetError::Empty);
+                    }
+                    continue;
                 }
                 Ok(None) => {
-                    if self.put_side().closed.load(Ordering::SeqCst) != 0 {
+                    if self.is_closed() {
                         if closed_and_drained {
                             return Err(GetError::Closed);
                         }
-                        // A producer may have seen the queue open just before `close` and
-                        // be publishing now: its put will return Ok, so its item must not be
-                        // stranded. Wait it out on the producers' lock (any producer after
-                        // this sees `closed`), then look once more.
+                        // A producer may have seen the queue open just before `close` and be
+                        // publishing now: its put will return Ok, so its item must not be
+                        // stranded. Wait until the producers' lock is free (any producer
+                        // after that sees `closed`), then look once more. Without blocking
+                        // on that lock: its holder may be streaming an item and waiting for
+                        // a consumer to take the chunks.
                         drop(held);
-                        drop(Held::acquire(self, Side::Producer, Wait::Forever)?);
+                        match Held::try_acquire(self, Side::Producer)? {
+                            Some(producers) => {
+                                drop(producers);
+                                closed_and_drained = true;
+                            }
+                            None => {
+                                let soon = Deadline::after(PRODUCER_CHECK);
+                                let bell = &self.put_side().wait.0.bell;
+                                await_change(
+                                    &self.put_hot().tail,
+                                    tail,
+                                    bell,
+                                    || false,
+                                    Some(&soon),
+                                );
+                            }
+                        }
                         held = match Held::acquire(self, Side::Consumer, Wait::Forever)? {
                             Some(held) => held,
                             None => return Err(GetError::Closed),
                         };
-                        closed_and_drained = true;
                         continue;
+                    }
+                    match held.wait_for_change(&mut wait)? {
+                        Some(relocked) => held = relocked,
+                        None => return Err(GetError::Empty),
+                    }
+                    continue;
+                }
+            };
+            let was_receiving = assembly.is_receiving();
+            // The payload lies between head and tail, which this thread reads under the
+            // consumers' lock (see RingPayload).
+            let payload = RingPayload {
+                ring: self.ring(),
+                offset: found.payload_offset,
+            };
+            let outcome = assembly.accept(buf, found.kind, found.payload_len, payload);
+            if assembly.is_receiving() != was_receiving {
+                hot.open_item
+                    .store(u64::from(assembly.is_receiving()), Ordering::Relaxed);
+            }
+            match outcome {
+                Outcome::Consumed { ends_item } => held.advance(found.next, ends_item),
+                // Looked at again, as the first frame of an item.
+                Outcome::Abandoned => {}
+                Outcome::Item => {
+                    held.advance(found.next, true);
+                    drop(held);
+                    return codec::decode(buf, shared.item_limit)
+                        .map_err(|e| GetError::Failed(e.into()));
+                }
+                Outcome::Spoiled(detail) => {
+                    held.advance(found.next, true);
+                    return Err(GetError::Failed(Error::CorruptQueue { detail }));
+                }
+                Outcome::Handoff => {
+                    let message = self.take_handoff(buf);
+                    held.advance(found.next, true);
+                    // None: taken by a consumer that died; gone with it. Next frame.
+                    if let Some(message) = message {
+                        drop(held);
+                        let decoded = codec::decode(&message?, shared.item_limit);
+                        return decoded.map_err(|e| GetError::Failed(e.into()));
                     }
                 }
             }
-            match held.wait_for_change(seen, &mut wait)? {
-                Some(relocked) => held = relocked,
-                None => return Err(GetError::Empty),
-            }
         }
+    }
+
+    /// Waits, holding the consumers' lock, for the next frame of the streamed item being
+    /// received, whose last frame so far ends at `seen_tail`. `false` when the wait must
+    /// end: the item's producer is gone and `wait` allows no more waiting.
+    fn await_rest_of_item(&self, seen_tail: u64, wait: &Wait) -> bool {
+        let tail = &self.put_hot().tail;
+        let bell = &self.put_side().wait.0.bell;
+        if !wait.is_over() {
+            await_change(tail, seen_tail, bell, || false, wait.deadline());
+            return true;
+        }
+        // Past the deadline: the item is acknowledged as soon as its last frame is in, so
+        // wait on while its producer lives. A producer holds its lock from the first frame
+        // of an item to the last (or to its `Abort`), so a free lock means it is dead,
+        // unless it let go just after publishing that frame: look at `tail` once more.
+        if !self.put_side().lock.0.is_locked() {
+            fence(Ordering::Acquire);
+            return tail.load(Ordering::Acquire) != seen_tail;
+        }
+        let soon = Deadline::after(PRODUCER_CHECK);
+        await_change(tail, seen_tail, bell, || false, Some(&soon));
+        true
     }
 
     /// The bytes of the large item a hand-over frame names; `None` when its memory file is
@@ -708,13 +909,56 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
         }
     }
+}
 
-    fn wake_producers(&self) {
-        let gets = self.get_side();
-        if gets.producers_waiting.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&gets.get_seq);
+/// What one attempt at publishing an item under the producers' lock came to.
+enum Attempt {
+    /// Published (and the consumers' doorbell rung).
+    Done,
+    /// No room for it (or no item slot) now: wait for consumers, then try again.
+    NoRoom,
+    /// The queue is closed.
+    Closed,
+    /// A streamed item was given up half way (deadline passed): nothing delivered.
+    GaveUp,
+    Failed(Error),
+}
+
+/// What the ring and the item count allow a producer now.
+struct Room {
+    /// Whether an item more is within `maxsize`.
+    slot: bool,
+    /// Free bytes in the ring.
+    free: u64,
+}
+
+/// The bytes the frames of a streamed item of `len` bytes take at most: its chunks, their
+/// headers, the total length in the first and possibly an empty last frame.
+fn streamed_len(len: usize, chunk_bytes: usize) -> u64 {
+    let frames = len.div_ceil(chunk_bytes) as u64 + 1;
+    (len + chunk::TOTAL_LEN) as u64 + frames * HEADER as u64
+}
+
+/// Watches `watched` until it no longer holds `seen` (or `also` holds): a few
+/// microseconds of looking, then sleeps on `bell` until `deadline`.
+fn await_change(
+    watched: &AtomicU64,
+    seen: u64,
+    bell: &Doorbell,
+    also: impl Fn() -> bool,
+    deadline: Option<&Deadline>,
+) -> futex::Wake {
+    let changed = || watched.load(Ordering::SeqCst) != seen || also();
+    for spun in 1..=SPINS {
+        if changed() {
+            return futex::Wake::Recheck;
+        }
+        std::hint::spin_loop();
+        if spun % YIELD_EVERY == 0 {
+            std::thread::yield_now();
         }
     }
+    bell.sleep(changed, deadline)
 }
 
 impl<T> Queue<T> {
@@ -730,61 +974,80 @@ impl<T> Queue<T> {
     /// Whether `head` and `tail` can be the positions of this ring: only a process writing
     /// the headers without the locks makes them impossible.
     fn positions_hold(&self) -> bool {
-        let head = self.get_side().head.load(Ordering::Acquire);
-        let tail = self.put_side().tail.load(Ordering::Acquire);
-        // Far from the end of u64, so that positions never overflow: 2^62 bytes would take
-        // centuries to pass through a queue.
-        tail >= head && tail - head <= self.shared.ring.len() as u64 && tail < 1 << 62
-    }
-
-    /// Makes the count of puts agree with the frames between `head` and `tail`. Both locks
-    /// held: after a holder died between moving a position and counting.
-    fn recount(&self) {
-        let (puts, gets) = (self.put_side(), self.get_side());
-        let mut head = gets.head.load(Ordering::Relaxed);
-        let tail = puts.tail.load(Ordering::Relaxed);
-        let mut frames = 0u64;
-        // SAFETY: both locks are held: nobody reads or writes the ring meanwhile.
-        while let Ok(Some(found)) = unsafe { frame::decode(self.ring(), head, tail) } {
-            frames += 1;
-            head = found.next;
-        }
-        let taken = gets.gets.load(Ordering::Relaxed);
-        puts.puts.store(taken + frames, Ordering::Release);
+        let head = self.get_hot().head.load(Ordering::Acquire);
+        let tail = self.put_hot().tail.load(Ordering::Acquire);
+        tail >= head && tail - head <= self.shared.ring.len() as u64 && tail < POSITION_LIMIT
     }
 
     /// Empties a ring whose state is corrupt (see `positions_hold`), so that it is usable
     /// again: what was in it cannot be read back anyway. Both locks held.
     fn reset(&self) {
-        let (puts, gets) = (self.put_side(), self.get_side());
-        gets.head.store(0, Ordering::Release);
-        puts.tail.store(0, Ordering::Release);
-        puts.head_seen.store(0, Ordering::Relaxed);
-        gets.tail_seen.store(0, Ordering::Relaxed);
+        let (puts, gets) = (self.put_hot(), self.get_hot());
         let taken = gets.gets.load(Ordering::Relaxed);
+        gets.intent_head.store(0, Ordering::Relaxed);
+        gets.intent_gets.store(taken, Ordering::Relaxed);
+        gets.head.store(0, Ordering::Release);
+        gets.tail_seen.store(0, Ordering::Relaxed);
+        gets.open_item.store(0, Ordering::Relaxed);
+        puts.intent_tail.store(0, Ordering::Relaxed);
+        puts.intent_puts.store(taken, Ordering::Relaxed);
+        puts.tail.store(0, Ordering::Release);
         puts.puts.store(taken, Ordering::Release);
+        puts.head_seen.store(0, Ordering::Relaxed);
         puts.gets_seen.store(taken, Ordering::Relaxed);
-        gets.get_seq.fetch_add(1, Ordering::SeqCst);
+        puts.open_item.store(0, Ordering::Relaxed);
+        self.get_side().wait.0.bell.ring_always();
     }
 
-    /// `reset`, from a consumer that holds no lock: takes both, in order.
+    /// `reset`, from a consumer that holds no lock: takes both, in order. A producer in the
+    /// middle of a streamed item is asked to give it up first, so that it lets go of its lock.
     fn reset_from_outside(&self) -> Result<(), Error> {
-        let held = Held::acquire(self, Side::Producer, Wait::Forever)?;
-        match held {
-            Some(held) => held.with_consumers_locked(|| self.reset()),
-            None => Ok(()),
+        let wait = &self.get_side().wait.0;
+        wait.reset_requested.store(1, Ordering::SeqCst);
+        wait.bell.ring_always();
+        let held = Held::acquire(self, Side::Producer, Wait::Forever);
+        let reset = match held {
+            Ok(Some(held)) => held.with_consumers_locked(|| self.reset()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        wait.reset_requested.store(0, Ordering::SeqCst);
+        reset
+    }
+
+    /// Whether a consumer is there to take the chunks of a streamed item: one holds the
+    /// consumers' lock or sleeps waiting for items, now or within `CONSUMER_GRACE` (one
+    /// that is busy with the item it got last comes back soon, when there is one).
+    fn consumer_present(&self) -> bool {
+        let lock = &self.get_side().lock.0;
+        let sleepers = &self.put_side().wait.0.bell.sleepers;
+        let present = || lock.is_locked() || sleepers.load(Ordering::Relaxed) != 0;
+        if present() {
+            return true;
         }
+        let deadline = Deadline::after(CONSUMER_GRACE);
+        while !deadline.has_passed() {
+            for _ in 0..SPINS {
+                if present() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 }
 
 thread_local! {
     /// Each thread's buffer for encoding what it puts and copying out what it gets, so
-    /// that a small item costs no allocation beyond its own.
+    /// that an item costs no allocation beyond its own.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Scratch space kept between calls: more than this is given back after use.
-const SCRATCH_KEPT: usize = 1 << 20;
+/// Scratch space kept between calls: more than this is given back after use. Enough for a
+/// few MiB, so that a stream of large items does not take fresh pages for each.
+const SCRATCH_KEPT: usize = 4 << 20;
 
 /// Runs `f` with this thread's scratch buffer, emptied. A call from inside another (a
 /// `Serialize` implementation that uses a queue) gets a fresh buffer.
@@ -817,34 +1080,45 @@ struct Held<'q, T> {
 
 impl<'q, T> Held<'q, T> {
     /// Takes `side`'s lock, waiting as `wait` allows; `Ok(None)` when the deadline passed.
-    /// After a holder died, makes the counts agree with the ring again.
+    /// After a holder died, repairs that side's state.
     fn acquire(queue: &'q Queue<T>, side: Side, wait: Wait) -> Result<Option<Self>, Error> {
         let lock = Self::lock_of(queue, side);
         let acquired = match wait {
-            // A try still waits for the lock itself: it is held only for a copy.
-            Wait::Forever | Wait::No => lock.lock("Queue").map(Some),
-            Wait::Until(deadline) => lock.lock_until(&deadline, "Queue"),
-        }?;
-        let Some(owner_died) = acquired else {
-            return Ok(None);
+            Wait::Forever => lock.lock("Queue").map(Some)?,
+            // A try still waits for the lock itself, which is held only for a copy, unless
+            // its holder is in the middle of a streamed item, which may take long.
+            Wait::No => match lock.try_lock("Queue")? {
+                Some(died) => Some(died),
+                None if Self::streaming(queue, side) => None,
+                None => Some(lock.lock("Queue")?),
+            },
+            Wait::Until(deadline) => lock.lock_until(&deadline, "Queue")?,
         };
+        Ok(Self::taken(queue, side, acquired))
+    }
+
+    /// Takes `side`'s lock only if it is free now.
+    fn try_acquire(queue: &'q Queue<T>, side: Side) -> Result<Option<Self>, Error> {
+        let acquired = Self::lock_of(queue, side).try_lock("Queue")?;
+        Ok(Self::taken(queue, side, acquired))
+    }
+
+    fn taken(queue: &'q Queue<T>, side: Side, acquired: Option<bool>) -> Option<Self> {
+        let owner_died = acquired?;
         let held = Held { queue, side };
-        if !owner_died {
-            return Ok(Some(held));
+        if owner_died {
+            held.heal();
         }
-        match side {
-            Side::Producer => held.with_consumers_locked(|| queue.recount())?,
-            Side::Consumer => {
-                // The producers' lock comes first: let go, take both in order, repair.
-                drop(held);
-                let producers = Held::acquire(queue, Side::Producer, Wait::Forever)?;
-                if let Some(producers) = producers {
-                    producers.with_consumers_locked(|| queue.recount())?;
-                }
-                return Held::acquire(queue, Side::Consumer, wait);
-            }
-        }
-        Ok(Some(held))
+        Some(held)
+    }
+
+    /// Whether a holder of `side`'s lock is in the middle of a streamed item.
+    fn streaming(queue: &Queue<T>, side: Side) -> bool {
+        let open = match side {
+            Side::Producer => &queue.put_hot().open_item,
+            Side::Consumer => &queue.get_hot().open_item,
+        };
+        open.load(Ordering::Relaxed) != 0
     }
 
     fn lock_of(queue: &Queue<T>, side: Side) -> &RawMutex {
@@ -854,84 +1128,319 @@ impl<'q, T> Held<'q, T> {
         }
     }
 
+    /// Repairs this side after its previous holder died holding the lock: finishes the
+    /// count of an operation that had moved its position (see "Consistency when a process
+    /// dies"), and, on the producers' side, ends a streamed item left half written.
+    fn heal(&self) {
+        let queue = self.queue;
+        match self.side {
+            Side::Producer => {
+                let hot = queue.put_hot();
+                if hot.tail.load(Ordering::Relaxed) == hot.intent_tail.load(Ordering::Relaxed) {
+                    hot.puts
+                        .store(hot.intent_puts.load(Ordering::Relaxed), Ordering::Release);
+                }
+                if hot.open_item.load(Ordering::Relaxed) != 0 {
+                    // Every chunk kept room for this frame free. (Should the positions be
+                    // corrupt, the consumer takes the next item's first frame as the end.)
+                    let head = queue.get_hot().head.load(Ordering::Acquire);
+                    let tail = hot.tail.load(Ordering::Relaxed);
+                    let capacity = queue.shared.ring.len() as u64;
+                    if queue.positions_hold() && capacity - (tail - head) >= HEADER as u64 {
+                        self.publish(FrameKind::Abort, &[], false);
+                        queue.put_side().wait.0.bell.ring();
+                    }
+                    hot.open_item.store(0, Ordering::Release);
+                }
+            }
+            Side::Consumer => {
+                let hot = queue.get_hot();
+                if hot.head.load(Ordering::Relaxed) == hot.intent_head.load(Ordering::Relaxed) {
+                    hot.gets
+                        .store(hot.intent_gets.load(Ordering::Relaxed), Ordering::Release);
+                }
+                // The dead consumer's item is gone with it; the next consumer skips the rest.
+                hot.open_item.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Runs `f` with the consumers' lock taken too (this must be the producers' lock).
     fn with_consumers_locked(&self, f: impl FnOnce()) -> Result<(), Error> {
         debug_assert!(self.side == Side::Producer);
         let lock = &self.queue.get_side().lock.0;
-        // Whether its owner died does not matter: the caller repairs the counts anyway.
+        // Whether its owner died does not matter: the caller resets that side anyway.
         lock.lock("Queue")?;
         f();
         lock.unlock("Queue")?;
         Ok(())
     }
 
-    /// Writes a frame past `tail`, publishes it, then counts it (producers' lock).
-    fn publish(&mut self, kind: FrameKind, payload: &[u8]) {
-        let puts = self.queue.put_side();
-        let tail = puts.tail.load(Ordering::Relaxed);
+    /// How much room there is for `needed` bytes (and an item slot, if `for_item`), from
+    /// the producers' view of the consumers' side, which is read again only when that view
+    /// says there is not. Producers' lock held.
+    fn room(&self, needed: u64, for_item: bool) -> Result<Room, Error> {
+        let queue = self.queue;
+        let hot = queue.put_hot();
+        let capacity = queue.shared.ring.len() as u64;
+        let room = |head: u64, gets: u64| {
+            let tail = hot.tail.load(Ordering::Relaxed);
+            let items = hot.puts.load(Ordering::Relaxed).saturating_sub(gets);
+            Room {
+                slot: queue.shared.maxsize == 0 || items < queue.shared.maxsize,
+                free: if tail >= head {
+                    capacity - (tail - head).min(capacity)
+                } else {
+                    0
+                },
+            }
+        };
+        let seen = room(
+            hot.head_seen.load(Ordering::Relaxed),
+            hot.gets_seen.load(Ordering::Relaxed),
+        );
+        if seen.free >= needed && (seen.slot || !for_item) {
+            return Ok(seen);
+        }
+        for _ in 0..2 {
+            // Look at the consumers' side again. Acquire: the bytes before `head` have been
+            // copied out before a consumer moved it, so they may be written now.
+            let gets = queue.get_hot();
+            let (taken, head) = (
+                gets.gets.load(Ordering::Acquire),
+                gets.head.load(Ordering::Acquire),
+            );
+            hot.head_seen.store(head, Ordering::Relaxed);
+            hot.gets_seen.store(taken, Ordering::Relaxed);
+            if queue.positions_hold() {
+                return Ok(room(head, taken));
+            }
+            // A consumer would report the corruption; a producer repairs and goes on.
+            self.with_consumers_locked(|| queue.reset())?;
+        }
+        Err(Error::CorruptQueue {
+            detail: "the ring's positions stay inconsistent after a reset".to_string(),
+        })
+    }
+
+    /// Publishes the item encoded in `bytes` if there is room: inline, streamed, or
+    /// handed over as `file` (made here the first time it is needed). Producers' lock held.
+    fn try_publish(
+        &mut self,
+        bytes: &[u8],
+        file: &mut Option<OwnedFd>,
+        wait: &mut Wait,
+    ) -> Attempt {
+        let queue = self.queue;
+        let shared = &*queue.shared;
+        if queue.put_side().wait.0.closed.load(Ordering::SeqCst) != 0 {
+            return Attempt::Closed;
+        }
+        if bytes.len() <= shared.inline_limit {
+            let needed = frame::frame_len(bytes.len());
+            return match self.room(needed, true) {
+                Ok(room) if room.slot && room.free >= needed => {
+                    self.publish(FrameKind::Inline, &[bytes], true);
+                    queue.put_side().wait.0.bell.ring();
+                    Attempt::Done
+                }
+                Ok(_) => Attempt::NoRoom,
+                Err(error) => Attempt::Failed(error),
+            };
+        }
+        if file.is_none() && shared.large_items == LargeItems::Streamed {
+            // All its frames, and room for an `Abort` after them.
+            let whole = streamed_len(bytes.len(), shared.chunk_bytes) + HEADER as u64;
+            let room = match self.room(whole, true) {
+                Ok(room) => room,
+                Err(error) => return Attempt::Failed(error),
+            };
+            if !room.slot {
+                return Attempt::NoRoom;
+            }
+            // Streaming an item larger than the free room makes this producer wait for a
+            // consumer: only when one is there. (A try never waits: it streams only what
+            // fits at once.)
+            if room.free >= whole || (!matches!(wait, Wait::No) && queue.consumer_present()) {
+                return self.stream(bytes, wait);
+            }
+        }
+        let needed = frame::frame_len(Handoff::LEN);
+        match self.room(needed, true) {
+            Ok(room) if room.slot && room.free >= needed => {}
+            Ok(_) => return Attempt::NoRoom,
+            Err(error) => return Attempt::Failed(error),
+        }
+        let file = match file {
+            Some(file) => file,
+            None => match SideChannel::file_with(bytes) {
+                Ok(made) => file.insert(made),
+                Err(e) => {
+                    return Attempt::Failed(Error::io("writing a large item to a memory file", e));
+                }
+            },
+        };
+        // Reserved before it is sent: a producer killed after sending must not leave its id
+        // to the next one (see the handoff module).
+        let id = queue.put_hot().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
+        match shared.side.send(id, file) {
+            Ok(()) => {
+                let record = Handoff {
+                    id,
+                    len: bytes.len() as u64,
+                };
+                self.publish(FrameKind::Handoff, &[&record.to_bytes()], true);
+                queue.put_side().wait.0.bell.ring();
+                Attempt::Done
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Attempt::NoRoom,
+            Err(e) => Attempt::Failed(Error::io("sending a large item's memory file", e)),
+        }
+    }
+
+    /// Streams `bytes` through the ring in chunks (see the `chunk` module), keeping the
+    /// producers' lock from the first to the last. Every chunk but the last leaves room for
+    /// an `Abort` frame, so that whoever ends the item early (this producer when its
+    /// deadline passes, the next one when this one dies) never has to wait for room.
+    fn stream(&mut self, bytes: &[u8], wait: &mut Wait) -> Attempt {
+        let queue = self.queue;
+        let hot = queue.put_hot();
+        let consumers = queue.get_side();
+        let total = (bytes.len() as u64).to_le_bytes();
+        let mut sent = 0;
+        hot.open_item.store(1, Ordering::Release);
+        loop {
+            let first = sent == 0;
+            let remaining = bytes.len() - sent;
+            let n = remaining.min(queue.shared.chunk_bytes);
+            // The first frame is never the last one: an item is at least First and Last.
+            let last = !first && n == remaining;
+            let prefix = if first { chunk::TOTAL_LEN } else { 0 };
+            let reserve = if last { 0 } else { HEADER };
+            let needed = frame::frame_len(prefix + n) + reserve as u64;
+            let room = match self.room(needed, false) {
+                Ok(room) => room,
+                Err(error) => {
+                    self.give_up_stream(!first);
+                    return Attempt::Failed(error);
+                }
+            };
+            if room.free >= needed {
+                let chunk = &bytes[sent..sent + n];
+                if first {
+                    self.publish(FrameKind::ChunkFirst, &[&total, chunk], false);
+                } else if last {
+                    self.publish(FrameKind::ChunkLast, &[chunk], true);
+                } else {
+                    self.publish(FrameKind::ChunkMore, &[chunk], false);
+                }
+                queue.put_side().wait.0.bell.ring();
+                sent += n;
+                if last {
+                    hot.open_item.store(0, Ordering::Release);
+                    return Attempt::Done;
+                }
+                continue;
+            }
+            // Wait for consumers to take chunks, keeping the lock.
+            let reset = &consumers.wait.0.reset_requested;
+            let woke = if wait.is_over() || reset.load(Ordering::Relaxed) != 0 {
+                futex::Wake::TimedOut
+            } else {
+                let seen = hot.head_seen.load(Ordering::Relaxed);
+                let resetting = || reset.load(Ordering::Relaxed) != 0;
+                await_change(
+                    &consumers.hot.0.head,
+                    seen,
+                    &consumers.wait.0.bell,
+                    resetting,
+                    wait.deadline(),
+                )
+            };
+            if woke == futex::Wake::TimedOut {
+                self.give_up_stream(!first);
+                *wait = Wait::No;
+                return Attempt::GaveUp;
+            }
+        }
+    }
+
+    /// Ends a streamed item early: an `Abort` frame, if a chunk of it was published.
+    fn give_up_stream(&self, published: bool) {
+        let hot = self.queue.put_hot();
+        if published {
+            self.publish(FrameKind::Abort, &[], false);
+            self.queue.put_side().wait.0.bell.ring();
+        }
+        hot.open_item.store(0, Ordering::Release);
+    }
+
+    /// Writes a frame past `tail`, then publishes it (producers' lock): the intent, then
+    /// `tail`, then the count, each a store that a process killed between two of them
+    /// leaves repairable (see "Consistency when a process dies").
+    fn publish(&self, kind: FrameKind, parts: &[&[u8]], ends_item: bool) {
+        debug_assert!(self.side == Side::Producer);
+        let hot = self.queue.put_hot();
+        let tail = hot.tail.load(Ordering::Relaxed);
         // SAFETY: the bytes past `tail` (up to `head` plus the ring's length, which the
         // caller checked leaves room for this frame) are written only by the holder of the
         // producers' lock, which this thread is, and read by consumers only once `tail` has
         // moved past them.
-        let new_tail = unsafe { frame::encode(self.queue.ring(), tail, kind, payload) };
-        puts.tail.store(new_tail, Ordering::Release);
-        puts.puts.fetch_add(1, Ordering::Release);
-        puts.put_seq.fetch_add(1, Ordering::SeqCst);
+        let new_tail = unsafe { frame::encode(self.queue.ring(), tail, kind, parts) };
+        let puts = hot.puts.load(Ordering::Relaxed) + u64::from(ends_item);
+        hot.intent_tail.store(new_tail, Ordering::Relaxed);
+        hot.intent_puts.store(puts, Ordering::Release);
+        // SeqCst: it pairs with the consumers' doorbell (see `Doorbell::ring`).
+        hot.tail.store(new_tail, Ordering::SeqCst);
+        hot.puts.store(puts, Ordering::Release);
     }
 
-    /// Moves `head` past the frame just taken, then counts it (consumers' lock).
-    fn consume(&mut self, new_head: u64) {
-        let gets = self.queue.get_side();
-        gets.head.store(new_head, Ordering::Release);
-        gets.gets.fetch_add(1, Ordering::Release);
-        gets.get_seq.fetch_add(1, Ordering::SeqCst);
+    /// Moves `head` past the frame just taken, then counts the item if the frame ended one
+    /// (consumers' lock), as `publish` does on the other side; rings the producers' bell.
+    fn advance(&self, new_head: u64, ends_item: bool) {
+        debug_assert!(self.side == Side::Consumer);
+        let hot = self.queue.get_hot();
+        let gets = hot.gets.load(Ordering::Relaxed) + u64::from(ends_item);
+        hot.intent_head.store(new_head, Ordering::Relaxed);
+        hot.intent_gets.store(gets, Ordering::Release);
+        // SeqCst: it pairs with the producers' doorbell (see `Doorbell::ring`).
+        hot.head.store(new_head, Ordering::SeqCst);
+        hot.gets.store(gets, Ordering::Release);
+        self.queue.get_side().wait.0.bell.ring();
     }
 
     /// Releases the lock, waits until the other side changes the queue (or `wait` runs
-    /// out), and takes the lock again. `Ok(None)`: no wait allowed. Once the deadline has
-    /// passed, `wait` becomes `Wait::No`: the caller looks once more, then gives up.
-    ///
-    /// `seen` is the other side's sequence word as the caller read it *before* it looked at
-    /// the other side's positions. The other side changes those under its own lock, not
-    /// ours, and bumps the word after: loaded before the look, `seen` either misses a change
-    /// the look also missed (and the word then differs, so the wait returns at once), or
-    /// includes one the look saw. Loaded after the look, it could include a change the look
-    /// missed, and the wait would sleep through it (a lost wake-up: with both sides waiting
-    /// forever, a deadlock).
-    fn wait_for_change(self, seen: u32, wait: &mut Wait) -> Result<Option<Self>, Error> {
+    /// out, or the queue is closed), and takes the lock again. `Ok(None)`: no wait allowed.
+    /// Once the deadline has passed, `wait` becomes `Wait::No`: the caller looks once
+    /// more, then gives up.
+    fn wait_for_change(self, wait: &mut Wait) -> Result<Option<Self>, Error> {
         if matches!(wait, Wait::No) {
             return Ok(None);
         }
         let (queue, side) = (self.queue, self.side);
-        let (puts, gets) = (queue.put_side(), queue.get_side());
-        // A producer waits for gets, a consumer for puts.
-        let (word, waiting) = match side {
-            Side::Producer => (&gets.get_seq, &gets.producers_waiting),
-            Side::Consumer => (&puts.put_seq, &puts.consumers_waiting),
+        // A producer waits for `head` to move past its last view of it, a consumer for
+        // `tail`; both for `close`. The views are read while the lock is still held.
+        let (watched, seen, bell) = match side {
+            Side::Producer => (
+                &queue.get_hot().head,
+                queue.put_hot().head_seen.load(Ordering::Relaxed),
+                &queue.get_side().wait.0.bell,
+            ),
+            Side::Consumer => (
+                &queue.put_hot().tail,
+                queue.get_hot().tail_seen.load(Ordering::Relaxed),
+                &queue.put_side().wait.0.bell,
+            ),
         };
-        // `close` takes no lock, so it may have run between the caller's look at `closed`
-        // and now, leaving no later change of `word` to wake us. It stores `closed` before
-        // it bumps the word: a `seen` that includes the bump sees `closed` too, so look
-        // again instead of sleeping.
-        if puts.closed.load(Ordering::Acquire) != 0 {
-            return Held::acquire(queue, side, *wait);
-        }
         drop(self);
-        // The other side often answers within microseconds (a consumer keeping up with a
-        // producer, a ping-pong): watch the word for a moment before sleeping, which spares
-        // both the sleep and the other side's wake-up call. Bounded: a few microseconds.
-        for _ in 0..SPINS {
-            if word.load(Ordering::Acquire) != seen {
-                return Held::acquire(queue, side, *wait);
-            }
-            std::hint::spin_loop();
-        }
-        // Counted before the futex re-checks the word: a change after `seen` either sees us
-        // counted and wakes us, or happened before the check, which then returns at once.
-        // (SeqCst here and on the other side's bump-then-load: neither may pass the other.)
-        waiting.fetch_add(1, Ordering::SeqCst);
-        let woke = futex::wait(word, seen, wait.deadline());
-        waiting.fetch_sub(1, Ordering::SeqCst);
+        let closed = &queue.put_side().wait.0.closed;
+        let woke = await_change(
+            watched,
+            seen,
+            bell,
+            || closed.load(Ordering::SeqCst) != 0,
+            wait.deadline(),
+        );
         if woke == futex::Wake::TimedOut {
             *wait = Wait::No;
         }
@@ -1029,7 +1538,7 @@ mod tests {
     #[test]
     fn positions_that_cannot_be_are_reported_and_repaired() {
         let q: Queue<u32> = Queue::new(0).unwrap();
-        q.put_side().tail.store(u64::MAX, Ordering::Relaxed);
+        q.put_hot().tail.store(u64::MAX, Ordering::Relaxed);
         assert!(matches!(
             q.get(),
             Err(GetError::Failed(Error::CorruptQueue { .. }))
@@ -1040,7 +1549,11 @@ mod tests {
 
     #[test]
     fn a_handoff_record_whose_file_was_taken_by_a_dead_consumer_is_skipped() {
-        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(1024).build().unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder()
+            .ring_bytes(1024)
+            .large_items(LargeItems::HandedOver)
+            .build()
+            .unwrap();
         q.put(vec![1; 5000]).unwrap(); // handed over
         q.put(vec![2; 10]).unwrap(); // inline
         // A consumer takes the first item's file and dies before moving the ring's head.
@@ -1053,9 +1566,13 @@ mod tests {
 
     #[test]
     fn an_orphan_file_of_a_producer_that_died_before_publishing_is_dropped() {
-        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(1024).build().unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder()
+            .ring_bytes(1024)
+            .large_items(LargeItems::HandedOver)
+            .build()
+            .unwrap();
         // A producer reserves id 1, sends its file, and dies before publishing the frame.
-        let id = q.put_side().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = q.put_hot().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
         let orphan = SideChannel::file_with(&[9; 3000]).unwrap();
         q.shared.side.send(id, &orphan).unwrap();
         q.put(vec![3; 4000]).unwrap();
@@ -1063,22 +1580,135 @@ mod tests {
         assert!(matches!(q.try_get(), Err(GetError::Empty)));
     }
 
+    /// Runs `f` with `side`'s lock held, in a thread that then ends without releasing
+    /// it: as a process killed inside `f` leaves the lock to the next taker.
+    fn die_holding<T: Send + 'static>(
+        q: &Queue<T>,
+        side: Side,
+        f: impl FnOnce(&Held<'_, T>) + Send + 'static,
+    ) {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let held = Held::acquire(&q, side, Wait::Forever).unwrap().unwrap();
+            f(&held);
+            std::mem::forget(held);
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
-    fn the_item_count_is_recounted_after_a_holder_died() {
+    fn a_count_left_behind_by_a_producer_killed_after_publishing_is_finished_by_the_next() {
         let q: Queue<u8> = Queue::new(0).unwrap();
         q.put(1).unwrap();
-        q.put(2).unwrap();
-        // A producer that died between publishing a frame and counting it.
-        q.put_side().puts.fetch_sub(1, Ordering::Relaxed);
+        // A producer that moved `tail` past its frame and died before counting it.
+        die_holding(&q, Side::Producer, |held| {
+            held.publish(FrameKind::Inline, &[&codec::encode(&2u8).unwrap()], true);
+            held.queue.put_hot().puts.fetch_sub(1, Ordering::Relaxed);
+        });
         assert_eq!(q.len(), 1);
-        let producers = Held::acquire(&q, Side::Producer, Wait::Forever)
-            .unwrap()
-            .unwrap();
-        producers.with_consumers_locked(|| q.recount()).unwrap();
-        drop(producers);
+        q.put(3).unwrap(); // takes the lock over and finishes the count
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.get().unwrap(), 1);
+        assert_eq!(q.get().unwrap(), 2);
+        assert_eq!(q.get().unwrap(), 3);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_producer_killed_before_moving_tail_leaves_the_count_alone() {
+        let q: Queue<u8> = Queue::new(0).unwrap();
+        q.put(1).unwrap();
+        die_holding(&q, Side::Producer, |held| {
+            // Wrote down where it was going, then died.
+            let hot = held.queue.put_hot();
+            hot.intent_tail
+                .store(hot.tail.load(Ordering::Relaxed) + 10, Ordering::Relaxed);
+            hot.intent_puts.store(99, Ordering::Relaxed);
+        });
+        q.put(2).unwrap();
         assert_eq!(q.len(), 2);
         assert_eq!(q.get().unwrap(), 1);
         assert_eq!(q.get().unwrap(), 2);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_count_left_behind_by_a_consumer_killed_after_taking_is_finished_by_the_next() {
+        let q: Queue<u8> = Queue::new(1).unwrap();
+        q.put(1).unwrap();
+        // A consumer that moved `head` past the item and died before counting it: the
+        // item is gone with it, and the queue must not look full for ever.
+        die_holding(&q, Side::Consumer, |held| {
+            let hot = held.queue.get_hot();
+            let tail = held.queue.put_hot().tail.load(Ordering::Acquire);
+            held.advance(tail, true);
+            hot.gets.fetch_sub(1, Ordering::Relaxed);
+        });
+        assert!(q.is_full());
+        assert!(matches!(q.try_get(), Err(GetError::Empty))); // takes over, finishes the count
+        assert!(q.is_empty());
+        q.put(2).unwrap();
+        assert_eq!(q.get().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_streamed_item_whose_producer_died_half_way_is_dropped_and_the_queue_goes_on() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        die_holding(&q, Side::Producer, |held| {
+            held.queue.put_hot().open_item.store(1, Ordering::Relaxed);
+            held.publish(
+                FrameKind::ChunkFirst,
+                &[&5000u64.to_le_bytes(), &[1; 500]],
+                false,
+            );
+            held.publish(FrameKind::ChunkMore, &[&[1; 500]], false);
+        });
+        // The next producer ends the dead one's item with an Abort, then puts its own.
+        q.put(vec![2; 3000]).unwrap();
+        q.put(vec![3; 10]).unwrap();
+        assert_eq!(q.get().unwrap(), vec![2; 3000]);
+        assert_eq!(q.get().unwrap(), vec![3; 10]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_rest_of_a_streamed_item_whose_consumer_died_is_skipped_and_counted() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        q.put(vec![1; 3000]).unwrap(); // fits at once: streamed with no consumer there
+        q.put(vec![2; 10]).unwrap();
+        assert_eq!(q.len(), 2);
+        // A consumer takes the first chunk of the first item and dies.
+        die_holding(&q, Side::Consumer, |held| {
+            let queue = held.queue;
+            let head = queue.get_hot().head.load(Ordering::Relaxed);
+            let tail = queue.put_hot().tail.load(Ordering::Acquire);
+            // SAFETY: the consumers' lock is held; the frame lies between head and tail.
+            let first = unsafe { frame::decode(queue.ring(), head, tail) }
+                .unwrap()
+                .unwrap();
+            assert_eq!(first.kind, FrameKind::ChunkFirst);
+            held.advance(first.next, false);
+        });
+        assert_eq!(q.get().unwrap(), vec![2; 10]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_put_that_gives_up_half_way_through_a_streamed_item_delivers_nothing_of_it() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        // A consumer is "there" (holds its lock) but takes nothing: the producer streams
+        // what fits, waits, and gives up at its deadline.
+        let consumers = &q.get_side().lock.0;
+        consumers.lock("test").unwrap();
+        let big = vec![5u8; 20_000];
+        match q.put_timeout(big, Duration::from_millis(50)) {
+            Err(PutError::Full(item)) => assert_eq!(item.len(), 20_000),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        consumers.unlock("test").unwrap();
+        q.put(vec![6; 10]).unwrap();
+        assert_eq!(q.get().unwrap(), vec![6; 10]);
         assert!(q.is_empty());
     }
 }

@@ -1,9 +1,9 @@
 //! How a [`Queue`] travels to another process: as argument of `Process::target` under any
 //! start method, or through a [`Connection`](crate::Connection) or another queue. It goes
-//! as the descriptors of its two shared regions and its side channel, with the numbers
-//! that are not in shared memory (its item limit, maxsize and ring size); the receiver maps
-//! the same regions, so both hold the same queue. (A `Connection` travels as its socket,
-//! see its own module.)
+//! as the descriptors of its two shared regions and its side channel, with the settings
+//! that are not in shared memory (its ring size, maxsize, item limit and how it passes large
+//! items); the receiver maps the same regions, so both hold the same queue. (A `Connection`
+//! travels as its socket, see its own module.)
 
 use proc_core::travel::{FdRef, ReceivedFd};
 use proc_sync::raw::MutexRegion;
@@ -11,20 +11,33 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::handoff::SideChannel;
-use crate::queue::{Queue, Shared};
+use crate::queue::{LargeItems, Queue, Shared};
+
+/// What travels besides the descriptors.
+#[derive(Serialize, Deserialize)]
+struct Settings {
+    ring_bytes: u64,
+    maxsize: u64,
+    item_limit: u64,
+    handed_over: bool,
+}
 
 impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let shared = self.shared();
         let [send_end, recv_end] = shared.side.fds();
+        let settings = Settings {
+            ring_bytes: shared.ring.len() as u64,
+            maxsize: shared.maxsize,
+            item_limit: shared.item_limit as u64,
+            handed_over: shared.large_items == LargeItems::HandedOver,
+        };
         (
             FdRef::new(shared.ring.fd()),
             FdRef::new(shared.gets.fd()),
             FdRef::new(send_end),
             FdRef::new(recv_end),
-            shared.ring.len() as u64,
-            shared.maxsize,
-            shared.item_limit as u64,
+            settings,
         )
             .serialize(serializer)
     }
@@ -32,30 +45,26 @@ impl<T> Serialize for Queue<T> {
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        type Wire = (
-            ReceivedFd,
-            ReceivedFd,
-            ReceivedFd,
-            ReceivedFd,
-            u64,
-            u64,
-            u64,
-        );
-        let (ring, gets, send_end, recv_end, ring_bytes, maxsize, item_limit): Wire =
+        type Wire = (ReceivedFd, ReceivedFd, ReceivedFd, ReceivedFd, Settings);
+        let (ring, gets, send_end, recv_end, settings): Wire =
             Deserialize::deserialize(deserializer)?;
-        let ring_bytes = usize::try_from(ring_bytes).map_err(D::Error::custom)?;
-        let item_limit = usize::try_from(item_limit).map_err(D::Error::custom)?;
+        let ring_bytes = usize::try_from(settings.ring_bytes).map_err(D::Error::custom)?;
+        let item_limit = usize::try_from(settings.item_limit).map_err(D::Error::custom)?;
         let ring = MutexRegion::from_fd(ring.into_inner(), ring_bytes).map_err(D::Error::custom)?;
         let gets = MutexRegion::from_fd(gets.into_inner(), 0).map_err(D::Error::custom)?;
         let side = SideChannel::from_fds(send_end.into_inner(), recv_end.into_inner())
             .map_err(D::Error::custom)?;
-        Ok(Queue::from_shared(Shared {
+        let large_items = match settings.handed_over {
+            true => LargeItems::HandedOver,
+            false => LargeItems::Streamed,
+        };
+        Ok(Queue::from_shared(Shared::new(
             ring,
             gets,
             side,
-            maxsize,
+            settings.maxsize,
             item_limit,
-            inline_limit: Shared::inline_limit(ring_bytes),
-        }))
+            large_items,
+        )))
     }
 }

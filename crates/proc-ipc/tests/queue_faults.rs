@@ -2,19 +2,21 @@
 //! queue. Afterwards every item whose `put` returned `Ok` has been delivered exactly once,
 //! or was taken by a consumer that died before it could pass the item on (at most one per
 //! killed consumer); nothing is delivered twice; each consumer sees each producer's items
-//! in order; and nothing deadlocks.
+//! in order; and nothing deadlocks. Some items are larger than the ring, so that kills land
+//! in the middle of streamed items (on either side) or of hand-overs as memory files.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proc_core::Process;
-use proc_ipc::{Connection, Queue, pipe_oneway};
+use proc_core::codec::ByteBuf;
+use proc_ipc::{Connection, LargeItems, Queue, pipe_oneway};
 use proc_sync::Array;
 
-/// What moves through the queue: (producer incarnation, sequence number, padding). Every
-/// 37th item is larger than a quarter of the ring, so it is handed over as a memory file.
-type Item = (u32, u64, Vec<u8>);
+/// What moves through the queue: (producer incarnation, sequence number, padding). Some
+/// items are larger than a quarter of the ring, or than the whole ring: see `padding`.
+type Item = (u32, u64, ByteBuf);
 
 /// What the consumers passed on, per consumer incarnation, in the order they got it.
 type Received = Arc<Mutex<Vec<Vec<(u32, u64)>>>>;
@@ -26,6 +28,19 @@ const MAX_INCARNATIONS: usize = 1024;
 /// Items one producer incarnation puts before it ends by itself.
 const QUOTA: u64 = 3_000;
 const RING_BYTES: usize = 16 << 10;
+
+/// The padding of item `seq`: every 37th item is 2.5 rings long (streamed in many chunks,
+/// so that a kill often lands in the middle of one), every 11th a third of a ring (larger
+/// than a quarter: streamed, or handed over), the others empty.
+fn padding(seq: u64) -> usize {
+    if seq.is_multiple_of(37) {
+        RING_BYTES * 5 / 2
+    } else if seq.is_multiple_of(11) {
+        RING_BYTES / 3
+    } else {
+        0
+    }
+}
 /// How long the end of the run may take before the test calls it a deadlock.
 const WATCHDOG: Duration = Duration::from_secs(120);
 
@@ -76,11 +91,7 @@ impl Run {
         let (queue, acked) = (self.queue.clone(), self.acked.clone());
         let mut p = Process::new(move || {
             for seq in 0..QUOTA {
-                let pad = if seq % 37 == 0 {
-                    vec![id as u8; 6000]
-                } else {
-                    Vec::new()
-                };
+                let pad = ByteBuf::from(vec![id as u8; padding(seq)]);
                 queue.put((id, seq, pad)).expect("put");
                 acked.lock()[id as usize] = seq + 1;
             }
@@ -94,8 +105,7 @@ impl Run {
         let queue = self.queue.clone();
         let mut p = Process::new(move || {
             while let Ok((id, seq, pad)) = queue.get() {
-                let expected_len = if seq % 37 == 0 { 6000 } else { 0 };
-                assert_eq!(pad.len(), expected_len, "item ({id}, {seq}) is damaged");
+                assert_eq!(pad.len(), padding(seq), "item ({id}, {seq}) is damaged");
                 assert!(
                     pad.iter().all(|&b| b == id as u8),
                     "item ({id}, {seq}) is damaged"
@@ -132,13 +142,14 @@ fn join_or_deadlock(p: &Process, what: &str, seed: u64) -> i32 {
     }
 }
 
-fn run_with_kills(kills: usize) {
+fn run_with_kills(kills: usize, large_items: LargeItems) {
     let seed = seed();
     let mut rng = Rng(seed);
     let mut run = Run {
         queue: Queue::builder()
             .maxsize(64)
             .ring_bytes(RING_BYTES)
+            .large_items(large_items)
             .build()
             .expect("queue"),
         acked: Array::new(MAX_INCARNATIONS).expect("ack table"),
@@ -239,5 +250,10 @@ fn run_with_kills(kills: usize) {
 
 #[test]
 fn killing_producers_and_consumers_at_random_loses_no_acknowledged_item_and_duplicates_none() {
-    run_with_kills(200);
+    run_with_kills(200, LargeItems::Streamed);
+}
+
+#[test]
+fn the_same_holds_when_large_items_are_handed_over_as_memory_files() {
+    run_with_kills(200, LargeItems::HandedOver);
 }

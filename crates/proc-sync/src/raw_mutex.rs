@@ -160,6 +160,18 @@ impl RawMutex {
         word.load(Ordering::Relaxed) & FUTEX_TID_MASK
     }
 
+    /// Whether a live thread (of any process) holds the mutex right now. A mutex whose
+    /// holder died counts as free: the kernel cleared the owner when the holder's thread
+    /// ended, and the next `lock` takes it over.
+    ///
+    /// A snapshot that may change at once; meant for deciding whether to keep waiting for
+    /// what a holder is doing (a process that holds the lock is alive, so its work will
+    /// either finish or be abandoned by its death).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.owner() != 0
+    }
+
     /// Takes the mutex if nobody holds it: `Ok(None)` when it is held (by anyone,
     /// including, for a non-re-entrant mutex, this thread: see `lock`'s errors).
     pub fn try_lock(&self, what: &'static str) -> Result<Option<bool>> {
@@ -267,6 +279,30 @@ mod tests {
         assert!(m.is_held_by_this_process());
         m.unlock("Lock").unwrap();
         assert!(!m.is_held_by_this_process());
+    }
+
+    #[test]
+    fn is_locked_follows_lock_unlock_and_the_death_of_the_holder() {
+        let (_region, m) = mutex(Kind::ErrorCheck);
+        // SAFETY: the region outlives these uses.
+        let m = unsafe { &*m };
+        assert!(!m.is_locked());
+        m.lock("Lock").unwrap();
+        assert!(m.is_locked());
+        m.unlock("Lock").unwrap();
+        assert!(!m.is_locked());
+        let addr = m as *const RawMutex as usize;
+        std::thread::spawn(move || {
+            // SAFETY: the region outlives the thread, which is joined below.
+            let m = unsafe { &*(addr as *const RawMutex) };
+            m.lock("Lock").unwrap();
+            // The thread ends holding the mutex: the kernel clears the owner.
+        })
+        .join()
+        .unwrap();
+        assert!(!m.is_locked());
+        assert!(m.lock("Lock").unwrap());
+        m.unlock("Lock").unwrap();
     }
 
     #[test]

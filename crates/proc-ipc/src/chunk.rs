@@ -1,0 +1,374 @@
+//! Streamed items: an item larger than a quarter of the ring goes through it as a run of
+//! chunk frames, which a consumer copies out into one buffer while the producer writes the
+//! next ones, so that an item of any size passes through a ring much smaller than it.
+//!
+//! ```text
+//! First(total: u64 LE, bytes…)  More(bytes…)*  Last(bytes…)      a complete item
+//! First(…) More(…)* Abort                                        abandoned: nothing delivered
+//! ```
+//!
+//! The producer holds the producers' lock from its `First` to its `Last`, so the frames of
+//! one item are never interleaved with another's; the consumer holds the consumers' lock
+//! from `First` to `Last` too, so one consumer receives the whole item. What each side
+//! knows of an item in flight lives in that process only, so the frames must tell every
+//! other process what to do when one side dies:
+//!
+//! - The producer dies mid-item: its lock passes to the next producer, which sees the
+//!   `open_item` mark of the producers' side and writes `Abort` (room for it was kept free
+//!   by every chunk). A consumer receiving the item drops what it has on `Abort`, or on any
+//!   frame that starts an item (`Inline`, `Handoff`, `First`): only a new producer can have
+//!   written that after an unfinished `First`.
+//! - The producer gives up (its deadline passed while the ring stayed full): it writes
+//!   `Abort` itself and its `put` hands the item back. Nothing was acknowledged, nothing is
+//!   delivered.
+//! - The consumer dies mid-item: the next consumer finds `More` / `Last` frames with no
+//!   `First` before them and skips them. The item is lost with the consumer that had taken
+//!   its beginning, as an inline item is lost with a consumer that dies between taking it
+//!   and returning it. The skipped `Last` counts as the item's get, so the counts agree.
+//!
+//! [`Assembly`] is the consumer's side of this, free of shared memory so that the fuzz
+//! target can drive it with arbitrary frames.
+
+use std::mem::MaybeUninit;
+
+use crate::frame::FrameKind;
+
+/// Where the payload of a frame comes from: the ring, or (tests, the fuzz target) a slice.
+///
+/// # Safety
+/// `copy_to` must write every byte of `out`: [`Assembly`] then treats them as initialised.
+pub(crate) unsafe trait Payload {
+    /// Copies `out.len()` bytes of the payload, from `offset` on, into `out`. Called only
+    /// within the payload's length.
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]);
+}
+
+/// A payload held in a slice.
+#[cfg(test)]
+pub(crate) struct SlicePayload<'a>(pub(crate) &'a [u8]);
+
+// SAFETY: copy_to writes every byte of `out` (or panics on a misuse out of the slice's
+// bounds, writing nothing that is then read).
+#[cfg(test)]
+unsafe impl Payload for SlicePayload<'_> {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        let from = &self.0[offset..offset + out.len()];
+        for (to, &byte) in out.iter_mut().zip(from) {
+            to.write(byte);
+        }
+    }
+}
+
+/// Appends `len` bytes of `payload` from `offset` to `buf`, without zeroing them first.
+fn append_from(buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
+    buf.reserve(len);
+    let have = buf.len();
+    payload.copy_to(offset, &mut buf.spare_capacity_mut()[..len]);
+    // SAFETY: `reserve` made room for `len` more bytes, and Payload's contract says that
+    // `copy_to` wrote every one of them.
+    unsafe { buf.set_len(have + len) };
+}
+
+/// Bytes of the total length at the start of a `First` frame's payload.
+pub(crate) const TOTAL_LEN: usize = 8;
+
+/// The largest chunk a producer writes into a ring of `capacity` bytes: an eighth of the
+/// ring (so that a producer writes the next chunks while a consumer copies one out), at
+/// most 128 KiB (a chunk stays in the cache of the core that wrote it until the other one
+/// reads it), at least 16 bytes.
+pub(crate) fn chunk_bytes(capacity: usize) -> usize {
+    (capacity / 8).clamp(16, 128 << 10)
+}
+
+/// What a consumer does with the frame it just looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The frame was taken (its payload is in the buffer or was skipped): move past it and
+    /// read on. `ends_item`: it was the last frame of an item, which counts as a get.
+    Consumed { ends_item: bool },
+    /// The buffer holds a whole encoded item: move past the frame and decode it.
+    Item,
+    /// The buffer holds a hand-over record: the item is a memory file of the side channel.
+    Handoff,
+    /// The item being received was abandoned by its producer, which this frame shows:
+    /// what was received is dropped; look at the same frame again, without moving past it.
+    Abandoned,
+    /// The frame ends an item whose chunks do not add up to what its `First` announced,
+    /// or that announced more than the item limit: move past it; that item is spoiled.
+    Spoiled(String),
+}
+
+/// A consumer's state between the frames of one streamed item.
+#[derive(Debug)]
+pub(crate) struct Assembly {
+    /// The item limit: a `First` that announces more is spoiled without storing anything.
+    limit: usize,
+    /// `Some(total)` between a `First` and its `Last`.
+    receiving: Option<Receiving>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Receiving {
+    total: u64,
+    /// Set when the frames stopped making sense; the rest of the item is skipped.
+    spoiled: Option<&'static str>,
+}
+
+impl Assembly {
+    pub(crate) fn new(limit: usize) -> Self {
+        Assembly {
+            limit,
+            receiving: None,
+        }
+    }
+
+    /// Whether a streamed item is partly received: the consumer must read on (holding its
+    /// lock) until its end.
+    pub(crate) fn is_receiving(&self) -> bool {
+        self.receiving.is_some()
+    }
+
+    /// Drops a partly received item (its producer is gone).
+    pub(crate) fn abandon(&mut self, buf: &mut Vec<u8>) {
+        self.receiving = None;
+        buf.clear();
+    }
+
+    /// Takes in a frame of `kind` whose payload is `len` bytes, copied out of `payload`
+    /// (only within those `len` bytes). `buf` collects the item.
+    pub(crate) fn accept(
+        &mut self,
+        buf: &mut Vec<u8>,
+        kind: FrameKind,
+        len: usize,
+        mut payload: impl Payload,
+    ) -> Outcome {
+        let Some(receiving) = self.receiving else {
+            return match kind {
+                FrameKind::Inline | FrameKind::Handoff => {
+                    buf.clear();
+                    append_from(buf, len, 0, &mut payload);
+                    if kind == FrameKind::Inline {
+                        Outcome::Item
+                    } else {
+                        Outcome::Handoff
+                    }
+                }
+                FrameKind::ChunkFirst => {
+                    buf.clear();
+                    let mut total = Vec::with_capacity(TOTAL_LEN);
+                    let spoiled = if len < TOTAL_LEN {
+                        Some("a first chunk too short to hold the item's length")
+                    } else {
+                        append_from(&mut total, TOTAL_LEN, 0, &mut payload);
+                        None
+                    };
+                    let total = match <[u8; TOTAL_LEN]>::try_from(&total[..]) {
+                        Ok(bytes) => u64::from_le_bytes(bytes),
+                        Err(_) => 0,
+                    };
+                    let spoiled = spoiled.or_else(|| {
+                        (total > self.limit as u64).then_some("an item over the limit")
+                    });
+                    let mut receiving = Receiving { total, spoiled };
+                    if receiving.spoiled.is_none() {
+                        // Memory is set aside as bytes arrive, never for a mere announcement:
+                        // at most what came plus one more chunk's worth, doubling.
+                        receiving.append(buf, len - TOTAL_LEN, TOTAL_LEN, &mut payload);
+                    }
+                    self.receiving = Some(receiving);
+                    Outcome::Consumed { ends_item: false }
+                }
+                // The rest of an item whose first part a consumer took before it died.
+                FrameKind::ChunkMore | FrameKind::Abort => Outcome::Consumed { ends_item: false },
+                FrameKind::ChunkLast => Outcome::Consumed { ends_item: true },
+            };
+        };
+        match kind {
+            FrameKind::ChunkMore | FrameKind::ChunkLast => {
+                let mut receiving = receiving;
+                if receiving.spoiled.is_none() {
+                    receiving.append(buf, len, 0, &mut payload);
+                }
+                if kind == FrameKind::ChunkMore {
+                    self.receiving = Some(receiving);
+                    return Outcome::Consumed { ends_item: false };
+                }
+                self.receiving = None;
+                match receiving.spoiled {
+                    None if buf.len() as u64 == receiving.total => Outcome::Item,
+                    None => {
+                        let brought = buf.len();
+                        buf.clear();
+                        Outcome::Spoiled(format!(
+                            "a streamed item announced {} bytes and brought {brought}",
+                            receiving.total
+                        ))
+                    }
+                    Some(why) => {
+                        buf.clear();
+                        Outcome::Spoiled(format!("a streamed item was dropped: {why}"))
+                    }
+                }
+            }
+            FrameKind::Abort => {
+                self.abandon(buf);
+                Outcome::Consumed { ends_item: false }
+            }
+            FrameKind::Inline | FrameKind::Handoff | FrameKind::ChunkFirst => {
+                self.abandon(buf);
+                Outcome::Abandoned
+            }
+        }
+    }
+}
+
+impl Receiving {
+    /// Appends `len` payload bytes from `offset` to `buf`, unless they would pass the
+    /// announced total (then the item is spoiled and `buf` emptied).
+    fn append(&mut self, buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
+        let have = buf.len();
+        if (have as u64).saturating_add(len as u64) > self.total {
+            self.spoiled = Some("its chunks brought more bytes than it announced");
+            buf.clear();
+            return;
+        }
+        if buf.capacity() - have < len {
+            // Up to the announced total, but never more than twice what has arrived.
+            let want = (self.total as usize).min((have + len).saturating_mul(2));
+            buf.reserve_exact(want - have);
+        }
+        append_from(buf, len, offset, payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds whole payloads, as the fuzz target does.
+    fn feed(
+        assembly: &mut Assembly,
+        buf: &mut Vec<u8>,
+        kind: FrameKind,
+        payload: &[u8],
+    ) -> Outcome {
+        assembly.accept(buf, kind, payload.len(), SlicePayload(payload))
+    }
+
+    fn first(total: u64, bytes: &[u8]) -> Vec<u8> {
+        let mut payload = total.to_le_bytes().to_vec();
+        payload.extend_from_slice(bytes);
+        payload
+    }
+
+    #[test]
+    fn chunks_add_up_to_the_item() {
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        let c = Outcome::Consumed { ends_item: false };
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab")),
+            c
+        );
+        assert!(a.is_receiving());
+        assert_eq!(feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cde"), c);
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b"fg"),
+            Outcome::Item
+        );
+        assert_eq!(buf, b"abcdefg");
+        assert!(!a.is_receiving());
+    }
+
+    #[test]
+    fn an_abort_or_a_new_item_drops_what_was_received() {
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab"));
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::Abort, b""),
+            Outcome::Consumed { ends_item: false }
+        );
+        assert!(!a.is_receiving() && buf.is_empty());
+        feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab"));
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::Inline, b"x"),
+            Outcome::Abandoned
+        );
+        // The same frame, looked at again, is an item of its own.
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::Inline, b"x"),
+            Outcome::Item
+        );
+        assert_eq!(buf, b"x");
+    }
+
+    #[test]
+    fn the_rest_of_an_item_whose_beginning_went_with_a_dead_consumer_is_skipped_and_counted() {
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cde"),
+            Outcome::Consumed { ends_item: false }
+        );
+        assert_eq!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b"fg"),
+            Outcome::Consumed { ends_item: true }
+        );
+        assert!(!a.is_receiving());
+    }
+
+    #[test]
+    fn an_item_over_the_limit_or_with_the_wrong_length_is_spoiled_without_storing_it() {
+        let (mut a, mut buf) = (Assembly::new(4), Vec::new());
+        feed(
+            &mut a,
+            &mut buf,
+            FrameKind::ChunkFirst,
+            &first(1 << 40, b"ab"),
+        );
+        feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cd");
+        assert!(buf.is_empty() && buf.capacity() == 0);
+        assert!(matches!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
+            Outcome::Spoiled(_)
+        ));
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(3, b"ab"));
+        feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cd"); // past the total
+        assert!(matches!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
+            Outcome::Spoiled(_)
+        ));
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(9, b"ab"));
+        assert!(matches!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b"c"), // short of the total
+            Outcome::Spoiled(_)
+        ));
+        let (mut a, mut buf) = (Assembly::new(100), Vec::new());
+        feed(&mut a, &mut buf, FrameKind::ChunkFirst, b"short");
+        assert!(matches!(
+            feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
+            Outcome::Spoiled(_)
+        ));
+    }
+
+    #[test]
+    fn memory_is_set_aside_as_bytes_arrive_not_as_announced() {
+        let (mut a, mut buf) = (Assembly::new(usize::MAX), Vec::new());
+        feed(
+            &mut a,
+            &mut buf,
+            FrameKind::ChunkFirst,
+            &first(1 << 40, b"abcd"),
+        );
+        assert!(buf.capacity() <= 8, "{} bytes set aside", buf.capacity());
+    }
+
+    #[test]
+    fn chunks_are_an_eighth_of_the_ring_within_bounds() {
+        assert_eq!(chunk_bytes(1 << 20), 128 << 10);
+        assert_eq!(chunk_bytes(16 << 10), 2 << 10);
+        assert_eq!(chunk_bytes(64), 16);
+        assert_eq!(chunk_bytes(1 << 30), 128 << 10);
+    }
+}
