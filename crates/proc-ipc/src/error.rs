@@ -48,6 +48,18 @@ pub enum Error {
     /// The message could not be encoded, or its bytes are not a value of the expected type.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// An item put into a queue holds more handles (locks, queues, connections, …) than one
+    /// message can carry the descriptors of.
+    #[error(
+        "the item holds {count} file descriptors (its handles); a queue carries at most {limit} \
+         with one item"
+    )]
+    TooManyHandles {
+        /// The descriptors the item holds.
+        count: usize,
+        /// The most one item can carry.
+        limit: usize,
+    },
     /// `send` on the reading end of a one-way pair, or `recv` on its writing end.
     #[error("cannot {operation}: this end of a one-way connection is {direction}-only")]
     WrongDirection {
@@ -106,6 +118,7 @@ impl Error {
         matches!(
             self,
             Error::TooLarge { .. }
+                | Error::TooManyHandles { .. }
                 | Error::Codec(_)
                 | Error::CorruptQueue { .. }
                 | Error::Io { .. }

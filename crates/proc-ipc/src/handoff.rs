@@ -56,9 +56,10 @@ pub(crate) struct SideChannel {
     recv_end: OwnedFd,
 }
 
-/// The most descriptors accepted in one datagram; a well-behaved sender sends one, and the
-/// space for more lets the receiver close what a misbehaving one sent instead of leaking it.
-const MAX_FDS: usize = 8;
+/// The most descriptors one datagram carries: the kernel's limit per message. A datagram
+/// carries the message's memory file, then the descriptors of the handles the item holds
+/// (at most `MAX_FDS - 1` of them).
+pub(crate) const MAX_FDS: usize = proc_core::travel::MAX_FDS;
 
 impl SideChannel {
     pub(crate) fn new() -> io::Result<Self> {
@@ -128,11 +129,15 @@ impl SideChannel {
         Ok(Message::Copied(bytes))
     }
 
-    /// Sends `file` as message `id`. `Err(WouldBlock)` when the socket's buffer is full:
-    /// the caller waits for consumers as it does for a full ring.
-    pub(crate) fn send(&self, id: u64, file: &OwnedFd) -> io::Result<()> {
+    /// Sends `file` as message `id`, with `carried`, the descriptors of the handles the
+    /// item holds (at most `MAX_FDS - 1`). `Err(WouldBlock)` when the socket's buffer is
+    /// full: the caller waits for consumers as it does for a full ring.
+    pub(crate) fn send(&self, id: u64, file: &OwnedFd, carried: &[OwnedFd]) -> io::Result<()> {
         let payload = id.to_le_bytes();
-        let fds = [file.as_raw_fd()];
+        let fds: Vec<RawFd> = std::iter::once(file)
+            .chain(carried)
+            .map(AsRawFd::as_raw_fd)
+            .collect();
         let control = [ControlMessage::ScmRights(&fds)];
         loop {
             match sendmsg::<()>(
@@ -174,8 +179,9 @@ impl SideChannel {
         }
     }
 
-    /// Takes the next datagram: its id (0 if malformed) and the memory file it carried.
-    pub(crate) fn take(&self) -> io::Result<(u64, Option<OwnedFd>)> {
+    /// Takes the next datagram: its id (0 if malformed), the memory file it carried, and the
+    /// descriptors that came after the file (those of the handles its item holds).
+    pub(crate) fn take(&self) -> io::Result<(u64, Option<OwnedFd>, Vec<OwnedFd>)> {
         let mut id = [0u8; 8];
         let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
         loop {
@@ -210,13 +216,12 @@ impl SideChannel {
             } else {
                 0
             };
-            // Extra descriptors close as `files` drops.
             let file = if files.is_empty() {
                 None
             } else {
-                Some(files.swap_remove(0))
+                Some(files.remove(0))
             };
-            return Ok((id, file));
+            return Ok((id, file, files));
         }
     }
 }

@@ -68,7 +68,7 @@ use serde::de::DeserializeOwned;
 use crate::chunk::{self, Assembly, Outcome};
 use crate::error::{Error, GetError, PutError};
 use crate::frame::{self, FrameError, FrameKind, HEADER, Handoff, Ring, RingPayload};
-use crate::handoff::{Message, SideChannel};
+use crate::handoff::{self, Message, SideChannel};
 
 /// The ring size of a queue made with [`Queue::new`]: 1 MiB. Only the pages that items
 /// actually pass through take memory.
@@ -327,6 +327,26 @@ impl Shared {
 /// ## Byte buffers
 /// A `Vec<u8>` goes through serde byte by byte (about 300 MiB/s); for binary payloads use
 /// [`ByteBuf`](proc_core::codec::ByteBuf), which is copied as one block (GiB/s).
+///
+/// ## Handles as items
+/// An item may hold multiproc handles (a `Lock`, a `Value`, another `Queue`, a
+/// [`Connection`](crate::Connection), …): their descriptors travel with it, through the
+/// queue's side channel, and the process that gets the item holds the same objects. Such an
+/// item is handed over as a memory file whatever its size, and at most 252 descriptors go
+/// with one item.
+///
+/// ```
+/// use proc_ipc::Queue;
+/// use proc_sync::Event;
+///
+/// let q: Queue<(String, Event)> = Queue::new(0)?;
+/// let done = Event::new()?;
+/// q.put(("ring when done".to_string(), done.clone()))?;
+/// let (_what, event) = q.get()?;
+/// event.set(); // the same event
+/// assert!(done.is_set());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ## When a process dies
 /// A process killed at any point inside `put` or `get` leaves the queue usable by all the
@@ -664,11 +684,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         mut wait: Wait,
     ) -> Result<(), PutError<T>> {
         let shared = &*self.shared;
-        if let Err(e) = codec::encode_into(&item, bytes) {
-            return Err(PutError::Failed {
-                item,
-                error: e.into(),
-            });
+        // The descriptors of the handles the item holds (a Lock, a Queue, …), if any.
+        let carried = match proc_core::travel::encode_into(&item, bytes) {
+            Ok(carried) => carried,
+            Err(e) => {
+                return Err(PutError::Failed {
+                    item,
+                    error: e.into(),
+                });
+            }
+        };
+        if carried.len() >= handoff::MAX_FDS {
+            let error = Error::TooManyHandles {
+                count: carried.len(),
+                limit: handoff::MAX_FDS - 1,
+            };
+            return Err(PutError::Failed { item, error });
         }
         let bytes = &bytes[..];
         if bytes.len() > shared.item_limit {
@@ -686,7 +717,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Err(error) => return Err(PutError::Failed { item, error }),
         };
         loop {
-            match held.try_publish(bytes, &mut file, &mut wait) {
+            match held.try_publish(bytes, &carried, &mut file, &mut wait) {
                 Attempt::Done => return Ok(()),
                 Attempt::Closed => return Err(PutError::Closed(item)),
                 Attempt::GaveUp => return Err(PutError::Full(item)),
@@ -836,7 +867,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     // None: taken by a consumer that died; gone with it. Next frame.
                     if let Some(message) = message {
                         drop(held);
-                        let decoded = codec::decode(&message?, shared.item_limit);
+                        let (message, carried) = message?;
+                        let decoded =
+                            proc_core::travel::decode(&message, shared.item_limit, carried);
                         return decoded.map_err(|e| GetError::Failed(e.into()));
                     }
                 }
@@ -867,9 +900,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         true
     }
 
-    /// The bytes of the large item a hand-over frame names; `None` when its memory file is
-    /// gone with a consumer that died (see the handoff module). Runs under the lock.
-    fn take_handoff(&self, record: &[u8]) -> Option<Result<Message, Error>> {
+    /// The bytes of the item a hand-over frame names, and the descriptors of the handles it
+    /// holds; `None` when its memory file is gone with a consumer that died (see the handoff
+    /// module). Runs under the lock.
+    fn take_handoff(&self, record: &[u8]) -> Option<Result<(Message, Vec<OwnedFd>), Error>> {
         let shared = &*self.shared;
         let Some(record) = Handoff::from_bytes(record) else {
             return Some(Err(Error::CorruptQueue {
@@ -888,7 +922,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         continue;
                     }
                     return Some(match taken {
-                        Ok((taken_id, Some(file))) if taken_id == record.id => {
+                        Ok((taken_id, Some(file), carried)) if taken_id == record.id => {
                             let len = usize::try_from(record.len).unwrap_or(usize::MAX);
                             if len > shared.item_limit {
                                 Err(Error::TooLarge {
@@ -897,6 +931,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                                 })
                             } else {
                                 SideChannel::read_file(file, len)
+                                    .map(|message| (message, carried))
                                     .map_err(|e| Error::io("reading a large item's memory file", e))
                             }
                         }
@@ -1228,6 +1263,7 @@ impl<'q, T> Held<'q, T> {
     fn try_publish(
         &mut self,
         bytes: &[u8],
+        carried: &[OwnedFd],
         file: &mut Option<OwnedFd>,
         wait: &mut Wait,
     ) -> Attempt {
@@ -1236,7 +1272,10 @@ impl<'q, T> Held<'q, T> {
         if queue.put_side().wait.0.closed.load(Ordering::SeqCst) != 0 {
             return Attempt::Closed;
         }
-        if bytes.len() <= shared.inline_limit {
+        // An item that holds handles goes through the side channel, whatever its size: only
+        // a socket can carry its descriptors.
+        let handles = !carried.is_empty();
+        if bytes.len() <= shared.inline_limit && !handles {
             let needed = frame::frame_len(bytes.len());
             return match self.room(needed, true) {
                 Ok(room) if room.slot && room.free >= needed => {
@@ -1248,7 +1287,7 @@ impl<'q, T> Held<'q, T> {
                 Err(error) => Attempt::Failed(error),
             };
         }
-        if file.is_none() && shared.large_items == LargeItems::Streamed {
+        if file.is_none() && shared.large_items == LargeItems::Streamed && !handles {
             // All its frames, and room for an `Abort` after them.
             let whole = streamed_len(bytes.len(), shared.chunk_bytes) + HEADER as u64;
             let room = match self.room(whole, true) {
@@ -1283,7 +1322,7 @@ impl<'q, T> Held<'q, T> {
         // Reserved before it is sent: a producer killed after sending must not leave its id
         // to the next one (see the handoff module).
         let id = queue.put_hot().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
-        match shared.side.send(id, file) {
+        match shared.side.send(id, file, carried) {
             Ok(()) => {
                 let record = Handoff {
                     id,
@@ -1557,7 +1596,7 @@ mod tests {
         q.put(vec![1; 5000]).unwrap(); // handed over
         q.put(vec![2; 10]).unwrap(); // inline
         // A consumer takes the first item's file and dies before moving the ring's head.
-        let (id, file) = q.shared.side.take().unwrap();
+        let (id, file, _) = q.shared.side.take().unwrap();
         assert_eq!(id, 1);
         drop(file);
         assert_eq!(q.get().unwrap(), vec![2; 10]);
@@ -1574,7 +1613,7 @@ mod tests {
         // A producer reserves id 1, sends its file, and dies before publishing the frame.
         let id = q.put_hot().next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
         let orphan = SideChannel::file_with(&[9; 3000]).unwrap();
-        q.shared.side.send(id, &orphan).unwrap();
+        q.shared.side.send(id, &orphan, &[]).unwrap();
         q.put(vec![3; 4000]).unwrap();
         assert_eq!(q.get().unwrap(), vec![3; 4000]);
         assert!(matches!(q.try_get(), Err(GetError::Empty)));

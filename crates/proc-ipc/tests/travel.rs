@@ -147,3 +147,81 @@ fn a_message_that_announces_descriptors_it_lacks_is_refused_and_the_next_one_rea
     a.send(&9u8).unwrap();
     assert_eq!(b.recv::<u8>().unwrap(), 9);
 }
+
+/// A running child that takes a lock, a value-bearing queue and a connection end out of a
+/// queue, then uses them.
+fn take_handles_from_a_queue(inbox: Queue<(String, Lock, Queue<u32>, Connection)>) {
+    let (label, lock, numbers, reply) = inbox.get().unwrap();
+    let _guard = lock.acquire();
+    for n in 0..3 {
+        numbers.put(n).unwrap();
+    }
+    reply.send(&label).unwrap();
+    // Holds the lock until the parent has checked it.
+    let _: () = reply.recv().unwrap();
+}
+
+#[test]
+fn handles_put_into_a_queue_reach_the_process_that_gets_them() {
+    for method in StartMethod::ALL {
+        let inbox: Queue<(String, Lock, Queue<u32>, Connection)> = Queue::new(2).unwrap();
+        let child = started(method, take_handles_from_a_queue, (inbox.clone(),));
+        let lock = Lock::new().unwrap();
+        let numbers: Queue<u32> = Queue::new(0).unwrap();
+        let (reply, theirs) = pipe().unwrap();
+        inbox
+            .put((
+                "a small item with handles".to_string(),
+                lock.clone(),
+                numbers.clone(),
+                theirs,
+            ))
+            .unwrap();
+        assert_eq!(reply.recv::<String>().unwrap(), "a small item with handles");
+        let got: Vec<u32> = (0..3)
+            .map(|_| numbers.get_timeout(Duration::from_secs(20)).unwrap())
+            .collect();
+        assert_eq!(got, [0, 1, 2], "{method}");
+        assert!(
+            lock.try_acquire().is_none(),
+            "{method}: the child holds the same lock"
+        );
+        reply.send(&()).unwrap();
+        assert_eq!(child.join().unwrap(), 0, "{method}");
+    }
+}
+
+#[test]
+fn an_item_with_more_handles_than_a_message_carries_is_refused_and_handed_back() {
+    let q: Queue<Vec<Lock>> = Queue::new(0).unwrap();
+    let locks: Vec<Lock> = (0..300).map(|_| Lock::new().unwrap()).collect();
+    match q.put(locks) {
+        Err(proc_ipc::PutError::Failed { item, error }) => {
+            assert_eq!(item.len(), 300);
+            assert!(
+                error.to_string().contains("300 file descriptors"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The queue goes on.
+    q.put(vec![Lock::new().unwrap()]).unwrap();
+    let back = q.get().unwrap();
+    assert_eq!(back.len(), 1);
+    drop(back[0].acquire());
+}
+
+#[test]
+fn items_with_and_without_handles_keep_their_order() {
+    let q: Queue<(u32, Option<Lock>)> = Queue::new(0).unwrap();
+    for i in 0..20 {
+        let lock = (i % 3 == 0).then(|| Lock::new().unwrap());
+        q.put((i, lock)).unwrap();
+    }
+    for i in 0..20 {
+        let (n, lock) = q.get().unwrap();
+        assert_eq!(n, i);
+        assert_eq!(lock.is_some(), i % 3 == 0);
+    }
+}
