@@ -80,7 +80,10 @@ pub(crate) fn lock_client() -> MutexGuard<'static, Option<Client>> {
 }
 
 /// Asks the fork server (started on first use) for a child that reads its task from `task`.
-/// A server found dead is replaced once.
+/// A server found dead when asked is replaced once. One that dies after it took a request
+/// is not asked again: it may have forked a child with `task` already, and a second child
+/// must not read the same task. (That child, if any, sees its task socket close when the
+/// caller drops it, and ends without running anything.)
 pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
     let mut client = lock_client();
     let mut retried = false;
@@ -89,24 +92,29 @@ pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
             Some(current) => current,
             None => client.insert(Client::start()?),
         };
-        match current.request(task.as_fd()) {
-            Ok(Ok(launched)) => return Ok(launched),
-            Ok(Err(reason)) => {
-                return Err(Error::io(
-                    "the fork server's fork",
-                    io::Error::other(reason),
-                ));
+        if let Err(e) = current.ask(task.as_fd()) {
+            if let Some(broken) = client.take() {
+                broken.retire();
             }
+            if retried {
+                return Err(Error::io("asking the fork server for a child", e));
+            }
+            retried = true;
+            continue;
+        }
+        return match current.answer() {
+            Ok(Ok(launched)) => Ok(launched),
+            Ok(Err(reason)) => Err(Error::io(
+                "the fork server's fork",
+                io::Error::other(reason),
+            )),
             Err(e) => {
                 if let Some(broken) = client.take() {
                     broken.retire();
                 }
-                if retried {
-                    return Err(Error::io("asking the fork server for a child", e));
-                }
-                retried = true;
+                Err(Error::io("waiting for the fork server's answer", e))
             }
-        }
+        };
     }
 }
 
@@ -123,10 +131,8 @@ impl Client {
         Ok(Client { control, server })
     }
 
-    fn request(
-        &mut self,
-        task: BorrowedFd<'_>,
-    ) -> io::Result<std::result::Result<Launched, String>> {
+    /// Sends a fork request for a child that reads its task from `task`.
+    fn ask(&mut self, task: BorrowedFd<'_>) -> io::Result<()> {
         let stdout = io::stdout();
         let stderr = io::stderr();
         travel::send_frame(
@@ -134,7 +140,11 @@ impl Client {
             REQUEST,
             &[task, stdout.as_fd(), stderr.as_fd()],
             MESSAGE_LIMIT,
-        )?;
+        )
+    }
+
+    /// The server's answer to the request just sent: the new child, or why there is none.
+    fn answer(&mut self) -> io::Result<std::result::Result<Launched, String>> {
         let Some((bytes, fds)) = travel::recv_frame(self.control.as_fd(), MESSAGE_LIMIT)? else {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
