@@ -5,8 +5,12 @@
 //!   example is wrong, or when an example has no check.
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings`, the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
-//!   installed), the docs without warnings, and `cargo xtask examples`.
+//!   installed), the docs without warnings, `cargo xtask examples`, and a smoke run of
+//!   `cargo xtask bench --quick`.
+//! - `cargo xtask bench`: multiproc against Python's `multiprocessing` and the kernel's
+//!   limit, workload by workload, in one run (see `bench/mod.rs`).
 
+mod bench;
 mod ci;
 mod examples;
 mod run;
@@ -18,7 +22,9 @@ usage: cargo xtask <command>
 
 commands:
   examples   build, run and check every example (the seed tour)
-  ci         fmt check, clippy -D warnings, tests + doctests, docs, examples
+  ci         fmt check, clippy -D warnings, tests + doctests, docs, examples, bench --quick
+  bench      multiproc against Python's multiprocessing and the kernel's limit
+             [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +32,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("examples") => examples::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
