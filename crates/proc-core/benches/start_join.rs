@@ -1,59 +1,62 @@
-//! Start+join of a no-op process, per process, against the bare kernel path (fork +
-//! waitpid) and Python's `multiprocessing.Process` with the fork start method
-//! (`start_join.py` beside this file, run by this benchmark when `python3` is on the PATH),
-//! all measured in the same run:
+//! Micro-benchmarks of proc-core's hot paths: starting and joining a process, and the codec
+//! that every message, argument and result goes through.
 //!
 //! ```text
-//! cargo bench -p proc-core --bench start_join
+//! cargo bench -p proc-core
 //! ```
-//! Prints one line per variant: median and best of several rounds, microseconds per process.
+//! The side-by-side comparison with Python and the bare kernel path is `cargo xtask bench`.
 
-use std::time::{Duration, Instant};
+use std::hint::black_box;
 
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use proc_core::codec::{self, ByteBuf};
 use proc_core::{Process, spawn};
 
-const ROUNDS: usize = 7;
-const PER_ROUND: usize = 300;
-
-fn measure(name: &str, mut one: impl FnMut()) {
-    one(); // warm up
-    let mut per_process: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..PER_ROUND {
-                one();
-            }
-            start.elapsed() / PER_ROUND as u32
+fn start_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("process");
+    group.sample_size(30);
+    group.bench_function("Process::new(no-op) start+join", |b| {
+        b.iter(|| {
+            let mut p = Process::new(|| {});
+            p.start().expect("start");
+            assert_eq!(p.join().expect("join"), 0);
         })
-        .collect();
-    per_process.sort();
-    println!(
-        "{name:<34} median {:>8.1} us   best {:>8.1} us   ({ROUNDS} rounds x {PER_ROUND})",
-        per_process[ROUNDS / 2].as_secs_f64() * 1e6,
-        per_process[0].as_secs_f64() * 1e6,
-    );
+    });
+    group.bench_function("spawn+join returning u64", |b| {
+        b.iter(|| assert_eq!(spawn(|| 7u64).expect("spawn").join().expect("join"), 7))
+    });
+    group.finish();
 }
 
-fn main() {
-    measure("bare fork + waitpid (limit)", || {
-        // SAFETY: the child calls only _exit, which is async-signal-safe.
-        match unsafe { nix::unistd::fork() }.expect("fork") {
-            nix::unistd::ForkResult::Child => unsafe { libc::_exit(0) },
-            nix::unistd::ForkResult::Parent { child } => {
-                nix::sys::wait::waitpid(child, None).expect("waitpid");
-            }
-        }
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    let small = (7u64, "sixteen bytes!!!".to_string());
+    let mut buf = Vec::new();
+    group.bench_function("encode_into (u64, 16-byte String)", |b| {
+        b.iter(|| {
+            buf.clear();
+            codec::encode_into(black_box(&small), &mut buf).expect("encode");
+        })
     });
-    measure("multiproc Process start+join", || {
-        let mut p = Process::new(|| {});
-        p.start().expect("start");
-        assert_eq!(p.join().expect("join"), 0);
+    let encoded = codec::encode(&small).expect("encode");
+    group.bench_function("decode (u64, 16-byte String)", |b| {
+        b.iter(|| codec::decode::<(u64, String)>(black_box(&encoded), 1024).expect("decode"))
     });
-    measure("multiproc spawn+join (returns u64)", || {
-        assert_eq!(spawn(|| 7u64).expect("spawn").join().expect("join"), 7);
+
+    let mib = ByteBuf::from(vec![0u8; 1 << 20]);
+    group.throughput(Throughput::Bytes(1 << 20));
+    group.bench_function("encode_into ByteBuf 1 MiB", |b| {
+        b.iter(|| {
+            buf.clear();
+            codec::encode_into(black_box(&mib), &mut buf).expect("encode");
+        })
     });
-    // The Python twin, in the same run.
-    bench_support::print_twin(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/start_join.py"),
-    );
+    let encoded = codec::encode(&mib).expect("encode");
+    group.bench_function("decode ByteBuf 1 MiB", |b| {
+        b.iter(|| codec::decode::<ByteBuf>(black_box(&encoded), 2 << 20).expect("decode"))
+    });
+    group.finish();
 }
+
+criterion_group!(benches, start_join, codec);
+criterion_main!(benches);
