@@ -33,7 +33,7 @@ usage: cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] 
   --quick        fewer operations per run and 3 rounds: a smoke test, under 2 minutes
   --json FILE    also write every run, the medians and the ratios as JSON
   --plot FILE    also draw the table as an SVG bar chart
-  --rounds N     rounds of runs (default 5, or 3 with --quick)
+  --rounds N     rounds of runs (default 7, or 3 with --quick)
   --only NAMES   only these workloads (comma-separated names of benches/workloads.txt)";
 
 /// The command line.
@@ -82,7 +82,7 @@ impl Options {
             }
         }
         if options.rounds == 0 {
-            options.rounds = if options.quick { 3 } else { 5 };
+            options.rounds = if options.quick { 3 } else { 7 };
         }
         Ok(options)
     }
@@ -413,8 +413,8 @@ mod tests {
     }
 
     #[test]
-    fn options_default_to_five_rounds_and_three_when_quick() {
-        assert_eq!(Options::parse(&[]).unwrap().rounds, 5);
+    fn options_default_to_seven_rounds_and_three_when_quick() {
+        assert_eq!(Options::parse(&[]).unwrap().rounds, 7);
         let quick = Options::parse(&args("--quick --json a.json --plot b.svg")).unwrap();
         assert_eq!(quick.rounds, 3);
         assert_eq!(quick.json, Some(PathBuf::from("a.json")));
