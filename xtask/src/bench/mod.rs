@@ -15,6 +15,7 @@
 
 mod plot;
 mod report;
+mod runner;
 mod workloads;
 
 use std::collections::BTreeSet;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use report::{Impl, Row, number};
 use workloads::Workload;
 
-use crate::run::{self, cargo, step, workspace_root};
+use crate::run::{cargo, step, workspace_root};
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
@@ -251,9 +252,9 @@ impl Program {
         };
         let listed = program.capture(&["--list"], Duration::from_secs(60))?;
         program.runs = listed
-            .lines
-            .iter()
-            .map(|l| l.text.trim().to_string())
+            .stdout
+            .lines()
+            .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
         Ok(program)
@@ -263,14 +264,15 @@ impl Program {
         self.runs.contains(workload)
     }
 
-    fn capture(&self, args: &[&str], limit: Duration) -> Result<run::Captured, String> {
+    /// Runs the program with `args` after its own; an error unless it exits with 0.
+    fn capture(&self, args: &[&str], limit: Duration) -> Result<runner::Output, String> {
         let all: Vec<&str> = self
             .args
             .iter()
             .map(String::as_str)
             .chain(args.iter().copied())
             .collect();
-        let out = run::capture(&self.command, &all, limit)?;
+        let out = runner::run(&self.command, &all, &workspace_root(), limit)?;
         if !out.status.success() {
             return Err(format!(
                 "{} {} failed ({}): {}",
@@ -294,13 +296,13 @@ impl Program {
             );
         }
         let line = out
-            .lines
-            .iter()
+            .stdout
+            .lines()
             .rev()
-            .find(|l| !l.text.trim().is_empty())
+            .find(|l| !l.trim().is_empty())
             .ok_or("it printed no result")?;
-        let result: serde_json::Value = serde_json::from_str(&line.text)
-            .map_err(|e| format!("its result is not JSON ({e}): {:?}", line.text))?;
+        let result: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("its result is not JSON ({e}): {line:?}"))?;
         let seconds = result["seconds"].as_f64().unwrap_or(f64::NAN);
         if result["workload"] != workload.name.as_str()
             || result["impl"] != self.who.name()
@@ -311,7 +313,7 @@ impl Program {
                 "expected workload {}, impl {}, count {count} and a time, got {}",
                 workload.name,
                 self.who.name(),
-                line.text
+                line
             ));
         }
         Ok(workload.per_op(seconds, count))
