@@ -32,8 +32,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        [name, count] => match run(name, count) {
-            Ok(elapsed) => {
+        [name, count] => match count_of(count).and_then(|count| Ok((count, run(name, count)?))) {
+            Ok((count, elapsed)) => {
                 println!(
                     "{{\"workload\": \"{name}\", \"impl\": \"limit\", \"count\": {count}, \"seconds\": {}}}",
                     elapsed.as_secs_f64()
@@ -52,13 +52,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(name: &str, count: &str) -> Result<Duration, String> {
-    let count: u64 = count
-        .parse()
-        .map_err(|_| format!("COUNT must be a whole number, got {count:?}"))?;
-    if count == 0 {
-        return Err("COUNT must be at least 1".to_string());
+/// COUNT, a whole number of at least 1.
+fn count_of(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!(
+            "COUNT must be a whole number of at least 1, got {text:?}"
+        )),
     }
+}
+
+/// One run of the workload called `name`; an unknown name is an error. The name goes into
+/// the JSON line as it is, so only known (plain) names get that far.
+fn run(name: &str, count: u64) -> Result<Duration, String> {
     let (_, workload) = workloads::ALL
         .iter()
         .find(|(known, _)| *known == name)

@@ -51,12 +51,12 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        [name, count] => match run(name, count) {
-            Ok(elapsed) => {
+        [name, count] => match count_of(count).and_then(|count| Ok((count, run(name, count)?))) {
+            Ok((count, elapsed)) => {
                 let line = serde_json::json!({
                     "workload": name,
                     "impl": "multiproc",
-                    "count": count.parse::<u64>().unwrap_or_default(),
+                    "count": count,
                     "seconds": elapsed.as_secs_f64(),
                 });
                 println!("{line}");
@@ -74,13 +74,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(name: &str, count: &str) -> Outcome {
-    let count: u64 = count
-        .parse()
-        .map_err(|_| format!("COUNT must be a whole number, got {count:?}"))?;
-    if count == 0 {
-        return Err("COUNT must be at least 1".into());
+/// COUNT, a whole number of at least 1.
+fn count_of(text: &str) -> Result<u64, Box<dyn Error>> {
+    match text.parse::<u64>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("COUNT must be a whole number of at least 1, got {text:?}").into()),
     }
+}
+
+fn run(name: &str, count: u64) -> Outcome {
     if let Some(method) = name.strip_prefix("spawn_join:") {
         if !START_METHODS.contains(&method) {
             return Err(format!(
