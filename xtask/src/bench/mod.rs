@@ -90,7 +90,7 @@ impl Options {
 
     /// How long one run may take before it is killed and reported.
     fn run_limit(&self) -> Duration {
-        Duration::from_secs(if self.quick { 30 } else { 300 })
+        Duration::from_secs(if self.quick { 30 } else { 60 })
     }
 }
 
