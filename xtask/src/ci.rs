@@ -99,6 +99,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         crate::examples::run(&["--start-method".to_string(), method.to_string()])?;
     }
 
+    // Benchmarks report and never judge: this smoke run fails only when a workload does.
+    println!("\n==> cargo xtask bench --quick");
+    crate::bench::run(&["--quick".to_string()])?;
+
     println!(
         "\nci: every check passed in {:.0} s",
         started.elapsed().as_secs_f64()

@@ -7,8 +7,12 @@
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings`, the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
 //!   installed), the suites that run under every start method again under Spawn and
-//!   ForkServer, the docs without warnings, and the examples under every start method.
+//!   ForkServer, the docs without warnings, the examples under every start method, and a
+//!   smoke run of `cargo xtask bench --quick`.
+//! - `cargo xtask bench`: multiproc against Python's `multiprocessing` and the kernel's
+//!   limit, workload by workload, in one run (see `bench/mod.rs`).
 
+mod bench;
 mod ci;
 mod examples;
 mod run;
@@ -22,7 +26,9 @@ commands:
   examples   build, run and check every example (the seed tour);
              --start-method fork|spawn|forkserver (default fork)
   ci         fmt check, clippy -D warnings, tests + doctests (also under spawn and
-             forkserver), docs, examples under every start method
+             forkserver), docs, examples under every start method, bench --quick
+  bench      multiproc against Python's multiprocessing and the kernel's limit
+             [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +36,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("examples") => examples::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,349 @@
+//! `multiproc-bench`: multiproc's side of `cargo xtask bench`. Runs one workload of
+//! `benches/README.md` once and prints one JSON line; `benches/python/baseline.py` and
+//! `benches/limits` do the same work, item for item, with Python's `multiprocessing` and
+//! with bare system calls.
+//!
+//! ```text
+//! multiproc-bench --list             # the workloads it runs, one a line
+//! multiproc-bench WORKLOAD COUNT     # runs one, prints one JSON line
+//! ```
+
+use std::error::Error;
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use multiproc::{ByteBuf, Event, JoinableQueue, Lock, Pool, Process, Queue, Value, pipe};
+
+type Outcome = Result<Duration, Box<dyn Error>>;
+
+/// One workload: runs `count` operations and returns the time of its timed part.
+type Workload = fn(u64) -> Outcome;
+
+/// The start methods of this build of multiproc, by Python's names: `spawn_join:METHOD`
+/// runs under each.
+const START_METHODS: [&str; 1] = ["fork"];
+
+/// The workloads other than `spawn_join:METHOD`, by name.
+const WORKLOADS: &[(&str, Workload)] = &[
+    ("queue_small_1to1", |count| queue_small(1, count)),
+    ("queue_small_2to2", |count| queue_small(2, count)),
+    ("queue_1mib_1to1", queue_1mib),
+    ("pingpong_pipe", pingpong_pipe),
+    ("pingpong_queues", pingpong_queues),
+    ("lock_uncontended", lock_uncontended),
+    ("lock_contended", lock_contended),
+    ("joinable_pipeline", joinable_pipeline),
+    ("pool_map", pool_map),
+];
+
+const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["--list"] => {
+            for method in START_METHODS {
+                println!("spawn_join:{method}");
+            }
+            for (name, _) in WORKLOADS {
+                println!("{name}");
+            }
+            ExitCode::SUCCESS
+        }
+        [name, count] => match count_of(count).and_then(|count| Ok((count, run(name, count)?))) {
+            Ok((count, elapsed)) => {
+                let line = serde_json::json!({
+                    "workload": name,
+                    "impl": "multiproc",
+                    "count": count,
+                    "seconds": elapsed.as_secs_f64(),
+                });
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("multiproc-bench {name} {count}: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// COUNT, a whole number of at least 1.
+fn count_of(text: &str) -> Result<u64, Box<dyn Error>> {
+    match text.parse::<u64>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("COUNT must be a whole number of at least 1, got {text:?}").into()),
+    }
+}
+
+fn run(name: &str, count: u64) -> Outcome {
+    if let Some(method) = name.strip_prefix("spawn_join:") {
+        if !START_METHODS.contains(&method) {
+            return Err(format!(
+                "this build of multiproc has no start method {method:?} (it has {START_METHODS:?})"
+            )
+            .into());
+        }
+        return spawn_join(count);
+    }
+    let (_, workload) = WORKLOADS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .ok_or_else(|| format!("unknown workload (known: see --list)\n{USAGE}"))?;
+    workload(count)
+}
+
+fn noop() {}
+
+/// `count` no-op processes started and joined one after the other, after one untimed.
+fn spawn_join(count: u64) -> Outcome {
+    let one = || -> Result<(), Box<dyn Error>> {
+        let mut p = Process::target(noop, ());
+        p.start()?;
+        match p.join()? {
+            0 => Ok(()),
+            code => Err(format!("a no-op child exited with {code}").into()),
+        }
+    };
+    one()?;
+    let start = Instant::now();
+    for _ in 0..count {
+        one()?;
+    }
+    Ok(start.elapsed())
+}
+
+fn started(body: impl FnOnce() + Send + 'static) -> Result<Process, Box<dyn Error>> {
+    let mut p = Process::new(body);
+    p.start()?;
+    Ok(p)
+}
+
+/// Joins every process; an error unless each exited with 0.
+fn join_all(processes: &[Process]) -> Result<(), Box<dyn Error>> {
+    for p in processes {
+        let code = p.join()?;
+        if code != 0 {
+            return Err(format!("{} exited with {code}", p.name()).into());
+        }
+    }
+    Ok(())
+}
+
+/// `producers` processes put `count` items in all (`item(i)` for i in 0..count/producers
+/// each) into a queue of `maxsize`; `consumers` processes get them until the queue is
+/// closed and drained. Timed from the producers' start signal to the last join.
+fn queue_transfer<T>(
+    producers: u64,
+    consumers: u64,
+    maxsize: usize,
+    count: u64,
+    item: impl Fn(u64) -> T + Clone + Send + 'static,
+    check: fn(&T),
+) -> Outcome
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    if !count.is_multiple_of(producers) {
+        return Err(format!("COUNT must be a multiple of {producers}").into());
+    }
+    let per = count / producers;
+    let q: Queue<T> = Queue::new(maxsize)?;
+    let go = Event::new()?;
+    let received = Value::new(0u64)?;
+    let consuming = (0..consumers)
+        .map(|_| {
+            let (q, received) = (q.clone(), received.clone());
+            started(move || {
+                let mut n = 0;
+                for item in q.iter() {
+                    check(&item);
+                    n += 1;
+                }
+                *received.lock() += n;
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let producing = (0..producers)
+        .map(|_| {
+            let (q, go, item) = (q.clone(), go.clone(), item.clone());
+            started(move || {
+                go.wait();
+                for i in 0..per {
+                    if q.put(item(i)).is_err() {
+                        panic!("put failed");
+                    }
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    go.set();
+    join_all(&producing)?;
+    q.close();
+    join_all(&consuming)?;
+    let elapsed = start.elapsed();
+    match received.get() {
+        n if n == count => Ok(elapsed),
+        n => Err(format!("{n} items arrived of {count}").into()),
+    }
+}
+
+fn queue_small(producers: u64, count: u64) -> Outcome {
+    queue_transfer(
+        producers,
+        producers,
+        1024,
+        count,
+        |i| (i, "sixteen bytes!!!".to_string()),
+        |(_, text)| assert_eq!(text.len(), 16),
+    )
+}
+
+const MIB: usize = 1 << 20;
+
+fn queue_1mib(count: u64) -> Outcome {
+    // One buffer, put again and again: `put` takes the item by value, hence the clone.
+    let buf = ByteBuf::from(vec![0u8; MIB]);
+    queue_transfer(
+        1,
+        1,
+        16,
+        count,
+        move |_| buf.clone(),
+        |buf| assert_eq!(buf.len(), MIB),
+    )
+}
+
+/// A u64 there and back over a duplex pipe, `count` times, with an echoing child.
+fn pingpong_pipe(count: u64) -> Outcome {
+    let (here, there) = pipe()?;
+    let echo = started(move || {
+        for _ in 0..count {
+            let v: u64 = there.recv().expect("recv");
+            there.send(&v).expect("send");
+        }
+    })?;
+    let start = Instant::now();
+    for i in 0..count {
+        here.send(&i)?;
+        if here.recv::<u64>()? != i {
+            return Err("the echo sent back another value".into());
+        }
+    }
+    let elapsed = start.elapsed();
+    join_all(&[echo])?;
+    Ok(elapsed)
+}
+
+/// A u64 there and back over two queues of maxsize 1, `count` times, with an echoing child.
+fn pingpong_queues(count: u64) -> Outcome {
+    let there: Queue<u64> = Queue::new(1)?;
+    let back: Queue<u64> = Queue::new(1)?;
+    let echo = {
+        let (there, back) = (there.clone(), back.clone());
+        started(move || {
+            for _ in 0..count {
+                if back.put(there.get().expect("get")).is_err() {
+                    panic!("put failed");
+                }
+            }
+        })?
+    };
+    let start = Instant::now();
+    for i in 0..count {
+        there.put(i)?;
+        if back.get()? != i {
+            return Err("the echo sent back another value".into());
+        }
+    }
+    let elapsed = start.elapsed();
+    join_all(&[echo])?;
+    Ok(elapsed)
+}
+
+fn lock_uncontended(count: u64) -> Outcome {
+    let lock = Lock::new()?;
+    let start = Instant::now();
+    for _ in 0..count {
+        drop(black_box(&lock).acquire());
+    }
+    Ok(start.elapsed())
+}
+
+/// Two processes add 1 to a shared `Value<u64>` under its lock, `count / 2` times each.
+fn lock_contended(count: u64) -> Outcome {
+    if !count.is_multiple_of(2) {
+        return Err("COUNT must be even".into());
+    }
+    let counter = Value::new(0u64)?;
+    let go = Event::new()?;
+    let children = (0..2)
+        .map(|_| {
+            let (counter, go) = (counter.clone(), go.clone());
+            started(move || {
+                go.wait();
+                for _ in 0..count / 2 {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    go.set();
+    join_all(&children)?;
+    let elapsed = start.elapsed();
+    match counter.get() {
+        n if n == count => Ok(elapsed),
+        n => Err(format!("the counter is {n}, not {count}").into()),
+    }
+}
+
+/// Main puts `count` u64s into an unbounded JoinableQueue, two consumer processes get and
+/// `task_done` each, main joins. Timed from the first put to the end of `join`.
+fn joinable_pipeline(count: u64) -> Outcome {
+    let q: JoinableQueue<u64> = JoinableQueue::new(0)?;
+    let consumers = (0..2)
+        .map(|_| {
+            let q = q.clone();
+            started(move || {
+                while q.get().is_ok() {
+                    q.task_done().expect("task_done");
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    for i in 0..count {
+        q.put(i)?;
+    }
+    q.join();
+    let elapsed = start.elapsed();
+    q.close();
+    join_all(&consumers)?;
+    Ok(elapsed)
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// `Pool.map` of `double` over 0..count on a pool of 2 workers made (and warmed up by a map
+/// over 1,000 inputs) beforehand, with the default chunksize.
+fn pool_map(count: u64) -> Outcome {
+    let pool = Pool::new(2)?;
+    pool.map(double, 0..1_000)?;
+    let start = Instant::now();
+    let results = pool.map(double, 0..count)?;
+    let elapsed = start.elapsed();
+    if results.len() as u64 != count || results.last() != Some(&double(count - 1)) {
+        return Err("the map's results are wrong".into());
+    }
+    Ok(elapsed)
+}

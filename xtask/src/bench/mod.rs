@@ -1,0 +1,436 @@
+//! `cargo xtask bench`: multiproc against Python's `multiprocessing` and against the bare
+//! kernel path (the physical limit), workload by workload, in one run.
+//!
+//! Three programs do each workload of `benches/README.md` item for item:
+//! `benches/multiproc` (multiproc), `benches/python/baseline.py` (Python) and
+//! `benches/limits` (bare system calls, none of our code). Each is asked for one run of one
+//! workload at a time (`PROGRAM WORKLOAD COUNT`, one JSON line back), and the runs are
+//! interleaved, multiproc, Python, limit, multiproc, Python, limit, …, for several rounds, so
+//! that whatever else the machine does hits all three alike. The table shows each one's
+//! median time per operation and two ratios: Python's time over multiproc's (multiproc's
+//! speed-up) and multiproc's over the limit's (1x is at the limit).
+//!
+//! Timings are reported, never judged: the command fails only when a run fails or gives
+//! no result. Without `python3` it says so and leaves Python's column empty.
+
+mod plot;
+mod report;
+mod runner;
+mod workloads;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use report::{Impl, Row, number};
+use workloads::Workload;
+
+use crate::run::{cargo, step, workspace_root};
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
+
+  --quick        fewer operations per run and 3 rounds: a smoke test, under 2 minutes
+  --json FILE    also write every run, the medians and the ratios as JSON
+  --plot FILE    also draw the table as an SVG bar chart
+  --rounds N     rounds of runs (default 7, or 3 with --quick)
+  --only NAMES   only these workloads (comma-separated names of benches/workloads.txt)";
+
+/// The command line.
+struct Options {
+    quick: bool,
+    json: Option<PathBuf>,
+    plot: Option<PathBuf>,
+    rounds: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options, String> {
+        let mut options = Options {
+            quick: false,
+            json: None,
+            plot: None,
+            rounds: 0,
+            only: None,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--json" => options.json = Some(PathBuf::from(value()?)),
+                "--plot" => options.plot = Some(PathBuf::from(value()?)),
+                "--rounds" => {
+                    options.rounds = match value()?.parse() {
+                        Ok(n) if n > 0 => n,
+                        _ => {
+                            return Err(format!(
+                                "--rounds takes a number of at least 1\n\n{USAGE}"
+                            ));
+                        }
+                    }
+                }
+                "--only" => {
+                    options.only = Some(value()?.split(',').map(str::to_string).collect());
+                }
+                "-h" | "--help" => return Err(USAGE.to_string()),
+                other => return Err(format!("bench: unknown argument {other:?}\n\n{USAGE}")),
+            }
+        }
+        if options.rounds == 0 {
+            options.rounds = if options.quick { 3 } else { 7 };
+        }
+        Ok(options)
+    }
+
+    /// How long one run may take before it is killed and reported.
+    fn run_limit(&self) -> Duration {
+        Duration::from_secs(if self.quick { 30 } else { 60 })
+    }
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args)?;
+    let started = Instant::now();
+    let mut workloads = workloads::all()?;
+    if let Some(only) = &options.only {
+        if let Some(unknown) = only
+            .iter()
+            .find(|n| !workloads.iter().any(|w| &w.name == *n))
+        {
+            return Err(format!(
+                "--only: no workload {unknown:?} in benches/workloads.txt"
+            ));
+        }
+        workloads.retain(|w| only.contains(&w.name));
+    }
+
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "multiproc-bench",
+        "--package",
+        "bench-limits",
+    ]);
+    step(
+        "cargo build --release -p multiproc-bench -p bench-limits",
+        build,
+    )?;
+    let programs = programs(&workloads)?;
+    let python = python_version();
+    if python.is_none() {
+        println!("python3 was not found: the python column stays empty");
+    }
+
+    println!(
+        "\n==> {} rounds of {} workloads, multiproc, python and the limit in turn{}",
+        options.rounds,
+        workloads.len(),
+        if options.quick { " (--quick)" } else { "" }
+    );
+    let mut rows: Vec<Row> = workloads.into_iter().map(Row::new).collect();
+    let mut failures = Vec::new();
+    for round in 1..=options.rounds {
+        println!("round {round}/{}", options.rounds);
+        for row in &mut rows {
+            let count = row.workload.count(options.quick);
+            let mut line = format!("  {:<22}", row.workload.name);
+            for program in &programs {
+                let who = program.who.name();
+                if !program.runs(&row.workload.name) {
+                    line.push_str(&format!("  {who} -"));
+                    continue;
+                }
+                match program.run_once(&row.workload, count, options.run_limit()) {
+                    Ok(value) => {
+                        row.samples_mut(program.who).push(value);
+                        line.push_str(&format!("  {who} {}", number(value)));
+                    }
+                    Err(why) => {
+                        line.push_str(&format!("  {who} FAILED"));
+                        failures.push(format!(
+                            "{who} {} (round {round}): {why}",
+                            row.workload.name
+                        ));
+                    }
+                }
+            }
+            println!("{line}  {}", row.workload.unit_label());
+        }
+    }
+
+    let python_label = python.as_deref().unwrap_or("(no python3)");
+    println!(
+        "\nmedians of {} rounds{}; python {python_label}, {} cores\n",
+        options.rounds,
+        if options.quick { ", --quick" } else { "" },
+        cores()
+    );
+    print!("{}", report::table(&rows));
+    println!(
+        "\npython/mp: Python's time over multiproc's (how many times faster multiproc is)\n\
+         mp/limit: multiproc's time over the bare kernel path's (1.00x is at the limit)"
+    );
+    for program in &programs {
+        let missing: Vec<&str> = rows
+            .iter()
+            .map(|r| r.workload.name.as_str())
+            .filter(|name| !program.runs(name))
+            .collect();
+        if !missing.is_empty() {
+            println!(
+                "{} does not run: {} (not in this build)",
+                program.who.name(),
+                missing.join(", ")
+            );
+        }
+    }
+
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(path) = &options.json {
+        let about = serde_json::json!({
+            "command": format!("cargo xtask bench {}", args.join(" ")).trim_end(),
+            "quick": options.quick,
+            "rounds": options.rounds,
+            "python": python,
+            "cores": cores(),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .ok(),
+            "seconds": elapsed,
+        });
+        let text = serde_json::to_string_pretty(&report::json(&rows, about))
+            .map_err(|e| format!("encoding the JSON: {e}"))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &options.plot {
+        let title = format!(
+            "multiproc and Python {python_label} multiprocessing against the kernel's limit ({} cores, median of {} rounds)",
+            cores(),
+            options.rounds
+        );
+        plot::draw(&rows, &title, path)?;
+        println!("wrote {}", path.display());
+    }
+    println!("bench: done in {elapsed:.0} s");
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} runs failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
+    }
+}
+
+/// One of the three programs, and the workloads it runs.
+struct Program {
+    who: Impl,
+    command: PathBuf,
+    /// Its arguments before the workload's (the script, for Python).
+    args: Vec<String>,
+    runs: BTreeSet<String>,
+}
+
+impl Program {
+    fn new(who: Impl, command: PathBuf, args: Vec<String>) -> Result<Program, String> {
+        let mut program = Program {
+            who,
+            command,
+            args,
+            runs: BTreeSet::new(),
+        };
+        let listed = program.capture(&["--list"], Duration::from_secs(60))?;
+        program.runs = listed
+            .stdout
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        Ok(program)
+    }
+
+    fn runs(&self, workload: &str) -> bool {
+        self.runs.contains(workload)
+    }
+
+    /// Runs the program with `args` after its own; an error unless it exits with 0.
+    fn capture(&self, args: &[&str], limit: Duration) -> Result<runner::Output, String> {
+        let all: Vec<&str> = self
+            .args
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect();
+        let out = runner::run(&self.command, &all, &workspace_root(), limit)?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {} failed ({}): {}",
+                self.command.display(),
+                all.join(" "),
+                out.status,
+                out.stderr.trim()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One run of `workload`: its time per operation, checked against what was asked.
+    fn run_once(&self, workload: &Workload, count: u64, limit: Duration) -> Result<f64, String> {
+        let out = self.capture(&[&workload.name, &count.to_string()], limit)?;
+        if !out.stderr.trim().is_empty() {
+            println!(
+                "    {} said on stderr: {}",
+                self.who.name(),
+                out.stderr.trim()
+            );
+        }
+        let line = out
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .ok_or("it printed no result")?;
+        let result: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("its result is not JSON ({e}): {line:?}"))?;
+        let seconds = result["seconds"].as_f64().unwrap_or(f64::NAN);
+        if result["workload"] != workload.name.as_str()
+            || result["impl"] != self.who.name()
+            || result["count"].as_u64() != Some(count)
+            || !(seconds.is_finite() && seconds > 0.0)
+        {
+            return Err(format!(
+                "expected workload {}, impl {}, count {count} and a time, got {}",
+                workload.name,
+                self.who.name(),
+                line
+            ));
+        }
+        Ok(workload.per_op(seconds, count))
+    }
+}
+
+/// The three programs, in the order of [`Impl::ALL`] (Python only where `python3` is),
+/// checked against the table: the limit and Python run every workload of it; none runs a
+/// workload it does not list.
+fn programs(workloads: &[Workload]) -> Result<Vec<Program>, String> {
+    let release = target_directory()?.join("release");
+    let script = workspace_root().join("benches/python/baseline.py");
+    let mut programs = vec![Program::new(
+        Impl::Multiproc,
+        release.join("multiproc-bench"),
+        vec![],
+    )?];
+    if python_version().is_some() {
+        programs.push(Program::new(
+            Impl::Python,
+            PathBuf::from("python3"),
+            vec![script.display().to_string()],
+        )?);
+    }
+    programs.push(Program::new(
+        Impl::Limit,
+        release.join("bench-limits"),
+        vec![],
+    )?);
+    let all = workloads::all()?;
+    for program in &programs {
+        if let Some(unknown) = program
+            .runs
+            .iter()
+            .find(|n| !all.iter().any(|w| &w.name == *n))
+        {
+            return Err(format!(
+                "{} runs {unknown}, which benches/workloads.txt does not list",
+                program.who.name()
+            ));
+        }
+        // multiproc may lack a workload (a start method it does not have); the others may not.
+        let missing = workloads.iter().find(|w| !program.runs(&w.name));
+        if let (false, Some(missing)) = (program.who == Impl::Multiproc, missing) {
+            return Err(format!(
+                "{} does not run {}: every workload needs its {} side",
+                program.who.name(),
+                missing.name,
+                program.who.name()
+            ));
+        }
+    }
+    Ok(programs)
+}
+
+/// Python's version, when `python3` runs and has `multiprocessing`.
+fn python_version() -> Option<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import multiprocessing, platform; print(platform.python_version())",
+        ])
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !version.is_empty()).then_some(version)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Where cargo puts what it builds (`target/` unless configured otherwise).
+fn target_directory() -> Result<PathBuf, String> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    metadata["target_directory"]
+        .as_str()
+        .map(|dir| Path::new(dir).to_path_buf())
+        .ok_or_else(|| "cargo metadata names no target_directory".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options_default_to_seven_rounds_and_three_when_quick() {
+        assert_eq!(Options::parse(&[]).unwrap().rounds, 7);
+        let quick = Options::parse(&args("--quick --json a.json --plot b.svg")).unwrap();
+        assert_eq!(quick.rounds, 3);
+        assert_eq!(quick.json, Some(PathBuf::from("a.json")));
+        assert_eq!(quick.plot, Some(PathBuf::from("b.svg")));
+        let only = Options::parse(&args("--rounds 2 --only pool_map,lock_contended")).unwrap();
+        assert_eq!(only.rounds, 2);
+        assert_eq!(only.only.unwrap(), ["pool_map", "lock_contended"]);
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_the_usage() {
+        for bad in ["--json", "--rounds 0", "--rounds x", "--fast"] {
+            let error = Options::parse(&args(bad)).err().unwrap();
+            assert!(error.contains("usage:"), "{bad}: {error}");
+        }
+    }
+}
