@@ -13,7 +13,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use multiproc::{ByteBuf, Event, JoinableQueue, Lock, Pool, Process, Queue, Value, pipe};
+use multiproc::{
+    ByteBuf, Event, JoinableQueue, Lock, Pool, Process, Queue, StartMethod, Value, pipe,
+};
 
 type Outcome = Result<Duration, Box<dyn Error>>;
 
@@ -22,7 +24,7 @@ type Workload = fn(u64) -> Outcome;
 
 /// The start methods of this build of multiproc, by Python's names: `spawn_join:METHOD`
 /// runs under each.
-const START_METHODS: [&str; 1] = ["fork"];
+const START_METHODS: [&str; 3] = ["fork", "spawn", "forkserver"];
 
 /// The workloads other than `spawn_join:METHOD`, by name.
 const WORKLOADS: &[(&str, Workload)] = &[
@@ -40,6 +42,8 @@ const WORKLOADS: &[(&str, Workload)] = &[
 const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
 
 fn main() -> ExitCode {
+    // A spawned or served child of this program becomes its task here, not a benchmark.
+    multiproc::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["--list"] => {
@@ -90,7 +94,8 @@ fn run(name: &str, count: u64) -> Outcome {
             )
             .into());
         }
-        return spawn_join(count);
+        let method: StartMethod = method.parse()?;
+        return spawn_join(method, count);
     }
     let (_, workload) = WORKLOADS
         .iter()
@@ -101,10 +106,11 @@ fn run(name: &str, count: u64) -> Outcome {
 
 fn noop() {}
 
-/// `count` no-op processes started and joined one after the other, after one untimed.
-fn spawn_join(count: u64) -> Outcome {
+/// `count` no-op processes started by `method` and joined one after the other, after one
+/// untimed (which, under ForkServer, starts the fork server).
+fn spawn_join(method: StartMethod, count: u64) -> Outcome {
     let one = || -> Result<(), Box<dyn Error>> {
-        let mut p = Process::target(noop, ());
+        let mut p = Process::target(noop, ()).with_start_method(method);
         p.start()?;
         match p.join()? {
             0 => Ok(()),
