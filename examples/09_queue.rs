@@ -12,7 +12,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use multiproc::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,10 +46,12 @@ fn main() -> multiproc::Result<()> {
     );
 
     let wait = Duration::from_millis(500);
+    let started = Instant::now();
     match q.put_timeout(Item::Text("d".into()), wait) {
-        Err(PutError::Full(item)) => {
-            println!("4th put: still full after {wait:?}, handed back {item:?}")
-        }
+        Err(PutError::Full(item)) => println!(
+            "4th put: still full after {wait:?}, handed back {item:?} (waited {:.2} s)",
+            started.elapsed().as_secs_f64()
+        ),
         other => println!("4th put: unexpected {other:?}"),
     }
 
@@ -57,8 +59,12 @@ fn main() -> multiproc::Result<()> {
         println!("get: {:?}", q.get()?);
     }
     println!("队列为空 (the queue is empty)");
+    let started = Instant::now();
     match q.get_timeout(wait) {
-        Err(GetError::Empty) => println!("4th get: still empty after {wait:?}"),
+        Err(GetError::Empty) => println!(
+            "4th get: still empty after {wait:?} (waited {:.2} s)",
+            started.elapsed().as_secs_f64()
+        ),
         other => println!("4th get: unexpected {other:?}"),
     }
 
