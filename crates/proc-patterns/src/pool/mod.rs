@@ -26,13 +26,13 @@ mod worker;
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
-use proc_core::codec::{self, ByteBuf};
+use proc_core::codec;
 use proc_core::{CodeAddress, StartMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +42,7 @@ pub use results::{AsyncResult, MapIter, UnorderedIter};
 use crate::error::{Error, Result};
 use driver::{Command, Driver, PendingChunk, Worker};
 use results::{ChunkDone, ChunkFailure};
+use task::{ToWorker, seal};
 use worker::{WorkerConfig, WorkerSettings};
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
@@ -91,6 +92,8 @@ pub struct Pool {
     processes: usize,
     chunksize: Option<usize>,
     closed: AtomicBool,
+    /// Numbers the chunks, so that a worker's reply is matched to the chunk it holds.
+    next_id: AtomicU64,
 }
 
 /// Configures a [`Pool`]: [`Pool::builder`].
@@ -222,6 +225,7 @@ impl PoolBuilder {
             processes: self.processes,
             chunksize: self.chunksize,
             closed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
         })
     }
 }
@@ -466,10 +470,11 @@ impl Pool {
         }
     }
 
-    /// Encodes the inputs in chunks and hands them to the driver; returns the channel the
-    /// chunks' results come on and each chunk's length. What cannot be submitted (a closed
-    /// pool, arguments that do not encode, a chunksize of 0) fails its tasks through the
-    /// same channel, so that each task reports its own error.
+    /// Encodes the inputs in chunks and hands each to the driver as soon as it is encoded,
+    /// so that the workers start on the first chunks while the rest are being encoded.
+    /// Returns the channel the chunks' results come on and each chunk's length. What cannot
+    /// be submitted (a closed pool, arguments that do not encode, a chunksize of 0) fails
+    /// its tasks through the same channel, so that each task reports its own error.
     fn submit<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -481,48 +486,86 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let inputs: Vec<A> = inputs.into_iter().collect();
+        let inputs = inputs.into_iter();
         let (sink, rx) = crossbeam_channel::unbounded();
-        let fail_all = |failure: ChunkFailure, len: usize| {
+        let fail_all = |failure: ChunkFailure, inputs: I::IntoIter| {
             let _ = sink.send(ChunkDone {
                 index: 0,
                 outcome: Err(failure),
             });
-            (rx.clone(), vec![len])
+            (rx.clone(), vec![inputs.count()])
         };
-        let chunksize = match chunksize {
-            Some(0) => {
-                let reason = "chunksize must be at least 1";
-                return fail_all(ChunkFailure::Invalid(reason), inputs.len());
-            }
-            Some(n) => n,
-            None => default_chunksize(inputs.len(), self.processes),
-        };
+        if chunksize == Some(0) {
+            let reason = "chunksize must be at least 1";
+            return fail_all(ChunkFailure::Invalid(reason), inputs);
+        }
         if self.closed.load(Ordering::SeqCst) {
-            return fail_all(ChunkFailure::Closed, inputs.len());
+            return fail_all(ChunkFailure::Closed, inputs);
         }
         let call: task::Call = task::call_chunk::<A, R>;
         let named = CodeAddress::of(call as usize)
             .and_then(|call| CodeAddress::of(f as usize).map(|func| (call, func)));
         let (call, func) = match named {
             Ok(named) => named,
-            Err(e) => {
-                return fail_all(ChunkFailure::Other(e.to_string()), inputs.len());
-            }
+            Err(e) => return fail_all(ChunkFailure::Other(e.to_string()), inputs),
         };
-        let mut lens = Vec::with_capacity(inputs.len().div_ceil(chunksize));
-        let mut chunks = Vec::new();
-        let mut sent_first = false;
-        for (index, chunk) in inputs.chunks(chunksize).enumerate() {
+        let lens = match chunksize {
+            Some(chunksize) => self.send_chunks(inputs, chunksize, call, func, &sink),
+            None => match inputs.size_hint() {
+                // The default chunksize needs the number of inputs: counted without
+                // collecting them when the iterator knows it.
+                (len, Some(upper)) if len == upper => {
+                    let chunksize = default_chunksize(len, self.processes);
+                    self.send_chunks(inputs, chunksize, call, func, &sink)
+                }
+                _ => {
+                    let inputs: Vec<A> = inputs.collect();
+                    let chunksize = default_chunksize(inputs.len(), self.processes);
+                    self.send_chunks(inputs.into_iter(), chunksize, call, func, &sink)
+                }
+            },
+        };
+        (rx, lens)
+    }
+
+    /// Takes `chunksize` inputs at a time, encodes them straight into the message that
+    /// will go to a worker, and hands the message to the driver. Returns the chunks'
+    /// lengths. Only one chunk of inputs is held at a time.
+    fn send_chunks<A: Serialize>(
+        &self,
+        mut inputs: impl Iterator<Item = A>,
+        chunksize: usize,
+        call: CodeAddress,
+        func: CodeAddress,
+        sink: &Sender<ChunkDone>,
+    ) -> Vec<usize> {
+        let mut lens = Vec::new();
+        let mut chunk: Vec<A> = Vec::new();
+        // A guess at the next message's size (the last one's, and some): one allocation
+        // per message, not a dozen as it grows.
+        let mut expected = 0;
+        loop {
+            chunk.extend(inputs.by_ref().take(chunksize));
+            if chunk.is_empty() {
+                return lens;
+            }
+            let index = lens.len();
             lens.push(chunk.len());
-            match codec::encode(chunk) {
-                Ok(encoded) => chunks.push(PendingChunk {
-                    index,
-                    call,
-                    func,
-                    inputs: ByteBuf::from(encoded),
-                    sink: sink.clone(),
-                }),
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut message = Vec::with_capacity(expected);
+            let sealed = codec::encode_into(&chunk[..], &mut message)
+                .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
+            chunk.clear();
+            match sealed {
+                Ok(()) => {
+                    expected = message.len() + message.len() / 8;
+                    self.hand_over(PendingChunk {
+                        index,
+                        id,
+                        message,
+                        sink: sink.clone(),
+                    });
+                }
                 Err(e) => {
                     let _ = sink.send(ChunkDone {
                         index,
@@ -530,65 +573,59 @@ impl Pool {
                     });
                 }
             }
-            // The first chunk for each worker goes at once, so that the workers start while
-            // the rest are being encoded.
-            if !sent_first && chunks.len() == self.processes {
-                self.hand_over(std::mem::take(&mut chunks));
-                sent_first = true;
-            }
         }
-        self.hand_over(chunks);
-        (rx, lens)
     }
 }
 
 impl Pool {
-    /// Gives chunks to the driver; if it has ended (terminated), fails them.
-    fn hand_over(&self, chunks: Vec<PendingChunk>) {
-        if chunks.is_empty() {
-            return;
-        }
-        match self.commands.send(Command::Submit(chunks)) {
+    /// Gives a chunk to the driver; if it has ended (terminated), fails it.
+    fn hand_over(&self, chunk: PendingChunk) {
+        match self.commands.send(Command::Submit(chunk)) {
             Ok(()) => {
+                // A full pipe already holds a wake-up.
                 let _ = nix::unistd::write(&self.wake, &[1]);
             }
             Err(crossbeam_channel::SendError(command)) => {
-                if let Command::Submit(chunks) = command {
-                    for chunk in chunks {
-                        let _ = chunk.sink.send(ChunkDone {
-                            index: chunk.index,
-                            outcome: Err(ChunkFailure::Closed),
-                        });
-                    }
+                if let Command::Submit(chunk) = command {
+                    let _ = chunk.sink.send(ChunkDone {
+                        index: chunk.index,
+                        outcome: Err(ChunkFailure::Closed),
+                    });
                 }
             }
         }
     }
 }
 
-/// `map`'s results: each chunk decoded straight into a vector of values, then joined in
-/// input order. Faster than collecting `imap`, which wraps each value in a `Result` on the
-/// way.
+/// `map`'s results: the values of each chunk decoded straight onto the end of one vector as
+/// its turn comes. A chunk that arrives before its turn is decoded at once all the same
+/// (the caller's thread would otherwise wait with work at hand) and moved in at its turn.
 fn collect_in_order<R: DeserializeOwned>(
     rx: &Receiver<ChunkDone>,
     lens: &[usize],
 ) -> Result<Vec<R>> {
-    let mut chunks: Vec<Option<Vec<R>>> = (0..lens.len()).map(|_| None).collect();
-    let mut missing = lens.len();
-    while missing > 0 {
+    let mut values = Vec::with_capacity(lens.iter().sum());
+    let mut early: Vec<Option<Vec<R>>> = (0..lens.len()).map(|_| None).collect();
+    let mut next = 0;
+    while next < lens.len() {
+        if let Some(chunk) = early[next].take() {
+            values.extend(chunk);
+            next += 1;
+            continue;
+        }
         // The driver is gone: what has not arrived never will.
         let done = rx.recv().map_err(|_| Error::PoolTerminated)?;
-        let (Some(slot), Some(&len)) = (chunks.get_mut(done.index), lens.get(done.index)) else {
+        let Some(&len) = lens.get(done.index) else {
             continue;
         };
-        if slot.is_none() {
-            *slot = Some(results::decode_values(done.outcome, len)?);
-            missing -= 1;
+        if done.index == next {
+            results::append_values(done.outcome, len, &mut values)?;
+            next += 1;
+        } else if done.index > next && early[done.index].is_none() {
+            let mut chunk = Vec::with_capacity(len);
+            results::append_values(done.outcome, len, &mut chunk)?;
+            early[done.index] = Some(chunk);
         }
-    }
-    let mut values = Vec::with_capacity(lens.iter().sum());
-    for chunk in chunks.into_iter().flatten() {
-        values.extend(chunk);
     }
     Ok(values)
 }

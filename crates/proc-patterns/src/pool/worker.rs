@@ -2,12 +2,11 @@
 //! receives chunks on its connection, runs them, and sends the results back, until told to
 //! stop, until its connection fails, or after `maxtasksperchild` chunks.
 
-use proc_core::codec::ByteBuf;
 use proc_core::{CodeAddress, StartMethod};
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::task::{Call, FromWorker, ToWorker, in_task};
+use super::task::{Call, FromWorker, ToWorker, in_task, open, seal};
 
 /// How the pool starts its workers.
 #[derive(Clone, Copy)]
@@ -44,20 +43,22 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
         }
     }
     let mut done = 0usize;
+    // The reply buffer is kept from chunk to chunk: a chunk's results are encoded straight
+    // into it, and its pages are already there for the next chunk.
+    let mut reply = Vec::new();
     loop {
         // End of file or garbage from the pool: nothing sensible is left to do but end.
-        let Ok(message) = conn.recv::<ToWorker>() else {
+        let Ok(message) = conn.recv_bytes() else {
             return;
         };
-        let (id, call, func, inputs) = match message {
-            ToWorker::Stop => return,
-            ToWorker::Chunk {
-                id,
-                call,
-                func,
-                inputs,
-            } => (id, call, func, inputs),
+        let Ok((header, body)) = open::<ToWorker>(&message) else {
+            return;
         };
+        let (id, call, func) = match header {
+            ToWorker::Stop => return,
+            ToWorker::Chunk { id, call, func } => (id, call, func),
+        };
+        reply.clear();
         let outcome = match (call.resolve(), func.resolve()) {
             (Ok(call), Ok(func)) => {
                 // SAFETY: `call` names a `call_chunk::<A, R>` (type `Call`) of the pool's
@@ -65,25 +66,34 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
                 // connection, which only the pool and this worker hold; `resolve` checked
                 // that it lands in this executable's code.
                 let call = unsafe { std::mem::transmute::<usize, Call>(call) };
-                call(func, &inputs).map(ByteBuf::from)
+                call(func, &message[..body], &mut reply)
             }
             (Err(e), _) | (_, Err(e)) => Err(format!("the chunk's function was not found: {e}")),
         };
-        drop(inputs);
-        let reply = FromWorker { id, outcome };
-        if let Err(e) = conn.send(&reply) {
-            // Results that cannot travel (too large, or not encodable) fail their chunk; a
-            // connection that is gone ends the worker.
+        drop(message);
+        if outcome.is_err() {
+            reply.clear();
+        }
+        let sent = seal(&mut reply, &FromWorker { id, outcome })
+            .map_err(proc_ipc::Error::from)
+            .and_then(|()| conn.send_bytes(&reply));
+        if let Err(e) = sent {
+            // Results that cannot travel (too large) fail their chunk; a connection that is
+            // gone ends the worker.
             if !e.is_about_one_item() {
                 return;
             }
+            reply.clear();
             let failed = FromWorker {
                 id,
                 outcome: Err(format!("the chunk's results could not be sent: {e}")),
             };
-            if conn.send(&failed).is_err() {
+            if seal(&mut reply, &failed).is_err() || conn.send_bytes(&reply).is_err() {
                 return;
             }
+        }
+        if reply.capacity() > KEEP_REPLY_BUFFER {
+            reply = Vec::new();
         }
         done += 1;
         if settings.max_tasks.is_some_and(|max| done as u64 >= max) {
@@ -91,6 +101,10 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
         }
     }
 }
+
+/// A reply buffer larger than this is let go after its chunk rather than kept by an idle
+/// worker.
+const KEEP_REPLY_BUFFER: usize = 16 << 20;
 
 /// A panic inside a task is that task's error, sent back to the pool with its message:
 /// printing it on the worker's stderr as well would only be noise. Other panics print as
