@@ -83,6 +83,12 @@ use worker::{WorkerConfig, WorkerSettings};
 /// from the driver thread: proc-core then prints its one warning about forking a
 /// multi-threaded process. Under Spawn and ForkServer nothing is forked from this process,
 /// so there is nothing to warn about.
+///
+/// ## Memory
+/// Where the allocator is glibc's, a worker keeps up to 64 MiB of the memory its tasks and
+/// chunks freed instead of handing it back to the kernel at once, so that the next chunk's
+/// buffers are not page-faulted in again (`mallopt`, in the worker only; the pool's own
+/// process is left alone).
 pub struct Pool {
     commands: Sender<Command>,
     /// The write end of the driver's wake-up pipe.
