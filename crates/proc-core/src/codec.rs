@@ -38,8 +38,78 @@ pub use serde_bytes::ByteBuf;
 /// The largest encoded value decoded by default: 64 MiB.
 pub const DEFAULT_LIMIT: usize = 64 << 20;
 
+/// The compact layout: [`encode`], [`decode`] and every queue and connection use it.
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
+}
+
+/// The fixed-width layout: [`Layout::Fixed`].
+fn fixed() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding()
+}
+
+/// How integers (and the lengths of strings, sequences and maps, and the tags of enums) are
+/// laid out in an encoding.
+///
+/// [`Compact`](Layout::Compact), the layout of [`encode`] and [`decode`] and so of every
+/// queue and connection, writes an integer in as few bytes as its value needs (a `u64`
+/// below 251 in one byte, below 65,536 in three). [`Fixed`](Layout::Fixed) writes it at its
+/// full width (a `u64` in eight bytes): more bytes for small values, no branch on each
+/// value's size. A `Vec<u64>` of 200,000 elements encodes about 4× and decodes about 3×
+/// faster fixed. A pool's chunks use it: their bulk is the tasks' numbers, encoded once and
+/// decoded once on each side. Floats, `char`s, strings' bytes and `bool`s are the same in
+/// both. A value must be decoded in the layout it was encoded in.
+///
+/// ```
+/// use proc_core::codec::Layout;
+///
+/// let mut compact = Vec::new();
+/// Layout::Compact.encode_into(&vec![1u64, 2, 3], &mut compact)?;
+/// let mut fixed = Vec::new();
+/// Layout::Fixed.encode_into(&vec![1u64, 2, 3], &mut fixed)?;
+/// assert_eq!((compact.len(), fixed.len()), (4, 32));
+/// assert_eq!(Layout::Fixed.decode::<Vec<u64>>(&fixed, 64)?, [1, 2, 3]);
+/// # Ok::<(), proc_core::codec::CodecError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Layout {
+    /// Integers in as few bytes as their values need (bincode's variable-length integers).
+    #[default]
+    Compact,
+    /// Integers at their full width, little-endian.
+    Fixed,
+}
+
+impl Layout {
+    /// As [`encode_into`](fn@encode_into), in this layout.
+    pub fn encode_into<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        match self {
+            Layout::Compact => encode_with(value, buf, config()),
+            Layout::Fixed => encode_with(value, buf, fixed()),
+        }
+    }
+
+    /// As [`decode`](fn@decode), in this layout.
+    pub fn decode<T: DeserializeOwned>(self, bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+        self.decode_seed(std::marker::PhantomData::<T>, bytes, limit)
+    }
+
+    /// As [`decode_seed`](fn@decode_seed), in this layout.
+    pub fn decode_seed<'de, S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+        bytes: &'de [u8],
+        limit: usize,
+    ) -> Result<S::Value, CodecError> {
+        match self {
+            Layout::Compact => decode_with(seed, bytes, limit, config()),
+            Layout::Fixed => decode_with(seed, bytes, limit, fixed()),
+        }
+    }
 }
 
 /// A value that could not be encoded or decoded.
@@ -100,8 +170,16 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
 /// assert_eq!(proc_core::codec::decode::<u32>(&buf[1..], 16).unwrap(), 5);
 /// ```
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_with(value, buf, config())
+}
+
+fn encode_with<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+    config: impl bincode::config::Config,
+) -> Result<(), CodecError> {
     let start = buf.len();
-    bincode::serde::encode_into_writer(value, VecWriter(buf), config()).map_err(|e| {
+    bincode::serde::encode_into_writer(value, VecWriter(buf), config).map_err(|e| {
         buf.truncate(start);
         CodecError::Encode(e.to_string())
     })
@@ -176,6 +254,15 @@ pub fn decode_seed<'de, S: DeserializeSeed<'de>>(
     bytes: &'de [u8],
     limit: usize,
 ) -> Result<S::Value, CodecError> {
+    decode_with(seed, bytes, limit, config())
+}
+
+fn decode_with<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    bytes: &'de [u8],
+    limit: usize,
+    config: impl bincode::config::Config,
+) -> Result<S::Value, CodecError> {
     if bytes.len() > limit {
         return Err(CodecError::TooLarge {
             len: bytes.len(),
@@ -183,7 +270,7 @@ pub fn decode_seed<'de, S: DeserializeSeed<'de>>(
         });
     }
     let seed = guard::Seed::new(seed, bytes.len());
-    let (value, used) = bincode::serde::seed_decode_from_slice(seed, bytes, config())
+    let (value, used) = bincode::serde::seed_decode_from_slice(seed, bytes, config)
         .map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
@@ -724,11 +811,41 @@ mod tests {
             assert_eq!(decode::<Everything>(&bytes, bytes.len()).unwrap(), value);
             let (theirs, used): (Everything, usize) =
                 bincode::serde::decode_from_slice(&bytes, config()).unwrap();
-            assert_eq!((theirs, used), (value, bytes.len()));
+            assert_eq!((theirs, used), (everything(), bytes.len()));
             // Cut anywhere, it is an error, never a panic.
             for end in 0..bytes.len() {
                 assert!(decode::<Everything>(&bytes[..end], bytes.len()).is_err());
             }
+        }
+
+        #[test]
+        fn the_fixed_layout_round_trips_every_shape_and_is_bincodes_fixed_int_encoding() {
+            let value = everything();
+            let mut bytes = Vec::new();
+            Layout::Fixed.encode_into(&value, &mut bytes).unwrap();
+            assert_eq!(
+                bytes,
+                bincode::serde::encode_to_vec(&value, fixed()).unwrap()
+            );
+            assert_ne!(bytes, encode(&value).unwrap());
+            assert_eq!(
+                Layout::Fixed
+                    .decode::<Everything>(&bytes, bytes.len())
+                    .unwrap(),
+                value
+            );
+            for end in 0..bytes.len() {
+                assert!(
+                    Layout::Fixed
+                        .decode::<Everything>(&bytes[..end], bytes.len())
+                        .is_err()
+                );
+            }
+            // A length that claims far more than follows allocates nothing for it.
+            let mut huge = (1u64 << 40).to_le_bytes().to_vec();
+            huge.push(b'x');
+            assert!(Layout::Fixed.decode::<String>(&huge, 64).is_err());
+            assert!(Layout::Fixed.decode::<Vec<u64>>(&huge, 64).is_err());
         }
 
         /// Takes strings and byte buffers only as owned values.
