@@ -32,7 +32,6 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
-use proc_core::codec;
 use proc_core::{CodeAddress, StartMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -559,7 +558,8 @@ impl Pool {
             lens.push(chunk.len());
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut message = Vec::with_capacity(expected);
-            let sealed = codec::encode_into(&chunk[..], &mut message)
+            let sealed = task::BODY
+                .encode_into(&chunk[..], &mut message)
                 .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
             chunk.clear();
             match sealed {

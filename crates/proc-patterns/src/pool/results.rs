@@ -9,10 +9,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use proc_core::codec::{self, CodecError};
+use proc_core::codec::CodecError;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 
-use super::task::{MESSAGE_LIMIT, Shape};
+use super::task::{BODY, MESSAGE_LIMIT, Shape};
 use crate::error::{Error, Result};
 
 /// Why a whole chunk failed; turned into one [`Error`] per task of the chunk.
@@ -100,7 +100,7 @@ pub(crate) fn append_values<R: DeserializeOwned>(
     match results.shape {
         Shape::Values => {
             let before = values.len();
-            let appended = codec::decode_seed(
+            let appended = BODY.decode_seed(
                 AppendValues {
                     values: &mut *values,
                     len,
@@ -129,7 +129,8 @@ pub(crate) fn append_values<R: DeserializeOwned>(
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ChunkFailure> {
-    codec::decode(bytes, MESSAGE_LIMIT).map_err(ChunkFailure::Codec)
+    BODY.decode(bytes, MESSAGE_LIMIT)
+        .map_err(ChunkFailure::Codec)
 }
 
 fn check_count(got: usize, len: usize) -> Result<(), ChunkFailure> {

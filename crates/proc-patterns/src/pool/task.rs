@@ -20,13 +20,19 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use proc_core::codec::{self, CodecError};
+use proc_core::codec::{self, CodecError, Layout};
 use proc_core::{CodeAddress, panic_message};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The largest message between the pool and a worker: a chunk of arguments or of results.
 pub(crate) const MESSAGE_LIMIT: usize = 1 << 30;
+
+/// The layout of a message's body: integers at their full width. A chunk's bulk is its
+/// tasks' arguments and results, encoded once and decoded once on each side; fixed-width
+/// integers cost a third to a quarter of compact ones to encode and decode, which for a
+/// trivial task is most of its cost, and the bytes they add never leave this machine.
+pub(crate) const BODY: Layout = Layout::Fixed;
 
 /// Bytes of the trailer that gives a message's header length.
 const TRAILER: usize = 4;
@@ -141,7 +147,8 @@ where
     // worker runs the pool's executable, and the offsets were resolved to this process's
     // addresses (inside its code) before this call.
     let func = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    let inputs: Vec<A> = codec::decode(inputs, MESSAGE_LIMIT)
+    let inputs: Vec<A> = BODY
+        .decode(inputs, MESSAGE_LIMIT)
         .map_err(|e| format!("the chunk's arguments did not decode: {e}"))?;
     IN_TASK.with(|t| t.set(true));
     let mut values = Vec::with_capacity(inputs.len());
@@ -164,8 +171,8 @@ where
     }
     IN_TASK.with(|t| t.set(false));
     let encoded = match &mixed {
-        None => codec::encode_into(&values, out).map(|()| Shape::Values),
-        Some(results) => codec::encode_into(results, out).map(|()| Shape::Mixed),
+        None => BODY.encode_into(&values, out).map(|()| Shape::Values),
+        Some(results) => BODY.encode_into(results, out).map(|()| Shape::Mixed),
     };
     encoded.map_err(|e| format!("the chunk's results did not encode: {e}"))
 }
@@ -181,22 +188,29 @@ mod tests {
         x * 2
     }
 
+    fn body(inputs: &[u32]) -> Vec<u8> {
+        let mut body = Vec::new();
+        BODY.encode_into(inputs, &mut body).unwrap();
+        body
+    }
+
     #[test]
     fn a_chunk_call_returns_each_result_and_each_panic_message_in_order() {
         let call: Call = call_chunk::<u32, u32>;
         let func = double as fn(u32) -> u32 as usize;
         let mut out = vec![0xAA];
-        let shape = call(func, &codec::encode(&[1u32, 3, 5][..]).unwrap(), &mut out).unwrap();
+        let shape = call(func, &body(&[1, 3, 5]), &mut out).unwrap();
         assert_eq!(shape, Shape::Mixed);
         assert_eq!(out[0], 0xAA, "results are appended");
         assert_eq!(
-            codec::decode::<Vec<Result<u32, String>>>(&out[1..], 1 << 20).unwrap(),
+            BODY.decode::<Vec<Result<u32, String>>>(&out[1..], 1 << 20)
+                .unwrap(),
             [Ok(2), Err("three is not welcome".to_string()), Ok(10)]
         );
         out.clear();
-        let shape = call(func, &codec::encode(&[1u32, 2][..]).unwrap(), &mut out).unwrap();
+        let shape = call(func, &body(&[1, 2]), &mut out).unwrap();
         assert_eq!(shape, Shape::Values);
-        assert_eq!(codec::decode::<Vec<u32>>(&out, 1 << 20).unwrap(), [2, 4]);
+        assert_eq!(BODY.decode::<Vec<u32>>(&out, 1 << 20).unwrap(), [2, 4]);
     }
 
     #[test]
