@@ -1,9 +1,10 @@
 //! Pool: how inputs become chunks, and how the chunks' results come back in input order,
 //! whatever the inputs' iterator says about its length and whatever order chunks finish in.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use proc_patterns::Pool;
+use proc_patterns::{Error, Pool};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -90,4 +91,28 @@ fn large_chunks_of_large_values_travel_whole() {
     let got = pool.map(label, 0..100_000).unwrap();
     assert_eq!(got.len(), 100_000);
     assert!(got.iter().enumerate().all(|(i, s)| *s == label(i as u64)));
+}
+
+#[test]
+fn a_map_terminated_while_it_still_submits_returns_an_error_instead_of_hanging() {
+    fn nap(x: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(20));
+        x
+    }
+    let pool = Arc::new(Pool::builder().processes(2).chunksize(1).build().unwrap());
+    let terminator = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            pool.terminate();
+        })
+    };
+    // 200 chunks of one 20 ms task: the map is still submitting (a few chunks out at a
+    // time) when the pool is terminated.
+    let result = pool.map(nap, 0..200);
+    terminator.join().unwrap();
+    assert!(
+        matches!(result, Err(Error::PoolTerminated | Error::PoolClosed)),
+        "{result:?}"
+    );
 }

@@ -16,6 +16,7 @@
 //! unless a task function takes one.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,37 @@ pub(crate) struct PendingChunk {
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
     pub(crate) sink: Sender<ChunkDone>,
+}
+
+/// Message buffers already sent, kept for the next chunks: the caller's thread encodes a
+/// chunk into one, the driver gives it back once the worker has it. A map then uses the
+/// same few buffers over and over instead of a fresh one per chunk, whose pages would be
+/// faulted in again.
+#[derive(Default)]
+pub(crate) struct Spares(Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    /// How many buffers are kept: about what a map has out at once.
+    const KEPT: usize = 8;
+
+    /// Buffers larger than this are let go rather than kept.
+    const LARGEST: usize = 16 << 20;
+
+    /// An empty buffer, with room when one was kept.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > Self::LARGEST {
+            return;
+        }
+        buffer.clear();
+        let mut kept = self.0.lock();
+        if kept.len() < Self::KEPT {
+            kept.push(buffer);
+        }
+    }
 }
 
 /// A chunk a worker holds: where its result goes.
@@ -113,6 +145,10 @@ pub(crate) struct Driver {
     pub(crate) config: WorkerConfig,
     /// The pids of the current workers, for `Pool::pids`.
     pub(crate) pids: Arc<Mutex<Vec<u32>>>,
+    spares: Arc<Spares>,
+    /// Dropped with the driver, which tells a `map` waiting on its job's channel that no
+    /// more results will come.
+    _alive: Sender<Infallible>,
     pub(crate) started: usize,
     pending: VecDeque<PendingChunk>,
     closing: bool,
@@ -125,6 +161,8 @@ impl Driver {
         workers: Vec<Worker>,
         config: WorkerConfig,
         pids: Arc<Mutex<Vec<u32>>>,
+        spares: Arc<Spares>,
+        alive: Sender<Infallible>,
     ) -> Driver {
         let started = workers.len();
         let driver = Driver {
@@ -133,6 +171,8 @@ impl Driver {
             workers,
             config,
             pids,
+            spares,
+            _alive: alive,
             started,
             pending: VecDeque::new(),
             closing: false,
@@ -196,6 +236,7 @@ impl Driver {
                         index: chunk.index,
                         sink: chunk.sink,
                     });
+                    self.spares.give(chunk.message);
                 }
                 Err(e) if e.is_about_one_item() => {
                     fail_pending(
