@@ -546,7 +546,7 @@ impl Pool {
     {
         let inputs = inputs.into_iter();
         let mut fail_all = |failure: ChunkFailure, inputs: I::IntoIter| {
-            intake.chunk(self, 0, inputs.count());
+            intake.chunk(self, 0, inputs.count(), 0);
             let _ = sink.send(ChunkDone {
                 index: 0,
                 outcome: Err(failure),
@@ -614,13 +614,13 @@ impl Pool {
             if chunk.is_empty() {
                 return;
             }
-            intake.chunk(self, index, chunk.len());
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut message = self.spares.take();
             message.reserve(expected);
             let sealed = task::BODY
                 .encode_into(&chunk[..], &mut message)
                 .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
+            intake.chunk(self, index, chunk.len(), message.len());
             chunk.clear();
             match sealed {
                 Ok(()) => {
@@ -668,8 +668,8 @@ trait Intake {
     /// The job has `len` inputs (when the iterator knows).
     fn expect(&mut self, _len: usize) {}
 
-    /// Chunk `index`, of `len` tasks, is about to be handed over.
-    fn chunk(&mut self, pool: &Pool, index: usize, len: usize);
+    /// Chunk `index`, of `len` tasks and a message of `bytes`, is about to be handed over.
+    fn chunk(&mut self, pool: &Pool, index: usize, len: usize, bytes: usize);
 }
 
 /// The intake of `imap`, `imap_unordered` and `apply_async`: every chunk goes at once (their
@@ -678,7 +678,7 @@ trait Intake {
 struct Lengths(Vec<usize>);
 
 impl Intake for Lengths {
-    fn chunk(&mut self, _: &Pool, _: usize, len: usize) {
+    fn chunk(&mut self, _: &Pool, _: usize, len: usize, _: usize) {
         self.0.push(len);
     }
 }
@@ -687,15 +687,19 @@ impl Intake for Lengths {
 /// the next wait, each chunk's values straight onto the end of one vector as its turn
 /// comes.
 ///
-/// At most [`InOrder::window`] chunks are out at once: enough that every worker has a
-/// chunk to run and one waiting, few enough that the messages of one map are a handful of
-/// buffers used again and again (the pool keeps the sent ones for the next chunks), not a
-/// fresh buffer for every chunk to be page-faulted in. A chunk that arrives before its turn
-/// is decoded at once all the same (the caller's thread would otherwise wait with work at
-/// hand) and moved in at its turn.
+/// A new chunk waits while more than `window` chunks (enough that every worker has one to
+/// run and one waiting) and at least [`BYTES_OUT`] of messages are out: then the messages
+/// of one map are a handful of buffers used again and again (the pool keeps the sent ones
+/// for the next chunks), not a fresh buffer for every chunk to be page-faulted in, while
+/// small chunks (a chunksize of 1) still go without a round trip each. A chunk that arrives
+/// before its turn is decoded at once all the same (the caller's thread would otherwise
+/// wait with work at hand) and moved in at its turn.
 struct InOrder<R> {
     rx: Receiver<ChunkDone>,
     lens: Vec<usize>,
+    /// The message bytes of each chunk, and the sum of those out.
+    sizes: Vec<usize>,
+    bytes_out: usize,
     values: Vec<R>,
     early: BTreeMap<usize, Vec<R>>,
     /// The next chunk to append to `values`.
@@ -710,6 +714,8 @@ impl<R: DeserializeOwned> InOrder<R> {
         InOrder {
             rx,
             lens: Vec::new(),
+            sizes: Vec::new(),
+            bytes_out: 0,
             values: Vec::new(),
             early: BTreeMap::new(),
             next: 0,
@@ -742,6 +748,12 @@ impl<R: DeserializeOwned> InOrder<R> {
         let Some(&len) = self.lens.get(done.index) else {
             return;
         };
+        let taken = done.index == self.next
+            || (done.index > self.next && !self.early.contains_key(&done.index));
+        if !taken {
+            return;
+        }
+        self.bytes_out -= self.sizes[done.index];
         let appended = if done.index == self.next {
             results::append_values(done.outcome, len, &mut self.values).map(|()| {
                 self.next += 1;
@@ -750,12 +762,10 @@ impl<R: DeserializeOwned> InOrder<R> {
                     self.next += 1;
                 }
             })
-        } else if done.index > self.next && !self.early.contains_key(&done.index) {
+        } else {
             let mut chunk = Vec::with_capacity(len);
             results::append_values(done.outcome, len, &mut chunk)
                 .map(|()| drop(self.early.insert(done.index, chunk)))
-        } else {
-            Ok(())
         };
         if let Err(e) = appended {
             self.failed = Some(e);
@@ -785,15 +795,21 @@ impl<R: DeserializeOwned> Intake for InOrder<R> {
         let _ = self.values.try_reserve_exact(len);
     }
 
-    fn chunk(&mut self, pool: &Pool, _: usize, len: usize) {
+    fn chunk(&mut self, pool: &Pool, _: usize, len: usize, bytes: usize) {
         self.lens.push(len);
+        self.sizes.push(bytes);
+        self.bytes_out += bytes;
         // Once a task has failed, the rest go without waiting: the job's outcome is known,
         // and the other tasks run on all the same.
-        while self.failed.is_none() && self.out() > self.window {
+        while self.failed.is_none() && self.out() > self.window && self.bytes_out >= BYTES_OUT {
             self.take_one(&pool.driver_alive);
         }
     }
 }
+
+/// The message bytes a `map` may have out before it waits for results, once it has more
+/// chunks out than its window.
+const BYTES_OUT: usize = 512 << 10;
 
 /// Python's default for `map`: the inputs divided by four times the workers, rounded up, so
 /// that each worker gets about four chunks (a balance between the cost of sending a chunk and
