@@ -16,6 +16,7 @@
 //! unless a task function takes one.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,12 +24,11 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
-use proc_core::codec::ByteBuf;
-use proc_core::{CodeAddress, Process};
+use proc_core::Process;
 use proc_ipc::Connection;
 
-use super::results::{ChunkDone, ChunkFailure};
-use super::task::{FromWorker, MESSAGE_LIMIT, ToWorker};
+use super::results::{ChunkDone, ChunkFailure, Results};
+use super::task::{FromWorker, MESSAGE_LIMIT, ToWorker, open, seal};
 use super::worker::{self, WorkerConfig};
 use crate::error::Result;
 
@@ -37,18 +37,49 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(1);
 
 /// What the pool's handle asks of the driver.
 pub(crate) enum Command {
-    Submit(Vec<PendingChunk>),
+    Submit(PendingChunk),
     Close,
     Terminate,
 }
 
-/// A chunk waiting for a worker.
+/// A chunk waiting for a worker: its message, sealed with its [`ToWorker::Chunk`] header
+/// by the pool's handle, sent as it is.
 pub(crate) struct PendingChunk {
     pub(crate) index: usize,
-    pub(crate) call: CodeAddress,
-    pub(crate) func: CodeAddress,
-    pub(crate) inputs: ByteBuf,
+    pub(crate) id: u64,
+    pub(crate) message: Vec<u8>,
     pub(crate) sink: Sender<ChunkDone>,
+}
+
+/// Message buffers already sent, kept for the next chunks: the caller's thread encodes a
+/// chunk into one, the driver gives it back once the worker has it. A map then uses the
+/// same few buffers over and over instead of a fresh one per chunk, whose pages would be
+/// faulted in again.
+#[derive(Default)]
+pub(crate) struct Spares(Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    /// How many buffers are kept: about what a map has out at once.
+    const KEPT: usize = 8;
+
+    /// Buffers larger than this are let go rather than kept.
+    const LARGEST: usize = 16 << 20;
+
+    /// An empty buffer, with room when one was kept.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > Self::LARGEST {
+            return;
+        }
+        buffer.clear();
+        let mut kept = self.0.lock();
+        if kept.len() < Self::KEPT {
+            kept.push(buffer);
+        }
+    }
 }
 
 /// A chunk a worker holds: where its result goes.
@@ -59,7 +90,7 @@ struct Ticket {
 }
 
 impl Ticket {
-    fn finish(self, outcome: Result<Vec<u8>, ChunkFailure>) {
+    fn finish(self, outcome: Result<Results, ChunkFailure>) {
         // The caller may have stopped listening (a dropped iterator): nothing to do then.
         let _ = self.sink.send(ChunkDone {
             index: self.index,
@@ -114,9 +145,12 @@ pub(crate) struct Driver {
     pub(crate) config: WorkerConfig,
     /// The pids of the current workers, for `Pool::pids`.
     pub(crate) pids: Arc<Mutex<Vec<u32>>>,
+    spares: Arc<Spares>,
+    /// Dropped with the driver, which tells a `map` waiting on its job's channel that no
+    /// more results will come.
+    _alive: Sender<Infallible>,
     pub(crate) started: usize,
     pending: VecDeque<PendingChunk>,
-    next_id: u64,
     closing: bool,
 }
 
@@ -127,6 +161,8 @@ impl Driver {
         workers: Vec<Worker>,
         config: WorkerConfig,
         pids: Arc<Mutex<Vec<u32>>>,
+        spares: Arc<Spares>,
+        alive: Sender<Infallible>,
     ) -> Driver {
         let started = workers.len();
         let driver = Driver {
@@ -135,9 +171,10 @@ impl Driver {
             workers,
             config,
             pids,
+            spares,
+            _alive: alive,
             started,
             pending: VecDeque::new(),
-            next_id: 0,
             closing: false,
         };
         driver.publish_pids();
@@ -168,13 +205,11 @@ impl Driver {
     fn take_commands(&mut self) -> bool {
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Submit(chunks)) => {
+                Ok(Command::Submit(chunk)) => {
                     if self.closing {
-                        for chunk in chunks {
-                            fail_pending(chunk, ChunkFailure::Closed);
-                        }
+                        fail_pending(chunk, ChunkFailure::Closed);
                     } else {
-                        self.pending.extend(chunks);
+                        self.pending.push_back(chunk);
                     }
                 }
                 Ok(Command::Close) => self.closing = true,
@@ -193,41 +228,28 @@ impl Driver {
             let Some(chunk) = self.pending.pop_front() else {
                 return;
             };
-            self.next_id += 1;
-            let id = self.next_id;
-            let message = ToWorker::Chunk {
-                id,
-                call: chunk.call,
-                func: chunk.func,
-                inputs: chunk.inputs,
-            };
             // The worker is idle, so it is reading: the send completes.
-            let sent = worker.conn.send(&message);
-            let ToWorker::Chunk { inputs, .. } = message else {
-                unreachable!("the message was built as a chunk above")
-            };
-            match sent {
+            match worker.conn.send_bytes(&chunk.message) {
                 Ok(()) => {
                     worker.held = Some(Ticket {
-                        id,
+                        id: chunk.id,
                         index: chunk.index,
                         sink: chunk.sink,
                     });
+                    self.spares.give(chunk.message);
                 }
                 Err(e) if e.is_about_one_item() => {
-                    let ticket = Ticket {
-                        id,
-                        index: chunk.index,
-                        sink: chunk.sink,
-                    };
-                    ticket.finish(Err(ChunkFailure::Other(format!(
-                        "the chunk could not be sent to a worker: {e}"
-                    ))));
+                    fail_pending(
+                        chunk,
+                        ChunkFailure::Other(format!(
+                            "the chunk could not be sent to a worker: {e}"
+                        )),
+                    );
                 }
                 Err(_) => {
                     // The worker is gone; the chunk never reached it, so another may run it.
                     worker.broken = true;
-                    self.pending.push_front(PendingChunk { inputs, ..chunk });
+                    self.pending.push_front(chunk);
                 }
             }
         }
@@ -286,15 +308,20 @@ impl Driver {
     fn receive(&mut self, i: usize) {
         let max_tasks = self.config.settings.max_tasks;
         let worker = &mut self.workers[i];
-        match worker.conn.recv::<FromWorker>() {
-            Ok(reply) => {
+        let received = worker.conn.recv_bytes().and_then(|mut message| {
+            let (reply, body) = open::<FromWorker>(&message)?;
+            message.truncate(body);
+            Ok((reply, message))
+        });
+        match received {
+            Ok((reply, bytes)) => {
                 let Some(ticket) = worker.held.take_if(|t| t.id == reply.id) else {
                     return;
                 };
                 ticket.finish(
                     reply
                         .outcome
-                        .map(ByteBuf::into_vec)
+                        .map(|shape| Results { shape, bytes })
                         .map_err(ChunkFailure::Other),
                 );
                 worker.done += 1;
@@ -358,8 +385,11 @@ impl Driver {
 
     /// After `close`, with all work done: each worker is told to stop and is joined.
     fn stop(&mut self) {
-        for worker in &self.workers {
-            let _ = worker.conn.send(&ToWorker::Stop);
+        let mut stop = Vec::new();
+        if seal(&mut stop, &ToWorker::Stop).is_ok() {
+            for worker in &self.workers {
+                let _ = worker.conn.send_bytes(&stop);
+            }
         }
         for worker in self.workers.drain(..) {
             let _ = worker.process.join();
@@ -386,10 +416,8 @@ impl Driver {
         }
         // Work submitted while the pool was being terminated fails too.
         while let Ok(command) = self.commands.try_recv() {
-            if let Command::Submit(chunks) = command {
-                for chunk in chunks {
-                    fail_pending(chunk, ChunkFailure::Terminated);
-                }
+            if let Command::Submit(chunk) = command {
+                fail_pending(chunk, ChunkFailure::Terminated);
             }
         }
         self.publish_pids();

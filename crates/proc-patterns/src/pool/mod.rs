@@ -24,15 +24,16 @@ mod results;
 mod task;
 mod worker;
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
-use proc_core::codec::{self, ByteBuf};
 use proc_core::{CodeAddress, StartMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,8 +41,9 @@ use serde::de::DeserializeOwned;
 pub use results::{AsyncResult, MapIter, UnorderedIter};
 
 use crate::error::{Error, Result};
-use driver::{Command, Driver, PendingChunk, Worker};
+use driver::{Command, Driver, PendingChunk, Spares, Worker};
 use results::{ChunkDone, ChunkFailure};
+use task::{ToWorker, seal};
 use worker::{WorkerConfig, WorkerSettings};
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
@@ -82,6 +84,12 @@ use worker::{WorkerConfig, WorkerSettings};
 /// from the driver thread: proc-core then prints its one warning about forking a
 /// multi-threaded process. Under Spawn and ForkServer nothing is forked from this process,
 /// so there is nothing to warn about.
+///
+/// ## Memory
+/// Where the allocator is glibc's, a worker keeps up to 64 MiB of the memory its tasks and
+/// chunks freed instead of handing it back to the kernel at once, so that the next chunk's
+/// buffers are not page-faulted in again (`mallopt`, in the worker only; the pool's own
+/// process is left alone).
 pub struct Pool {
     commands: Sender<Command>,
     /// The write end of the driver's wake-up pipe.
@@ -91,6 +99,12 @@ pub struct Pool {
     processes: usize,
     chunksize: Option<usize>,
     closed: AtomicBool,
+    /// Numbers the chunks, so that a worker's reply is matched to the chunk it holds.
+    next_id: AtomicU64,
+    /// Message buffers the driver has sent, for the next chunks.
+    spares: Arc<Spares>,
+    /// Disconnected once the driver has ended (its sender is dropped with it).
+    driver_alive: Receiver<Infallible>,
 }
 
 /// Configures a [`Pool`]: [`Pool::builder`].
@@ -209,7 +223,17 @@ impl PoolBuilder {
             .map_err(|e| Error::io("pipe2 for the pool's driver", e))?;
         let (commands, receiver) = crossbeam_channel::unbounded();
         let pids = Arc::new(Mutex::new(Vec::new()));
-        let driver = Driver::new(receiver, wake_read, workers, config, Arc::clone(&pids));
+        let spares = Arc::new(Spares::default());
+        let (alive, driver_alive) = crossbeam_channel::bounded(0);
+        let driver = Driver::new(
+            receiver,
+            wake_read,
+            workers,
+            config,
+            Arc::clone(&pids),
+            Arc::clone(&spares),
+            alive,
+        );
         let driver = std::thread::Builder::new()
             .name("multiproc-pool".into())
             .spawn(move || driver.run())
@@ -222,6 +246,9 @@ impl PoolBuilder {
             processes: self.processes,
             chunksize: self.chunksize,
             closed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            spares,
+            driver_alive,
         })
     }
 }
@@ -288,8 +315,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, self.chunksize);
-        collect_in_order(&rx, &lens)
+        self.map_with(f, inputs, self.chunksize)
     }
 
     /// As [`map`](Self::map), with `chunksize` inputs sent to a worker at a time.
@@ -299,8 +325,42 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, Some(chunksize));
-        collect_in_order(&rx, &lens)
+        self.map_with(f, inputs, Some(chunksize))
+    }
+
+    fn map_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (sink, rx) = crossbeam_channel::unbounded();
+        let mut in_order = InOrder::new(rx, self.processes);
+        self.submit(f, inputs, chunksize, sink, &mut in_order);
+        in_order.finish()
+    }
+
+    /// Submits every chunk at once; the results' channel and the chunks' lengths.
+    fn submit_all<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> (Receiver<ChunkDone>, Vec<usize>)
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let (sink, rx) = crossbeam_channel::unbounded();
+        let mut lengths = Lengths::default();
+        self.submit(f, inputs, chunksize, sink, &mut lengths);
+        (rx, lengths.0)
     }
 
     /// Calls `f` on every input; the results come in input order, each as soon as it and
@@ -326,7 +386,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, self.chunksize);
+        let (rx, lens) = self.submit_all(f, inputs, self.chunksize);
         MapIter::new(rx, lens)
     }
 
@@ -337,7 +397,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, Some(chunksize));
+        let (rx, lens) = self.submit_all(f, inputs, Some(chunksize));
         MapIter::new(rx, lens)
     }
 
@@ -360,7 +420,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, self.chunksize);
+        let (rx, lens) = self.submit_all(f, inputs, self.chunksize);
         UnorderedIter::new(rx, lens)
     }
 
@@ -377,7 +437,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let (rx, lens) = self.submit(f, inputs, Some(chunksize));
+        let (rx, lens) = self.submit_all(f, inputs, Some(chunksize));
         UnorderedIter::new(rx, lens)
     }
 
@@ -407,7 +467,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let (rx, _) = self.submit(f, [arg], Some(1));
+        let (rx, _) = self.submit_all(f, [arg], Some(1));
         AsyncResult::new(rx)
     }
 
@@ -466,63 +526,112 @@ impl Pool {
         }
     }
 
-    /// Encodes the inputs in chunks and hands them to the driver; returns the channel the
-    /// chunks' results come on and each chunk's length. What cannot be submitted (a closed
-    /// pool, arguments that do not encode, a chunksize of 0) fails its tasks through the
-    /// same channel, so that each task reports its own error.
+    /// Encodes the inputs in chunks and hands each to the driver as soon as it is encoded,
+    /// so that the workers start on the first chunks while the rest are being encoded. The
+    /// chunks' results come on `sink`'s channel; `intake` learns of each chunk before it
+    /// goes (and may wait for results first). What cannot be submitted (a closed pool,
+    /// arguments that do not encode, a chunksize of 0) fails its tasks through the same
+    /// channel, so that each task reports its own error.
     fn submit<A, R, I>(
         &self,
         f: fn(A) -> R,
         inputs: I,
         chunksize: Option<usize>,
-    ) -> (Receiver<ChunkDone>, Vec<usize>)
-    where
+        sink: Sender<ChunkDone>,
+        intake: &mut impl Intake,
+    ) where
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let inputs: Vec<A> = inputs.into_iter().collect();
-        let (sink, rx) = crossbeam_channel::unbounded();
-        let fail_all = |failure: ChunkFailure, len: usize| {
+        let inputs = inputs.into_iter();
+        let mut fail_all = |failure: ChunkFailure, inputs: I::IntoIter| {
+            intake.chunk(self, 0, inputs.count(), 0);
             let _ = sink.send(ChunkDone {
                 index: 0,
                 outcome: Err(failure),
             });
-            (rx.clone(), vec![len])
         };
-        let chunksize = match chunksize {
-            Some(0) => {
-                let reason = "chunksize must be at least 1";
-                return fail_all(ChunkFailure::Invalid(reason), inputs.len());
-            }
-            Some(n) => n,
-            None => default_chunksize(inputs.len(), self.processes),
-        };
+        if chunksize == Some(0) {
+            let reason = "chunksize must be at least 1";
+            return fail_all(ChunkFailure::Invalid(reason), inputs);
+        }
         if self.closed.load(Ordering::SeqCst) {
-            return fail_all(ChunkFailure::Closed, inputs.len());
+            return fail_all(ChunkFailure::Closed, inputs);
         }
         let call: task::Call = task::call_chunk::<A, R>;
         let named = CodeAddress::of(call as usize)
             .and_then(|call| CodeAddress::of(f as usize).map(|func| (call, func)));
         let (call, func) = match named {
             Ok(named) => named,
-            Err(e) => {
-                return fail_all(ChunkFailure::Other(e.to_string()), inputs.len());
-            }
+            Err(e) => return fail_all(ChunkFailure::Other(e.to_string()), inputs),
         };
-        let mut lens = Vec::with_capacity(inputs.len().div_ceil(chunksize));
-        let mut chunks = Vec::new();
-        let mut sent_first = false;
-        for (index, chunk) in inputs.chunks(chunksize).enumerate() {
-            lens.push(chunk.len());
-            match codec::encode(chunk) {
-                Ok(encoded) => chunks.push(PendingChunk {
-                    index,
-                    call,
-                    func,
-                    inputs: ByteBuf::from(encoded),
-                    sink: sink.clone(),
-                }),
+        // The number of inputs, when the iterator knows it: the default chunksize needs it,
+        // and the intake may set room aside for the results.
+        let known = match inputs.size_hint() {
+            (len, Some(upper)) if len == upper => Some(len),
+            _ => None,
+        };
+        match (chunksize, known) {
+            (Some(chunksize), _) => {
+                if let Some(len) = known {
+                    intake.expect(len);
+                }
+                self.send_chunks(inputs, chunksize, call, func, &sink, intake);
+            }
+            (None, Some(len)) => {
+                intake.expect(len);
+                let chunksize = default_chunksize(len, self.processes);
+                self.send_chunks(inputs, chunksize, call, func, &sink, intake);
+            }
+            (None, None) => {
+                let inputs: Vec<A> = inputs.collect();
+                intake.expect(inputs.len());
+                let chunksize = default_chunksize(inputs.len(), self.processes);
+                self.send_chunks(inputs.into_iter(), chunksize, call, func, &sink, intake);
+            }
+        }
+    }
+
+    /// Takes `chunksize` inputs at a time, encodes them straight into the message that
+    /// will go to a worker, and hands the message to the driver. Only one chunk of inputs
+    /// is held at a time.
+    fn send_chunks<A: Serialize>(
+        &self,
+        mut inputs: impl Iterator<Item = A>,
+        chunksize: usize,
+        call: CodeAddress,
+        func: CodeAddress,
+        sink: &Sender<ChunkDone>,
+        intake: &mut impl Intake,
+    ) {
+        let mut chunk: Vec<A> = Vec::new();
+        // A guess at the next message's size (the last one's, and some): one allocation
+        // per message, not a dozen as it grows.
+        let mut expected = 0;
+        for index in 0.. {
+            chunk.extend(inputs.by_ref().take(chunksize));
+            if chunk.is_empty() {
+                return;
+            }
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut message = self.spares.take();
+            message.reserve(expected);
+            let sealed = task::BODY
+                .encode_into(&chunk[..], &mut message)
+                .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
+            intake.chunk(self, index, chunk.len(), message.len());
+            chunk.clear();
+            match sealed {
+                Ok(()) => {
+                    expected = message.len() + message.len() / 8;
+                    self.hand_over(PendingChunk {
+                        index,
+                        id,
+                        message,
+                        sink: sink.clone(),
+                    });
+                }
                 Err(e) => {
                     let _ = sink.send(ChunkDone {
                         index,
@@ -530,68 +639,177 @@ impl Pool {
                     });
                 }
             }
-            // The first chunk for each worker goes at once, so that the workers start while
-            // the rest are being encoded.
-            if !sent_first && chunks.len() == self.processes {
-                self.hand_over(std::mem::take(&mut chunks));
-                sent_first = true;
-            }
         }
-        self.hand_over(chunks);
-        (rx, lens)
     }
 }
 
 impl Pool {
-    /// Gives chunks to the driver; if it has ended (terminated), fails them.
-    fn hand_over(&self, chunks: Vec<PendingChunk>) {
-        if chunks.is_empty() {
-            return;
-        }
-        match self.commands.send(Command::Submit(chunks)) {
+    /// Gives a chunk to the driver; if it has ended (terminated), fails it.
+    fn hand_over(&self, chunk: PendingChunk) {
+        match self.commands.send(Command::Submit(chunk)) {
             Ok(()) => {
+                // A full pipe already holds a wake-up.
                 let _ = nix::unistd::write(&self.wake, &[1]);
             }
             Err(crossbeam_channel::SendError(command)) => {
-                if let Command::Submit(chunks) = command {
-                    for chunk in chunks {
-                        let _ = chunk.sink.send(ChunkDone {
-                            index: chunk.index,
-                            outcome: Err(ChunkFailure::Closed),
-                        });
-                    }
+                if let Command::Submit(chunk) = command {
+                    let _ = chunk.sink.send(ChunkDone {
+                        index: chunk.index,
+                        outcome: Err(ChunkFailure::Closed),
+                    });
                 }
             }
         }
     }
 }
 
-/// `map`'s results: each chunk decoded straight into a vector of values, then joined in
-/// input order. Faster than collecting `imap`, which wraps each value in a `Result` on the
-/// way.
-fn collect_in_order<R: DeserializeOwned>(
-    rx: &Receiver<ChunkDone>,
-    lens: &[usize],
-) -> Result<Vec<R>> {
-    let mut chunks: Vec<Option<Vec<R>>> = (0..lens.len()).map(|_| None).collect();
-    let mut missing = lens.len();
-    while missing > 0 {
-        // The driver is gone: what has not arrived never will.
-        let done = rx.recv().map_err(|_| Error::PoolTerminated)?;
-        let (Some(slot), Some(&len)) = (chunks.get_mut(done.index), lens.get(done.index)) else {
-            continue;
-        };
-        if slot.is_none() {
-            *slot = Some(results::decode_values(done.outcome, len)?);
-            missing -= 1;
+/// What learns of a job's chunks as they are submitted.
+trait Intake {
+    /// The job has `len` inputs (when the iterator knows).
+    fn expect(&mut self, _len: usize) {}
+
+    /// Chunk `index`, of `len` tasks and a message of `bytes`, is about to be handed over.
+    fn chunk(&mut self, pool: &Pool, index: usize, len: usize, bytes: usize);
+}
+
+/// The intake of `imap`, `imap_unordered` and `apply_async`: every chunk goes at once (their
+/// results are read later, by an iterator or an [`AsyncResult`]); it notes the lengths.
+#[derive(Default)]
+struct Lengths(Vec<usize>);
+
+impl Intake for Lengths {
+    fn chunk(&mut self, _: &Pool, _: usize, len: usize, _: usize) {
+        self.0.push(len);
+    }
+}
+
+/// The intake of `map`: a few chunks out at a time, the results of the first decoded while
+/// the next wait, each chunk's values straight onto the end of one vector as its turn
+/// comes.
+///
+/// A new chunk waits while more than `window` chunks (enough that every worker has one to
+/// run and one waiting) and at least [`BYTES_OUT`] of messages are out: then the messages
+/// of one map are a handful of buffers used again and again (the pool keeps the sent ones
+/// for the next chunks), not a fresh buffer for every chunk to be page-faulted in, while
+/// small chunks (a chunksize of 1) still go without a round trip each. A chunk that arrives
+/// before its turn is decoded at once all the same (the caller's thread would otherwise
+/// wait with work at hand) and moved in at its turn.
+struct InOrder<R> {
+    rx: Receiver<ChunkDone>,
+    lens: Vec<usize>,
+    /// The message bytes of each chunk, and the sum of those out.
+    sizes: Vec<usize>,
+    bytes_out: usize,
+    values: Vec<R>,
+    early: BTreeMap<usize, Vec<R>>,
+    /// The next chunk to append to `values`.
+    next: usize,
+    window: usize,
+    /// The error of the first task known to have failed: the job's outcome.
+    failed: Option<Error>,
+}
+
+impl<R: DeserializeOwned> InOrder<R> {
+    fn new(rx: Receiver<ChunkDone>, processes: usize) -> Self {
+        InOrder {
+            rx,
+            lens: Vec::new(),
+            sizes: Vec::new(),
+            bytes_out: 0,
+            values: Vec::new(),
+            early: BTreeMap::new(),
+            next: 0,
+            window: 2 * processes.max(1),
+            failed: None,
         }
     }
-    let mut values = Vec::with_capacity(lens.iter().sum());
-    for chunk in chunks.into_iter().flatten() {
-        values.extend(chunk);
+
+    /// Chunks handed over whose results have not been taken yet.
+    fn out(&self) -> usize {
+        self.lens.len() - self.next - self.early.len()
     }
-    Ok(values)
+
+    /// Takes one result (waiting for it) and stores its values. The job's own channel stays
+    /// open while chunks are being submitted (this side holds a sender for them), so it
+    /// cannot say by itself that the driver has ended: `alive` does.
+    fn take_one(&mut self, alive: &Receiver<Infallible>) {
+        let done = crossbeam_channel::select! {
+            recv(self.rx) -> done => done.ok(),
+            // The driver has ended; whatever it sent before is in the channel already.
+            recv(alive) -> _ => self.rx.try_recv().ok(),
+        };
+        match done {
+            Some(done) => self.store(done),
+            None => self.failed = Some(Error::PoolTerminated),
+        }
+    }
+
+    fn store(&mut self, done: ChunkDone) {
+        let Some(&len) = self.lens.get(done.index) else {
+            return;
+        };
+        let taken = done.index == self.next
+            || (done.index > self.next && !self.early.contains_key(&done.index));
+        if !taken {
+            return;
+        }
+        self.bytes_out -= self.sizes[done.index];
+        let appended = if done.index == self.next {
+            results::append_values(done.outcome, len, &mut self.values).map(|()| {
+                self.next += 1;
+                while let Some(chunk) = self.early.remove(&self.next) {
+                    self.values.extend(chunk);
+                    self.next += 1;
+                }
+            })
+        } else {
+            let mut chunk = Vec::with_capacity(len);
+            results::append_values(done.outcome, len, &mut chunk)
+                .map(|()| drop(self.early.insert(done.index, chunk)))
+        };
+        if let Err(e) = appended {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Every result, once the last chunk has been handed over.
+    fn finish(mut self) -> Result<Vec<R>> {
+        while self.failed.is_none() && self.next < self.lens.len() {
+            // `sink` is gone: the channel closes once the driver has dropped every chunk.
+            match self.rx.recv() {
+                Ok(done) => self.store(done),
+                Err(_) => self.failed = Some(Error::PoolTerminated),
+            }
+        }
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.values),
+        }
+    }
 }
+
+impl<R: DeserializeOwned> Intake for InOrder<R> {
+    fn expect(&mut self, len: usize) {
+        // A hint from the caller's iterator, which may be wrong: room that cannot be had
+        // is not an error.
+        let _ = self.values.try_reserve_exact(len);
+    }
+
+    fn chunk(&mut self, pool: &Pool, _: usize, len: usize, bytes: usize) {
+        self.lens.push(len);
+        self.sizes.push(bytes);
+        self.bytes_out += bytes;
+        // Once a task has failed, the rest go without waiting: the job's outcome is known,
+        // and the other tasks run on all the same.
+        while self.failed.is_none() && self.out() > self.window && self.bytes_out >= BYTES_OUT {
+            self.take_one(&pool.driver_alive);
+        }
+    }
+}
+
+/// The message bytes a `map` may have out before it waits for results, once it has more
+/// chunks out than its window.
+const BYTES_OUT: usize = 512 << 10;
 
 /// Python's default for `map`: the inputs divided by four times the workers, rounded up, so
 /// that each worker gets about four chunks (a balance between the cost of sending a chunk and

@@ -9,10 +9,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use proc_core::codec::{self, CodecError};
-use serde::de::DeserializeOwned;
+use proc_core::codec::CodecError;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 
-use super::task::{MESSAGE_LIMIT, Outputs};
+use super::task::{BODY, MESSAGE_LIMIT, Shape};
 use crate::error::{Error, Result};
 
 /// Why a whole chunk failed; turned into one [`Error`] per task of the chunk.
@@ -43,63 +43,142 @@ impl ChunkFailure {
 }
 
 /// A finished chunk, as the driver sends it: its position in its job, and its encoded
-/// `Vec<Result<R, String>>` or why it failed.
+/// results or why it failed.
 #[derive(Debug)]
 pub(crate) struct ChunkDone {
     pub(crate) index: usize,
-    pub(crate) outcome: Result<Vec<u8>, ChunkFailure>,
+    pub(crate) outcome: Result<Results, ChunkFailure>,
+}
+
+/// The encoded results of a chunk, as a worker sent them.
+#[derive(Debug, Clone)]
+pub(crate) struct Results {
+    pub(crate) shape: Shape,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The tasks of one chunk, decoded: `len` results.
 fn decode_chunk<R: DeserializeOwned>(
-    outcome: Result<Vec<u8>, ChunkFailure>,
+    outcome: Result<Results, ChunkFailure>,
     len: usize,
 ) -> VecDeque<Result<R>> {
-    let failure = match decode_outputs::<R>(outcome, len) {
-        Ok(Outputs::Values(values)) => return values.into_iter().map(Ok).collect(),
-        Ok(Outputs::Mixed(results)) => {
-            return results
-                .into_iter()
-                .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
-                .collect();
-        }
+    let failure = match outcome.and_then(|results| decode_results::<R>(&results, len)) {
+        Ok(results) => return results.into(),
         Err(failure) => failure,
     };
     (0..len).map(|_| Err(failure.to_error())).collect()
 }
 
-/// The values of one chunk of `len` tasks, or the error of the first that failed.
-pub(crate) fn decode_values<R: DeserializeOwned>(
-    outcome: Result<Vec<u8>, ChunkFailure>,
+/// Decodes the `len` results of a chunk, one `Result` per task.
+fn decode_results<R: DeserializeOwned>(
+    results: &Results,
     len: usize,
-) -> Result<Vec<R>> {
-    match decode_outputs::<R>(outcome, len) {
-        Ok(Outputs::Values(values)) => Ok(values),
-        Ok(Outputs::Mixed(results)) => results
+) -> Result<Vec<Result<R>>, ChunkFailure> {
+    let decoded: Vec<Result<R>> = match results.shape {
+        Shape::Values => decode::<Vec<R>>(&results.bytes)?
+            .into_iter()
+            .map(Ok)
+            .collect(),
+        Shape::Mixed => decode::<Vec<Result<R, String>>>(&results.bytes)?
             .into_iter()
             .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
             .collect(),
-        Err(failure) => Err(failure.to_error()),
+    };
+    check_count(decoded.len(), len)?;
+    Ok(decoded)
+}
+
+/// Appends the values of one chunk of `len` tasks to `values`, or returns the error of the
+/// first task that failed. A chunk whose tasks all returned is decoded straight into
+/// `values`, with no vector of its own on the way; on an error, `values` is left as it was.
+pub(crate) fn append_values<R: DeserializeOwned>(
+    outcome: Result<Results, ChunkFailure>,
+    len: usize,
+    values: &mut Vec<R>,
+) -> Result<()> {
+    let results = outcome.map_err(|failure| failure.to_error())?;
+    match results.shape {
+        Shape::Values => {
+            let before = values.len();
+            let appended = BODY.decode_seed(
+                AppendValues {
+                    values: &mut *values,
+                    len,
+                },
+                &results.bytes,
+                MESSAGE_LIMIT,
+            );
+            if appended.is_err() {
+                values.truncate(before);
+            }
+            appended.map_err(|e| ChunkFailure::Codec(e).to_error())
+        }
+        Shape::Mixed => {
+            let decoded = decode::<Vec<Result<R, String>>>(&results.bytes)
+                .and_then(|decoded| check_count(decoded.len(), len).map(|()| decoded))
+                .map_err(|failure| failure.to_error())?;
+            // All or nothing: the first error, or every value.
+            let decoded: Vec<R> = decoded
+                .into_iter()
+                .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
+                .collect::<Result<_>>()?;
+            values.extend(decoded);
+            Ok(())
+        }
     }
 }
 
-/// Decodes a chunk's outputs and checks that there is one per task.
-fn decode_outputs<R: DeserializeOwned>(
-    outcome: Result<Vec<u8>, ChunkFailure>,
-    len: usize,
-) -> Result<Outputs<R>, ChunkFailure> {
-    let outputs =
-        codec::decode::<Outputs<R>>(&outcome?, MESSAGE_LIMIT).map_err(ChunkFailure::Codec)?;
-    let got = match &outputs {
-        Outputs::Values(v) => v.len(),
-        Outputs::Mixed(v) => v.len(),
-    };
-    if got != len {
-        return Err(ChunkFailure::Codec(CodecError::Decode(format!(
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ChunkFailure> {
+    BODY.decode(bytes, MESSAGE_LIMIT)
+        .map_err(ChunkFailure::Codec)
+}
+
+fn check_count(got: usize, len: usize) -> Result<(), ChunkFailure> {
+    if got == len {
+        Ok(())
+    } else {
+        Err(ChunkFailure::Codec(CodecError::Decode(format!(
             "a worker returned {got} results for a chunk of {len} tasks"
-        ))));
+        ))))
     }
-    Ok(outputs)
+}
+
+/// Decodes an encoded `Vec<R>` of exactly `len` elements onto the end of `values`.
+struct AppendValues<'a, R> {
+    values: &'a mut Vec<R>,
+    len: usize,
+}
+
+impl<'de, R: DeserializeOwned> DeserializeSeed<'de> for AppendValues<'_, R> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, R: DeserializeOwned> Visitor<'de> for AppendValues<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a sequence of {} results", self.len)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        // The worker's count is not trusted: it must be `len`, and no more than `len`
+        // elements are taken whatever it says.
+        if let Some(announced) = seq.size_hint().filter(|&n| n != self.len) {
+            return Err(S::Error::invalid_length(announced, &self));
+        }
+        self.values.reserve(self.len);
+        for got in 0..self.len {
+            match seq.next_element::<R>()? {
+                Some(value) => self.values.push(value),
+                None => return Err(S::Error::invalid_length(got, &self)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The result of [`Pool::apply_async`](crate::Pool::apply_async): a task running in the
@@ -119,7 +198,7 @@ fn decode_outputs<R: DeserializeOwned>(
 /// ```
 pub struct AsyncResult<R> {
     rx: Receiver<ChunkDone>,
-    outcome: RefCell<Option<Result<Vec<u8>, ChunkFailure>>>,
+    outcome: RefCell<Option<Result<Results, ChunkFailure>>>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -192,14 +271,14 @@ impl<R: DeserializeOwned> AsyncResult<R> {
         let _ = self.get_timeout(Duration::MAX);
     }
 
-    fn store(&self, outcome: Result<Vec<u8>, ChunkFailure>) {
+    fn store(&self, outcome: Result<Results, ChunkFailure>) {
         *self.outcome.borrow_mut() = Some(outcome);
     }
 
     fn decode(&self) -> Result<R> {
         let outcome = self.outcome.borrow();
         let outcome = match outcome.as_ref() {
-            Some(Ok(bytes)) => Ok(bytes.clone()),
+            Some(Ok(results)) => Ok(results.clone()),
             Some(Err(failure)) => Err(failure.clone()),
             None => Err(ChunkFailure::Terminated),
         };
@@ -223,7 +302,7 @@ pub struct MapIter<R> {
     rx: Receiver<ChunkDone>,
     lens: Vec<usize>,
     next_chunk: usize,
-    arrived: BTreeMap<usize, Result<Vec<u8>, ChunkFailure>>,
+    arrived: BTreeMap<usize, Result<Results, ChunkFailure>>,
     current: VecDeque<Result<R>>,
 }
 

@@ -2,12 +2,11 @@
 //! receives chunks on its connection, runs them, and sends the results back, until told to
 //! stop, until its connection fails, or after `maxtasksperchild` chunks.
 
-use proc_core::codec::ByteBuf;
 use proc_core::{CodeAddress, StartMethod};
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::task::{Call, FromWorker, ToWorker, in_task};
+use super::task::{Call, FromWorker, ToWorker, in_task, open, seal};
 
 /// How the pool starts its workers.
 #[derive(Clone, Copy)]
@@ -29,6 +28,7 @@ pub(crate) struct WorkerSettings {
 /// should end.
 pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
     quiet_panics_in_tasks();
+    keep_freed_memory();
     if let Some(initializer) = settings.initializer {
         match initializer.resolve() {
             Ok(address) => {
@@ -44,20 +44,22 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
         }
     }
     let mut done = 0usize;
+    // The reply buffer is kept from chunk to chunk: a chunk's results are encoded straight
+    // into it, and its pages are already there for the next chunk.
+    let mut reply = Vec::new();
     loop {
         // End of file or garbage from the pool: nothing sensible is left to do but end.
-        let Ok(message) = conn.recv::<ToWorker>() else {
+        let Ok(message) = conn.recv_bytes() else {
             return;
         };
-        let (id, call, func, inputs) = match message {
-            ToWorker::Stop => return,
-            ToWorker::Chunk {
-                id,
-                call,
-                func,
-                inputs,
-            } => (id, call, func, inputs),
+        let Ok((header, body)) = open::<ToWorker>(&message) else {
+            return;
         };
+        let (id, call, func) = match header {
+            ToWorker::Stop => return,
+            ToWorker::Chunk { id, call, func } => (id, call, func),
+        };
+        reply.clear();
         let outcome = match (call.resolve(), func.resolve()) {
             (Ok(call), Ok(func)) => {
                 // SAFETY: `call` names a `call_chunk::<A, R>` (type `Call`) of the pool's
@@ -65,29 +67,65 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
                 // connection, which only the pool and this worker hold; `resolve` checked
                 // that it lands in this executable's code.
                 let call = unsafe { std::mem::transmute::<usize, Call>(call) };
-                call(func, &inputs).map(ByteBuf::from)
+                call(func, &message[..body], &mut reply)
             }
             (Err(e), _) | (_, Err(e)) => Err(format!("the chunk's function was not found: {e}")),
         };
-        drop(inputs);
-        let reply = FromWorker { id, outcome };
-        if let Err(e) = conn.send(&reply) {
-            // Results that cannot travel (too large, or not encodable) fail their chunk; a
-            // connection that is gone ends the worker.
+        drop(message);
+        if outcome.is_err() {
+            reply.clear();
+        }
+        let sent = seal(&mut reply, &FromWorker { id, outcome })
+            .map_err(proc_ipc::Error::from)
+            .and_then(|()| conn.send_bytes(&reply));
+        if let Err(e) = sent {
+            // Results that cannot travel (too large) fail their chunk; a connection that is
+            // gone ends the worker.
             if !e.is_about_one_item() {
                 return;
             }
+            reply.clear();
             let failed = FromWorker {
                 id,
                 outcome: Err(format!("the chunk's results could not be sent: {e}")),
             };
-            if conn.send(&failed).is_err() {
+            if seal(&mut reply, &failed).is_err() || conn.send_bytes(&reply).is_err() {
                 return;
             }
+        }
+        if reply.capacity() > KEEP_REPLY_BUFFER {
+            reply = Vec::new();
         }
         done += 1;
         if settings.max_tasks.is_some_and(|max| done as u64 >= max) {
             return;
+        }
+    }
+}
+
+/// A reply buffer larger than this is let go after its chunk rather than kept by an idle
+/// worker.
+const KEEP_REPLY_BUFFER: usize = 16 << 20;
+
+/// Lets glibc's allocator keep the memory a chunk freed for the next chunk.
+///
+/// A chunk's buffers (the message, the decoded arguments, the results) are a few hundred
+/// KiB each, freed at the end of the chunk and needed again for the next one. By default
+/// glibc maps allocations of 128 KiB and more with `mmap` and unmaps them when freed, and
+/// hands the top of its heap back to the kernel once more than 128 KiB of it is free (both
+/// thresholds move up with what the process frees, but not far enough here): every chunk
+/// then page-faults its buffers in again, zeroed by the kernel. A worker is the pool's own
+/// process, so it keeps up to 64 MiB of freed heap and serves allocations below 32 MiB from
+/// the heap. Allocators other than glibc's (musl's, or a `#[global_allocator]`) are left
+/// alone.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets two tuning parameters of glibc's allocator; it is
+        // called before this worker allocates anything for a task.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         }
     }
 }

@@ -1,0 +1,118 @@
+//! Pool: how inputs become chunks, and how the chunks' results come back in input order,
+//! whatever the inputs' iterator says about its length and whatever order chunks finish in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proc_patterns::{Error, Pool};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The first input is slow, so the first chunk finishes after those sent behind it.
+fn slow_first(x: u64) -> u64 {
+    if x == 0 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    x * x
+}
+
+/// An iterator whose size hint claims an exact length it does not have.
+struct Lying {
+    next: u64,
+    end: u64,
+    claimed: usize,
+}
+
+impl Iterator for Lying {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+
+#[test]
+fn map_takes_inputs_whose_number_is_not_known_in_advance() {
+    let pool = Pool::new(2).unwrap();
+    let inputs = (0..1000u64).filter(|x| x % 7 == 0);
+    let expected: Vec<u64> = inputs.clone().map(square).collect();
+    assert_eq!(pool.map(square, inputs.clone()).unwrap(), expected);
+    assert_eq!(
+        pool.imap(square, inputs)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn a_size_hint_that_lies_changes_the_chunks_but_not_the_results() {
+    let pool = Pool::new(2).unwrap();
+    let expected: Vec<u64> = (0..500).map(square).collect();
+    for claimed in [0, 1, 10, 100_000] {
+        let inputs = Lying {
+            next: 0,
+            end: 500,
+            claimed,
+        };
+        assert_eq!(pool.map(square, inputs).unwrap(), expected, "{claimed}");
+    }
+}
+
+#[test]
+fn map_keeps_input_order_when_later_chunks_finish_first() {
+    let pool = Pool::builder().processes(2).chunksize(10).build().unwrap();
+    let expected: Vec<u64> = (0..200).map(square).collect();
+    assert_eq!(pool.map(slow_first, 0..200).unwrap(), expected);
+    assert_eq!(
+        pool.imap(slow_first, 0..200)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn large_chunks_of_large_values_travel_whole() {
+    fn label(x: u64) -> String {
+        format!("{x:>64}")
+    }
+    let pool = Pool::new(2).unwrap();
+    // About 1.3 MB of results per chunk of the default size, 6.5 MB in all.
+    let got = pool.map(label, 0..100_000).unwrap();
+    assert_eq!(got.len(), 100_000);
+    assert!(got.iter().enumerate().all(|(i, s)| *s == label(i as u64)));
+}
+
+#[test]
+fn a_map_terminated_while_it_still_submits_returns_an_error_instead_of_hanging() {
+    fn nap(x: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(20));
+        x
+    }
+    let pool = Arc::new(Pool::builder().processes(2).chunksize(1).build().unwrap());
+    let terminator = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            pool.terminate();
+        })
+    };
+    // 200 chunks of one 20 ms task: the map is still submitting (a few chunks out at a
+    // time) when the pool is terminated.
+    let result = pool.map(nap, 0..200);
+    terminator.join().unwrap();
+    assert!(
+        matches!(result, Err(Error::PoolTerminated | Error::PoolClosed)),
+        "{result:?}"
+    );
+}
