@@ -43,7 +43,7 @@ use crate::pidfd::Pidfd;
 use crate::travel;
 
 use super::spawn;
-use super::task::{self, Launched};
+use super::task::{self, LaunchError, Launched};
 
 /// The environment variable that tells a spawned process to become a fork server, and on
 /// which descriptor its requester talks to it.
@@ -80,11 +80,11 @@ pub(crate) fn lock_client() -> MutexGuard<'static, Option<Client>> {
 }
 
 /// Asks the fork server (started on first use) for a child that reads its task from `task`.
-/// A server found dead when asked is replaced once. One that dies after it took a request
-/// is not asked again: it may have forked a child with `task` already, and a second child
-/// must not read the same task. (That child, if any, sees its task socket close when the
-/// caller drops it, and ends without running anything.)
-pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
+/// A server found dead when asked is replaced, and asked again, once. One that dies after
+/// it took the request may have forked a child with `task` already: it is replaced, and the
+/// caller is told to ask again with a new task socket ([`LaunchError::ServerLost`]), so that
+/// two children never read one task.
+pub(crate) fn launch(task: OwnedFd) -> std::result::Result<Launched, LaunchError> {
     let mut client = lock_client();
     let mut retried = false;
     loop {
@@ -97,22 +97,21 @@ pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
                 broken.retire();
             }
             if retried {
-                return Err(Error::io("asking the fork server for a child", e));
+                return Err(Error::io("asking the fork server for a child", e).into());
             }
             retried = true;
             continue;
         }
         return match current.answer() {
             Ok(Ok(launched)) => Ok(launched),
-            Ok(Err(reason)) => Err(Error::io(
-                "the fork server's fork",
-                io::Error::other(reason),
-            )),
+            Ok(Err(reason)) => {
+                Err(Error::io("the fork server's fork", io::Error::other(reason)).into())
+            }
             Err(e) => {
                 if let Some(broken) = client.take() {
                     broken.retire();
                 }
-                Err(Error::io("waiting for the fork server's answer", e))
+                Err(LaunchError::ServerLost(e))
             }
         };
     }

@@ -21,7 +21,7 @@ use crate::child::Ending;
 use crate::error::{Error, Result};
 use crate::pidfd::Pidfd;
 
-use super::task::Launched;
+use super::task::{LaunchError, Launched};
 
 /// The environment variable that tells a spawned process which descriptor its task
 /// arrives on.
@@ -33,7 +33,7 @@ pub(crate) const TASK_FD_ENV: &str = "MULTIPROC_TASK_FD";
 const SPAWNED_ARG: &str = "--multiproc-spawned";
 
 /// Starts a new run of this executable that reads its task from `task`.
-pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
+pub(crate) fn launch(task: OwnedFd) -> std::result::Result<Launched, LaunchError> {
     let mut child = run_self(TASK_FD_ENV, task.as_fd(), SPAWNED_ARG)?;
     drop(task);
     let pid = child.id();
@@ -43,7 +43,7 @@ pub(crate) fn launch(task: OwnedFd) -> Result<Launched> {
             // Without a pidfd the child cannot be managed safely: end it now.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::io("pidfd_open of the spawned child", e));
+            return Err(Error::io("pidfd_open of the spawned child", e).into());
         }
     };
     // std's handle neither waits for nor kills the child when dropped; the pidfd manages it
