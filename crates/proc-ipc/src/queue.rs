@@ -1442,9 +1442,11 @@ impl<'q, T> Held<'q, T> {
         let gets = hot.gets.load(Ordering::Relaxed) + u64::from(ends_item);
         hot.intent_head.store(new_head, Ordering::Relaxed);
         hot.intent_gets.store(gets, Ordering::Release);
-        // SeqCst: it pairs with the producers' doorbell (see `Doorbell::ring`).
+        // SeqCst, both: they pair with the producers' doorbell (see `Doorbell::ring`). A
+        // producer waits for either to change (see `wait_for_change`), so neither store may
+        // pass the doorbell's look at its sleepers.
         hot.head.store(new_head, Ordering::SeqCst);
-        hot.gets.store(gets, Ordering::Release);
+        hot.gets.store(gets, Ordering::SeqCst);
         self.queue.get_side().wait.0.bell.ring();
     }
 
@@ -1459,6 +1461,16 @@ impl<'q, T> Held<'q, T> {
         let (queue, side) = (self.queue, self.side);
         // A producer waits for `head` to move past its last view of it, a consumer for
         // `tail`; both for `close`. The views are read while the lock is still held.
+        //
+        // A producer also waits for `gets` to move past its view: a consumer moves `head`,
+        // then `gets`, and a producer that read `gets` before both moves and `head` after
+        // them sees a queue full by its item count (an old `gets`) with `head` already where
+        // it stays once the queue is empty. Waiting for `head` alone, it would sleep forever.
+        let gets_seen = match side {
+            Side::Producer => Some(queue.put_hot().gets_seen.load(Ordering::Relaxed)),
+            Side::Consumer => None,
+        };
+        let gets = &queue.get_hot().gets;
         let (watched, seen, bell) = match side {
             Side::Producer => (
                 &queue.get_hot().head,
@@ -1477,7 +1489,10 @@ impl<'q, T> Held<'q, T> {
             watched,
             seen,
             bell,
-            || closed.load(Ordering::SeqCst) != 0,
+            || {
+                closed.load(Ordering::SeqCst) != 0
+                    || gets_seen.is_some_and(|seen| gets.load(Ordering::SeqCst) != seen)
+            },
             wait.deadline(),
         );
         if woke == futex::Wake::TimedOut {
