@@ -6,10 +6,13 @@
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings`, the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
 //!   installed), the docs without warnings, and `cargo xtask examples`.
+//! - `cargo xtask torture [--seconds N] [--seed S]`: the fault and load suite (see
+//!   `torture.rs`); `cargo xtask ci` ends with a 30 s pass of it.
 
 mod ci;
 mod examples;
 mod run;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,9 @@ usage: cargo xtask <command>
 commands:
   examples   build, run and check every example (the seed tour)
   ci         fmt check, clippy -D warnings, tests + doctests, docs, examples
+  torture    [--seconds N] [--seed S] [--only NAME,NAME]: the fault and load suite
+             (default 60 s; ci runs 30 s); prints a table, fails on any loss,
+             duplicate, corruption, deadlock or leak
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +32,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("examples") => examples::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
+        Some("torture") => torture::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
