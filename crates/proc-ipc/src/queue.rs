@@ -484,10 +484,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 let room_for_item = shared.maxsize == 0 || items < shared.maxsize;
                 room_for_item && tail >= head && capacity - (tail - head).min(capacity) >= needed
             };
-            let mut room = fits(
-                puts.head_seen.load(Ordering::Relaxed),
-                puts.gets_seen.load(Ordering::Relaxed),
-            );
+            // The count of gets this look is based on: what a wait below waits to change.
+            let mut looked_at = puts.gets_seen.load(Ordering::Relaxed);
+            let mut room = fits(puts.head_seen.load(Ordering::Relaxed), looked_at);
             if !room {
                 // Look at the consumers' side again. Acquire: the bytes before `head` have
                 // been copied out before a consumer moved it, so they may be written now.
@@ -505,6 +504,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     }
                     continue;
                 }
+                looked_at = taken;
                 room = fits(head, taken);
             }
             if room {
@@ -514,6 +514,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         true
                     }
                     Some(file) => {
+                        // Should the side channel be full, the wait below is for a consumer
+                        // to take a message from it, which it counts as a get: looked at
+                        // before the send, so that one taken just after it is not missed.
+                        looked_at = self.get_side().gets.load(Ordering::Acquire);
                         // Reserved before it is sent: a producer killed after sending must
                         // not leave its id to the next one (see the handoff module).
                         let id = puts.next_handoff.fetch_add(1, Ordering::Relaxed) + 1;
@@ -542,7 +546,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     return Ok(());
                 }
             }
-            match held.wait_for_change(&mut wait) {
+            match held.wait_for_change(&mut wait, looked_at) {
                 Ok(Some(relocked)) => held = relocked,
                 Ok(None) => return Err(PutError::Full(item)),
                 Err(error) => return Err(PutError::Failed { item, error }),
@@ -641,7 +645,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     }
                 }
             }
-            match held.wait_for_change(&mut wait)? {
+            // `tail` is where this look found the published frames to end.
+            match held.wait_for_change(&mut wait, tail)? {
                 Some(relocked) => held = relocked,
                 None => return Err(GetError::Empty),
             }
@@ -872,7 +877,11 @@ impl<'q, T> Held<'q, T> {
     /// Releases the lock, waits until the other side changes the queue (or `wait` runs
     /// out), and takes the lock again. `Ok(None)`: no wait allowed. Once the deadline has
     /// passed, `wait` becomes `Wait::No`: the caller looks once more, then gives up.
-    fn wait_for_change(self, wait: &mut Wait) -> Result<Option<Self>, Error> {
+    ///
+    /// `looked_at` is what the caller's look at the other side found, which made it wait:
+    /// the end of the published frames (`tail`) for a consumer, the count of gets for a
+    /// producer.
+    fn wait_for_change(self, wait: &mut Wait, looked_at: u64) -> Result<Option<Self>, Error> {
         if matches!(wait, Wait::No) {
             return Ok(None);
         }
@@ -884,14 +893,22 @@ impl<'q, T> Held<'q, T> {
             Side::Consumer => (&puts.put_seq, &puts.consumers_waiting),
         };
         let seen = word.load(Ordering::Acquire);
-        // `close` takes no lock, so it may have run between the caller's look at `closed`
-        // and the load above, leaving no later change of `word` to wake us. It stores
-        // `closed` before it bumps the word: a `seen` that includes the bump sees `closed`
-        // too, so look again instead of sleeping.
-        if puts.closed.load(Ordering::Acquire) != 0 {
+        // The other side does not wait for our lock: between the caller's look at the queue
+        // (empty, full, open) and the load above, it may have made the very change we are
+        // about to wait for, bump of `word` included, and nothing later would wake us. So
+        // look again after the load: the other side publishes its change (`tail`, `gets`,
+        // `closed`) before it bumps the word, so a `seen` that includes the bump sees the
+        // change here, and a change after this look moves the word past `seen`.
+        let changed = puts.closed.load(Ordering::Acquire) != 0
+            || match side {
+                Side::Consumer => puts.tail.load(Ordering::Acquire) != looked_at,
+                Side::Producer => gets.gets.load(Ordering::Acquire) != looked_at,
+            };
+        // Let go of the lock before taking it again.
+        drop(self);
+        if changed {
             return Held::acquire(queue, side, *wait);
         }
-        drop(self);
         // The other side often answers within microseconds (a consumer keeping up with a
         // producer, a ping-pong): watch the word for a moment before sleeping, which spares
         // both the sleep and the other side's wake-up call. Bounded: a few microseconds.
@@ -1036,6 +1053,74 @@ mod tests {
         q.put(vec![3; 4000]).unwrap();
         assert_eq!(q.get().unwrap(), vec![3; 4000]);
         assert!(matches!(q.try_get(), Err(GetError::Empty)));
+    }
+
+    /// Long enough never to pass in a correct run: a wait that reaches it slept through
+    /// the change it was waiting for.
+    const NEVER: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn a_consumer_that_found_the_queue_empty_just_before_a_put_does_not_sleep_through_it() {
+        let q: Queue<u8> = Queue::new(0).unwrap();
+        // A consumer holds its lock and has found the ring empty...
+        let consumer = Held::acquire(&q, Side::Consumer, Wait::Forever)
+            .unwrap()
+            .unwrap();
+        let tail = q.put_side().tail.load(Ordering::Acquire);
+        // ...when a producer, which takes only the producers' lock, publishes an item and
+        // bumps the sequence word, before the consumer has read that word.
+        q.put(7).unwrap();
+        let mut wait = Wait::Until(Deadline::after(NEVER));
+        let consumer = consumer.wait_for_change(&mut wait, tail).unwrap().unwrap();
+        assert!(
+            matches!(wait, Wait::Until(_)),
+            "the consumer slept until its deadline with an item in the queue"
+        );
+        drop(consumer);
+        assert_eq!(q.try_get().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_producer_that_found_the_queue_full_just_before_a_get_does_not_sleep_through_it() {
+        let q: Queue<u8> = Queue::new(1).unwrap();
+        q.put(1).unwrap();
+        // The producer's look at the consumers' side: full.
+        assert!(matches!(q.try_put(2), Err(PutError::Full(2))));
+        let producer = Held::acquire(&q, Side::Producer, Wait::Forever)
+            .unwrap()
+            .unwrap();
+        let gets = q.get_side().gets.load(Ordering::Acquire);
+        // A consumer, which takes only the consumers' lock, makes room meanwhile.
+        assert_eq!(q.get().unwrap(), 1);
+        let mut wait = Wait::Until(Deadline::after(NEVER));
+        let producer = producer.wait_for_change(&mut wait, gets).unwrap().unwrap();
+        assert!(
+            matches!(wait, Wait::Until(_)),
+            "the producer slept until its deadline with room in the queue"
+        );
+        drop(producer);
+        q.try_put(2).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_that_finds_the_queue_closed_as_it_is_about_to_sleep_looks_again() {
+        for side in [Side::Consumer, Side::Producer] {
+            let q: Queue<u8> = Queue::new(0).unwrap();
+            let held = Held::acquire(&q, side, Wait::Forever).unwrap().unwrap();
+            let looked_at = match side {
+                Side::Consumer => q.put_side().tail.load(Ordering::Acquire),
+                Side::Producer => q.get_side().gets.load(Ordering::Acquire),
+            };
+            // close() takes no lock: it can come between the caller's look and the wait.
+            q.close();
+            let mut wait = Wait::Forever;
+            let held = held.wait_for_change(&mut wait, looked_at);
+            assert!(
+                matches!(held, Ok(Some(_))),
+                "the waiter could not take its lock again: {:?}",
+                held.err()
+            );
+        }
     }
 
     #[test]
