@@ -174,9 +174,7 @@ impl LockRig {
         );
         let (spin, sabotage) = (self.spin, self.sabotage);
         let process = spawn_worker(format!("locker-{me}"), move || {
-            if graceful {
-                signals::stop_gracefully_on_term_and_int();
-            }
+            signals::take_term_and_int(graceful);
             let slot = slots.at(me);
             slot.running.store(1, Ordering::Release);
             let counters = board.get();

@@ -211,6 +211,8 @@ fn run(config: &Config) -> ExitCode {
         seed: rng::scenario_seed(config.seed, scenario.name),
         ..config.clone()
     };
+    // Workers inherit these; a shell may have started this program with SIGINT ignored.
+    signals::take_term_and_int(false);
     let watchdog = Watchdog::start(scenario.name, config.stall);
     if let Err(e) = warm_up() {
         eprintln!("torture: {e}");

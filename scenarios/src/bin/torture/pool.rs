@@ -89,15 +89,18 @@ impl Killer {
                 continue;
             }
             let pid = rng.pick(&workers);
-            // Known before the signal, so that the error it causes is recognised.
-            self.lock().insert(pid);
+            // Known before the signal, so that the error it causes is recognised. The list
+            // of workers may still name one killed before and not yet replaced: its pid
+            // stays known, whatever this second signal does.
+            let new = self.lock().insert(pid);
             match signals::send_to_child(pid, libc::SIGKILL) {
                 Ok(true) => {
                     self.kills.fetch_add(1, Ordering::AcqRel);
                 }
-                _ => {
+                _ if new => {
                     self.lock().remove(&pid);
                 }
+                _ => {}
             }
         }
     }
@@ -327,7 +330,7 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let workers = pool.pids();
     let alive = workers
         .iter()
-        .filter(|&&pid| crate::procfs::parent_of(pid) == Some(std::process::id()))
+        .filter(|&&pid| crate::procfs::is_running_child(pid))
         .count();
     if workers.len() != processes || alive != processes {
         report.corrupt(format!(

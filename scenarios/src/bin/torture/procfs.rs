@@ -30,9 +30,9 @@ fn stat_of(pid: u32) -> Option<Proc> {
     })
 }
 
-/// The parent of `pid`, if it exists.
-pub fn parent_of(pid: u32) -> Option<u32> {
-    stat_of(pid).map(|p| p.ppid)
+/// Whether `pid` is a child of this process that has not ended.
+pub fn is_running_child(pid: u32) -> bool {
+    stat_of(pid).is_some_and(|p| p.ppid == std::process::id() && p.state != 'Z')
 }
 
 /// Every process of the machine (those that can be read).

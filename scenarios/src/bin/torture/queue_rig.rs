@@ -257,9 +257,7 @@ impl<C: Channel> QueueRig<C> {
             self.sabotage,
         );
         let process = spawn_worker(format!("producer-{me}"), move || {
-            if graceful {
-                signals::stop_gracefully_on_term_and_int();
-            }
+            signals::take_term_and_int(graceful);
             let slot = slots.at(me);
             slot.running.store(1, Ordering::Release);
             let counters = board.get();
@@ -307,9 +305,7 @@ impl<C: Channel> QueueRig<C> {
             self.sabotage,
         );
         let process = spawn_worker(format!("consumer-{me}"), move || {
-            if graceful {
-                signals::stop_gracefully_on_term_and_int();
-            }
+            signals::take_term_and_int(graceful);
             let slot = slots.at(me);
             slot.running.store(1, Ordering::Release);
             let counters = board.get();

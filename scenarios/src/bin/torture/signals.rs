@@ -38,7 +38,7 @@ pub fn send(process: &Process, signal: libc::c_int) -> io::Result<bool> {
 /// Sends `signal` to `pid` if it is a child of this process (a pool worker, known only by
 /// its pid): the pidfd is opened first, then the parent is checked, so the signal reaches
 /// that very process even if the pid were recycled meanwhile. `Ok(false)` when the pid is
-/// no child of ours (any more).
+/// no running child of ours (any more: it may have ended, or been reaped and recycled).
 pub fn send_to_child(pid: u32, signal: libc::c_int) -> io::Result<bool> {
     // SAFETY: pidfd_open with a pid and no flags; it returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -48,7 +48,7 @@ pub fn send_to_child(pid: u32, signal: libc::c_int) -> io::Result<bool> {
     let fd = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.
     let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    if crate::procfs::parent_of(pid) != Some(std::process::id()) {
+    if !crate::procfs::is_running_child(pid) {
         return Ok(false);
     }
     pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), signal)
@@ -61,16 +61,22 @@ extern "C" fn request_stop(_: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::SeqCst);
 }
 
-/// In a worker: SIGTERM and SIGINT ask it to finish what it is doing and end with 0,
-/// instead of ending it at once. No `SA_RESTART`: a wait they interrupt returns EINTR,
-/// which the library must ride out.
-pub fn stop_gracefully_on_term_and_int() {
+/// In a worker: how it takes SIGTERM and SIGINT. A graceful one finishes what it is doing
+/// and ends with 0 (a handler sets a flag it looks at); no `SA_RESTART`, so a wait the
+/// signal interrupts returns EINTR, which the library must ride out. Another one dies of
+/// them: the default action, set explicitly, since a disposition to ignore them is
+/// inherited (a shell starts background jobs with SIGINT ignored).
+pub fn take_term_and_int(graceful: bool) {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic
         // (async-signal-safe); the mask is emptied before use.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = request_stop as extern "C" fn(libc::c_int) as usize;
+            action.sa_sigaction = if graceful {
+                request_stop as extern "C" fn(libc::c_int) as usize
+            } else {
+                libc::SIG_DFL
+            };
             libc::sigemptyset(&mut action.sa_mask);
             action.sa_flags = 0;
             libc::sigaction(signal, &action, std::ptr::null_mut());
