@@ -159,7 +159,9 @@ fn joinable(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let phase_time = Duration::from_secs_f64(config.seconds / f64::from(phases));
     let mut total = Report::new("joinable");
     let mut settled = 0u64;
+    let mut done = 0;
     for phase in 0..phases {
+        done += 1;
         let (ring_bytes, maxsize, style) = fault_style(&mut rng);
         let queue = JoinableQueue::<Item>::builder()
             .maxsize(maxsize)
@@ -248,15 +250,19 @@ fn joinable(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         }
     }
     total.note(format!(
-        "joinable: {phases} phases; join() waited for every item before the kills of each; \
-         {settled} items owed by killed workers (within the bounds their deaths allow) were \
-         marked done by the parent, and join() then returned"
+        "joinable: {done} phases of {:.1} s; in each, join() returned once the {JOIN_BATCH} \
+         items put before the kills were all done, and after the kills {settled} items in all \
+         were owed by killed workers (each phase within the bounds its deaths allow), marked \
+         done by the parent, after which join() returned",
+        phase_time.as_secs_f64()
     ));
     Ok(total)
 }
 
-/// Adds `part`'s figures to `total`.
+/// Adds `part`'s figures to `total`; its details only if it failed (the figures of the
+/// phases add up in the table).
 fn merge(total: &mut Report, part: Report) {
+    let failed = !part.passed();
     total.operations += part.operations;
     total.killed += part.killed;
     total.acknowledged += part.acknowledged;
@@ -266,10 +272,8 @@ fn merge(total: &mut Report, part: Report) {
     total.taken += part.taken;
     total.deadlocks += part.deadlocks;
     total.corrupt += part.corrupt;
-    for detail in part.details {
-        if part.corrupt + part.deadlocks + part.lost + part.duplicates > 0
-            || total.details.len() < 3
-        {
+    if failed {
+        for detail in part.details {
             total.note(detail);
         }
     }
