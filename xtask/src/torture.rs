@@ -446,7 +446,10 @@ fn print_table(rows: &[Row]) {
     }
     println!();
     for row in rows {
-        println!("{}: {}", row.scenario, row.details.replace(" | ", "\n    "));
+        println!("{}:", row.scenario);
+        for detail in row.details.split(" | ").filter(|d| !d.is_empty()) {
+            println!("    {detail}");
+        }
         let strays = row.get("strays");
         if strays != "0" && strays != "?" {
             println!("    {strays} children still running after the scenario");
