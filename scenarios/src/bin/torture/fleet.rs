@@ -290,10 +290,12 @@ impl<C: Channel> Fleet<C> {
             }
         };
         // A worker takes SIGTERM/SIGINT as it should once its body runs and has set up its
-        // handling: strike then, so that the outcome is known.
-        let settle = Instant::now() + self.stall;
-        while !self.running(&self.members[i]) && Instant::now() < settle {
-            std::thread::sleep(Duration::from_micros(100));
+        // handling: strike then, so that the outcome is known. (SIGKILL may come at once.)
+        if signal != libc::SIGKILL {
+            let settle = Instant::now() + self.stall;
+            while !self.running(&self.members[i]) && Instant::now() < settle {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
         let handles_it = self.members[i].graceful && self.running(&self.members[i]);
         if let Err(e) = signals::send(&self.members[i].process, signal) {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use multiproc::Pool;
 use multiproc::proc_patterns::Error;
 
+use crate::procfs::is_running_child;
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::shared::{Board, TALLY_ITEMS, Tally};
@@ -80,7 +81,9 @@ struct Killer {
 }
 
 impl Killer {
-    fn run(&self, pool: &Pool, seed: u64) {
+    /// Kills a random worker every 1-12 ms until told to stop; each victim has ended
+    /// (is a zombie, or reaped) before the next one is chosen, and when this returns.
+    fn run(&self, pool: &Pool, seed: u64, stall: Duration) {
         let mut rng = Rng::new(seed);
         while !self.stop.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_micros(rng.between(1_000, 12_000)));
@@ -93,7 +96,7 @@ impl Killer {
             // of workers may still name one killed before and not yet replaced: its pid
             // stays known, whatever this second signal does.
             let new = self.lock().insert(pid);
-            match signals::send_to_child(pid, libc::SIGKILL) {
+            match signals::kill_child(pid, stall) {
                 Ok(true) => {
                     self.kills.fetch_add(1, Ordering::AcqRel);
                 }
@@ -250,6 +253,21 @@ fn batch(
     }
 }
 
+/// Waits at most `wait` for the pool to list `processes` workers, all running.
+fn at_full_strength(pool: &Pool, processes: usize, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        let workers = pool.pids();
+        if workers.len() == processes && workers.iter().all(|&pid| is_running_child(pid)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let started = Instant::now();
     let until = config.until(started);
@@ -293,7 +311,7 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let killer_seed = rng.seed();
     std::thread::scope(|scope| {
         if !hang {
-            scope.spawn(|| killer.run(&pool, killer_seed));
+            scope.spawn(|| killer.run(&pool, killer_seed, config.stall));
         }
         while Instant::now() < until && next + 1_000 < TALLY_ITEMS {
             let n = rng.between(20, 600);
@@ -312,7 +330,17 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         killer.stop.store(true, Ordering::Release);
     });
 
-    // Without kills, a last map must come back whole, from a pool at full strength.
+    // Every worker killed has ended; the pool must replace each one.
+    watchdog.phase("waiting for the killed workers to be replaced");
+    if !at_full_strength(&pool, processes, config.stall) {
+        report.corrupt(format!(
+            "the pool's workers are {:?}, not {processes} running ones, {} s after the last \
+             kill: killed ones were not replaced",
+            pool.pids(),
+            config.stall.as_secs()
+        ));
+    }
+    // Without kills, a last map must come back whole.
     watchdog.phase("a last map without kills");
     let last = next..next + 500;
     figures.submitted += 500;
@@ -327,15 +355,11 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
             report.corrupt(format!("the last map, without kills, failed: {e}"));
         }
     }
-    let workers = pool.pids();
-    let alive = workers
-        .iter()
-        .filter(|&&pid| crate::procfs::is_running_child(pid))
-        .count();
-    if workers.len() != processes || alive != processes {
+    // Workers that retired after their last task (maxtasksperchild) are replaced too.
+    if !at_full_strength(&pool, processes, config.stall) {
         report.corrupt(format!(
-            "the pool has {} workers ({alive} alive), not {processes}: killed ones were not replaced",
-            workers.len()
+            "the pool's workers are {:?}, not {processes} running ones, after the last map",
+            pool.pids()
         ));
     }
     watchdog.phase("closing the pool");

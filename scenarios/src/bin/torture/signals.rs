@@ -2,8 +2,9 @@
 //! the handlers of workers that stop gracefully on SIGTERM or SIGINT.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use multiproc::Process;
 
@@ -35,11 +36,12 @@ pub fn send(process: &Process, signal: libc::c_int) -> io::Result<bool> {
     pidfd_send_signal(pidfd, signal)
 }
 
-/// Sends `signal` to `pid` if it is a child of this process (a pool worker, known only by
-/// its pid): the pidfd is opened first, then the parent is checked, so the signal reaches
-/// that very process even if the pid were recycled meanwhile. `Ok(false)` when the pid is
-/// no running child of ours (any more: it may have ended, or been reaped and recycled).
-pub fn send_to_child(pid: u32, signal: libc::c_int) -> io::Result<bool> {
+/// SIGKILLs `pid` if it is a running child of this process (a pool worker, known only by
+/// its pid), and waits at most `wait` for it to have ended. The pidfd is opened first, then
+/// the parent is checked, so the signal (and the wait) concern that very process even if
+/// the pid were recycled meanwhile. `Ok(false)` when the pid is no running child of ours
+/// (any more: it may have ended, or been reaped and recycled).
+pub fn kill_child(pid: u32, wait: Duration) -> io::Result<bool> {
     // SAFETY: pidfd_open with a pid and no flags; it returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
@@ -51,7 +53,12 @@ pub fn send_to_child(pid: u32, signal: libc::c_int) -> io::Result<bool> {
     if !crate::procfs::is_running_child(pid) {
         return Ok(false);
     }
-    pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), signal)
+    if !pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL)? {
+        return Ok(false);
+    }
+    // A pidfd turns readable once its process has exited.
+    multiproc::proc_core::wait_readable(pidfd.as_fd(), Instant::now().checked_add(wait))?;
+    Ok(true)
 }
 
 /// Set by the handler of a graceful worker.
