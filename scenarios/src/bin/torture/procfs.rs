@@ -115,11 +115,58 @@ pub fn describe(pid: u32) -> String {
             })
             .unwrap_or_else(|| "?".to_string());
         let syscall = read_trimmed(&format!("{base}/syscall"));
-        let syscall = syscall.split_whitespace().next().unwrap_or("?").to_string();
+        let mut fields = syscall.split_whitespace();
+        let number = fields.next().unwrap_or("?").to_string();
         out.push_str(&format!(
-            "; thread {tid} state {state} wchan {} syscall {syscall}",
+            "; thread {tid} state {state} wchan {} syscall {number}",
             read_trimmed(&format!("{base}/wchan")),
         ));
+        // A futex wait: whose word it is (a lock's shared memory, or the heap), the value
+        // the waiter expected, and the value the word holds now.
+        let hex = |a: Option<&str>| {
+            a.and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        };
+        if number == libc::SYS_futex.to_string()
+            && let Some(word) = hex(fields.next())
+        {
+            let (op, expected) = (hex(fields.next()), hex(fields.next()));
+            out.push_str(&format!(" on {}", mapping_of(pid, word)));
+            if let (Some(op), Some(expected)) = (op, expected) {
+                out.push_str(&format!(" (op {op:#x}, expecting {expected:#010x})"));
+            }
+            if let Some(value) = read_word(pid, word) {
+                out.push_str(&format!(" holding {value:#010x}"));
+            }
+        }
     }
     out
+}
+
+/// The mapping of process `pid` that holds `address`, as "name+offset".
+fn mapping_of(pid: u32, address: u64) -> String {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some((start, end)) = fields.next().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        if (start..end).contains(&address) {
+            let name = fields.nth(4).unwrap_or("[anonymous]");
+            return format!("{name}+{:#x}", address - start);
+        }
+    }
+    format!("{address:#x}")
+}
+
+/// The 32-bit word at `address` in process `pid` (a child: its memory is ours to read).
+fn read_word(pid: u32, address: u64) -> Option<u32> {
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut bytes = [0u8; 4];
+    mem.read_exact_at(&mut bytes, address).ok()?;
+    Some(u32::from_ne_bytes(bytes))
 }
