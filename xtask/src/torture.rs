@@ -42,6 +42,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(USAGE.to_string());
+        }
         let value = args
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -197,10 +200,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the workspace root, where the
+/// build runs) or `target/`.
 fn target_dir() -> PathBuf {
+    let root = workspace_root();
     std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Runs one scenario in a process group of its own and reads its row.
