@@ -103,6 +103,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("\n==> cargo xtask bench --quick");
     crate::bench::run(&["--quick".to_string()])?;
 
+    // A short pass of the fault and load suite, with a fresh seed each time (printed, so
+    // that a failure can be replayed).
+    println!("\n==> cargo xtask torture --seconds 30");
+    crate::torture::run(&["--seconds".to_string(), "30".to_string()])?;
+
     println!(
         "\nci: every check passed in {:.0} s",
         started.elapsed().as_secs_f64()

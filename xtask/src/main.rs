@@ -7,15 +7,18 @@
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings`, the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
 //!   installed), the suites that run under every start method again under Spawn and
-//!   ForkServer, the docs without warnings, the examples under every start method, and a
-//!   smoke run of `cargo xtask bench --quick`.
+//!   ForkServer, the docs without warnings, the examples under every start method, a smoke
+//!   run of `cargo xtask bench --quick` and a 30 s pass of `cargo xtask torture`.
 //! - `cargo xtask bench`: multiproc against Python's `multiprocessing` and the kernel's
 //!   limit, workload by workload, in one run (see `bench/mod.rs`).
+//! - `cargo xtask torture [--seconds N] [--seed S]`: the fault and load suite (see
+//!   `torture.rs`).
 
 mod bench;
 mod ci;
 mod examples;
 mod run;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -26,9 +29,13 @@ commands:
   examples   build, run and check every example (the seed tour);
              --start-method fork|spawn|forkserver (default fork)
   ci         fmt check, clippy -D warnings, tests + doctests (also under spawn and
-             forkserver), docs, examples under every start method, bench --quick
+             forkserver), docs, examples under every start method, bench --quick,
+             30 s of torture
   bench      multiproc against Python's multiprocessing and the kernel's limit
              [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
+  torture    [--seconds N] [--seed S] [--only NAME,NAME]: the fault and load suite
+             (default 60 s; ci runs 30 s); prints a table, fails on any loss,
+             duplicate, corruption, deadlock or leak
 ";
 
 fn main() -> ExitCode {
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
         Some("examples") => examples::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("torture") => torture::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -35,6 +35,16 @@ impl Deadline {
         &self.at
     }
 
+    /// The earlier of two deadlines.
+    pub(crate) fn earliest(&self, other: &Deadline) -> Deadline {
+        let key = |d: &Deadline| (d.at.tv_sec, d.at.tv_nsec);
+        if key(self) <= key(other) {
+            *self
+        } else {
+            *other
+        }
+    }
+
     /// Whether the deadline is now or in the past.
     pub fn has_passed(&self) -> bool {
         let now = now();
@@ -72,6 +82,17 @@ mod tests {
         let d = Deadline::after(Duration::MAX);
         assert!(!d.has_passed());
         assert!(d.as_timespec().tv_nsec < NANOS_PER_SEC);
+    }
+
+    #[test]
+    fn the_earliest_of_two_deadlines_is_the_sooner() {
+        let soon = Deadline::after(Duration::from_millis(1));
+        let late = Deadline::after(Duration::from_secs(60));
+        for (a, b) in [(&soon, &late), (&late, &soon)] {
+            let earliest = a.earliest(b);
+            assert_eq!(earliest.as_timespec().tv_sec, soon.as_timespec().tv_sec);
+            assert_eq!(earliest.as_timespec().tv_nsec, soon.as_timespec().tv_nsec);
+        }
     }
 
     #[test]

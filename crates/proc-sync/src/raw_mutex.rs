@@ -12,6 +12,16 @@
 //!
 //! glibc ≥ 2.30 has `pthread_mutex_clocklock` (timed lock against `CLOCK_MONOTONIC`), but
 //! the `libc` crate does not declare it yet, so it is declared here.
+//!
+//! ## A sleeper looks again now and then
+//! A robust mutex can lose a wake-up when a process dies at the wrong moment. glibc's unlock
+//! clears the lock word and, if the word said "waiters", wakes one sleeper, which inherits
+//! the duty of setting "waiters" again when it takes the mutex. If that sleeper is killed
+//! after it was woken, and after another thread took the free mutex (as a fresh locker
+//! does, without "waiters"), the kernel's clean-up of the dead sleeper finds the mutex owned
+//! and wakes nobody; the new owner's unlock sees no waiters and wakes nobody either. The
+//! other sleepers would sleep on a free mutex forever. So a sleeper never sleeps longer
+//! than [`RECHECK`] at a time: it then looks at the mutex again, and takes it if it is free.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -32,6 +42,11 @@ unsafe extern "C" {
 /// How many turns a contended `lock` watches the mutex before it sleeps: a few
 /// microseconds, the length of a short critical section in another process.
 const SPINS: u32 = 100;
+
+/// The longest a waiter sleeps before it looks at the mutex again by itself: what a lost
+/// wake-up (see the module's docs) costs at most. Sleepers normally wake at once on an
+/// unlock; only a mutex held for long makes them look more often than they need to.
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The bits of a robust mutex word that hold the owner's thread id (the kernel's
 /// `FUTEX_TID_MASK`).
@@ -144,10 +159,11 @@ impl RawMutex {
                     .map(|died| died.unwrap_or(false));
             }
         }
-        // SAFETY: as in `lock`.
-        let r = unsafe { libc::pthread_mutex_lock(self.get()) };
-        self.acquired(r, what, "pthread_mutex_lock")
-            .map(|died| died.unwrap_or(false))
+        loop {
+            if let Some(died) = self.lock_until_or_recheck(None, what)? {
+                return Ok(died);
+            }
+        }
     }
 
     /// The thread id that holds the mutex, 0 when free (or when its owner died and the
@@ -182,9 +198,31 @@ impl RawMutex {
 
     /// Blocks until this thread owns the mutex or `deadline` passes (`Ok(None)`).
     pub fn lock_until(&self, deadline: &Deadline, what: &'static str) -> Result<Option<bool>> {
+        loop {
+            if let Some(died) = self.lock_until_or_recheck(Some(deadline), what)? {
+                return Ok(Some(died));
+            }
+            if deadline.has_passed() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Waits for the mutex until `deadline` (none: forever) or [`RECHECK`] from now,
+    /// whichever comes first: `Ok(None)` when that time came without it.
+    fn lock_until_or_recheck(
+        &self,
+        deadline: Option<&Deadline>,
+        what: &'static str,
+    ) -> Result<Option<bool>> {
+        let recheck = Deadline::after(RECHECK);
+        let until = match deadline {
+            Some(deadline) => recheck.earliest(deadline),
+            None => recheck,
+        };
         // SAFETY: as in `lock`; the deadline is a valid timespec (nanoseconds < 1e9).
         let r = unsafe {
-            pthread_mutex_clocklock(self.get(), libc::CLOCK_MONOTONIC, deadline.as_timespec())
+            pthread_mutex_clocklock(self.get(), libc::CLOCK_MONOTONIC, until.as_timespec())
         };
         self.acquired(r, what, "pthread_mutex_clocklock")
     }
