@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::child::Child;
+use crate::error::{Error, Result};
 use crate::info::ProcessInfo;
 use crate::lifeline::Lifeline;
 
@@ -76,6 +77,29 @@ pub(crate) fn reset_child_numbering() {
 }
 
 impl Global {
+    /// What every start does first, whatever the method: a daemon may not start children;
+    /// finished children are reaped; a daemon child needs the lifeline, made the first time.
+    /// Returns who this process is, as the child will know its parent.
+    pub(crate) fn prepare_start(&mut self, daemon_child: bool) -> Result<ProcessInfo> {
+        if self.me.daemon {
+            return Err(Error::DaemonCannotStartChildren {
+                name: self.me.name.to_string(),
+            });
+        }
+        self.reap_finished();
+        if daemon_child && self.lifeline.is_none() {
+            self.lifeline = Some(
+                Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?,
+            );
+        }
+        Ok(ProcessInfo::new(
+            self.me.name.to_string(),
+            std::process::id(),
+            nix::unistd::getppid().as_raw() as u32,
+            self.me.daemon,
+        ))
+    }
+
     /// Reaps every child that has ended and forgets it. A child that cannot be waited for
     /// (someone else reaped it: SIGCHLD ignored, or a stray `waitpid(-1)`) is forgotten too.
     pub(crate) fn reap_finished(&mut self) {

@@ -20,7 +20,6 @@ use nix::unistd::{ForkResult, fork};
 
 use crate::child::{Child, Ending};
 use crate::error::{Error, Result};
-use crate::info::ProcessInfo;
 use crate::lifeline::{self, Lifeline};
 use crate::pidfd::Pidfd;
 use crate::state::{self, Me};
@@ -50,22 +49,7 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
     // server's connection is in a known state (no request half made by another thread).
     let mut forkserver_client = forkserver::lock_client();
     let mut global = state::lock();
-    if global.me.daemon {
-        return Err(Error::DaemonCannotStartChildren {
-            name: global.me.name.to_string(),
-        });
-    }
-    global.reap_finished();
-    if spec.daemon && global.lifeline.is_none() {
-        global.lifeline =
-            Some(Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?);
-    }
-    let parent = ProcessInfo::new(
-        global.me.name.to_string(),
-        std::process::id(),
-        nix::unistd::getppid().as_raw() as u32,
-        global.me.daemon,
-    );
+    let parent = global.prepare_start(spec.daemon)?;
 
     // SAFETY: fork's contract is that the child of a multi-threaded parent calls only
     // async-signal-safe functions until exec. Here the child goes on to run arbitrary Rust

@@ -35,7 +35,7 @@ use crate::code::CodeAddress;
 use crate::codec::{self, ByteBuf, CodecError};
 use crate::error::{Error, Result};
 use crate::info::ProcessInfo;
-use crate::lifeline::{self, Lifeline};
+use crate::lifeline;
 use crate::method::{self, StartMethod};
 use crate::panic_message;
 use crate::pidfd::Pidfd;
@@ -182,17 +182,7 @@ pub(crate) struct Launched {
 pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc<Child>> {
     let (parent, lifeline) = {
         let mut global = state::lock();
-        if global.me.daemon {
-            return Err(Error::DaemonCannotStartChildren {
-                name: global.me.name.to_string(),
-            });
-        }
-        global.reap_finished();
-        if spec.daemon && global.lifeline.is_none() {
-            global.lifeline = Some(
-                Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?,
-            );
-        }
+        let parent = global.prepare_start(spec.daemon)?;
         // A daemon watches a copy of the lifeline's read end, as a forked daemon does.
         let lifeline = match (&global.lifeline, spec.daemon) {
             (Some(line), true) => Some(
@@ -202,12 +192,6 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
             ),
             _ => None,
         };
-        let parent = ProcessInfo::new(
-            global.me.name.to_string(),
-            std::process::id(),
-            nix::unistd::getppid().as_raw() as u32,
-            global.me.daemon,
-        );
         (parent, lifeline)
     };
 
