@@ -2,7 +2,8 @@
 //! input or dead peer gives.
 //!
 //! The children are targets given their ends as arguments, so that they are forked, spawned
-//! or served as `MULTIPROC_START_METHOD` says.
+//! or served as `MULTIPROC_START_METHOD` says; what a forked child inherits besides is the
+//! subject of two tests at the end.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use common::{NEVER, start};
-use proc_core::exit;
+use proc_core::{Process, StartMethod, exit};
 use proc_ipc::{Connection, Error, pipe, pipe_oneway};
 use proc_sync::Event;
 
@@ -303,4 +304,61 @@ fn many_messages_read_together_come_out_one_by_one_and_intact() {
     }
     assert_eq!(p.join().unwrap(), 0);
     assert!(b.recv::<u32>().unwrap_err().is_eof());
+}
+
+// Pinned to Fork: the subject is what a forked child inherits besides what its closure
+// captured (the crate docs' "Ends inherited through fork"), and only a copy of this process
+// can run a closure (under Spawn or ForkServer, `start()` refuses it with ClosureNeedsFork).
+#[test]
+fn a_forked_child_holds_copies_of_the_ends_its_closure_did_not_capture() {
+    let (parent_end, child_end) = pipe().unwrap();
+    let (kept, not_captured) = pipe().unwrap();
+    let mut child = Process::new(move || {
+        // Ends when the parent says so.
+        let _: () = child_end.recv().unwrap();
+    })
+    .with_start_method(StartMethod::Fork);
+    child.start().unwrap();
+    drop(not_captured);
+    // The child's copy of `not_captured` is still open: no end of file while it lives.
+    assert!(!kept.poll(Some(Duration::from_millis(100))).unwrap());
+    assert!(child.is_alive());
+    parent_end.send(&()).unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    // Its copy went with it.
+    assert!(kept.recv::<()>().unwrap_err().is_eof());
+    // The other way round: `start` closed the parent's copy of the captured end.
+    assert!(parent_end.recv::<()>().unwrap_err().is_eof());
+}
+
+/// Ends when the parent says so (or closes its end).
+fn wait_for_the_word(end: Connection) {
+    let _ = end.recv::<()>();
+}
+
+/// A child started from a target is given its arguments' ends; a forked one also holds a
+/// copy of every other end its parent had open, a spawned or served one holds nothing more.
+/// Under every method the parent sees end of file on the child's conversation once the
+/// child has ended: `start` closed the parent's copy of the end it gave.
+#[test]
+fn a_child_holds_the_parents_other_ends_only_when_it_is_forked() {
+    let (parent_end, child_end) = pipe().unwrap();
+    let (kept, not_given) = pipe().unwrap();
+    let child = start(wait_for_the_word, (child_end,));
+    drop(not_given);
+    match child.start_method() {
+        StartMethod::Fork => {
+            // The child's copy of `not_given` is still open.
+            assert!(!kept.poll(Some(Duration::from_millis(100))).unwrap());
+        }
+        StartMethod::Spawn | StartMethod::ForkServer => {
+            // The child never had `not_given`: end of file now, while it still runs.
+            assert!(kept.recv::<()>().unwrap_err().is_eof());
+        }
+    }
+    assert!(child.is_alive(), "the child waits for the word");
+    parent_end.send(&()).unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(kept.recv::<()>().unwrap_err().is_eof());
+    assert!(parent_end.recv::<()>().unwrap_err().is_eof());
 }
