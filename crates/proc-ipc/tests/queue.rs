@@ -2,7 +2,7 @@
 //! any size, many producers and consumers in many processes, and nothing lost on exit.
 //!
 //! The children are targets given their queues as arguments, so that they are forked,
-//! spawned or served as `MULTIPROC_START_METHOD` says.
+//! spawned or served as `MULTIPROC_START_METHOD` says; two tests pin Fork, and say why.
 
 mod common;
 
