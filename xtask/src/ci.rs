@@ -9,7 +9,7 @@ use crate::run::{cargo, step};
 /// The packages whose tests also run under the Spawn and ForkServer start methods (given
 /// as `MULTIPROC_START_METHOD`): add a package once its handles travel. Doctests are left
 /// to the default run: they show closures, which need Fork.
-const UNDER_EVERY_START_METHOD: &[&str] = &["proc-core", "proc-sync", "proc-patterns"];
+const UNDER_EVERY_START_METHOD: &[&str] = &["proc-core", "proc-sync", "proc-ipc", "proc-patterns"];
 
 /// The start methods besides the default, Fork.
 const OTHER_START_METHODS: [&str; 2] = ["spawn", "forkserver"];
