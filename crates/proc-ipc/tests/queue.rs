@@ -2,7 +2,7 @@
 //! any size, many producers and consumers in many processes, and nothing lost on exit.
 //!
 //! The children are targets given their queues as arguments, so that they are forked,
-//! spawned or served as `MULTIPROC_START_METHOD` says; two tests pin Fork, and say why.
+//! spawned or served as `MULTIPROC_START_METHOD` says; one test pins Fork, and says why.
 
 mod common;
 
@@ -332,15 +332,13 @@ fn put_range(q: Queue<u64>, from: u64, count: u64) {
 /// short rounds, each with a watchdog that fails the test (instead of hanging it) when the
 /// transfer stops making progress.
 ///
-/// Pinned to Fork, where it ran before the start methods came, because it finds a lost
-/// wake-up in the library under every method: `Held::room` reads the consumers' `gets`, then
-/// their `head`, while `advance` stores `head`, then `gets`. A producer that loses its core
-/// between its two loads while the consumer empties the queue pairs an old `gets` (the queue
-/// looks full by maxsize) with the final `head`, and sleeps until `head` moves past it, which
-/// on an empty queue it never does; the consumer sleeps waiting for `tail`. Seen twice in
-/// fourteen `cargo nextest run -p proc-ipc` on a loaded machine, and reproduced every time
-/// by stopping a producer between the two loads under a debugger. Unpin (drop
-/// `with_start_method`) once it is fixed.
+/// It has found two such wake-ups. A waiter that read the other side's sequence word after
+/// its look at the queue (before the doorbell protocol). And a producer that read the
+/// consumers' `gets`, lost its core, and read their `head` after the consumer had emptied
+/// the queue: an old `gets` (the queue full by maxsize) with the final `head`, and a wait for
+/// `head` alone, which on an empty queue never moves again (producers now wait for `head`
+/// or `gets`); seen in 2 of 14 loaded runs, and every time with a producer stopped between
+/// the two loads under a debugger.
 #[test]
 fn blocked_producers_and_a_blocked_consumer_never_sleep_through_each_others_changes() {
     const ROUNDS: usize = 300;
@@ -349,13 +347,7 @@ fn blocked_producers_and_a_blocked_consumer_never_sleep_through_each_others_chan
     for round in 0..ROUNDS {
         let q: Queue<u64> = Queue::new(4).unwrap();
         let producers: Vec<Process> = (0..2u64)
-            .map(|p| {
-                let args = (q.clone(), p * PER_PRODUCER, PER_PRODUCER);
-                let mut producer =
-                    Process::target(put_range, args).with_start_method(StartMethod::Fork);
-                producer.start().expect("start a producer");
-                producer
-            })
+            .map(|p| start(put_range, (q.clone(), p * PER_PRODUCER, PER_PRODUCER)))
             .collect();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let consumer = {
