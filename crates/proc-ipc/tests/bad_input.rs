@@ -314,19 +314,19 @@ fn zero_timeouts_try_once_and_report_full_or_empty() {
     ));
 }
 
+/// After a pause takes the item it expects (1), and after another pause puts 3.
+fn take_1_then_put_3(q: Queue<u8>) {
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(q.get().unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(50));
+    q.put(3).unwrap();
+}
+
 #[test]
 fn the_longest_timeouts_wait_without_overflowing_and_get_what_comes() {
     let q: Queue<u8> = Queue::new(1).unwrap();
     q.put(1).unwrap();
-    let mut child = Process::new({
-        let q = q.clone();
-        move || {
-            std::thread::sleep(Duration::from_millis(50));
-            assert_eq!(q.get().unwrap(), 1);
-            std::thread::sleep(Duration::from_millis(50));
-            q.put(3).unwrap();
-        }
-    });
+    let mut child = Process::target(take_1_then_put_3, (q.clone(),));
     child.start().unwrap();
     // Full until the child takes its item; empty until it puts another.
     q.put_timeout(2, Duration::MAX).unwrap();

@@ -5,17 +5,27 @@
 //! a change that will never come, and so does the other side, once it waits for the
 //! sleeper. (Found by `cargo xtask torture`: a joinable queue's `join` hung with the items
 //! still in the queue and both consumers asleep.)
+//!
+//! The children are targets, so that they are forked, spawned or served as
+//! `MULTIPROC_START_METHOD` says.
 
 use std::time::Duration;
 
-use proc_core::Process;
+use proc_core::{Process, Target};
 use proc_ipc::Queue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Far more than a correct run needs; reached only when both sides sleep for good.
 const HANG: Duration = Duration::from_secs(60);
 
-fn started(body: impl FnOnce() + Send + 'static) -> Process {
-    let mut p = Process::new(body).with_daemon(true);
+/// Starts `target` with `args` as a daemon child, by the start method in force.
+fn started<F, Args>(target: F, args: Args) -> Process
+where
+    F: Target<Args>,
+    Args: Serialize + DeserializeOwned + Send + 'static,
+{
+    let mut p = Process::target(target, args).with_daemon(true);
     p.start().expect("start");
     p
 }
@@ -25,25 +35,25 @@ fn wchan(p: &Process) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
 }
 
+/// Takes `0..items` from `q`, checking the order.
+fn get_in_order(q: Queue<u64>, items: u64) {
+    for i in 0..items {
+        assert_eq!(q.get().unwrap(), i);
+    }
+}
+
+/// Puts `0..items` on `q`.
+fn put_in_order(q: Queue<u64>, items: u64) {
+    for i in 0..items {
+        q.put(i).unwrap();
+    }
+}
+
 /// One producer and one consumer move `items` through a queue of `maxsize`, blocking.
 fn lockstep(maxsize: usize, items: u64) {
     let q: Queue<u64> = Queue::new(maxsize).unwrap();
-    let consumer = started({
-        let q = q.clone();
-        move || {
-            for i in 0..items {
-                assert_eq!(q.get().unwrap(), i);
-            }
-        }
-    });
-    let producer = started({
-        let q = q.clone();
-        move || {
-            for i in 0..items {
-                q.put(i).unwrap();
-            }
-        }
-    });
+    let consumer = started(get_in_order, (q.clone(), items));
+    let producer = started(put_in_order, (q.clone(), items));
     let consumed = consumer.join_timeout(HANG).unwrap();
     let produced = producer.join_timeout(Duration::from_secs(1)).unwrap();
     assert!(

@@ -48,18 +48,18 @@ fn a_joinable_queue_of_maxsize_zero_takes_items_until_its_ring_is_full() {
     assert!(q.join_timeout(Duration::ZERO));
 }
 
+/// Takes items until the queue is closed, marking each done a little after taking it.
+fn slowly_mark_each_done(q: JoinableQueue<u32>) {
+    for _ in q.iter() {
+        std::thread::sleep(Duration::from_millis(5));
+        q.task_done().unwrap();
+    }
+}
+
 #[test]
 fn join_with_the_longest_timeout_waits_for_a_consumer_in_another_process() {
     let q = JoinableQueue::<u32>::new(2).unwrap();
-    let mut consumer = Process::new({
-        let q = q.clone();
-        move || {
-            for _ in q.iter() {
-                std::thread::sleep(Duration::from_millis(5));
-                q.task_done().unwrap();
-            }
-        }
-    });
+    let mut consumer = Process::target(slowly_mark_each_done, (q.clone(),));
     consumer.start().unwrap();
     for i in 0..10 {
         q.put_timeout(i, Duration::MAX).unwrap();
