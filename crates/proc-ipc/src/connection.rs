@@ -299,12 +299,8 @@ impl Connection {
         }
         let mut payload = inbox.take(buffered).to_vec();
         if payload.len() < len {
-            // The rest belongs to this message alone: read it straight into the payload,
-            // which grows with what arrives, never ahead of it (the length came from another
-            // process).
-            let rest = (len - payload.len()) as u64;
-            let read = (&self.stream).take(rest).read_to_end(&mut payload);
-            ended_or_failed(read)?;
+            // The rest belongs to this message alone: read it straight into the payload.
+            self.read_rest(&mut payload, len)?;
         }
         if payload.len() < len {
             return Err(Error::EofInMessage {
@@ -380,6 +376,51 @@ impl Connection {
         Ok(())
     }
 
+    /// Reads the rest of a message straight from the socket into `payload`, until it holds
+    /// `len` bytes or the peer has gone (then it holds fewer; the caller reports it).
+    ///
+    /// Each read takes as much as the socket holds, into room reserved ahead of it: a
+    /// message arrives in a few large reads, not in many small ones into a buffer that is
+    /// reallocated and copied as it grows. The room reserved ahead is bounded by what has
+    /// arrived (the length came from another process): at most [`READ_AHEAD`] or as much
+    /// again as the payload holds, whichever is more, so that a peer announcing a large
+    /// message and sending little cannot make this end allocate much more than it sent.
+    /// No read goes past this message's last byte, so descriptors sent with the next one
+    /// stay in the socket.
+    fn read_rest(&self, payload: &mut Vec<u8>, len: usize) -> Result<()> {
+        while payload.len() < len {
+            let missing = len - payload.len();
+            if payload.capacity() == payload.len() {
+                payload.reserve_exact(missing.min(payload.len().max(READ_AHEAD)));
+            }
+            let spare = payload.spare_capacity_mut();
+            let room = spare.len().min(missing);
+            // SAFETY: the kernel writes at most `room` bytes at the start of the spare
+            // capacity, which has at least that many; it reads nothing from there.
+            let got = unsafe {
+                libc::recv(
+                    self.stream.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    room,
+                    0,
+                )
+            };
+            match usize::try_from(got) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    // SAFETY: recv initialised the first `n` (at most `room`) spare bytes.
+                    unsafe { payload.set_len(payload.len() + n) };
+                }
+                Err(_) => match Errno::last() {
+                    Errno::EINTR => {}
+                    Errno::ECONNRESET => return Ok(()),
+                    e => return Err(Error::io("recv", e)),
+                },
+            }
+        }
+        Ok(())
+    }
+
     /// Reads what the socket holds now (waiting for at least one byte) into the inbox, and
     /// the descriptors that came with it; returns how many bytes, 0 at end of file.
     fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
@@ -411,6 +452,10 @@ struct Inbox {
 
 /// The most a single read takes into the inbox.
 const INBOX: usize = 64 << 10;
+
+/// The room a large message's payload may have reserved beyond what has arrived, before
+/// it holds that much (see `Connection::read_rest`).
+const READ_AHEAD: usize = 1 << 20;
 
 impl Inbox {
     fn new() -> Self {

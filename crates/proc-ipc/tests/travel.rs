@@ -225,3 +225,29 @@ fn items_with_and_without_handles_keep_their_order() {
         assert_eq!(lock.is_some(), i % 3 == 0);
     }
 }
+
+/// A message far larger than the socket's buffer is read straight into its payload, in
+/// large reads that stop at its last byte: the handle sent right after it, whose descriptor
+/// rides on the next message's first byte, still arrives, and works.
+#[test]
+fn a_handle_sent_right_after_a_large_message_arrives_with_its_descriptor() {
+    let (a, b) = pipe().unwrap();
+    let (c, d) = pipe().unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sender = std::thread::spawn({
+        let big = big.clone();
+        move || {
+            for _ in 0..3 {
+                a.send_bytes(&big).unwrap();
+                a.send(&d).unwrap();
+            }
+        }
+    });
+    for round in 0..3u8 {
+        assert_eq!(b.recv_bytes().unwrap(), big, "round {round}");
+        let end: Connection = b.recv().unwrap();
+        end.send(&round).unwrap();
+        assert_eq!(c.recv::<u8>().unwrap(), round);
+    }
+    sender.join().unwrap();
+}
