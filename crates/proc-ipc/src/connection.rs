@@ -248,8 +248,39 @@ impl Connection {
         self.recv_message().map(|(bytes, _fds)| bytes)
     }
 
+    /// Receives one message as bytes into `buf`, which it replaces: `buf` keeps its
+    /// allocation, so a caller that receives many large messages into the same buffer does
+    /// not allocate (and page-fault in) a fresh one for each. Returns the message's length.
+    /// Otherwise as [`recv_bytes`](Self::recv_bytes); on an error `buf` is left empty.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// let mut buf = Vec::with_capacity(1 << 20);
+    /// a.send_bytes(&[1, 2, 3])?;
+    /// assert_eq!(b.recv_bytes_into(&mut buf)?, 3);
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// assert!(buf.capacity() >= 1 << 20, "the same allocation");
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        buf.clear();
+        let received = self.recv_message_into(buf).map(drop);
+        if received.is_err() {
+            buf.clear();
+        }
+        received.map(|()| buf.len())
+    }
+
     /// Receives one message: its bytes and the descriptors that came with it.
     fn recv_message(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        let mut payload = Vec::new();
+        let fds = self.recv_message_into(&mut payload)?;
+        Ok((payload, fds))
+    }
+
+    /// Receives one message: its bytes appended to `payload` (empty on entry), and the
+    /// descriptors that came with it.
+    fn recv_message_into(&self, payload: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
         self.check_direction(self.readable, "recv", "write")?;
         let mut inbox = self.inbox.borrow_mut();
         // One read usually brings the header and the whole of a small message.
@@ -297,10 +328,10 @@ impl Connection {
                 limit: self.limit,
             });
         }
-        let mut payload = inbox.take(buffered).to_vec();
+        payload.extend_from_slice(inbox.take(buffered));
         if payload.len() < len {
             // The rest belongs to this message alone: read it straight into the payload.
-            self.read_rest(&mut payload, len)?;
+            self.read_rest(payload, len)?;
         }
         if payload.len() < len {
             return Err(Error::EofInMessage {
@@ -314,7 +345,7 @@ impl Connection {
                 fds.len()
             ))));
         }
-        Ok((payload, fds))
+        Ok(fds)
     }
 
     /// Waits at most `timeout` (`None`: without limit) for a message to be ready, and
@@ -397,14 +428,8 @@ impl Connection {
             let room = spare.len().min(missing);
             // SAFETY: the kernel writes at most `room` bytes at the start of the spare
             // capacity, which has at least that many; it reads nothing from there.
-            let got = unsafe {
-                libc::recv(
-                    self.stream.as_raw_fd(),
-                    spare.as_mut_ptr().cast(),
-                    room,
-                    0,
-                )
-            };
+            let got =
+                unsafe { libc::recv(self.stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
             match usize::try_from(got) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {

@@ -70,7 +70,8 @@ impl Spares {
         self.0.lock().pop().unwrap_or_default()
     }
 
-    fn give(&self, mut buffer: Vec<u8>) {
+    /// Keeps `buffer` for a later message, unless enough are kept or it is too large.
+    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
         if buffer.capacity() > Self::LARGEST {
             return;
         }
@@ -308,11 +309,17 @@ impl Driver {
     fn receive(&mut self, i: usize) {
         let max_tasks = self.config.settings.max_tasks;
         let worker = &mut self.workers[i];
-        let received = worker.conn.recv_bytes().and_then(|mut message| {
-            let (reply, body) = open::<FromWorker>(&message)?;
-            message.truncate(body);
-            Ok((reply, message))
-        });
+        // Into a buffer used before (a sent chunk's, or a decoded result's): its pages are
+        // there already.
+        let mut message = self.spares.take();
+        let received = worker
+            .conn
+            .recv_bytes_into(&mut message)
+            .and_then(|_| Ok(open::<FromWorker>(&message)?))
+            .map(|(reply, body)| {
+                message.truncate(body);
+                (reply, message)
+            });
         match received {
             Ok((reply, bytes)) => {
                 let Some(ticket) = worker.held.take_if(|t| t.id == reply.id) else {

@@ -340,7 +340,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let (sink, rx) = crossbeam_channel::unbounded();
-        let mut in_order = InOrder::new(rx, self.processes);
+        let mut in_order = InOrder::new(rx, self.processes, Arc::clone(&self.spares));
         self.submit(f, inputs, chunksize, sink, &mut in_order);
         in_order.finish()
     }
@@ -707,10 +707,12 @@ struct InOrder<R> {
     window: usize,
     /// The error of the first task known to have failed: the job's outcome.
     failed: Option<Error>,
+    /// Where the results' buffers go once decoded, for the driver to receive into again.
+    spares: Arc<Spares>,
 }
 
 impl<R: DeserializeOwned> InOrder<R> {
-    fn new(rx: Receiver<ChunkDone>, processes: usize) -> Self {
+    fn new(rx: Receiver<ChunkDone>, processes: usize, spares: Arc<Spares>) -> Self {
         InOrder {
             rx,
             lens: Vec::new(),
@@ -721,6 +723,7 @@ impl<R: DeserializeOwned> InOrder<R> {
             next: 0,
             window: 2 * processes.max(1),
             failed: None,
+            spares,
         }
     }
 
@@ -755,7 +758,7 @@ impl<R: DeserializeOwned> InOrder<R> {
         }
         self.bytes_out -= self.sizes[done.index];
         let appended = if done.index == self.next {
-            results::append_values(done.outcome, len, &mut self.values).map(|()| {
+            results::append_values(done.outcome, len, &mut self.values, &self.spares).map(|()| {
                 self.next += 1;
                 while let Some(chunk) = self.early.remove(&self.next) {
                     self.values.extend(chunk);
@@ -764,7 +767,7 @@ impl<R: DeserializeOwned> InOrder<R> {
             })
         } else {
             let mut chunk = Vec::with_capacity(len);
-            results::append_values(done.outcome, len, &mut chunk)
+            results::append_values(done.outcome, len, &mut chunk, &self.spares)
                 .map(|()| drop(self.early.insert(done.index, chunk)))
         };
         if let Err(e) = appended {

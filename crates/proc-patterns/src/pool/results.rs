@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use proc_core::codec::CodecError;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 
+use super::driver::Spares;
 use super::task::{BODY, MESSAGE_LIMIT, Shape};
 use crate::error::{Error, Result};
 
@@ -91,12 +92,24 @@ fn decode_results<R: DeserializeOwned>(
 /// Appends the values of one chunk of `len` tasks to `values`, or returns the error of the
 /// first task that failed. A chunk whose tasks all returned is decoded straight into
 /// `values`, with no vector of its own on the way; on an error, `values` is left as it was.
+/// The message's buffer goes back to `spares`, for the next message to be received into.
 pub(crate) fn append_values<R: DeserializeOwned>(
     outcome: Result<Results, ChunkFailure>,
     len: usize,
     values: &mut Vec<R>,
+    spares: &Spares,
 ) -> Result<()> {
     let results = outcome.map_err(|failure| failure.to_error())?;
+    let appended = append_decoded(&results, len, values);
+    spares.give(results.bytes);
+    appended
+}
+
+fn append_decoded<R: DeserializeOwned>(
+    results: &Results,
+    len: usize,
+    values: &mut Vec<R>,
+) -> Result<()> {
     match results.shape {
         Shape::Values => {
             let before = values.len();
