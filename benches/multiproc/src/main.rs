@@ -37,6 +37,7 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("lock_contended", lock_contended),
     ("joinable_pipeline", joinable_pipeline),
     ("pool_map", pool_map),
+    ("pool_map_reused", pool_map_reused),
 ];
 
 const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
@@ -343,8 +344,18 @@ fn double(x: u64) -> u64 {
 /// `Pool.map` of `double` over 0..count on a pool of 2 workers made (and warmed up by a map
 /// over 1,000 inputs) beforehand, with the default chunksize.
 fn pool_map(count: u64) -> Outcome {
+    pool_map_after(1_000, count)
+}
+
+fn pool_map_reused(count: u64) -> Outcome {
+    pool_map_after(count, count)
+}
+
+/// `Pool.map` of `double` over `0..count`, timed, on a pool of 2 made and warmed up by a
+/// map over `0..warm_up` beforehand.
+fn pool_map_after(warm_up: u64, count: u64) -> Outcome {
     let pool = Pool::new(2)?;
-    pool.map(double, 0..1_000)?;
+    pool.map(double, 0..warm_up)?;
     let start = Instant::now();
     let results = pool.map(double, 0..count)?;
     let elapsed = start.elapsed();
