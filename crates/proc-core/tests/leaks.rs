@@ -13,9 +13,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use proc_core::{Error, Process, StartMethod, active_children, exit, get_start_method, spawn};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use common::{Reporter, children_of, my_fork_servers, report_pipe, stat_of, zombies};
+use common::{
+    RefusesToDecode, Reporter, children_of, my_fork_servers, report_pipe, stat_of, takes, zombies,
+};
 
 /// The tests of this binary run one at a time: each counts this process's children.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -53,24 +54,6 @@ fn report(reporter: Reporter, value: u32) {
     reporter.send(&value);
 }
 
-/// Encodes as a byte; refuses to decode.
-struct RefusesToDecode;
-
-impl Serialize for RefusesToDecode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u8(0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RefusesToDecode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u8::deserialize(deserializer)?;
-        Err(serde::de::Error::custom("refused on purpose"))
-    }
-}
-
-fn takes(_: RefusesToDecode) {}
-
 /// Starts and joins `count` processes with `method`, of every kind: returning, exiting with
 /// a code, sending a report through a descriptor among their arguments, daemons, killed
 /// ones, and (where arguments are decoded) ones whose arguments refuse to decode.
@@ -107,7 +90,10 @@ fn start_and_join_many(method: StartMethod, count: u32) {
                 assert_eq!(p.join().unwrap(), -9);
             }
             _ => {
-                let p = started(Process::target(takes, (RefusesToDecode,)));
+                let p = started(Process::target(
+                    takes::<RefusesToDecode>,
+                    (RefusesToDecode,),
+                ));
                 match (method, p.join()) {
                     (StartMethod::Fork, Ok(0)) => {}
                     (_, Err(Error::TaskFailed { .. })) if method != StartMethod::Fork => {}

@@ -16,9 +16,9 @@ use proc_core::{
     Error, Process, StartMethod, TASK_ERROR_EXIT_CODE, active_children, current_process, exit,
     parent_process,
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use common::{Reporter, report_pipe};
+use common::{PanicsWhenDecoded, RefusesToDecode, Reporter, report_pipe, takes};
 
 macro_rules! every_start_method {
     ($($spec:ident),* $(,)?) => {
@@ -459,42 +459,6 @@ fn a_closure_target_that_captures_nothing_runs_under_every_method(method: StartM
     let p = started(method, |a: i32, b: i32| exit(a * b), (6, 7));
     assert_eq!(p.join().unwrap(), 42);
 }
-
-/// Encodes as a byte; refuses to decode.
-#[derive(Debug)]
-struct RefusesToDecode;
-
-impl Serialize for RefusesToDecode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u8(0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RefusesToDecode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u8::deserialize(deserializer)?;
-        Err(serde::de::Error::custom("refused on purpose"))
-    }
-}
-
-/// Encodes as a byte; panics when decoded.
-#[derive(Debug)]
-struct PanicsWhenDecoded;
-
-impl Serialize for PanicsWhenDecoded {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u8(0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PanicsWhenDecoded {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u8::deserialize(deserializer)?;
-        panic!("a Deserialize impl that panics")
-    }
-}
-
-fn takes<T>(_: T) {}
 
 fn arguments_that_fail_to_decode_in_the_child_fail_its_task(method: StartMethod) {
     let mut p = Process::target(takes::<RefusesToDecode>, (RefusesToDecode,))

@@ -20,6 +20,18 @@ const HOLD: Duration = Duration::from_millis(50);
 /// A lock, a re-entrant lock and three locked values: what the lock tests hold.
 type Locks<T> = (Lock, RLock, Value<T>, Array<T>, Condition<T>);
 
+/// Fresh locks: the value holding `value`, an array of `len` zeroes, the condition's value
+/// `condition`.
+fn new_locks<T: proc_sync::Pod>(value: T, len: usize, condition: T) -> Locks<T> {
+    (
+        Lock::new().unwrap(),
+        RLock::new().unwrap(),
+        Value::new(value).unwrap(),
+        Array::new(len).unwrap(),
+        Condition::with_value(condition).unwrap(),
+    )
+}
+
 /// A child: holds every lock until `release` is set.
 fn hold_all_until_released(
     (lock, rlock, value, array, condition): Locks<u8>,
@@ -66,11 +78,8 @@ fn give_one_by_one(semaphore: Semaphore, event: Event, condition: Condition<u8>,
 
 #[test]
 fn zero_timeouts_take_a_free_lock_and_give_up_at_once_on_a_held_one() {
-    let lock = Lock::new().unwrap();
-    let rlock = RLock::new().unwrap();
-    let value = Value::new(5u8).unwrap();
-    let array = Array::<u8>::new(3).unwrap();
-    let condition = Condition::with_value(1u8).unwrap();
+    let locks = new_locks(5u8, 3, 1);
+    let (lock, rlock, value, array, condition) = &locks;
     {
         assert!(lock.acquire_timeout(Duration::ZERO).is_some());
         assert!(rlock.acquire_timeout(Duration::ZERO).is_some());
@@ -83,17 +92,7 @@ fn zero_timeouts_take_a_free_lock_and_give_up_at_once_on_a_held_one() {
     let release = Event::new().unwrap();
     let child = start(
         hold_all_until_released,
-        (
-            (
-                lock.clone(),
-                rlock.clone(),
-                value.clone(),
-                array.clone(),
-                condition.clone(),
-            ),
-            holding.clone(),
-            release.clone(),
-        ),
+        (locks.clone(), holding.clone(), release.clone()),
     );
     assert!(holding.wait_timeout(common::EVENTUALLY));
     assert!(lock.acquire_timeout(Duration::ZERO).is_none());
@@ -147,25 +146,10 @@ fn zero_timeouts_on_semaphores_events_conditions_and_barriers_try_once() {
 
 #[test]
 fn the_longest_timeouts_wait_for_a_lock_another_process_releases() {
-    let lock = Lock::new().unwrap();
-    let rlock = RLock::new().unwrap();
-    let value = Value::new(0u64).unwrap();
-    let array = Array::<u64>::new(1).unwrap();
-    let condition = Condition::with_value(0u64).unwrap();
+    let locks = new_locks(0u64, 1, 0);
+    let (lock, rlock, value, array, condition) = &locks;
     let holding = Event::new().unwrap();
-    let child = start(
-        hold_all_then_write,
-        (
-            (
-                lock.clone(),
-                rlock.clone(),
-                value.clone(),
-                array.clone(),
-                condition.clone(),
-            ),
-            holding.clone(),
-        ),
-    );
+    let child = start(hold_all_then_write, (locks.clone(), holding.clone()));
     assert!(holding.wait_timeout(common::EVENTUALLY));
     assert!(lock.acquire_timeout(Duration::MAX).is_some());
     assert!(rlock.acquire_timeout(Duration::MAX).is_some());

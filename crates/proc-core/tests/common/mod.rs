@@ -162,3 +162,40 @@ pub fn zombies() -> Vec<ProcStat> {
         .filter(|c| c.state == 'Z')
         .collect()
 }
+
+/// Encodes as a byte; refuses to decode.
+#[derive(Debug)]
+pub struct RefusesToDecode;
+
+impl Serialize for RefusesToDecode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefusesToDecode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u8::deserialize(deserializer)?;
+        Err(serde::de::Error::custom("refused on purpose"))
+    }
+}
+
+/// Encodes as a byte; panics when decoded.
+#[derive(Debug)]
+pub struct PanicsWhenDecoded;
+
+impl Serialize for PanicsWhenDecoded {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PanicsWhenDecoded {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u8::deserialize(deserializer)?;
+        panic!("a Deserialize impl that panics")
+    }
+}
+
+/// A target that takes one argument of any type and does nothing with it.
+pub fn takes<T>(_: T) {}
