@@ -75,17 +75,7 @@ impl ProcessInfo {
 /// assert_eq!(ppid, main_pid);
 /// ```
 pub fn current_process() -> ProcessInfo {
-    let global = state::lock();
-    ProcessInfo::new(
-        global.me.name.to_string(),
-        std::process::id(),
-        global
-            .me
-            .parent
-            .as_ref()
-            .map_or_else(|| nix::unistd::getppid().as_raw() as u32, ProcessInfo::pid),
-        global.me.daemon,
-    )
+    state::lock().me.info()
 }
 
 /// The process that started this one, as it was when it did; `None` in the main process.

@@ -31,6 +31,19 @@ pub(crate) struct Me {
     pub(crate) managed: bool,
 }
 
+impl Me {
+    /// Who this process is, as `current_process()` tells it. The parent's pid is the one
+    /// recorded at start when there is one: a child forked by the fork server has the
+    /// server as its kernel parent, not the process that started it.
+    pub(crate) fn info(&self) -> ProcessInfo {
+        let ppid = self
+            .parent
+            .as_ref()
+            .map_or_else(|| nix::unistd::getppid().as_raw() as u32, ProcessInfo::pid);
+        ProcessInfo::new(self.name.to_string(), std::process::id(), ppid, self.daemon)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Global {
     pub(crate) me: Me,
@@ -92,12 +105,7 @@ impl Global {
                 Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?,
             );
         }
-        Ok(ProcessInfo::new(
-            self.me.name.to_string(),
-            std::process::id(),
-            nix::unistd::getppid().as_raw() as u32,
-            self.me.daemon,
-        ))
+        Ok(self.me.info())
     }
 
     /// Reaps every child that has ended and forgets it. A child that cannot be waited for

@@ -47,6 +47,7 @@ every_start_method![
     active_children_lists_the_running_child_and_forgets_the_ended_one,
     names_default_to_process_n_and_with_name_sets_them,
     the_child_knows_its_name_pid_parent_and_that_it_is_no_daemon,
+    a_grandchild_knows_its_parents_parent,
     a_daemon_child_knows_it_is_a_daemon,
     a_daemon_may_not_start_children,
     the_childs_stdin_is_dev_null,
@@ -208,6 +209,7 @@ struct Seen {
     os_ppid: u32,
     parent_name: Option<String>,
     parent_pid: Option<u32>,
+    parent_ppid: Option<u32>,
 }
 
 fn report_what_i_see(reporter: Reporter) {
@@ -221,6 +223,7 @@ fn report_what_i_see(reporter: Reporter) {
         os_ppid: nix::unistd::getppid().as_raw() as u32,
         parent_name: parent.as_ref().map(|p| p.name().to_string()),
         parent_pid: parent.as_ref().map(|p| p.pid()),
+        parent_ppid: parent.as_ref().map(|p| p.ppid()),
     });
 }
 
@@ -266,6 +269,27 @@ fn the_child_knows_its_name_pid_parent_and_that_it_is_no_daemon(method: StartMet
     } else {
         assert_eq!(seen.os_ppid, me);
     }
+}
+
+/// A child: starts a grandchild by `method` that reports what it sees, and exits with the
+/// grandchild's exit code.
+fn start_a_reporting_grandchild(reporter: Reporter, method: StartMethod) {
+    let grandchild = started(method, report_what_i_see, (reporter,));
+    exit(grandchild.join().unwrap());
+}
+
+fn a_grandchild_knows_its_parents_parent(method: StartMethod) {
+    let (reports, reporter) = report_pipe();
+    let child = started(method, start_a_reporting_grandchild, (reporter, method));
+    let seen: Seen = reports.recv();
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(seen.ppid, child.pid().unwrap());
+    assert_eq!(seen.parent_pid, child.pid());
+    assert_eq!(
+        seen.parent_ppid,
+        Some(std::process::id()),
+        "the parent's ppid() is this process, whichever process forked the parent"
+    );
 }
 
 fn a_daemon_child_knows_it_is_a_daemon(method: StartMethod) {
