@@ -11,7 +11,7 @@
 //!   flushes stdio, so text without a trailing newline is not lost;
 //! - forking from a multi-threaded process prints one warning.
 
-use std::io::{self, Write};
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,26 +24,19 @@ use crate::lifeline::{self, Lifeline};
 use crate::pidfd::Pidfd;
 use crate::state::{self, Me};
 
-use super::{Body, Spec, finish, forkserver, redirect_stdin_to_null};
+use super::{Body, Spec, finish, flush_stdio, forkserver, redirect_stdin_to_null};
 
 /// Forks a child that runs `body`. On success the body has been taken (and, in the parent,
 /// dropped); on failure it is left in place so that `start()` can be retried.
 pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Child>> {
-    if body.is_none() {
-        return Err(Error::AlreadyStarted {
-            name: spec.name.to_string(),
-        });
-    }
     warn_if_threaded();
 
     // Lock order: stdout, stderr, the fork server's connection, then the global state;
     // nothing that holds a later one ever takes an earlier one.
-    let mut stdout = io::stdout().lock();
-    let mut stderr = io::stderr().lock();
-    let _ = stdout.flush();
-    let _ = stderr.flush();
-    // SAFETY: fflush(NULL) flushes every C stdio stream; no pointer of ours is passed.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    // The locks are re-entrant: this thread may flush through them while it holds them.
+    flush_stdio();
 
     // Held across the fork like the global state, so that the child's copy of the fork
     // server's connection is in a known state (no request half made by another thread).

@@ -65,23 +65,18 @@ pub(crate) fn start(
     method: StartMethod,
 ) -> Result<Arc<Child>> {
     install_exit_hook();
-    match method {
-        StartMethod::Fork => fork::start(spec, body),
-        StartMethod::Spawn | StartMethod::ForkServer => {
-            let target = match body {
-                None => {
-                    return Err(Error::AlreadyStarted {
-                        name: spec.name.to_string(),
-                    });
-                }
-                Some(Body::Closure(_)) => {
-                    return Err(Error::ClosureNeedsFork {
-                        name: spec.name.to_string(),
-                        method,
-                    });
-                }
-                Some(Body::Target(target)) => target,
-            };
+    let Some(held) = body.as_ref() else {
+        return Err(Error::AlreadyStarted {
+            name: spec.name.to_string(),
+        });
+    };
+    match (method, held) {
+        (StartMethod::Fork, _) => fork::start(spec, body),
+        (_, Body::Closure(_)) => Err(Error::ClosureNeedsFork {
+            name: spec.name.to_string(),
+            method,
+        }),
+        (_, Body::Target(target)) => {
             let entry = target.entry(spec.name, method)?;
             let launch: task::Launch = match method {
                 StartMethod::ForkServer => forkserver::launch,

@@ -147,8 +147,6 @@ struct Header {
     /// The parent's default start method, which becomes the child's (as Python's context).
     start_method: StartMethod,
     entry: CodeAddress,
-    /// Whether the first descriptor is the read end of the parent's daemon lifeline.
-    lifeline: bool,
     args: ByteBuf,
 }
 
@@ -183,14 +181,19 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
     let (parent, lifeline) = {
         let mut global = state::lock();
         let parent = global.prepare_start(spec.daemon)?;
-        // A daemon watches a copy of the lifeline's read end, as a forked daemon does.
+        // A daemon watches a copy of the lifeline's read end (which prepare_start made for
+        // it), as a forked daemon does; it is the task's first descriptor.
         let lifeline = match (&global.lifeline, spec.daemon) {
             (Some(line), true) => Some(
                 line.read
                     .try_clone()
                     .map_err(|e| Error::io("duplicating the lifeline for a daemon", e))?,
             ),
-            _ => None,
+            (None, true) => {
+                let missing = io::Error::other("prepare_start made none");
+                return Err(Error::io("finding the lifeline for a daemon", missing));
+            }
+            (_, false) => None,
         };
         (parent, lifeline)
     };
@@ -203,7 +206,6 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
         parent,
         start_method: method::get_start_method(),
         entry: address,
-        lifeline: lifeline.is_some(),
         args: ByteBuf::from(args.bytes),
     };
     let message = codec::encode(&header)?;
@@ -263,12 +265,13 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
         Ok(task) => task,
         Err(reason) => reject(socket, "a spawned process", &reason),
     };
-    let lifeline = match (header.lifeline, fds.is_empty()) {
+    // A daemon's first descriptor is the read end of its parent's lifeline.
+    let lifeline = match (header.daemon, fds.is_empty()) {
         (true, false) => Some(fds.remove(0)),
         (true, true) => reject(
             socket,
             &header.name,
-            "the task announces a lifeline but carries no descriptor",
+            "the task is a daemon's but carries no lifeline descriptor",
         ),
         (false, _) => None,
     };
@@ -280,9 +283,7 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
         managed: true,
     };
     method::set_default(header.start_method);
-    if let Some(read) = lifeline
-        && header.daemon
-    {
+    if let Some(read) = lifeline {
         lifeline::watch(read);
     }
     redirect_stdin_to_null();
