@@ -39,19 +39,11 @@
 //!
 //! ## Waiting without lost wake-ups
 //! A consumer waits for `tail` to move, a producer for `head`. A waiter first watches the
-//! word for a few microseconds, which costs the other side nothing. Then it sleeps on a
-//! futex *doorbell* (a sequence word and a count of sleepers): it reads the sequence word,
-//! counts itself in, looks at the watched word once more, and sleeps only if it still has
-//! not moved, and only while the sequence word still holds what it read. The other side
-//! stores the watched word and then reads the count of sleepers; only when it is not zero
-//! does it bump the sequence word and call `FUTEX_WAKE`. All four accesses are SeqCst, so
-//! they fall in one order: either the waker's read of the count comes after the count
-//! went up (it bumps the word, which the sleeper read before counting itself, so the
-//! futex wait returns at once or is woken), or the sleeper's last look comes after the
-//! change (it does not sleep). So when nobody sleeps, a put or get pays one `xchg` (the
-//! SeqCst store) and one read of a line that nobody writes, and no system call.
-//! A process killed while asleep leaves the count one too high, which costs a spare
-//! //! `FUTEX_WAKE` call per change, never a missed one.
+//! word for a few microseconds, which costs the other side nothing. Then it sleeps on the
+//! other side's [`Doorbell`] (proc-sync's futex doorbell, whose docs give the protocol):
+//! the other side stores the watched word SeqCst and then rings. So when nobody sleeps, a
+//! put or get pays one `xchg` (the SeqCst store) and one read of a line that nobody writes,
+//! and no system call.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -61,7 +53,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use proc_core::codec;
-use proc_sync::raw::{Deadline, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
+use proc_sync::raw::{Deadline, Doorbell, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -187,49 +179,6 @@ struct GetWait {
     /// Set by a consumer that found the ring corrupt and waits for the producers' lock to
     /// empty it: a producer in the middle of a streamed item gives up and lets go.
     reset_requested: AtomicU32,
-}
-
-/// A futex to sleep on until the other side changes something: see "Waiting without lost
-/// wake-ups".
-#[repr(C)]
-struct Doorbell {
-    seq: AtomicU32,
-    sleepers: AtomicU32,
-}
-
-impl Doorbell {
-    /// After a change of the watched word, stored SeqCst: wakes the sleepers, if there
-    /// are any. That store and this load, and a sleeper's count and last look in `sleep`,
-    /// are all SeqCst, so they have one order: either the change comes before the last
-    /// look, or the count before this load. (On x86 the store is an `xchg`, which is
-    /// cheaper than a separate fence.)
-    #[inline]
-    fn ring(&self) {
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            self.ring_always();
-        }
-    }
-
-    #[cold]
-    fn ring_always(&self) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake_all(&self.seq);
-    }
-
-    /// Sleeps until rung or until `deadline`, unless `changed` already holds once this
-    /// sleeper is counted.
-    fn sleep(&self, changed: impl Fn() -> bool, deadline: Option<&Deadline>) -> futex::Wake {
-        let seen = self.seq.load(Ordering::SeqCst);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let woke = if changed() {
-            futex::Wake::Recheck
-        } else {
-            futex::wait(&self.seq, seen, deadline)
-        };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        woke
-    }
 }
 
 // SAFETY: both are #[repr(C)] with the RawMutex first (OwnLine is #[repr(C)] too); all-zero
@@ -1055,8 +1004,8 @@ impl<T> Queue<T> {
     /// that is busy with the item it got last comes back soon, when there is one).
     fn consumer_present(&self) -> bool {
         let lock = &self.get_side().lock.0;
-        let sleepers = &self.put_side().wait.0.bell.sleepers;
-        let present = || lock.is_locked() || sleepers.load(Ordering::Relaxed) != 0;
+        let bell = &self.put_side().wait.0.bell;
+        let present = || lock.is_locked() || bell.has_sleepers();
         if present() {
             return true;
         }

@@ -116,6 +116,7 @@ mod atomics;
 mod barrier;
 mod condition;
 mod deadline;
+mod doorbell;
 mod error;
 mod event;
 mod futex;
