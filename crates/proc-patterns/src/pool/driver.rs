@@ -28,7 +28,7 @@ use proc_core::Process;
 use proc_ipc::Connection;
 
 use super::results::{ChunkDone, ChunkFailure, Results};
-use super::task::{FromWorker, MESSAGE_LIMIT, ToWorker, open, seal};
+use super::task::{FromWorker, KEEP_BUFFER, MESSAGE_LIMIT, ToWorker, open, seal};
 use super::worker::{self, WorkerConfig};
 use crate::error::Result;
 
@@ -62,9 +62,6 @@ impl Spares {
     /// How many buffers are kept: about what a map has out at once.
     const KEPT: usize = 8;
 
-    /// Buffers larger than this are let go rather than kept.
-    const LARGEST: usize = 16 << 20;
-
     /// An empty buffer, with room when one was kept.
     pub(crate) fn take(&self) -> Vec<u8> {
         self.0.lock().pop().unwrap_or_default()
@@ -72,7 +69,7 @@ impl Spares {
 
     /// Keeps `buffer` for a later message, unless enough are kept or it is too large.
     pub(crate) fn give(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > Self::LARGEST {
+        if buffer.capacity() > KEEP_BUFFER {
             return;
         }
         buffer.clear();

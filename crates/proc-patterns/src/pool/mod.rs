@@ -340,7 +340,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let (sink, rx) = crossbeam_channel::unbounded();
-        let mut in_order = InOrder::new(rx, self.processes, Arc::clone(&self.spares));
+        let mut in_order = InOrder::new(rx, self);
         self.submit(f, inputs, chunksize, sink, &mut in_order);
         in_order.finish()
     }
@@ -546,7 +546,7 @@ impl Pool {
     {
         let inputs = inputs.into_iter();
         let mut fail_all = |failure: ChunkFailure, inputs: I::IntoIter| {
-            intake.chunk(self, 0, inputs.count(), 0);
+            intake.chunk(inputs.count(), 0);
             let _ = sink.send(ChunkDone {
                 index: 0,
                 outcome: Err(failure),
@@ -620,7 +620,7 @@ impl Pool {
             let sealed = task::BODY
                 .encode_into(&chunk[..], &mut message)
                 .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
-            intake.chunk(self, index, chunk.len(), message.len());
+            intake.chunk(chunk.len(), message.len());
             chunk.clear();
             match sealed {
                 Ok(()) => {
@@ -668,8 +668,8 @@ trait Intake {
     /// The job has `len` inputs (when the iterator knows).
     fn expect(&mut self, _len: usize) {}
 
-    /// Chunk `index`, of `len` tasks and a message of `bytes`, is about to be handed over.
-    fn chunk(&mut self, pool: &Pool, index: usize, len: usize, bytes: usize);
+    /// The next chunk, of `len` tasks and a message of `bytes`, is about to be handed over.
+    fn chunk(&mut self, len: usize, bytes: usize);
 }
 
 /// The intake of `imap`, `imap_unordered` and `apply_async`: every chunk goes at once (their
@@ -678,7 +678,7 @@ trait Intake {
 struct Lengths(Vec<usize>);
 
 impl Intake for Lengths {
-    fn chunk(&mut self, _: &Pool, _: usize, len: usize, _: usize) {
+    fn chunk(&mut self, len: usize, _: usize) {
         self.0.push(len);
     }
 }
@@ -709,10 +709,12 @@ struct InOrder<R> {
     failed: Option<Error>,
     /// Where the results' buffers go once decoded, for the driver to receive into again.
     spares: Arc<Spares>,
+    /// Disconnected when the pool's driver ends.
+    driver_alive: Receiver<Infallible>,
 }
 
 impl<R: DeserializeOwned> InOrder<R> {
-    fn new(rx: Receiver<ChunkDone>, processes: usize, spares: Arc<Spares>) -> Self {
+    fn new(rx: Receiver<ChunkDone>, pool: &Pool) -> Self {
         InOrder {
             rx,
             lens: Vec::new(),
@@ -721,9 +723,10 @@ impl<R: DeserializeOwned> InOrder<R> {
             values: Vec::new(),
             early: BTreeMap::new(),
             next: 0,
-            window: 2 * processes.max(1),
+            window: 2 * pool.processes.max(1),
             failed: None,
-            spares,
+            spares: Arc::clone(&pool.spares),
+            driver_alive: pool.driver_alive.clone(),
         }
     }
 
@@ -734,12 +737,12 @@ impl<R: DeserializeOwned> InOrder<R> {
 
     /// Takes one result (waiting for it) and stores its values. The job's own channel stays
     /// open while chunks are being submitted (this side holds a sender for them), so it
-    /// cannot say by itself that the driver has ended: `alive` does.
-    fn take_one(&mut self, alive: &Receiver<Infallible>) {
+    /// cannot say by itself that the driver has ended: `driver_alive` does.
+    fn take_one(&mut self) {
         let done = crossbeam_channel::select! {
             recv(self.rx) -> done => done.ok(),
             // The driver has ended; whatever it sent before is in the channel already.
-            recv(alive) -> _ => self.rx.try_recv().ok(),
+            recv(self.driver_alive) -> _ => self.rx.try_recv().ok(),
         };
         match done {
             Some(done) => self.store(done),
@@ -798,14 +801,14 @@ impl<R: DeserializeOwned> Intake for InOrder<R> {
         let _ = self.values.try_reserve_exact(len);
     }
 
-    fn chunk(&mut self, pool: &Pool, _: usize, len: usize, bytes: usize) {
+    fn chunk(&mut self, len: usize, bytes: usize) {
         self.lens.push(len);
         self.sizes.push(bytes);
         self.bytes_out += bytes;
         // Once a task has failed, the rest go without waiting: the job's outcome is known,
         // and the other tasks run on all the same.
         while self.failed.is_none() && self.out() > self.window && self.bytes_out >= BYTES_OUT {
-            self.take_one(&pool.driver_alive);
+            self.take_one();
         }
     }
 }

@@ -52,7 +52,7 @@ pub(crate) struct ChunkDone {
 }
 
 /// The encoded results of a chunk, as a worker sent them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Results {
     pub(crate) shape: Shape,
     pub(crate) bytes: Vec<u8>,
@@ -60,14 +60,17 @@ pub(crate) struct Results {
 
 /// The tasks of one chunk, decoded: `len` results.
 fn decode_chunk<R: DeserializeOwned>(
-    outcome: Result<Results, ChunkFailure>,
+    outcome: Result<&Results, &ChunkFailure>,
     len: usize,
 ) -> VecDeque<Result<R>> {
-    let failure = match outcome.and_then(|results| decode_results::<R>(&results, len)) {
-        Ok(results) => return results.into(),
-        Err(failure) => failure,
+    let decoded = match outcome {
+        Ok(results) => decode_results::<R>(results, len),
+        Err(failure) => Err(failure.clone()),
     };
-    (0..len).map(|_| Err(failure.to_error())).collect()
+    match decoded {
+        Ok(results) => results.into(),
+        Err(failure) => (0..len).map(|_| Err(failure.to_error())).collect(),
+    }
 }
 
 /// Decodes the `len` results of a chunk, one `Result` per task.
@@ -127,13 +130,10 @@ fn append_decoded<R: DeserializeOwned>(
             appended.map_err(|e| ChunkFailure::Codec(e).to_error())
         }
         Shape::Mixed => {
-            let decoded = decode::<Vec<Result<R, String>>>(&results.bytes)
-                .and_then(|decoded| check_count(decoded.len(), len).map(|()| decoded))
-                .map_err(|failure| failure.to_error())?;
             // All or nothing: the first error, or every value.
-            let decoded: Vec<R> = decoded
+            let decoded: Vec<R> = decode_results(results, len)
+                .map_err(|failure| failure.to_error())?
                 .into_iter()
-                .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
                 .collect::<Result<_>>()?;
             values.extend(decoded);
             Ok(())
@@ -291,9 +291,8 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     fn decode(&self) -> Result<R> {
         let outcome = self.outcome.borrow();
         let outcome = match outcome.as_ref() {
-            Some(Ok(results)) => Ok(results.clone()),
-            Some(Err(failure)) => Err(failure.clone()),
-            None => Err(ChunkFailure::Terminated),
+            Some(outcome) => outcome.as_ref(),
+            None => Err(&ChunkFailure::Terminated),
         };
         decode_chunk(outcome, 1)
             .pop_front()
@@ -341,7 +340,7 @@ impl<R: DeserializeOwned> Iterator for MapIter<R> {
             }
             let len = *self.lens.get(self.next_chunk)?;
             if let Some(outcome) = self.arrived.remove(&self.next_chunk) {
-                self.current = decode_chunk(outcome, len);
+                self.current = decode_chunk(outcome.as_ref(), len);
                 self.next_chunk += 1;
                 continue;
             }
@@ -414,7 +413,7 @@ impl<R: DeserializeOwned> Iterator for UnorderedIter<R> {
                 outcome: Err(ChunkFailure::Terminated),
             });
             if self.missing.remove(&done.index) {
-                self.current = decode_chunk(done.outcome, self.lens[done.index]);
+                self.current = decode_chunk(done.outcome.as_ref(), self.lens[done.index]);
             }
         }
     }

@@ -28,6 +28,10 @@ use serde::{Deserialize, Serialize};
 /// The largest message between the pool and a worker: a chunk of arguments or of results.
 pub(crate) const MESSAGE_LIMIT: usize = 1 << 30;
 
+/// The largest message buffer kept for the next message, by the pool or a worker; a larger
+/// one is let go once used, rather than held by an idle pool.
+pub(crate) const KEEP_BUFFER: usize = 16 << 20;
+
 /// The layout of a message's body: integers at their full width. A chunk's bulk is its
 /// tasks' arguments and results, encoded once and decoded once on each side; fixed-width
 /// integers cost a third to a quarter of compact ones to encode and decode, which for a

@@ -6,7 +6,7 @@ use proc_core::{CodeAddress, StartMethod};
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::task::{Call, FromWorker, ToWorker, in_task, open, seal};
+use super::task::{Call, FromWorker, KEEP_BUFFER, ToWorker, in_task, open, seal};
 
 /// How the pool starts its workers.
 #[derive(Clone, Copy)]
@@ -44,14 +44,16 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
         }
     }
     let mut done = 0usize;
-    // The reply buffer is kept from chunk to chunk: a chunk's results are encoded straight
-    // into it, and its pages are already there for the next chunk.
+    // Both buffers are kept from chunk to chunk: a chunk is received into the one, its
+    // results are encoded straight into the other, and their pages are already there for
+    // the next chunk.
+    let mut message = Vec::new();
     let mut reply = Vec::new();
     loop {
         // End of file or garbage from the pool: nothing sensible is left to do but end.
-        let Ok(message) = conn.recv_bytes() else {
+        if conn.recv_bytes_into(&mut message).is_err() {
             return;
-        };
+        }
         let Ok((header, body)) = open::<ToWorker>(&message) else {
             return;
         };
@@ -71,7 +73,6 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
             }
             (Err(e), _) | (_, Err(e)) => Err(format!("the chunk's function was not found: {e}")),
         };
-        drop(message);
         if outcome.is_err() {
             reply.clear();
         }
@@ -93,8 +94,10 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
                 return;
             }
         }
-        if reply.capacity() > KEEP_REPLY_BUFFER {
-            reply = Vec::new();
+        for buffer in [&mut message, &mut reply] {
+            if buffer.capacity() > KEEP_BUFFER {
+                *buffer = Vec::new();
+            }
         }
         done += 1;
         if settings.max_tasks.is_some_and(|max| done as u64 >= max) {
@@ -102,10 +105,6 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
         }
     }
 }
-
-/// A reply buffer larger than this is let go after its chunk rather than kept by an idle
-/// worker.
-const KEEP_REPLY_BUFFER: usize = 16 << 20;
 
 /// Lets glibc's allocator keep the memory a chunk freed for the next chunk.
 ///
