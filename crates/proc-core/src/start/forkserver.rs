@@ -43,7 +43,7 @@ use crate::pidfd::Pidfd;
 use crate::travel;
 
 use super::spawn;
-use super::task::{self, LaunchError, Launched};
+use super::task::{self, Launched};
 
 /// The environment variable that tells a spawned process to become a fork server, and on
 /// which descriptor its requester talks to it.
@@ -79,41 +79,41 @@ pub(crate) fn lock_client() -> MutexGuard<'static, Option<Client>> {
     CLIENT.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Asks the fork server (started on first use) for a child that reads its task from `task`.
-/// A server found dead when asked is replaced, and asked again, once. One that dies after
-/// it took the request may have forked a child with `task` already: it is replaced, and the
-/// caller is told to ask again with a new task socket ([`LaunchError::ServerLost`]), so that
-/// two children never read one task.
-pub(crate) fn launch(task: OwnedFd) -> std::result::Result<Launched, LaunchError> {
+/// Asks the fork server (started on first use) for a child that reads its task from a new
+/// task socket; returns our end of it and the child. A server that fails, when asked or
+/// before it answers, is replaced and asked again once, with a new task socket: one that
+/// died after it took the request may have forked a child with the old socket, and our end
+/// of that is dropped, so such a child finds its task socket closed and ends at once; two
+/// children never read one task.
+pub(crate) fn launch() -> Result<(OwnedFd, Launched)> {
     let mut client = lock_client();
     let mut retried = false;
     loop {
+        let (ours, theirs) = task::task_socket()?;
         let current = match client.as_mut() {
             Some(current) => current,
             None => client.insert(Client::start()?),
         };
-        if let Err(e) = current.ask(task.as_fd()) {
-            if let Some(broken) = client.take() {
-                broken.retire();
-            }
-            if retried {
-                return Err(Error::io("asking the fork server for a child", e).into());
-            }
-            retried = true;
-            continue;
-        }
-        return match current.answer() {
-            Ok(Ok(launched)) => Ok(launched),
-            Ok(Err(reason)) => {
-                Err(Error::io("the fork server's fork", io::Error::other(reason)).into())
-            }
-            Err(e) => {
-                if let Some(broken) = client.take() {
-                    broken.retire();
+        let failure = match current.ask(theirs.as_fd()) {
+            Err(e) => Error::io("asking the fork server for a child", e),
+            Ok(()) => match current.answer() {
+                Ok(Ok(launched)) => return Ok((ours, launched)),
+                Ok(Err(reason)) => {
+                    return Err(Error::io(
+                        "the fork server's fork",
+                        io::Error::other(reason),
+                    ));
                 }
-                Err(LaunchError::ServerLost(e))
-            }
+                Err(e) => Error::io("waiting for the fork server's answer", e),
+            },
         };
+        if let Some(broken) = client.take() {
+            broken.retire();
+        }
+        if retried {
+            return Err(failure);
+        }
+        retried = true;
     }
 }
 

@@ -21,7 +21,7 @@ use crate::child::Ending;
 use crate::error::{Error, Result};
 use crate::pidfd::Pidfd;
 
-use super::task::{LaunchError, Launched};
+use super::task::{self, Launched};
 
 /// The environment variable that tells a spawned process which descriptor its task
 /// arrives on.
@@ -33,9 +33,10 @@ pub(crate) const TASK_FD_ENV: &str = "MULTIPROC_TASK_FD";
 const SPAWNED_ARG: &str = "--multiproc-spawned";
 
 /// Starts a new run of this executable that reads its task from `task`.
-pub(crate) fn launch(task: OwnedFd) -> std::result::Result<Launched, LaunchError> {
-    let mut child = run_self(TASK_FD_ENV, task.as_fd(), SPAWNED_ARG)?;
-    drop(task);
+pub(crate) fn launch() -> Result<(OwnedFd, Launched)> {
+    let (ours, theirs) = task::task_socket()?;
+    let mut child = run_self(TASK_FD_ENV, theirs.as_fd(), SPAWNED_ARG)?;
+    drop(theirs);
     let pid = child.id();
     let pidfd = match Pidfd::open(pid as libc::pid_t) {
         Ok(pidfd) => pidfd,
@@ -43,17 +44,18 @@ pub(crate) fn launch(task: OwnedFd) -> std::result::Result<Launched, LaunchError
             // Without a pidfd the child cannot be managed safely: end it now.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::io("pidfd_open of the spawned child", e).into());
+            return Err(Error::io("pidfd_open of the spawned child", e));
         }
     };
     // std's handle neither waits for nor kills the child when dropped; the pidfd manages it
     // from here on.
     drop(child);
-    Ok(Launched {
+    let launched = Launched {
         pid,
         pidfd,
         ending: Ending::Own,
-    })
+    };
+    Ok((ours, launched))
 }
 
 /// Runs `/proc/self/exe` with `marker` as its only argument, stdin on `/dev/null`, and

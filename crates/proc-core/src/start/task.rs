@@ -150,23 +150,19 @@ struct Header {
     args: ByteBuf,
 }
 
-/// How a start method makes a new process that will read its task from the given socket.
-pub(crate) type Launch = fn(OwnedFd) -> std::result::Result<Launched, LaunchError>;
+/// How a start method makes a new process that reads its task from a socket: returns our
+/// end of that socket and the process.
+pub(crate) type Launch = fn() -> Result<(OwnedFd, Launched)>;
 
-/// Why a launch made no child.
-pub(crate) enum LaunchError {
-    /// The fork server died after it took the request: it may have forked a child that
-    /// holds the task socket. Ask again with a new task socket; the parent's end of the old
-    /// one is dropped, so such a child finds its task socket closed and ends at once.
-    ServerLost(io::Error),
-    /// Nothing to retry.
-    Failed(Error),
-}
-
-impl From<Error> for LaunchError {
-    fn from(error: Error) -> Self {
-        LaunchError::Failed(error)
-    }
+/// A socket pair for one task: our end, and the end the new process reads from.
+pub(crate) fn task_socket() -> Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::io("socketpair for the task", e.into()))
 }
 
 /// A new process, about to read its task.
@@ -215,25 +211,7 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
     // What the parent printed before start() comes out before what the child prints, as
     // under Fork (and as Python does for every start method).
     super::flush_stdio();
-    let mut lost_a_server = false;
-    let (ours, launched) = loop {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| Error::io("socketpair for the task", e.into()))?;
-        match launch(theirs) {
-            Ok(launched) => break (ours, launched),
-            // Dropping `ours` closes the task socket of any child the lost server forked.
-            Err(LaunchError::ServerLost(_)) if !lost_a_server => lost_a_server = true,
-            Err(LaunchError::ServerLost(e)) => {
-                return Err(Error::io("waiting for the fork server's answer", e));
-            }
-            Err(LaunchError::Failed(e)) => return Err(e),
-        }
-    };
+    let (ours, launched) = launch()?;
     let sent = travel::send_frame(ours.as_fd(), &message, &fds, TASK_LIMIT);
     let child = Child::new(
         launched.pid,
