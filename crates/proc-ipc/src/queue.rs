@@ -1132,7 +1132,6 @@ impl<'q, T> Held<'q, T> {
                     let capacity = queue.shared.ring.len() as u64;
                     if queue.positions_hold() && capacity - (tail - head) >= HEADER as u64 {
                         self.publish(FrameKind::Abort, &[], false);
-                        queue.put_side().wait.0.bell.ring();
                     }
                     hot.open_item.store(0, Ordering::Release);
                 }
@@ -1229,7 +1228,6 @@ impl<'q, T> Held<'q, T> {
             return match self.room(needed, true) {
                 Ok(room) if room.slot && room.free >= needed => {
                     self.publish(FrameKind::Inline, &[bytes], true);
-                    queue.put_side().wait.0.bell.ring();
                     Attempt::Done
                 }
                 Ok(_) => Attempt::NoRoom,
@@ -1278,7 +1276,6 @@ impl<'q, T> Held<'q, T> {
                     len: bytes.len() as u64,
                 };
                 self.publish(FrameKind::Handoff, &[&record.to_bytes()], true);
-                queue.put_side().wait.0.bell.ring();
                 Attempt::Done
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Attempt::NoRoom,
@@ -1322,7 +1319,6 @@ impl<'q, T> Held<'q, T> {
                 } else {
                     self.publish(FrameKind::ChunkMore, &[chunk], false);
                 }
-                queue.put_side().wait.0.bell.ring();
                 sent += n;
                 if last {
                     hot.open_item.store(0, Ordering::Release);
@@ -1358,14 +1354,14 @@ impl<'q, T> Held<'q, T> {
         let hot = self.queue.put_hot();
         if published {
             self.publish(FrameKind::Abort, &[], false);
-            self.queue.put_side().wait.0.bell.ring();
         }
         hot.open_item.store(0, Ordering::Release);
     }
 
     /// Writes a frame past `tail`, then publishes it (producers' lock): the intent, then
     /// `tail`, then the count, each a store that a process killed between two of them
-    /// leaves repairable (see "Consistency when a process dies").
+    /// leaves repairable (see "Consistency when a process dies"); then rings the bell that
+    /// consumers sleep on, as `advance` does on the other side.
     fn publish(&self, kind: FrameKind, parts: &[&[u8]], ends_item: bool) {
         debug_assert!(self.side == Side::Producer);
         let hot = self.queue.put_hot();
@@ -1381,6 +1377,7 @@ impl<'q, T> Held<'q, T> {
         // SeqCst: it pairs with the consumers' doorbell (see `Doorbell::ring`).
         hot.tail.store(new_tail, Ordering::SeqCst);
         hot.puts.store(puts, Ordering::Release);
+        self.queue.put_side().wait.0.bell.ring();
     }
 
     /// Moves `head` past the frame just taken, then counts the item if the frame ended one
