@@ -2,10 +2,13 @@
 //! with a zero limit, and `join_timeout` with zero and with the longest timeout.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use proc_core::Process;
 use proc_core::codec::{self, CodecError};
+use proc_core::travel::{FdRef, ReceivedFd};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// splitmix64, seeded, so that a failing case can be replayed.
 struct Rng(u64);
@@ -60,15 +63,56 @@ fn a_limit_of_zero_refuses_every_value_that_has_bytes() {
     assert_eq!(codec::decode::<()>(&[], 0), Ok(()));
 }
 
-fn nap(millis: u64) {
-    std::thread::sleep(Duration::from_millis(millis));
+/// Long enough never to be reached by a correct run: a child that waits this long fails
+/// instead of hanging.
+const HANG: Duration = Duration::from_secs(60);
+
+/// The read end of a pipe, as an argument of a target: it travels to a child under every
+/// start method (inherited by a forked child, attached to the task message otherwise).
+#[derive(Debug)]
+struct Gate(OwnedFd);
+
+impl Serialize for Gate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FdRef::new(self.0.as_fd()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Gate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Gate(ReceivedFd::deserialize(deserializer)?.into_inner()))
+    }
+}
+
+/// Blocks until the test writes a byte to the gate's pipe; panics (exit code 1) if that
+/// does not happen within [`HANG`]. A forked child inherits the write end too, so the end
+/// of the pipe is no signal: only the byte is.
+fn wait_at(gate: Gate) {
+    let deadline = Instant::now() + HANG;
+    assert!(
+        proc_core::wait_readable(gate.0.as_fd(), Some(deadline)).expect("poll the gate"),
+        "the gate did not open within {HANG:?}"
+    );
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&gate.0, &mut byte) {
+            Ok(1) => return,
+            Ok(n) => panic!("read {n} bytes from the gate"),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => panic!("reading the gate: {e}"),
+        }
+    }
 }
 
 #[test]
 fn join_timeout_zero_polls_and_the_longest_timeout_waits_for_the_end() {
-    let mut p = Process::target(nap, (100,));
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+    let mut p = Process::target(wait_at, (Gate(read),));
     p.start().unwrap();
+    // The child cannot end before the byte is written below: a zero timeout finds it running.
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+    assert_eq!(nix::unistd::write(&write, &[1]).expect("open the gate"), 1);
+    drop(write);
     assert_eq!(p.join_timeout(Duration::MAX).unwrap(), Some(0));
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(0));
 }

@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -244,25 +245,70 @@ fn a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(method: Start
     assert_eq!(common::open_fds(), fds_before, "its descriptors leaked");
 
     // The next start reaps too.
+    let table_before_first = fd_table();
     let mut p = Process::target(nothing, ()).with_start_method(method);
     p.start().unwrap();
     let first = p.pid().unwrap();
     drop(p);
+    // What this process still holds for `first` once its handle is gone (in the registry of
+    // children, which start() reaps): of it, the pipes and sockets, named by an inode that
+    // is unique while they are open, so that a later descriptor of the same number is not
+    // mistaken for them. A served child has its status pipe and task socket, a spawned one
+    // its task socket, a forked one none (only its pidfd).
+    let held_for_first: Vec<String> = fd_table()
+        .into_iter()
+        .filter(|(fd, target)| table_before_first.get(fd) != Some(target))
+        .map(|(_, target)| target)
+        .filter(|target| target.starts_with("pipe:") || target.starts_with("socket:"))
+        .collect();
+    if method != StartMethod::Fork {
+        assert!(
+            !held_for_first.is_empty(),
+            "no task socket or status pipe held for the child: the check below would be empty"
+        );
+    }
     wait_until_ended(first);
     if method == StartMethod::ForkServer {
-        // Let the server report the end it has reaped, so that start() can see it.
+        // Let the server report the end it has reaped, so that start() can see it: the
+        // server reaps the child, then writes its exit code into the status pipe, so wait
+        // for the pipe to turn readable (the child being gone from /proc is not enough).
+        let status: Vec<u32> = fd_table()
+            .into_iter()
+            .filter(|(_, target)| target.starts_with("pipe:") && held_for_first.contains(target))
+            .map(|(fd, _)| fd)
+            .collect();
+        assert_eq!(status.len(), 1, "the status pipe of the served child");
+        // SAFETY: the descriptor is the status pipe's read end that the registry of children
+        // holds for `first`; nothing closes it before q.start() below, after this borrow.
+        let status = unsafe { BorrowedFd::borrow_raw(status[0] as RawFd) };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while zombies().iter().any(|z| z.pid == first) {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        assert!(
+            proc_core::wait_readable(status, Some(deadline)).unwrap(),
+            "the fork server never reported the end of the child"
+        );
     }
     let mut q = Process::target(nothing, ()).with_start_method(method);
     q.start().unwrap();
-    assert_eq!(
-        stat_of(first),
-        None,
-        "start() did not reap the finished child"
+    // A forked or spawned child is ours to reap, and is a zombie until start() does. A
+    // served child is the fork server's: the server reaped it (its report, waited for above,
+    // comes after the reap), so it is gone whatever start() does, and this would prove
+    // nothing. What start() owns for it is its registry entry, whose descriptors are checked
+    // below for every method (under Fork only the pidfd, which this check cannot name).
+    if method != StartMethod::ForkServer {
+        assert_eq!(
+            stat_of(first),
+            None,
+            "start() did not reap the finished child"
+        );
+    }
+    let table = fd_table();
+    let still_held: Vec<&String> = held_for_first
+        .iter()
+        .filter(|target| table.values().any(|t| t == *target))
+        .collect();
+    assert!(
+        still_held.is_empty(),
+        "start() did not close what this process held for the finished child: {still_held:?}"
     );
     q.join().unwrap();
     drop(q);

@@ -195,8 +195,12 @@ fn a_fork_server_answers_a_request_it_does_not_know_and_ends_with_its_connection
     let server = command.spawn().expect("run this binary as a fork server");
     drop(theirs);
     let mut socket = std::fs::File::from(ours);
-    // A frame that is not "fork", and a "fork" without its three descriptors.
-    for request in [&b"hello"[..], b"fork"] {
+    // A frame that is not "fork", and a "fork" without its three descriptors, each with the
+    // answer it must get.
+    for (request, expected) in [
+        (&b"hello"[..], "not one the fork server knows"),
+        (b"fork", "3 descriptors (task, stdout, stderr), not 0"),
+    ] {
         socket
             .write_all(&frame(request.len() as u32, request))
             .unwrap();
@@ -206,8 +210,9 @@ fn a_fork_server_answers_a_request_it_does_not_know_and_ends_with_its_connection
         io::Read::read_exact(&mut socket, &mut reply).expect("the whole answer");
         let reply = String::from_utf8_lossy(&reply);
         assert!(
-            reply.contains("not one the fork server knows") || reply.contains("3 descriptors"),
-            "{reply:?}"
+            reply.contains(expected),
+            "request {:?}: expected {expected:?} in {reply:?}",
+            String::from_utf8_lossy(request)
         );
     }
     // A connection that ends mid-frame ends the server, which forked nothing.

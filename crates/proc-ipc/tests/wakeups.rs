@@ -55,7 +55,7 @@ fn lockstep(maxsize: usize, items: u64) {
     let consumer = started(get_in_order, (q.clone(), items));
     let producer = started(put_in_order, (q.clone(), items));
     let consumed = consumer.join_timeout(HANG).unwrap();
-    let produced = producer.join_timeout(Duration::from_secs(1)).unwrap();
+    let produced = producer.join_timeout(HANG).unwrap();
     assert!(
         consumed == Some(0) && produced == Some(0),
         "maxsize {maxsize}: the consumer ({consumed:?}, in {}) and the producer ({produced:?}, \

@@ -2,8 +2,11 @@
 //! `maxsize` 1 and 0, zero and maximal timeouts of `put`, `join` and an `AsyncResult`, and a
 //! pool task whose argument or result cannot be encoded.
 
-use std::time::Duration;
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{NEVER, PidFile};
 use proc_core::Process;
 use proc_ipc::PutError;
 use proc_patterns::{Error, JoinableQueue, Pool};
@@ -70,20 +73,32 @@ fn join_with_the_longest_timeout_waits_for_a_consumer_in_another_process() {
     assert_eq!(consumer.join().unwrap(), 0);
 }
 
-fn slow_double(x: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(100));
+/// Doubles `x` once the file at `gate` exists (the test creates it when it is ready for the
+/// task to finish); panics if it never does.
+fn gated_double((x, gate): (u64, String)) -> u64 {
+    let start = Instant::now();
+    while !std::path::Path::new(&gate).exists() {
+        assert!(start.elapsed() < NEVER, "the gate {gate:?} never opened");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     x * 2
 }
 
 #[test]
 fn an_async_result_with_a_zero_timeout_is_not_ready_and_with_the_longest_one_is() {
+    let gate = PidFile::new("async-result-gate");
     let pool = Pool::new(1).unwrap();
-    let pending = pool.apply_async(slow_double, 21);
+    let pending = pool.apply_async(gated_double, (21, gate.path()));
+    // The task cannot finish before the gate opens below.
     assert!(matches!(
         pending.get_timeout(Duration::ZERO),
         Err(Error::Timeout)
     ));
+    assert!(!pending.ready());
+    // Opens the gate: creates the file (whole, by renaming it into place).
+    PidFile::announce(&gate.path());
     assert_eq!(pending.get_timeout(Duration::MAX).unwrap(), 42);
+    assert!(pending.ready());
     // Ready now: a zero timeout gives the value.
     assert_eq!(pending.get_timeout(Duration::ZERO).unwrap(), 42);
 }
@@ -116,6 +131,7 @@ fn an_argument_that_cannot_be_encoded_fails_its_own_task_and_the_others_run() {
     let results: Vec<_> = pool
         .imap_chunked(unwrap_fussy, (0..6).map(Fussy), 1)
         .collect();
+    assert_eq!(results.len(), 6, "one result per input: {results:?}");
     for (x, result) in (0..6).zip(&results) {
         match (x, result) {
             (3, Err(Error::Codec(e))) => assert!(e.to_string().contains("three"), "{e}"),
@@ -131,6 +147,7 @@ fn an_argument_that_cannot_be_encoded_fails_its_own_task_and_the_others_run() {
 fn a_result_that_cannot_be_encoded_fails_its_chunk_and_the_pool_goes_on() {
     let pool = Pool::new(2).unwrap();
     let results: Vec<_> = pool.imap_chunked(make_fussy, 0..6, 1).collect();
+    assert_eq!(results.len(), 6, "one result per input: {results:?}");
     for (x, result) in (0..6u32).zip(&results) {
         match (x, result) {
             (3, Err(Error::Codec(e))) => assert!(e.to_string().contains("three"), "{e}"),

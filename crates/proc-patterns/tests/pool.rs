@@ -125,6 +125,7 @@ fn get_timeout_on_an_unfinished_task_is_a_timeout_and_the_task_goes_on() {
 fn a_panicking_task_is_an_error_with_its_message_and_the_others_and_the_pool_go_on() {
     let pool = Pool::builder().processes(2).chunksize(4).build().unwrap();
     let results: Vec<_> = pool.imap(fails_on_three, 0..8).collect();
+    assert_eq!(results.len(), 8, "one result per input: {results:?}");
     for (x, result) in (0..8).zip(&results) {
         match (x, result) {
             (3, Err(Error::TaskPanicked { message })) => {

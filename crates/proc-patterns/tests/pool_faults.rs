@@ -40,6 +40,7 @@ fn a_worker_killed_during_a_task_fails_that_task_only_and_is_replaced() {
     assert!(before.contains(&victim));
     kill(victim);
     let results: Vec<_> = results.collect();
+    assert_eq!(results.len(), 8, "one result per input: {results:?}");
     for (x, result) in (0..8).zip(&results) {
         match (x, result) {
             (3, Err(Error::WorkerDied { pid, exitcode })) => {

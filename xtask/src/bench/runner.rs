@@ -83,24 +83,40 @@ mod tests {
 
     #[test]
     fn a_run_past_its_limit_is_ended_with_the_processes_it_started() {
-        let started = Instant::now();
+        /// Only a hang guard: a correct run returns, and its processes go, in milliseconds.
+        const WATCHDOG: Duration = Duration::from_secs(60);
         let marker = format!("xtask-runner-test-{}", std::process::id());
-        // A grandchild, named so that it can be found, and bash waiting in the foreground.
-        let script = format!("(exec -a {marker} sleep 30) & sleep 30");
-        let result = run(
-            Path::new("bash"),
-            &["-c", &script],
-            Path::new("/"),
-            Duration::from_millis(300),
-        );
+        // A grandchild, named so that it can be found, and bash waiting in the foreground;
+        // both would outlive the watchdog many times over unless killed.
+        let script = format!("(exec -a {marker} sleep 3600) & sleep 3600");
+        let (sent, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sent.send(run(
+                Path::new("bash"),
+                &["-c", &script],
+                Path::new("/"),
+                Duration::from_millis(300),
+            ));
+        });
+        let result = result
+            .recv_timeout(WATCHDOG)
+            .expect("run() did not return: the run was waited out, not ended");
         assert!(result.err().unwrap().contains("still ran after"));
-        assert!(started.elapsed() < Duration::from_secs(10));
-        // The grandchild went with the group: nothing holds the pipes open.
-        let left = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        assert!(left.stdout.is_empty(), "left running: {left:?}");
+        // The grandchild went with the group: nothing holds the pipes open. The SIGKILL is
+        // sent before run() returns, but the grandchild (not run()'s to reap) may take a
+        // moment to die; one that was not killed would run for an hour.
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            let left = Command::new("pgrep")
+                .args(["-f", &marker])
+                .output()
+                .unwrap();
+            if left.stdout.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "left running: {left:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

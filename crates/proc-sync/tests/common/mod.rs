@@ -20,7 +20,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A generous bound for anything that must happen "eventually": only reached on a bug.
-pub const EVENTUALLY: Duration = Duration::from_secs(10);
+pub const EVENTUALLY: Duration = Duration::from_secs(60);
 
 /// Starts a child that calls `target` with `args`, by the start method in force: a daemon,
 /// so that a failing test does not leave the test binary waiting at exit for a child that

@@ -240,11 +240,33 @@ fn run(config: &Config) -> ExitCode {
         }
         Sabotage::Zombie => {
             // SAFETY: the child only calls _exit, which is async-signal-safe.
-            if unsafe { libc::fork() } == 0 {
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
                 // SAFETY: ends the child at once.
                 unsafe { libc::_exit(0) };
             }
-            std::thread::sleep(Duration::from_millis(100));
+            if pid > 0 {
+                // Wait until the child has exited, without reaping it (WNOWAIT): from then
+                // on it is a zombie, for the census below to find.
+                loop {
+                    // SAFETY: zeroed is a valid siginfo_t (plain data), which waitid fills.
+                    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                    // SAFETY: P_PID with our own child's pid and a valid out-pointer.
+                    let rc = unsafe {
+                        libc::waitid(
+                            libc::P_PID,
+                            pid as libc::id_t,
+                            &mut info,
+                            libc::WEXITED | libc::WNOWAIT,
+                        )
+                    };
+                    if rc == 0
+                        || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+                    {
+                        break;
+                    }
+                }
+            }
         }
         _ => {}
     }
