@@ -39,7 +39,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
@@ -219,6 +219,55 @@ impl<'de> Deserialize<'de> for ReceivedFd {
                  channel that carries them",
             )),
         })
+    }
+}
+
+/// An owned descriptor that travels: it serializes as [`FdRef`] does and deserializes as
+/// [`ReceivedFd`] does, so that a type holding one derives `Serialize` and `Deserialize`
+/// and can be an argument of `Process::target` (inherited by a forked child, attached to
+/// the task of a spawned or served one) or go through a Queue or a Connection.
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+///
+/// use proc_core::travel::{self, Descriptor};
+///
+/// let (read, _write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+/// let parcel = travel::encode(&Descriptor::from(read)).unwrap();
+/// assert_eq!(parcel.fds.len(), 1, "a copy of the descriptor joins the parcel");
+/// let back: Descriptor = travel::decode(&parcel.bytes, 1 << 10, parcel.fds).unwrap();
+/// let _fd: OwnedFd = back.into();
+/// ```
+#[derive(Debug)]
+pub struct Descriptor(OwnedFd);
+
+impl From<OwnedFd> for Descriptor {
+    fn from(fd: OwnedFd) -> Descriptor {
+        Descriptor(fd)
+    }
+}
+
+impl From<Descriptor> for OwnedFd {
+    fn from(fd: Descriptor) -> OwnedFd {
+        fd.0
+    }
+}
+
+impl AsFd for Descriptor {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Serialize for Descriptor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FdRef::new(self.0.as_fd()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Descriptor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ReceivedFd::deserialize(deserializer).map(|fd| Descriptor(fd.into_inner()))
     }
 }
 

@@ -2,13 +2,13 @@
 //! with a zero limit, and `join_timeout` with zero and with the longest timeout.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use proc_core::Process;
 use proc_core::codec::{self, CodecError};
-use proc_core::travel::{FdRef, ReceivedFd};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use proc_core::travel::Descriptor;
+use serde::{Deserialize, Serialize};
 
 /// splitmix64, seeded, so that a failing case can be replayed.
 struct Rng(u64);
@@ -69,20 +69,8 @@ const HANG: Duration = Duration::from_secs(60);
 
 /// The read end of a pipe, as an argument of a target: it travels to a child under every
 /// start method (inherited by a forked child, attached to the task message otherwise).
-#[derive(Debug)]
-struct Gate(OwnedFd);
-
-impl Serialize for Gate {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        FdRef::new(self.0.as_fd()).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Gate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Gate(ReceivedFd::deserialize(deserializer)?.into_inner()))
-    }
-}
+#[derive(Debug, Serialize, Deserialize)]
+struct Gate(Descriptor);
 
 /// Blocks until the test writes a byte to the gate's pipe; panics (exit code 1) if that
 /// does not happen within [`HANG`]. A forked child inherits the write end too, so the end
@@ -107,7 +95,7 @@ fn wait_at(gate: Gate) {
 #[test]
 fn join_timeout_zero_polls_and_the_longest_timeout_waits_for_the_end() {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
-    let mut p = Process::target(wait_at, (Gate(read),));
+    let mut p = Process::target(wait_at, (Gate(read.into()),));
     p.start().unwrap();
     // The child cannot end before the byte is written below: a zero timeout finds it running.
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);

@@ -5,32 +5,21 @@
 //! every start method can run.
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use multiproc::prelude::*;
-use multiproc::proc_core::travel::{FdRef, ReceivedFd};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use multiproc::proc_core::travel::Descriptor;
+use serde::{Deserialize, Serialize};
 
 /// The write end of a pipe, as an argument of a target: inherited by a forked child, sent
 /// with the task of a spawned or served one.
-struct Signal(OwnedFd);
-
-impl Serialize for Signal {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        FdRef::new(self.0.as_fd()).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Signal {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Signal(ReceivedFd::deserialize(deserializer)?.into_inner()))
-    }
-}
+#[derive(Serialize, Deserialize)]
+struct Signal(Descriptor);
 
 impl Signal {
     fn give(self) {
-        let _ = std::fs::File::from(self.0).write_all(b"r");
+        let _ = std::fs::File::from(OwnedFd::from(self.0)).write_all(b"r");
     }
 }
 
@@ -128,8 +117,11 @@ fn main() -> multiproc::Result<()> {
         "exit-routine" => {
             // The daemon says when it runs, so that main does not end it before it has.
             let (mut ready_rx, ready_tx) = std::io::pipe().expect("pipe");
-            let mut daemon =
-                Process::target(daemon_until_killed, (Signal(ready_tx.into()),)).with_daemon(true);
+            let mut daemon = Process::target(
+                daemon_until_killed,
+                (Signal(OwnedFd::from(ready_tx).into()),),
+            )
+            .with_daemon(true);
             daemon.start()?;
             let mut ready = [0u8; 1];
             std::io::Read::read_exact(&mut ready_rx, &mut ready).expect("daemon ready");

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use proc_core::codec;
-use proc_core::travel::{FdRef, ReceivedFd};
+use proc_core::travel::Descriptor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -18,22 +18,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The write end of a report pipe: give it to a child as an argument of its target.
-#[derive(Debug)]
-pub struct Reporter(OwnedFd);
-
-impl Serialize for Reporter {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        FdRef::new(self.0.as_fd()).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Reporter {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Reporter(
-            ReceivedFd::deserialize(deserializer)?.into_inner(),
-        ))
-    }
-}
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reporter(Descriptor);
 
 impl Reporter {
     /// Sends `value` as one frame (a `u32` length, then the codec's bytes) in one write,
@@ -95,7 +81,7 @@ impl Reports {
 /// A new report pipe: keep the [`Reports`], give the [`Reporter`] to a child.
 pub fn report_pipe() -> (Reports, Reporter) {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
-    (Reports(read), Reporter(write))
+    (Reports(read), Reporter(write.into()))
 }
 
 /// The number of descriptors this process has open.
