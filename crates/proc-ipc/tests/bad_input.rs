@@ -5,14 +5,16 @@
 //! bytes), and zero and maximal timeouts. Whatever arrives, the receiver gets a value or
 //! an error of the documented kind, never a panic or a hang, and goes on working.
 
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
+use common::write_raw;
 use proc_core::Process;
 use proc_core::codec::{self, ByteBuf};
-use proc_ipc::{Connection, Error, GetError, PutError, Queue, pipe};
+use proc_ipc::{Error, GetError, PutError, Queue, pipe};
 
 /// A small seeded generator (splitmix64), so that a failing case can be replayed.
 struct Rng(u64);
@@ -38,15 +40,6 @@ impl Rng {
     fn bytes_below(&mut self, max: u64) -> Vec<u8> {
         let len = self.below(max) as usize;
         self.bytes(len)
-    }
-}
-
-/// Writes raw bytes on a connection's socket, bypassing its framing.
-fn write_raw(conn: &Connection, bytes: &[u8]) {
-    let mut left = bytes;
-    while !left.is_empty() {
-        let n = nix::unistd::write(conn.as_fd(), left).expect("raw write");
-        left = &left[n..];
     }
 }
 

@@ -7,22 +7,13 @@
 
 mod common;
 
-use std::os::fd::AsFd;
 use std::time::Duration;
 
+use common::write_raw;
 use common::{NEVER, start};
 use proc_core::{Process, StartMethod, exit};
 use proc_ipc::{Connection, Error, pipe, pipe_oneway};
 use proc_sync::Event;
-
-/// Writes raw bytes on a connection's socket, bypassing its framing.
-fn write_raw(conn: &Connection, bytes: &[u8]) {
-    let mut left = bytes;
-    while !left.is_empty() {
-        let n = nix::unistd::write(conn.as_fd(), left).expect("raw write");
-        left = &left[n..];
-    }
-}
 
 /// Receives `(i, "item i")` for i in 0..100, checking each, and answers each with `2 i`.
 fn answer_100_doubled(end: Connection) {

@@ -1,5 +1,6 @@
-//! Helpers shared by the multiprocess tests of proc-ipc: children started from targets, and
-//! a check that a child is asleep in a blocking call.
+//! Helpers shared by the multiprocess tests of proc-ipc: children started from targets, a
+//! check that a child is asleep in a blocking call, and raw writes past a connection's
+//! framing.
 //!
 //! The children are targets, `fn`s given the queues, connections and plain data they use
 //! as arguments and started with `Process::target(f, args)` and no explicit start method,
@@ -8,9 +9,11 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use proc_core::{Process, Target};
+use proc_ipc::Connection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -44,5 +47,14 @@ pub fn wait_until_asleep_on_a_futex(p: &Process) {
         assert!(p.is_alive(), "the child ended instead of blocking");
         assert!(start.elapsed() < NEVER, "the child never blocked");
         std::thread::yield_now();
+    }
+}
+
+/// Writes raw bytes on a connection's socket, bypassing its framing.
+pub fn write_raw(conn: &Connection, bytes: &[u8]) {
+    let mut left = bytes;
+    while !left.is_empty() {
+        let n = nix::unistd::write(conn.as_fd(), left).expect("raw write");
+        left = &left[n..];
     }
 }
