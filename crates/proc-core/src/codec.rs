@@ -1,25 +1,26 @@
 //! The wire codec: how values cross a process boundary.
 //!
-//! This module is the only place in multiproc that names bincode, so that the codec can be
-//! replaced by changing one file. Everything a process receives from another is untrusted:
-//! decoding always runs with a size limit, and a value that does not decode, or that leaves
-//! bytes over, is an error and never a panic.
+//! Everything a process receives from another is untrusted: decoding always runs with a
+//! size limit, and a value that does not decode, or that leaves bytes over, is an error and
+//! never a panic.
+//!
+//! The encoding is bincode 2's (the `wire` module says it byte by byte), written and read by
+//! this crate's own code: the tests check it against bincode, which is only a
+//! dev-dependency.
 //!
 //! ## What a decode may allocate
-//! bincode reads a `String` or a byte buffer by allocating the length its prefix announces
-//! and then filling it, so ten bytes that announce 4 GiB would allocate 4 GiB. bincode's own
-//! guard against that, a limit on claimed bytes, is checked on every primitive it reads: with
-//! it, a `Vec<u64>` of 200,000 elements took 1.06 ms to decode, without it 0.68 ms. So the
-//! decoder runs without it, behind a guard of its own (the `guard` module): a thin layer
-//! between bincode and the value being built that reads strings and byte buffers as slices
-//! of the input (bincode checks their length against what is left of it before it hands
-//! them out) and copies them from there, and that caps the length a sequence or map reports
-//! to its visitor by the length of the input. What a decode sets aside before its elements
-//! arrive is then bounded by the input's length (and serde's own cap of 1 MiB on
-//! preallocation), whatever the bytes announce.
+//! A decoder that reads a `String` by allocating the length its prefix announces and then
+//! filling it lets ten bytes that announce 4 GiB allocate 4 GiB. This one reads strings and
+//! byte buffers as slices of the input, after checking their length against what is left of
+//! it, and copies them from there; and a sequence or map tells its visitor at most as many
+//! elements as there are bytes left. What a decode sets aside before its elements arrive is
+//! then bounded by the input's length (and serde's own cap of 1 MiB on preallocation),
+//! whatever the bytes announce.
 
 use serde::Serialize;
 use serde::de::{DeserializeOwned, DeserializeSeed};
+
+mod wire;
 
 /// A byte buffer that the codec copies as one block. A `Vec<u8>` goes through serde as a
 /// sequence, byte by byte: about 300 MiB/s to decode, where a `ByteBuf` (or a field marked
@@ -37,16 +38,6 @@ pub use serde_bytes::ByteBuf;
 
 /// The largest encoded value decoded by default: 64 MiB.
 pub const DEFAULT_LIMIT: usize = 64 << 20;
-
-/// The compact layout: [`encode`], [`decode`] and every queue and connection use it.
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-}
-
-/// The fixed-width layout: [`Layout::Fixed`].
-fn fixed() -> impl bincode::config::Config {
-    bincode::config::standard().with_fixed_int_encoding()
-}
 
 /// How integers (and the lengths of strings, sequences and maps, and the tags of enums) are
 /// laid out in an encoding.
@@ -73,7 +64,7 @@ fn fixed() -> impl bincode::config::Config {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Layout {
-    /// Integers in as few bytes as their values need (bincode's variable-length integers).
+    /// Integers in as few bytes as their values need (as bincode's variable-length integers).
     #[default]
     Compact,
     /// Integers at their full width, little-endian.
@@ -88,8 +79,8 @@ impl Layout {
         buf: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         match self {
-            Layout::Compact => encode_with(value, buf, config()),
-            Layout::Fixed => encode_with(value, buf, fixed()),
+            Layout::Compact => encode_with::<T, false>(value, buf),
+            Layout::Fixed => encode_with::<T, true>(value, buf),
         }
     }
 
@@ -106,8 +97,8 @@ impl Layout {
         limit: usize,
     ) -> Result<S::Value, CodecError> {
         match self {
-            Layout::Compact => decode_with(seed, bytes, limit, config()),
-            Layout::Fixed => decode_with(seed, bytes, limit, fixed()),
+            Layout::Compact => decode_with::<S, false>(seed, bytes, limit),
+            Layout::Fixed => decode_with::<S, true>(seed, bytes, limit),
         }
     }
 }
@@ -170,31 +161,20 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
 /// assert_eq!(proc_core::codec::decode::<u32>(&buf[1..], 16).unwrap(), 5);
 /// ```
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode_with(value, buf, config())
+    encode_with::<T, false>(value, buf)
 }
 
-fn encode_with<T: Serialize + ?Sized>(
+fn encode_with<T: Serialize + ?Sized, const FIXED: bool>(
     value: &T,
     buf: &mut Vec<u8>,
-    config: impl bincode::config::Config,
 ) -> Result<(), CodecError> {
     let start = buf.len();
-    bincode::serde::encode_into_writer(value, VecWriter(buf), config).map_err(|e| {
-        buf.truncate(start);
-        CodecError::Encode(e.to_string())
-    })
-}
-
-/// Appends to a `Vec<u8>`. Through bincode's `std::io::Write` adapter, encoding costs about
-/// 40% more per primitive; bincode's own `Vec` writer is private.
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl bincode::enc::write::Writer for VecWriter<'_> {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
+    value
+        .serialize(&mut wire::Encoder::<FIXED>::new(buf))
+        .map_err(|e| {
+            buf.truncate(start);
+            CodecError::Encode(e.0)
+        })
 }
 
 /// Decodes a `T` from exactly `bytes`, refusing input longer than `limit`.
@@ -254,14 +234,13 @@ pub fn decode_seed<'de, S: DeserializeSeed<'de>>(
     bytes: &'de [u8],
     limit: usize,
 ) -> Result<S::Value, CodecError> {
-    decode_with(seed, bytes, limit, config())
+    decode_with::<S, false>(seed, bytes, limit)
 }
 
-fn decode_with<'de, S: DeserializeSeed<'de>>(
+fn decode_with<'de, S: DeserializeSeed<'de>, const FIXED: bool>(
     seed: S,
     bytes: &'de [u8],
     limit: usize,
-    config: impl bincode::config::Config,
 ) -> Result<S::Value, CodecError> {
     if bytes.len() > limit {
         return Err(CodecError::TooLarge {
@@ -269,421 +248,13 @@ fn decode_with<'de, S: DeserializeSeed<'de>>(
             limit,
         });
     }
-    let seed = guard::Seed::new(seed, bytes.len());
-    let (value, used) = bincode::serde::seed_decode_from_slice(seed, bytes, config)
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(CodecError::TrailingBytes {
-            extra: bytes.len() - used,
-        });
-    }
-    Ok(value)
-}
-
-/// The layer between bincode's decoder and the value being built (see the module docs):
-/// every deserializer, visitor and access that bincode hands to the value goes through it, so
-/// that no part of the value, however deeply nested, sees bincode's own string and byte
-/// buffer reads or an uncapped length.
-mod guard {
-    use std::fmt;
-
-    use serde::de::{
-        DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
-    };
-
-    /// A seed whose deserializer is guarded; `cap` is the length of the input.
-    pub(super) struct Seed<S> {
-        inner: S,
-        cap: usize,
-    }
-
-    impl<S> Seed<S> {
-        pub(super) fn new(inner: S, cap: usize) -> Self {
-            Seed { inner, cap }
-        }
-    }
-
-    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
-        type Value = S::Value;
-
-        #[inline]
-        fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
-            self.inner.deserialize(Guarded {
-                inner,
-                cap: self.cap,
-            })
-        }
-    }
-
-    /// A guarded deserializer.
-    struct Guarded<D> {
-        inner: D,
-        cap: usize,
-    }
-
-    impl<D> Guarded<D> {
-        #[inline]
-        fn visit<V>(&self, inner: V) -> Visit<V> {
-            Visit {
-                inner,
-                cap: self.cap,
-            }
-        }
-    }
-
-    macro_rules! forward {
-        ($($method:ident)*) => {$(
-            #[inline]
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-                let visitor = self.visit(visitor);
-                self.inner.$method(visitor)
-            }
-        )*};
-    }
-
-    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<D> {
-        type Error = D::Error;
-
-        forward! {
-            deserialize_any deserialize_bool
-            deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
-            deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
-            deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_bytes
-            deserialize_option deserialize_unit deserialize_seq deserialize_map
-            deserialize_identifier deserialize_ignored_any
-        }
-
-        /// Read as a slice of the input (bincode checks its length against what is left),
-        /// then copied: never allocated for the announced length before the bytes are there.
-        #[inline]
-        fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.deserialize_str(OwnedString(visitor))
-        }
-
-        /// As `deserialize_string`.
-        #[inline]
-        fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.deserialize_bytes(OwnedBytes(visitor))
-        }
-
-        #[inline]
-        fn deserialize_unit_struct<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_unit_struct(name, visitor)
-        }
-
-        #[inline]
-        fn deserialize_newtype_struct<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_newtype_struct(name, visitor)
-        }
-
-        #[inline]
-        fn deserialize_tuple<V: Visitor<'de>>(
-            self,
-            len: usize,
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_tuple(len, visitor)
-        }
-
-        #[inline]
-        fn deserialize_tuple_struct<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            len: usize,
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_tuple_struct(name, len, visitor)
-        }
-
-        #[inline]
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            fields: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_struct(name, fields, visitor)
-        }
-
-        #[inline]
-        fn deserialize_enum<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            variants: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, D::Error> {
-            let visitor = self.visit(visitor);
-            self.inner.deserialize_enum(name, variants, visitor)
-        }
-
-        fn is_human_readable(&self) -> bool {
-            self.inner.is_human_readable()
-        }
-    }
-
-    /// A visitor whose nested deserializers and accesses are guarded.
-    struct Visit<V> {
-        inner: V,
-        cap: usize,
-    }
-
-    macro_rules! pass {
-        ($($method:ident($ty:ty))*) => {$(
-            #[inline]
-            fn $method<E: serde::de::Error>(self, v: $ty) -> Result<V::Value, E> {
-                self.inner.$method(v)
-            }
-        )*};
-    }
-
-    impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
-        type Value = V::Value;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.inner.expecting(f)
-        }
-
-        pass! {
-            visit_bool(bool)
-            visit_i8(i8) visit_i16(i16) visit_i32(i32) visit_i64(i64) visit_i128(i128)
-            visit_u8(u8) visit_u16(u16) visit_u32(u32) visit_u64(u64) visit_u128(u128)
-            visit_f32(f32) visit_f64(f64) visit_char(char)
-            visit_str(&str) visit_borrowed_str(&'de str) visit_string(String)
-            visit_bytes(&[u8]) visit_borrowed_bytes(&'de [u8]) visit_byte_buf(Vec<u8>)
-        }
-
-        #[inline]
-        fn visit_none<E: serde::de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_none()
-        }
-
-        #[inline]
-        fn visit_unit<E: serde::de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_unit()
-        }
-
-        #[inline]
-        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
-            self.inner.visit_some(Guarded {
-                inner,
-                cap: self.cap,
-            })
-        }
-
-        #[inline]
-        fn visit_newtype_struct<D: Deserializer<'de>>(
-            self,
-            inner: D,
-        ) -> Result<V::Value, D::Error> {
-            self.inner.visit_newtype_struct(Guarded {
-                inner,
-                cap: self.cap,
-            })
-        }
-
-        #[inline]
-        fn visit_seq<A: SeqAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
-            self.inner.visit_seq(Access {
-                inner,
-                cap: self.cap,
-            })
-        }
-
-        #[inline]
-        fn visit_map<A: MapAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
-            self.inner.visit_map(Access {
-                inner,
-                cap: self.cap,
-            })
-        }
-
-        #[inline]
-        fn visit_enum<A: EnumAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
-            self.inner.visit_enum(Access {
-                inner,
-                cap: self.cap,
-            })
-        }
-    }
-
-    /// Hands a borrowed string to a visitor that asked for an owned one, as an owned one.
-    struct OwnedString<V>(V);
-
-    impl<'de, V: Visitor<'de>> Visitor<'de> for OwnedString<V> {
-        type Value = V::Value;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.0.expecting(f)
-        }
-
-        #[inline]
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<V::Value, E> {
-            self.0.visit_string(v.to_owned())
-        }
-
-        #[inline]
-        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<V::Value, E> {
-            self.0.visit_string(v)
-        }
-    }
-
-    /// Hands borrowed bytes to a visitor that asked for a byte buffer, as a byte buffer.
-    struct OwnedBytes<V>(V);
-
-    impl<'de, V: Visitor<'de>> Visitor<'de> for OwnedBytes<V> {
-        type Value = V::Value;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.0.expecting(f)
-        }
-
-        #[inline]
-        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<V::Value, E> {
-            self.0.visit_byte_buf(v.to_vec())
-        }
-
-        #[inline]
-        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<V::Value, E> {
-            self.0.visit_byte_buf(v)
-        }
-    }
-
-    /// A guarded sequence, map, enum or variant access.
-    struct Access<A> {
-        inner: A,
-        cap: usize,
-    }
-
-    impl<A> Access<A> {
-        #[inline]
-        fn seed<S>(&self, inner: S) -> Seed<S> {
-            Seed::new(inner, self.cap)
-        }
-    }
-
-    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<A> {
-        type Error = A::Error;
-
-        #[inline]
-        fn next_element_seed<S: DeserializeSeed<'de>>(
-            &mut self,
-            seed: S,
-        ) -> Result<Option<S::Value>, A::Error> {
-            let seed = self.seed(seed);
-            self.inner.next_element_seed(seed)
-        }
-
-        /// What the length prefix announced, but never more than the input is long.
-        #[inline]
-        fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint().map(|len| len.min(self.cap))
-        }
-    }
-
-    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Access<A> {
-        type Error = A::Error;
-
-        #[inline]
-        fn next_key_seed<K: DeserializeSeed<'de>>(
-            &mut self,
-            seed: K,
-        ) -> Result<Option<K::Value>, A::Error> {
-            let seed = self.seed(seed);
-            self.inner.next_key_seed(seed)
-        }
-
-        #[inline]
-        fn next_value_seed<S: DeserializeSeed<'de>>(
-            &mut self,
-            seed: S,
-        ) -> Result<S::Value, A::Error> {
-            let seed = self.seed(seed);
-            self.inner.next_value_seed(seed)
-        }
-
-        /// As for sequences.
-        #[inline]
-        fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint().map(|len| len.min(self.cap))
-        }
-    }
-
-    impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Access<A> {
-        type Error = A::Error;
-        type Variant = Access<A::Variant>;
-
-        #[inline]
-        fn variant_seed<S: DeserializeSeed<'de>>(
-            self,
-            seed: S,
-        ) -> Result<(S::Value, Self::Variant), A::Error> {
-            let seed = self.seed(seed);
-            let (value, inner) = self.inner.variant_seed(seed)?;
-            Ok((
-                value,
-                Access {
-                    inner,
-                    cap: self.cap,
-                },
-            ))
-        }
-    }
-
-    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Access<A> {
-        type Error = A::Error;
-
-        #[inline]
-        fn unit_variant(self) -> Result<(), A::Error> {
-            self.inner.unit_variant()
-        }
-
-        #[inline]
-        fn newtype_variant_seed<S: DeserializeSeed<'de>>(
-            self,
-            seed: S,
-        ) -> Result<S::Value, A::Error> {
-            let seed = self.seed(seed);
-            self.inner.newtype_variant_seed(seed)
-        }
-
-        #[inline]
-        fn tuple_variant<V: Visitor<'de>>(
-            self,
-            len: usize,
-            visitor: V,
-        ) -> Result<V::Value, A::Error> {
-            let visitor = Visit {
-                inner: visitor,
-                cap: self.cap,
-            };
-            self.inner.tuple_variant(len, visitor)
-        }
-
-        #[inline]
-        fn struct_variant<V: Visitor<'de>>(
-            self,
-            fields: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, A::Error> {
-            let visitor = Visit {
-                inner: visitor,
-                cap: self.cap,
-            };
-            self.inner.struct_variant(fields, visitor)
-        }
+    let mut decoder = wire::Decoder::<FIXED>::new(bytes);
+    let value = seed
+        .deserialize(&mut decoder)
+        .map_err(|e| CodecError::Decode(e.0))?;
+    match decoder.left() {
+        0 => Ok(value),
+        extra => Err(CodecError::TrailingBytes { extra }),
     }
 }
 
@@ -810,7 +381,7 @@ mod tests {
             let bytes = encode(&value).unwrap();
             assert_eq!(decode::<Everything>(&bytes, bytes.len()).unwrap(), value);
             let (theirs, used): (Everything, usize) =
-                bincode::serde::decode_from_slice(&bytes, config()).unwrap();
+                bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
             assert_eq!((theirs, used), (everything(), bytes.len()));
             // Cut anywhere, it is an error, never a panic.
             for end in 0..bytes.len() {
@@ -825,7 +396,11 @@ mod tests {
             Layout::Fixed.encode_into(&value, &mut bytes).unwrap();
             assert_eq!(
                 bytes,
-                bincode::serde::encode_to_vec(&value, fixed()).unwrap()
+                bincode::serde::encode_to_vec(
+                    &value,
+                    bincode::config::standard().with_fixed_int_encoding()
+                )
+                .unwrap()
             );
             assert_ne!(bytes, encode(&value).unwrap());
             assert_eq!(
@@ -846,6 +421,140 @@ mod tests {
             huge.push(b'x');
             assert!(Layout::Fixed.decode::<String>(&huge, 64).is_err());
             assert!(Layout::Fixed.decode::<Vec<u64>>(&huge, 64).is_err());
+        }
+
+        /// Both layouts, as bincode's configurations.
+        fn bincode_encode<T: Serialize>(value: &T, layout: Layout) -> Vec<u8> {
+            let standard = bincode::config::standard();
+            match layout {
+                Layout::Compact => bincode::serde::encode_to_vec(value, standard),
+                Layout::Fixed => {
+                    bincode::serde::encode_to_vec(value, standard.with_fixed_int_encoding())
+                }
+            }
+            .unwrap()
+        }
+
+        fn ours<T: Serialize>(value: &T, layout: Layout) -> Vec<u8> {
+            let mut bytes = Vec::new();
+            layout.encode_into(value, &mut bytes).unwrap();
+            bytes
+        }
+
+        /// `value` encodes to bincode's bytes in both layouts, and those bytes decode back.
+        fn same_as_bincode<T>(value: T)
+        where
+            T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            for layout in [Layout::Compact, Layout::Fixed] {
+                let bytes = ours(&value, layout);
+                assert_eq!(
+                    bytes,
+                    bincode_encode(&value, layout),
+                    "{value:?} {layout:?}"
+                );
+                assert_eq!(layout.decode::<T>(&bytes, bytes.len()).unwrap(), value);
+            }
+        }
+
+        #[test]
+        fn every_shape_encodes_to_bincodes_bytes_in_both_layouts() {
+            // One value: its HashMap's order is its own.
+            let value = everything();
+            for layout in [Layout::Compact, Layout::Fixed] {
+                assert_eq!(ours(&value, layout), bincode_encode(&value, layout));
+            }
+        }
+
+        #[test]
+        fn integers_at_every_width_boundary_are_bincodes_bytes() {
+            for v in [0u64, 1, 250, 251, 252, 255, 256, 65_535, 65_536] {
+                same_as_bincode(v);
+                same_as_bincode(v as u16);
+                same_as_bincode(v as u32);
+                same_as_bincode(v as i16);
+                same_as_bincode(-(v as i64));
+                same_as_bincode(v as i64);
+            }
+            for v in [u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX] {
+                same_as_bincode(v);
+                same_as_bincode(v as u32);
+                same_as_bincode(v as i64);
+                same_as_bincode(v as i32);
+                same_as_bincode(u128::from(v) + 1);
+                same_as_bincode(-(i128::from(v)) - 1);
+            }
+            for v in [i64::MIN, i64::MAX, i64::MIN + 1] {
+                same_as_bincode(v);
+            }
+            same_as_bincode((
+                i8::MIN,
+                i16::MIN,
+                i32::MIN,
+                i128::MIN,
+                u128::MAX,
+                usize::MAX,
+            ));
+            same_as_bincode((f32::MIN_POSITIVE, f64::NEG_INFINITY, '\u{10FFFF}', 'é', '€'));
+        }
+
+        #[test]
+        fn bytes_that_are_no_value_are_errors_not_panics() {
+            let bad: [(&[u8], &str); 6] = [
+                (&[2], "bool"),
+                (&[3], "option"),
+                (&[0xFF], "char"),
+                (&[0xE2, 0x82], "char"),
+                (&[0xFF], "u64"),
+                (&[0xFD, 0, 0, 0, 0, 1, 0, 0, 0], "u32"),
+            ];
+            for (bytes, what) in bad {
+                let result = match what {
+                    "bool" => decode::<bool>(bytes, 64).map(drop),
+                    "option" => decode::<Option<u8>>(bytes, 64).map(drop),
+                    "char" => decode::<char>(bytes, 64).map(drop),
+                    "u64" => decode::<u64>(bytes, 64).map(drop),
+                    _ => decode::<u32>(bytes, 64).map(drop),
+                };
+                assert!(
+                    matches!(result, Err(CodecError::Decode(_))),
+                    "{what} {bytes:?}"
+                );
+            }
+            // A string that is not UTF-8, and an enum variant that does not exist.
+            assert!(decode::<String>(&[2, 0xC3, 0x28], 64).is_err());
+            assert!(decode::<Shape>(&[9], 64).is_err());
+        }
+
+        #[test]
+        fn any_bytes_at_all_decode_or_fail_without_a_panic() {
+            // splitmix64: the same inputs on every run.
+            let mut state = 0x5EED_u64;
+            let mut next = move || {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            };
+            for layout in [Layout::Compact, Layout::Fixed] {
+                let valid = ours(&everything(), layout);
+                for _ in 0..20_000 {
+                    let mut bytes = valid.clone();
+                    // A few bytes changed, and maybe the end cut off.
+                    for _ in 0..1 + next() % 4 {
+                        let at = (next() % bytes.len() as u64) as usize;
+                        bytes[at] = next() as u8;
+                    }
+                    if next() % 4 == 0 {
+                        bytes.truncate((next() % bytes.len() as u64) as usize);
+                    }
+                    let _ = layout.decode::<Everything>(&bytes, bytes.len());
+                    let noise: Vec<u8> = (0..next() % 64).map(|_| next() as u8).collect();
+                    let _ = layout.decode::<Everything>(&noise, 64);
+                    let _ = layout.decode::<Vec<Option<(String, char)>>>(&noise, 64);
+                }
+            }
         }
 
         /// Takes strings and byte buffers only as owned values.
@@ -952,7 +661,7 @@ mod tests {
             bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
             bytes.push(1);
             let err = decode::<Announced>(&bytes, 64).unwrap_err();
-            assert!(err.to_string().contains("announced Some(10)"), "{err}");
+            assert!(err.to_string().contains("announced Some(1)"), "{err}");
         }
     }
 }

@@ -1,0 +1,896 @@
+//! The encoder and decoder behind [`Layout`](super::Layout): serde's data model written
+//! straight into a `Vec<u8>` and read straight out of a slice.
+//!
+//! The bytes are bincode 2's standard encoding (little-endian; integers variable-length in
+//! [`Compact`](super::Layout::Compact), at their full width in
+//! [`Fixed`](super::Layout::Fixed)), so that the layout is a known one, and the tests check
+//! it byte for byte against bincode. Owning the code, rather than wrapping bincode's, gives
+//! three things:
+//! - Speed: a pool's chunk is a long sequence of small values, and what each one costs to
+//!   write and read is most of a trivial task's cost. There is no reader or writer trait
+//!   between a value and the buffer here, and no limit to account for on every primitive.
+//! - Safety by construction: strings and byte buffers are read as slices of the input
+//!   (their length checked against what is left), and a sequence or map tells its visitor
+//!   at most as many elements as there are bytes left. What a decode sets aside before its
+//!   elements arrive is so bounded by the input's length, whatever the bytes announce.
+//! - No dependency on bincode, which RUSTSEC-2025-0141 marks unmaintained.
+//!
+//! ## The encoding
+//! - `bool`: one byte, 0 or 1. `u8`/`i8`: one byte. Floats: their bits, little-endian.
+//!   `char`: its UTF-8 bytes.
+//! - Other integers: Fixed writes them at their width, little-endian (`usize` as `u64`).
+//!   Compact writes an unsigned value below 251 as one byte, and a larger one as a marker
+//!   byte (251: `u16`, 252: `u32`, 253: `u64`, 254: `u128`) followed by the value at that
+//!   width; a signed value is zig-zagged first (0, -1, 1, -2, … become 0, 1, 2, 3, …).
+//! - Lengths (of strings, byte buffers, sequences and maps) are `u64`s; enum variants are
+//!   their index as a `u32`; `Option` is a byte (0: none, 1: some) and then the value.
+//! - Structs, tuples and unit values are their fields in order, with nothing around them.
+
+use std::fmt;
+
+use serde::de::{
+    self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess,
+    Visitor,
+};
+use serde::ser::{self, Serialize};
+
+/// Why a value did not encode or decode: the message goes into a
+/// [`CodecError`](super::CodecError).
+#[derive(Debug)]
+pub(super) struct WireError(pub(super) String);
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+impl ser::Error for WireError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        WireError(msg.to_string())
+    }
+}
+
+impl de::Error for WireError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        WireError(msg.to_string())
+    }
+}
+
+type Result<T, E = WireError> = std::result::Result<T, E>;
+
+/// Compact's markers: the byte before a value that did not fit in one byte.
+const U16_MARKER: u8 = 251;
+const U32_MARKER: u8 = 252;
+const U64_MARKER: u8 = 253;
+const U128_MARKER: u8 = 254;
+
+#[inline]
+fn zigzag(v: i128) -> u128 {
+    if v < 0 {
+        !(v as u128) * 2 + 1
+    } else {
+        (v as u128) * 2
+    }
+}
+
+#[inline]
+fn unzigzag(n: u128) -> i128 {
+    if n.is_multiple_of(2) {
+        (n / 2) as i128
+    } else {
+        !(n / 2) as i128
+    }
+}
+
+/// Writes values into a buffer; `FIXED` picks the layout of integers.
+pub(super) struct Encoder<'a, const FIXED: bool> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
+    pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
+        Encoder { out }
+    }
+
+    /// Compact's variable-length form of an unsigned value.
+    #[inline]
+    fn varint(&mut self, v: u128) {
+        if v < u128::from(U16_MARKER) {
+            self.out.push(v as u8);
+        } else if let Ok(v) = u16::try_from(v) {
+            self.out.push(U16_MARKER);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else if let Ok(v) = u32::try_from(v) {
+            self.out.push(U32_MARKER);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else if let Ok(v) = u64::try_from(v) {
+            self.out.push(U64_MARKER);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.out.push(U128_MARKER);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    #[inline]
+    fn u16(&mut self, v: u16) {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(v.into());
+        }
+    }
+
+    #[inline]
+    fn u32(&mut self, v: u32) {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(v.into());
+        }
+    }
+
+    #[inline]
+    fn u64(&mut self, v: u64) {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(v.into());
+        }
+    }
+
+    #[inline]
+    fn len(&mut self, len: usize) {
+        self.u64(len as u64);
+    }
+}
+
+impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
+    type Ok = ();
+    type Error = WireError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.out.push(u8::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.out.push(v as u8);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(zigzag(v.into()));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(zigzag(v.into()));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(zigzag(v.into()));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(zigzag(v));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.out.push(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.u16(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.u32(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        self.u64(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        if FIXED {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.varint(v);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        self.out.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        self.out.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_char(self, v: char) -> Result<()> {
+        self.out
+            .extend_from_slice(v.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.serialize_bytes(v.as_bytes())
+    }
+
+    #[inline]
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        self.len(v.len());
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_none(self) -> Result<()> {
+        self.out.push(0);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
+        self.out.push(1);
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_unit(self) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Result<()> {
+        self.u32(index);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.u32(index);
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self> {
+        let len = len.ok_or_else(|| WireError("a sequence must know its length".into()))?;
+        self.len(len);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple(self, _len: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _len: usize,
+    ) -> Result<Self> {
+        self.u32(index);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_map(self, len: Option<usize>) -> Result<Self> {
+        let len = len.ok_or_else(|| WireError("a map must know its length".into()))?;
+        self.len(len);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _len: usize,
+    ) -> Result<Self> {
+        self.u32(index);
+        Ok(self)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// The parts of a sequence, tuple, map or struct are their values in order.
+macro_rules! compound {
+    ($($trait:ident $method:ident $(($key:ident))?;)*) => {$(
+        impl<'a, 'b, const FIXED: bool> ser::$trait for &'b mut Encoder<'a, FIXED> {
+            type Ok = ();
+            type Error = WireError;
+
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                $($key: &'static str,)?
+                value: &T,
+            ) -> Result<()> {
+                $(let _ = $key;)?
+                value.serialize(&mut **self)
+            }
+
+            #[inline]
+            fn end(self) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+compound! {
+    SerializeSeq serialize_element;
+    SerializeTuple serialize_element;
+    SerializeTupleStruct serialize_field;
+    SerializeTupleVariant serialize_field;
+    SerializeStruct serialize_field(key);
+    SerializeStructVariant serialize_field(key);
+}
+
+impl<'a, 'b, const FIXED: bool> ser::SerializeMap for &'b mut Encoder<'a, FIXED> {
+    type Ok = ();
+    type Error = WireError;
+
+    #[inline]
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
+        key.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        value.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn end(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads values from a slice of untrusted bytes; `FIXED` picks the layout of integers.
+pub(super) struct Decoder<'de, const FIXED: bool> {
+    input: &'de [u8],
+}
+
+impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
+    pub(super) fn new(input: &'de [u8]) -> Self {
+        Decoder { input }
+    }
+
+    /// How many bytes are left unread.
+    pub(super) fn left(&self) -> usize {
+        self.input.len()
+    }
+
+    #[inline]
+    fn short() -> WireError {
+        WireError("the input ends in the middle of a value".into())
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.input.split_first_chunk::<N>() {
+            Some((bytes, rest)) => {
+                self.input = rest;
+                Ok(*bytes)
+            }
+            None => Err(Self::short()),
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8> {
+        match self.input.split_first() {
+            Some((&byte, rest)) => {
+                self.input = rest;
+                Ok(byte)
+            }
+            None => Err(Self::short()),
+        }
+    }
+
+    #[inline]
+    fn slice(&mut self, len: usize) -> Result<&'de [u8]> {
+        if len > self.input.len() {
+            return Err(WireError(format!(
+                "a length of {len} bytes is more than the {} bytes left",
+                self.input.len()
+            )));
+        }
+        let (bytes, rest) = self.input.split_at(len);
+        self.input = rest;
+        Ok(bytes)
+    }
+
+    /// Compact's variable-length form of an unsigned value, at most `widest` wide (the
+    /// marker of the type being read).
+    #[inline]
+    fn varint(&mut self, widest: u8) -> Result<u128> {
+        let first = self.byte()?;
+        let value = match first {
+            0..U16_MARKER => return Ok(first.into()),
+            U16_MARKER => u16::from_le_bytes(self.array()?).into(),
+            U32_MARKER if widest >= U32_MARKER => u32::from_le_bytes(self.array()?).into(),
+            U64_MARKER if widest >= U64_MARKER => u64::from_le_bytes(self.array()?).into(),
+            U128_MARKER if widest >= U128_MARKER => u128::from_le_bytes(self.array()?),
+            _ => {
+                return Err(WireError(format!(
+                    "byte {first} does not begin an integer of this width"
+                )));
+            }
+        };
+        Ok(value)
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16> {
+        if FIXED {
+            return Ok(u16::from_le_bytes(self.array()?));
+        }
+        Ok(self.varint(U16_MARKER)? as u16)
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32> {
+        if FIXED {
+            return Ok(u32::from_le_bytes(self.array()?));
+        }
+        Ok(self.varint(U32_MARKER)? as u32)
+    }
+
+    #[inline]
+    fn u64(&mut self) -> Result<u64> {
+        if FIXED {
+            return Ok(u64::from_le_bytes(self.array()?));
+        }
+        Ok(self.varint(U64_MARKER)? as u64)
+    }
+
+    #[inline]
+    fn u128(&mut self) -> Result<u128> {
+        if FIXED {
+            return Ok(u128::from_le_bytes(self.array()?));
+        }
+        self.varint(U128_MARKER)
+    }
+
+    /// A signed value that Compact writes zig-zagged, at most `widest` wide.
+    #[inline]
+    fn signed(&mut self, widest: u8) -> Result<i128> {
+        Ok(unzigzag(self.varint(widest)?))
+    }
+
+    #[inline]
+    fn len(&mut self) -> Result<usize> {
+        let len = self.u64()?;
+        usize::try_from(len).map_err(|_| WireError(format!("a length of {len} is too large")))
+    }
+
+    #[inline]
+    fn str(&mut self) -> Result<&'de str> {
+        let len = self.len()?;
+        let bytes = self.slice(len)?;
+        std::str::from_utf8(bytes).map_err(|e| WireError(format!("a string is not UTF-8: {e}")))
+    }
+
+    #[inline]
+    fn bytes(&mut self) -> Result<&'de [u8]> {
+        let len = self.len()?;
+        self.slice(len)
+    }
+
+    /// `len` elements (or map entries) in a row, reporting no more than there are bytes
+    /// left to their visitor.
+    #[inline]
+    fn elements(&mut self, len: usize) -> Elements<'_, 'de, FIXED> {
+        Elements {
+            de: self,
+            left: len,
+        }
+    }
+}
+
+macro_rules! signed {
+    ($($method:ident $visit:ident $ty:ty, $marker:expr;)*) => {$(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            if FIXED {
+                return visitor.$visit(<$ty>::from_le_bytes(self.array()?));
+            }
+            let v = self.signed($marker)?;
+            let v = <$ty>::try_from(v)
+                .map_err(|_| WireError(format!("{v} is out of range for {}", stringify!($ty))))?;
+            visitor.$visit(v)
+        }
+    )*};
+}
+
+impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> {
+    type Error = WireError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
+        Err(WireError(
+            "the encoding does not say what type a value is: deserialize_any cannot be used".into(),
+        ))
+    }
+
+    #[inline]
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.byte()? {
+            0 => visitor.visit_bool(false),
+            1 => visitor.visit_bool(true),
+            other => Err(WireError(format!("byte {other} is not a bool"))),
+        }
+    }
+
+    #[inline]
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i8(self.byte()? as i8)
+    }
+
+    signed! {
+        deserialize_i16 visit_i16 i16, U16_MARKER;
+        deserialize_i32 visit_i32 i32, U32_MARKER;
+        deserialize_i64 visit_i64 i64, U64_MARKER;
+    }
+
+    #[inline]
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if FIXED {
+            return visitor.visit_i128(i128::from_le_bytes(self.array()?));
+        }
+        visitor.visit_i128(self.signed(U128_MARKER)?)
+    }
+
+    #[inline]
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u8(self.byte()?)
+    }
+
+    #[inline]
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u16(self.u16()?)
+    }
+
+    #[inline]
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u32(self.u32()?)
+    }
+
+    #[inline]
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.u64()?)
+    }
+
+    #[inline]
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u128(self.u128()?)
+    }
+
+    #[inline]
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f32(f32::from_le_bytes(self.array()?))
+    }
+
+    #[inline]
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f64(f64::from_le_bytes(self.array()?))
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let first = *self.input.first().ok_or_else(Decoder::<FIXED>::short)?;
+        let width = match first {
+            0x00..=0x7F => 1,
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        let bad = || WireError(format!("byte {first} does not begin a char"));
+        if width == 0 {
+            return Err(bad());
+        }
+        let bytes = self.slice(width.min(self.input.len()))?;
+        let c = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.chars().next())
+            .ok_or_else(bad)?;
+        visitor.visit_char(c)
+    }
+
+    #[inline]
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_str(self.str()?)
+    }
+
+    #[inline]
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_string(self.str()?.to_owned())
+    }
+
+    #[inline]
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_bytes(self.bytes()?)
+    }
+
+    #[inline]
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_byte_buf(self.bytes()?.to_vec())
+    }
+
+    #[inline]
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.byte()? {
+            0 => visitor.visit_none(),
+            1 => visitor.visit_some(self),
+            other => Err(WireError(format!("byte {other} is not an Option's tag"))),
+        }
+    }
+
+    #[inline]
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_unit()
+    }
+
+    #[inline]
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_unit()
+    }
+
+    #[inline]
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    #[inline]
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let len = self.len()?;
+        visitor.visit_seq(self.elements(len))
+    }
+
+    #[inline]
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        visitor.visit_seq(self.elements(len))
+    }
+
+    #[inline]
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_seq(self.elements(len))
+    }
+
+    #[inline]
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let len = self.len()?;
+        visitor.visit_map(self.elements(len))
+    }
+
+    #[inline]
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_seq(self.elements(fields.len()))
+    }
+
+    #[inline]
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_enum(self)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
+        Err(WireError(
+            "the encoding holds no field or variant names: deserialize_identifier cannot be used"
+                .into(),
+        ))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
+        Err(WireError(
+            "the encoding does not say how long a value is: deserialize_ignored_any cannot be used"
+                .into(),
+        ))
+    }
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// The elements of a sequence, tuple or struct, or the entries of a map.
+struct Elements<'a, 'de, const FIXED: bool> {
+    de: &'a mut Decoder<'de, FIXED>,
+    left: usize,
+}
+
+impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
+    type Error = WireError;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    /// No more than there are bytes left: a visitor that sets room aside by this (serde's
+    /// `Vec` does, up to 1 MiB) cannot be made to set aside more than the input could fill.
+    #[inline]
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.left()))
+    }
+}
+
+impl<'de, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, FIXED> {
+    type Error = WireError;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    #[inline]
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.left()))
+    }
+}
+
+impl<'de, const FIXED: bool> EnumAccess<'de> for &mut Decoder<'de, FIXED> {
+    type Error = WireError;
+    type Variant = Self;
+
+    #[inline]
+    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self)> {
+        let index = self.u32()?;
+        let value = seed.deserialize(IntoDeserializer::<WireError>::into_deserializer(index))?;
+        Ok((value, self))
+    }
+}
+
+impl<'de, const FIXED: bool> VariantAccess<'de> for &mut Decoder<'de, FIXED> {
+    type Error = WireError;
+
+    #[inline]
+    fn unit_variant(self) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value> {
+        seed.deserialize(self)
+    }
+
+    #[inline]
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        visitor.visit_seq(self.elements(len))
+    }
+
+    #[inline]
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_seq(self.elements(fields.len()))
+    }
+}
