@@ -94,6 +94,25 @@ fn large_chunks_of_large_values_travel_whole() {
 }
 
 #[test]
+fn a_chunk_larger_than_a_workers_mailbox_goes_through_its_connection() {
+    fn plus_one(x: u64) -> u64 {
+        x + 1
+    }
+    // A worker's mailboxes hold 16 MiB: one chunk of 2.2 million u64s is 17.6 MB of
+    // arguments and as much of results. The chunk after it, and the map after that, fit
+    // again.
+    let pool = Pool::new(1).unwrap();
+    let count = 2_200_001u64;
+    let got = pool.map_chunked(plus_one, 0..count, 2_200_000).unwrap();
+    assert_eq!(got.len() as u64, count);
+    assert!(got.iter().zip(1..).all(|(&got, want)| got == want));
+    assert_eq!(
+        pool.map(plus_one, 0..1000).unwrap(),
+        (1..1001).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_map_terminated_while_it_still_submits_returns_an_error_instead_of_hanging() {
     fn nap(x: u64) -> u64 {
         std::thread::sleep(Duration::from_millis(20));

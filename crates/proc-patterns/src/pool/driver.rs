@@ -25,11 +25,13 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
 use proc_core::Process;
+use proc_core::codec::CodecError;
 use proc_ipc::Connection;
 
+use super::mailbox::Mailbox;
 use super::results::{ChunkDone, ChunkFailure, Results};
-use super::task::{FromWorker, KEEP_BUFFER, MESSAGE_LIMIT, ToWorker, open, seal};
-use super::worker::{self, WorkerConfig};
+use super::task::{FromWorker, KEEP_BUFFER, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
+use super::worker::{self, Mailboxes, WorkerConfig};
 use crate::error::Result;
 
 /// How long terminated workers get to end on SIGTERM before they are killed.
@@ -97,10 +99,11 @@ impl Ticket {
     }
 }
 
-/// One worker process and the parent's end of its connection.
+/// One worker process, the parent's end of its connection, and its mailboxes.
 pub(crate) struct Worker {
     process: Process,
     conn: Connection,
+    mailboxes: Mailboxes,
     held: Option<Ticket>,
     done: usize,
     /// Reached `maxtasksperchild`: it ends by itself and gets no more work.
@@ -115,7 +118,15 @@ impl Worker {
         let (conn, child_end) = proc_ipc::pipe()?;
         let conn = conn.with_limit(MESSAGE_LIMIT);
         let child_end = child_end.with_limit(MESSAGE_LIMIT);
-        let mut process = Process::target(worker::run, (child_end, config.settings))
+        let mailboxes = Mailboxes {
+            inbox: Mailbox::new()?,
+            outbox: Mailbox::new()?,
+        };
+        let theirs = Mailboxes {
+            inbox: mailboxes.inbox.clone(),
+            outbox: mailboxes.outbox.clone(),
+        };
+        let mut process = Process::target(worker::run, (child_end, theirs, config.settings))
             .with_name(name)
             .with_daemon(true)
             .with_start_method(config.start_method);
@@ -123,6 +134,7 @@ impl Worker {
         Ok(Worker {
             process,
             conn,
+            mailboxes,
             held: None,
             done: 0,
             retiring: false,
@@ -132,6 +144,49 @@ impl Worker {
 
     fn pid(&self) -> u32 {
         self.process.pid().unwrap_or_default()
+    }
+
+    /// Hands the worker, which is idle, a sealed chunk: through its inbox and a notice of
+    /// the chunk's length when it fits there, otherwise through the connection.
+    fn send_chunk(&self, message: &[u8]) -> Result<(), proc_ipc::Error> {
+        // SAFETY: the worker holds no chunk, so it does not read its inbox until the notice
+        // below has come (see the mailbox module).
+        if !unsafe { self.mailboxes.inbox.put(message) } {
+            return self.conn.send_bytes(message);
+        }
+        let mut notice = Vec::with_capacity(16);
+        let len = message.len() as u64;
+        seal(&mut notice, &ToWorker::InInbox { len })?;
+        self.conn.send_bytes(&notice)
+    }
+
+    /// Receives the worker's reply into `message`: its header, and the length of its body
+    /// (the start of `message`). A reply left in the outbox is copied out of it first.
+    fn receive_reply(
+        &self,
+        message: &mut Vec<u8>,
+    ) -> Result<(u64, Result<Shape, String>, usize), proc_ipc::Error> {
+        self.conn.recv_bytes_into(message)?;
+        let (mut header, mut body) = open::<FromWorker>(message)?;
+        if let FromWorker::InOutbox { len } = header {
+            // SAFETY: the worker wrote its outbox before its notice, and writes it again only
+            // once it holds another chunk, which this thread has not handed it yet.
+            if !unsafe { self.mailboxes.outbox.copy_out(len, message) } {
+                return Err(CodecError::Decode(format!(
+                    "a reply of {len} bytes is announced in an outbox of {} bytes",
+                    self.mailboxes.outbox.capacity()
+                ))
+                .into());
+            }
+            (header, body) = open::<FromWorker>(message)?;
+        }
+        match header {
+            FromWorker::Results { id, outcome } => Ok((id, outcome, body)),
+            FromWorker::InOutbox { .. } => Err(CodecError::Decode(
+                "a reply in the outbox announces another one".to_string(),
+            )
+            .into()),
+        }
     }
 }
 
@@ -227,7 +282,7 @@ impl Driver {
                 return;
             };
             // The worker is idle, so it is reading: the send completes.
-            match worker.conn.send_bytes(&chunk.message) {
+            match worker.send_chunk(&chunk.message) {
                 Ok(()) => {
                     worker.held = Some(Ticket {
                         id: chunk.id,
@@ -309,23 +364,18 @@ impl Driver {
         // Into a buffer used before (a sent chunk's, or a decoded result's): its pages are
         // there already.
         let mut message = self.spares.take();
-        let received = worker
-            .conn
-            .recv_bytes_into(&mut message)
-            .and_then(|_| Ok(open::<FromWorker>(&message)?))
-            .map(|(reply, body)| {
-                message.truncate(body);
-                (reply, message)
-            });
-        match received {
-            Ok((reply, bytes)) => {
-                let Some(ticket) = worker.held.take_if(|t| t.id == reply.id) else {
+        match worker.receive_reply(&mut message) {
+            Ok((id, outcome, body)) => {
+                let Some(ticket) = worker.held.take_if(|t| t.id == id) else {
                     return;
                 };
+                message.truncate(body);
                 ticket.finish(
-                    reply
-                        .outcome
-                        .map(|shape| Results { shape, bytes })
+                    outcome
+                        .map(|shape| Results {
+                            shape,
+                            bytes: message,
+                        })
                         .map_err(ChunkFailure::Other),
                 );
                 worker.done += 1;

@@ -5,6 +5,8 @@
 //! - this file: the pool's handle and the calls a user makes (`map`, `imap`, `apply`, …);
 //! - `task`: what travels to and from a worker, and how a worker calls a `fn(A) -> R` it
 //!   knows only by address;
+//! - `mailbox`: the shared memory a chunk and its results cross in, announced over the
+//!   worker's connection;
 //! - `worker`: the loop a worker process runs;
 //! - `driver`: the thread of the pool's process that hands chunks to workers, collects
 //!   results and replaces workers that die;
@@ -17,9 +19,11 @@
 //! taking a chunk and announcing it would take the chunk with it, and `map` would wait
 //! forever. A connection's socket and the worker's pidfd can also be waited on together
 //! with one `poll(2)`, where a futex-based queue cannot. Chunks are large, so one system
-//! call per chunk costs nothing that matters.
+//! call per chunk costs nothing that matters; their bytes do not go through the socket,
+//! which would copy them twice, but through the worker's mailboxes (see `mailbox`).
 
 mod driver;
+mod mailbox;
 mod results;
 mod task;
 mod worker;

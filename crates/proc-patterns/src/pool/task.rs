@@ -14,8 +14,13 @@
 //! ([`ToWorker`] or [`FromWorker`]), then the header's length as a little-endian `u32`.
 //! The header goes last because its writer knows it only once the body is written (a
 //! worker learns whether every task returned as it runs them), and so the body is encoded
-//! once, straight into the buffer that goes to the socket: no copy into a second message,
-//! and none out of it on the other side, where the body is decoded in place.
+//! once, straight into the buffer that is sent: no copy into a second message, and none out
+//! of it on the other side, where the body is decoded in place.
+//!
+//! A message that fits in the receiver's mailbox is written there, and what goes through
+//! the connection is a notice: a message with an empty body whose header
+//! ([`ToWorker::InInbox`], [`FromWorker::InOutbox`]) gives the length of the one in the
+//! mailbox.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -61,14 +66,22 @@ pub(crate) enum ToWorker {
     },
     /// No more work: end. The body is empty.
     Stop,
+    /// The message is the first `len` bytes of the worker's inbox (see the mailbox
+    /// module). The body is empty.
+    InInbox { len: u64 },
 }
 
-/// The header of a message from a worker to the pool: which chunk the results in the body
-/// are for and their shape, or why the chunk as a whole failed (the body is then empty).
+/// The header of a message from a worker to the pool.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct FromWorker {
-    pub(crate) id: u64,
-    pub(crate) outcome: Result<Shape, String>,
+pub(crate) enum FromWorker {
+    /// Which chunk the results in the body are for and their shape, or why the chunk as a
+    /// whole failed (the body is then empty).
+    Results {
+        id: u64,
+        outcome: Result<Shape, String>,
+    },
+    /// The message is the first `len` bytes of the worker's outbox. The body is empty.
+    InOutbox { len: u64 },
 }
 
 /// How a chunk's results are encoded, one per argument, in order.
@@ -239,14 +252,20 @@ mod tests {
         let mut message = b"body".to_vec();
         seal(
             &mut message,
-            &FromWorker {
+            &FromWorker::Results {
                 id: 7,
                 outcome: Ok(Shape::Values),
             },
         )
         .unwrap();
         let (header, body) = open::<FromWorker>(&message).unwrap();
-        assert_eq!((header.id, header.outcome), (7, Ok(Shape::Values)));
+        assert!(matches!(
+            header,
+            FromWorker::Results {
+                id: 7,
+                outcome: Ok(Shape::Values)
+            }
+        ));
         assert_eq!(&message[..body], b"body");
     }
 

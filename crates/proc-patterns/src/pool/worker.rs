@@ -6,6 +6,7 @@ use proc_core::{CodeAddress, StartMethod};
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
+use super::mailbox::Mailbox;
 use super::task::{Call, FromWorker, KEEP_BUFFER, ToWorker, in_task, open, seal};
 
 /// How the pool starts its workers.
@@ -24,9 +25,16 @@ pub(crate) struct WorkerSettings {
     pub(crate) max_tasks: Option<u64>,
 }
 
+/// The two mailboxes of a worker (see the mailbox module), as its argument.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Mailboxes {
+    pub(crate) inbox: Mailbox,
+    pub(crate) outbox: Mailbox,
+}
+
 /// The body of a worker process, the target the pool starts. Returns when the worker
 /// should end.
-pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
+pub(crate) fn run(conn: Connection, mailboxes: Mailboxes, settings: WorkerSettings) {
     quiet_panics_in_tasks();
     keep_freed_memory();
     if let Some(initializer) = settings.initializer {
@@ -43,22 +51,36 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
             }
         }
     }
+    let Mailboxes { inbox, outbox } = mailboxes;
     let mut done = 0usize;
-    // Both buffers are kept from chunk to chunk: a chunk is received into the one, its
-    // results are encoded straight into the other, and their pages are already there for
-    // the next chunk.
+    // The buffers are kept from chunk to chunk: a chunk's notice (or the chunk itself, when
+    // too large for the inbox) is received into the one, its results are encoded straight
+    // into the other, and their pages are already there for the next chunk.
     let mut message = Vec::new();
     let mut reply = Vec::new();
+    let mut notice = Vec::new();
     loop {
         // End of file or garbage from the pool: nothing sensible is left to do but end.
         if conn.recv_bytes_into(&mut message).is_err() {
             return;
         }
-        let Ok((header, body)) = open::<ToWorker>(&message) else {
+        let Ok((mut header, mut body)) = open::<ToWorker>(&message) else {
             return;
         };
+        let mut chunk = &message[..];
+        if let ToWorker::InInbox { len } = header {
+            // SAFETY: the pool wrote the inbox before its notice and does not write it again
+            // until this worker has replied (see the mailbox module).
+            let Some(letter) = (unsafe { inbox.contents(len) }) else {
+                return;
+            };
+            let Ok(opened) = open::<ToWorker>(letter) else {
+                return;
+            };
+            (header, body, chunk) = (opened.0, opened.1, letter);
+        }
         let (id, call, func) = match header {
-            ToWorker::Stop => return,
+            ToWorker::Stop | ToWorker::InInbox { .. } => return,
             ToWorker::Chunk { id, call, func } => (id, call, func),
         };
         reply.clear();
@@ -69,16 +91,16 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
                 // connection, which only the pool and this worker hold; `resolve` checked
                 // that it lands in this executable's code.
                 let call = unsafe { std::mem::transmute::<usize, Call>(call) };
-                call(func, &message[..body], &mut reply)
+                call(func, &chunk[..body], &mut reply)
             }
             (Err(e), _) | (_, Err(e)) => Err(format!("the chunk's function was not found: {e}")),
         };
         if outcome.is_err() {
             reply.clear();
         }
-        let sent = seal(&mut reply, &FromWorker { id, outcome })
+        let sent = seal(&mut reply, &FromWorker::Results { id, outcome })
             .map_err(proc_ipc::Error::from)
-            .and_then(|()| conn.send_bytes(&reply));
+            .and_then(|()| post(&conn, &outbox, &reply, &mut notice));
         if let Err(e) = sent {
             // Results that cannot travel (too large) fail their chunk; a connection that is
             // gone ends the worker.
@@ -86,7 +108,7 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
                 return;
             }
             reply.clear();
-            let failed = FromWorker {
+            let failed = FromWorker::Results {
                 id,
                 outcome: Err(format!("the chunk's results could not be sent: {e}")),
             };
@@ -104,6 +126,25 @@ pub(crate) fn run(conn: Connection, settings: WorkerSettings) {
             return;
         }
     }
+}
+
+/// Sends a reply to the pool: through the outbox and a notice of its length when it fits
+/// there, otherwise through the connection.
+fn post(
+    conn: &Connection,
+    outbox: &Mailbox,
+    reply: &[u8],
+    notice: &mut Vec<u8>,
+) -> Result<(), proc_ipc::Error> {
+    // SAFETY: this worker holds a chunk (it is replying to it), and the pool reads the
+    // outbox only once the notice below has come (see the mailbox module).
+    if !unsafe { outbox.put(reply) } {
+        return conn.send_bytes(reply);
+    }
+    notice.clear();
+    let len = reply.len() as u64;
+    seal(notice, &FromWorker::InOutbox { len })?;
+    conn.send_bytes(notice)
 }
 
 /// Lets glibc's allocator keep the memory a chunk freed for the next chunk.

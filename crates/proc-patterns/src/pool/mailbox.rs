@@ -1,0 +1,165 @@
+//! A worker's two mailboxes: shared memory that a chunk's message crosses into the worker
+//! (its inbox) and its results cross back in (its outbox), instead of the socket.
+//!
+//! Through a Unix socket, a 200 KB message costs 33 to 41 µs on this project's test
+//! machine: the kernel copies it into socket buffers and out again, and allocates and frees
+//! those on the way. A copy into shared memory costs about 4 µs. So a message that fits
+//! goes into the mailbox, and the socket carries only a notice of a few bytes that says how
+//! long it is. The socket still orders everything, and so no lock is needed:
+//! - the pool writes a worker's inbox only while that worker holds no chunk (it reads its
+//!   inbox only between a notice and its reply), and
+//! - the worker writes its outbox only while it holds a chunk; the pool copies the results
+//!   out when the reply's notice comes, before it hands that worker another chunk.
+//!
+//! A message larger than a mailbox goes through the socket as before.
+//!
+//! A mailbox is a memory file of [`MAILBOX_BYTES`]; its pages are only taken as a message
+//! first reaches them, and are used again by every later message.
+
+use proc_core::travel::{FdRef, ReceivedFd};
+use proc_sync::raw::{MutexHeader, MutexKind, MutexRegion, RawMutex};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::task::KEEP_BUFFER;
+use crate::error::Result;
+
+/// How large a message a mailbox holds: the largest buffer the pool and its workers keep.
+pub(crate) const MAILBOX_BYTES: usize = KEEP_BUFFER;
+
+/// The header of the region. A region is laid out as a header that starts with a robust
+/// mutex; the socket's messages order every access to a mailbox, so this one is never
+/// locked.
+#[repr(C)]
+pub(crate) struct Header {
+    mutex: RawMutex,
+}
+
+// SAFETY: #[repr(C)] with the RawMutex first; there are no other fields.
+unsafe impl MutexHeader for Header {
+    fn mutex(&self) -> &RawMutex {
+        &self.mutex
+    }
+}
+
+/// One mailbox, mapped in the pool and in its worker.
+#[derive(Clone)]
+pub(crate) struct Mailbox(MutexRegion<Header, u8>);
+
+impl Mailbox {
+    pub(crate) fn new() -> Result<Mailbox> {
+        Ok(Mailbox(MutexRegion::new(
+            c"multiproc-pool-mailbox",
+            MutexKind::ErrorCheck,
+            MAILBOX_BYTES,
+        )?))
+    }
+
+    /// How many bytes it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Writes `message` at its start; `false` (and nothing written) when it does not fit.
+    ///
+    /// # Safety
+    /// The other process neither reads nor writes the mailbox meanwhile (see the module
+    /// docs for when that is so).
+    pub(crate) unsafe fn put(&self, message: &[u8]) -> bool {
+        if message.len() > self.capacity() {
+            return false;
+        }
+        // SAFETY: the region holds `capacity()` bytes and the message fits; by the caller's
+        // promise nobody else touches them now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                message.as_ptr(),
+                self.0.data().cast::<u8>().as_ptr(),
+                message.len(),
+            );
+        }
+        true
+    }
+
+    /// Replaces what `into` holds with the first `len` bytes of the mailbox; `false` (and
+    /// `into` emptied) when `len` is more than it holds. `len` came from the other process.
+    ///
+    /// # Safety
+    /// The other process does not write the mailbox meanwhile. (One that broke the rule
+    /// could only garble what is copied, which the caller decodes as untrusted bytes.)
+    pub(crate) unsafe fn copy_out(&self, len: u64, into: &mut Vec<u8>) -> bool {
+        into.clear();
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= self.capacity())
+        else {
+            return false;
+        };
+        into.reserve(len);
+        // SAFETY: `len` bytes are within the region, and `into` has room for them after
+        // `reserve`; they are initialised once copied.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.0.data().cast::<u8>().as_ptr(),
+                into.as_mut_ptr(),
+                len,
+            );
+            into.set_len(len);
+        }
+        true
+    }
+
+    /// The first `len` bytes of the mailbox, in place; `None` when `len` is more than it
+    /// holds. `len` came from the other process.
+    ///
+    /// # Safety
+    /// The other process does not write the mailbox while the slice lives.
+    pub(crate) unsafe fn contents(&self, len: u64) -> Option<&[u8]> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= self.capacity())?;
+        // SAFETY: `len` bytes are within the region, which lives as long as `self`; by the
+        // caller's promise they do not change while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(self.0.data().cast::<u8>().as_ptr(), len) })
+    }
+}
+
+/// A mailbox travels to its worker as its memory file and its size.
+impl Serialize for Mailbox {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (FdRef::new(self.0.fd()), self.capacity() as u64).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mailbox {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (fd, capacity): (ReceivedFd, u64) = Deserialize::deserialize(deserializer)?;
+        let capacity = usize::try_from(capacity).map_err(D::Error::custom)?;
+        MutexRegion::from_fd(fd.into_inner(), capacity)
+            .map(Mailbox)
+            .map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_that_fits_comes_out_as_it_went_in_and_one_that_does_not_is_refused() {
+        let mailbox = Mailbox::new().unwrap();
+        let mut out = vec![9];
+        // SAFETY (all below): no other process has this mailbox.
+        assert!(unsafe { mailbox.put(b"hello") });
+        assert!(unsafe { mailbox.copy_out(5, &mut out) });
+        assert_eq!(out, b"hello");
+        assert_eq!(unsafe { mailbox.contents(4) }, Some(&b"hell"[..]));
+        let too_long = mailbox.capacity() as u64 + 1;
+        assert!(!unsafe { mailbox.copy_out(too_long, &mut out) });
+        assert!(out.is_empty());
+        assert_eq!(unsafe { mailbox.contents(too_long) }, None);
+        assert_eq!(unsafe { mailbox.contents(u64::MAX) }, None);
+        assert!(!unsafe { mailbox.put(&vec![0; mailbox.capacity() + 1]) });
+        assert_eq!(unsafe { mailbox.contents(5) }, Some(&b"hello"[..]));
+    }
+}
