@@ -37,7 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -67,35 +67,35 @@ enum Context {
 }
 
 thread_local! {
-    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// The context of the encode or decode running on this thread: a pointer to the
+    /// `Context` that [`with_context`] lends for the length of one call, null outside. A
+    /// pointer in a `Cell` needs no destructor, so reading it is a plain thread-local
+    /// access: every value put on a queue is encoded through here.
+    static CONTEXT: Cell<*mut Context> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// Installs a context for the duration of one encode or decode and restores the one before
-/// (a `Serialize` impl may itself encode a parcel) when dropped, even on unwind.
-struct Installed {
-    previous: Option<Context>,
-}
-
-impl Installed {
-    fn new(context: Context) -> Self {
-        Installed {
-            previous: CONTEXT.with(|c| c.replace(Some(context))),
+/// Runs `f` with `context` as this thread's context, and puts the one before back (a
+/// `Serialize` impl may itself encode a parcel) when it returns, even on unwind.
+fn with_context<R>(context: &mut Context, f: impl FnOnce() -> R) -> R {
+    struct Restore(*mut Context);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CONTEXT.with(|c| c.set(self.0));
         }
     }
-
-    fn finish(mut self) -> Option<Context> {
-        let previous = self.previous.take();
-        let this = CONTEXT.with(|c| c.replace(previous));
-        std::mem::forget(self);
-        this
-    }
+    let _restore = Restore(CONTEXT.with(|c| c.replace(context)));
+    f()
 }
 
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CONTEXT.with(|c| *c.borrow_mut() = previous);
-    }
+/// Calls `f` with this thread's context, if an encode or decode has lent one.
+fn in_context<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
+    let context = CONTEXT.with(Cell::get);
+    // SAFETY: the pointer is null, or it came from the `&mut Context` that `with_context`
+    // lent for the call now running on this thread, which outlives this call and is not
+    // used otherwise until that call returns. No other reference to it is alive: the
+    // reference made here lives only within `f`, and the callers' `f`s call nothing that
+    // reaches this function again.
+    f(unsafe { context.as_mut() })
 }
 
 /// Encodes `value` into a [`Parcel`]: its bytes and duplicates of the descriptors its
@@ -112,12 +112,12 @@ pub fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>, CodecError> {
-    let installed = Installed::new(Context::Sending(Vec::new()));
+    let mut context = Context::Sending(Vec::new());
     let start = buf.len();
-    let encoded = codec::encode_into(value, buf);
-    let fds = match installed.finish() {
-        Some(Context::Sending(fds)) => fds,
-        _ => Vec::new(),
+    let encoded = with_context(&mut context, || codec::encode_into(value, buf));
+    let fds = match context {
+        Context::Sending(fds) => fds,
+        Context::Receiving(_) => Vec::new(),
     };
     if let Err(e) = encoded {
         buf.truncate(start);
@@ -142,11 +142,9 @@ pub fn decode<T: DeserializeOwned>(
     limit: usize,
     fds: Vec<OwnedFd>,
 ) -> Result<T, CodecError> {
-    let installed = Installed::new(Context::Receiving(fds.into_iter().map(Some).collect()));
-    let value = codec::decode(bytes, limit);
-    // Unclaimed descriptors close here.
-    drop(installed.finish());
-    value
+    let mut context = Context::Receiving(fds.into_iter().map(Some).collect());
+    // Unclaimed descriptors close when `context` is dropped.
+    with_context(&mut context, || codec::decode(bytes, limit))
 }
 
 /// A borrowed descriptor that serializes as its index in the parcel being encoded (a
@@ -164,7 +162,7 @@ impl<'fd> FdRef<'fd> {
 
 impl Serialize for FdRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let index = CONTEXT.with(|c| match c.borrow_mut().as_mut() {
+        let index = in_context(|context| match context {
             Some(Context::Sending(fds)) => {
                 let copy = self.0.try_clone_to_owned().map_err(|e| {
                     S::Error::custom(format!("duplicating a descriptor to send: {e}"))
@@ -203,7 +201,7 @@ impl From<ReceivedFd> for OwnedFd {
 impl<'de> Deserialize<'de> for ReceivedFd {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let index = u32::deserialize(deserializer)? as usize;
-        CONTEXT.with(|c| match c.borrow_mut().as_mut() {
+        in_context(|context| match context {
             Some(Context::Receiving(fds)) => match fds.get_mut(index).map(Option::take) {
                 Some(Some(fd)) => Ok(ReceivedFd(fd)),
                 Some(None) => Err(D::Error::custom(format!(
