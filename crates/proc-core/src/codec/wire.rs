@@ -77,6 +77,15 @@ fn zigzag(v: i128) -> u128 {
 }
 
 #[inline]
+fn zigzag64(v: i64) -> u64 {
+    if v < 0 {
+        !(v as u64) * 2 + 1
+    } else {
+        (v as u64) * 2
+    }
+}
+
+#[inline]
 fn unzigzag(n: u128) -> i128 {
     if n.is_multiple_of(2) {
         (n / 2) as i128
@@ -97,21 +106,37 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
 
     /// Compact's variable-length form of an unsigned value.
     #[inline]
-    fn varint(&mut self, v: u128) {
-        if v < u128::from(U16_MARKER) {
+    fn varint(&mut self, v: u64) {
+        if v < u64::from(U16_MARKER) {
             self.out.push(v as u8);
-        } else if let Ok(v) = u16::try_from(v) {
+        } else {
+            self.wide_varint(v);
+        }
+    }
+
+    /// `varint` of a value that takes a marker byte.
+    #[inline(never)]
+    fn wide_varint(&mut self, v: u64) {
+        if let Ok(v) = u16::try_from(v) {
             self.out.push(U16_MARKER);
             self.out.extend_from_slice(&v.to_le_bytes());
         } else if let Ok(v) = u32::try_from(v) {
             self.out.push(U32_MARKER);
             self.out.extend_from_slice(&v.to_le_bytes());
-        } else if let Ok(v) = u64::try_from(v) {
+        } else {
             self.out.push(U64_MARKER);
             self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.out.push(U128_MARKER);
-            self.out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// As `varint`, for 128-bit values.
+    fn varint128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.varint(v),
+            Err(_) => {
+                self.out.push(U128_MARKER);
+                self.out.extend_from_slice(&v.to_le_bytes());
+            }
         }
     }
 
@@ -138,7 +163,7 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(v.into());
+            self.varint(v);
         }
     }
 
@@ -176,7 +201,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(zigzag(v.into()));
+            self.varint(zigzag64(v.into()));
         }
         Ok(())
     }
@@ -186,7 +211,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(zigzag(v.into()));
+            self.varint(zigzag64(v.into()));
         }
         Ok(())
     }
@@ -196,7 +221,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(zigzag(v.into()));
+            self.varint(zigzag64(v));
         }
         Ok(())
     }
@@ -206,7 +231,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(zigzag(v));
+            self.varint128(zigzag(v));
         }
         Ok(())
     }
@@ -240,7 +265,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
         if FIXED {
             self.out.extend_from_slice(&v.to_le_bytes());
         } else {
-            self.varint(v);
+            self.varint128(v);
         }
         Ok(())
     }
@@ -492,24 +517,45 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         Ok(bytes)
     }
 
-    /// Compact's variable-length form of an unsigned value, at most `widest` wide (the
-    /// marker of the type being read).
+    /// Compact's variable-length form of an unsigned value of at most 64 bits, at most
+    /// `widest` wide (the marker of the type being read).
     #[inline]
-    fn varint(&mut self, widest: u8) -> Result<u128> {
+    fn varint(&mut self, widest: u8) -> Result<u64> {
         let first = self.byte()?;
-        let value = match first {
-            0..U16_MARKER => return Ok(first.into()),
-            U16_MARKER => u16::from_le_bytes(self.array()?).into(),
-            U32_MARKER if widest >= U32_MARKER => u32::from_le_bytes(self.array()?).into(),
-            U64_MARKER if widest >= U64_MARKER => u64::from_le_bytes(self.array()?).into(),
-            U128_MARKER if widest >= U128_MARKER => u128::from_le_bytes(self.array()?),
-            _ => {
-                return Err(WireError(format!(
-                    "byte {first} does not begin an integer of this width"
-                )));
-            }
-        };
-        Ok(value)
+        if first < U16_MARKER {
+            return Ok(first.into());
+        }
+        self.wide_varint(first, widest)
+    }
+
+    /// The part of `varint` after a marker byte.
+    #[inline(never)]
+    fn wide_varint(&mut self, marker: u8, widest: u8) -> Result<u64> {
+        match marker {
+            U16_MARKER => Ok(u16::from_le_bytes(self.array()?).into()),
+            U32_MARKER if widest >= U32_MARKER => Ok(u32::from_le_bytes(self.array()?).into()),
+            U64_MARKER if widest >= U64_MARKER => Ok(u64::from_le_bytes(self.array()?)),
+            _ => Err(Self::not_an_integer(marker)),
+        }
+    }
+
+    /// As `varint`, for 128-bit values.
+    fn varint128(&mut self) -> Result<u128> {
+        let first = self.byte()?;
+        if first == U128_MARKER {
+            return Ok(u128::from_le_bytes(self.array()?));
+        }
+        if first < U16_MARKER {
+            return Ok(first.into());
+        }
+        self.wide_varint(first, U64_MARKER).map(u128::from)
+    }
+
+    #[cold]
+    fn not_an_integer(marker: u8) -> WireError {
+        WireError(format!(
+            "byte {marker} does not begin an integer of this width"
+        ))
     }
 
     #[inline]
@@ -533,7 +579,7 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         if FIXED {
             return Ok(u64::from_le_bytes(self.array()?));
         }
-        Ok(self.varint(U64_MARKER)? as u64)
+        self.varint(U64_MARKER)
     }
 
     #[inline]
@@ -541,13 +587,19 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         if FIXED {
             return Ok(u128::from_le_bytes(self.array()?));
         }
-        self.varint(U128_MARKER)
+        self.varint128()
     }
 
-    /// A signed value that Compact writes zig-zagged, at most `widest` wide.
+    /// A signed value of at most 64 bits that Compact writes zig-zagged, at most `widest`
+    /// wide.
     #[inline]
-    fn signed(&mut self, widest: u8) -> Result<i128> {
-        Ok(unzigzag(self.varint(widest)?))
+    fn signed(&mut self, widest: u8) -> Result<i64> {
+        let n = self.varint(widest)?;
+        Ok(if n.is_multiple_of(2) {
+            (n / 2) as i64
+        } else {
+            !(n / 2) as i64
+        })
     }
 
     #[inline]
@@ -629,7 +681,7 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         if FIXED {
             return visitor.visit_i128(i128::from_le_bytes(self.array()?));
         }
-        visitor.visit_i128(self.signed(U128_MARKER)?)
+        visitor.visit_i128(unzigzag(self.varint128()?))
     }
 
     #[inline]
