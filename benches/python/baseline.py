@@ -216,11 +216,12 @@ def double(x):
     return x * 2
 
 
-def pool_map(count, warm_up=1_000):
+def pool_map(count, warm_ups=(1_000,)):
     """Pool.map of double over range(count) on a pool of 2 workers made (and warmed up by a
-    map over warm_up inputs) beforehand, with the default chunksize."""
+    map over range(n) for each n of warm_ups) beforehand, with the default chunksize."""
     with FORK.Pool(2) as pool:
-        pool.map(double, range(warm_up))
+        for warm_up in warm_ups:
+            pool.map(double, range(warm_up))
         start = time.perf_counter()
         results = pool.map(double, range(count))
         elapsed = time.perf_counter() - start
@@ -242,7 +243,8 @@ WORKLOADS = {
     "lock_contended": lock_contended,
     "joinable_pipeline": joinable_pipeline,
     "pool_map": pool_map,
-    "pool_map_reused": lambda n: pool_map(n, warm_up=n),
+    "pool_map_reused": lambda n: pool_map(n, warm_ups=(n,)),
+    "pool_map_steady": lambda n: pool_map(n, warm_ups=(n, n, n)),
 }
 
 

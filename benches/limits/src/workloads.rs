@@ -30,6 +30,7 @@ pub const ALL: &[(&str, Workload)] = &[
     ("joinable_pipeline", joinable_pipeline),
     ("pool_map", pool_map),
     ("pool_map_reused", pool_map_reused),
+    ("pool_map_steady", pool_map_steady),
 ];
 
 const MIB: usize = 1 << 20;
@@ -356,15 +357,20 @@ fn double(x: u64) -> u64 {
 /// of Python's default size for 2 workers: a quarter of an even share) and write the
 /// results into a shared output array; main copies the results into a `Vec`.
 fn pool_map(count: u64) -> io::Result<Duration> {
-    pool_map_after(1_000.min(count), count)
+    pool_map_after(&[1_000.min(count)], count)
 }
 
 /// As [`pool_map`], after a warm-up map over as many inputs as the timed one.
 fn pool_map_reused(count: u64) -> io::Result<Duration> {
-    pool_map_after(count, count)
+    pool_map_after(&[count], count)
 }
 
-fn pool_map_after(warm_up: u64, count: u64) -> io::Result<Duration> {
+/// As [`pool_map`], after three warm-up maps over as many inputs as the timed one.
+fn pool_map_steady(count: u64) -> io::Result<Duration> {
+    pool_map_after(&[count; 3], count)
+}
+
+fn pool_map_after(warm_ups: &[u64], count: u64) -> io::Result<Duration> {
     fits_u32(count)?;
     let control: Shared<PoolControl> = Shared::new(1)?;
     let control = &control[0];
@@ -394,12 +400,14 @@ fn pool_map_after(warm_up: u64, count: u64) -> io::Result<Duration> {
             .map(|output| output.load(Ordering::Relaxed))
             .collect()
     };
-    // A warm-up map, as in the other programs; then every worker must be done with it
-    // before the next map resets the shared state.
-    map(warm_up);
-    wait_until(&control.idle, &control.main_sleeping, |v| {
-        u64::from(v) == POOL_WORKERS
-    });
+    // Warm-up maps, as in the other programs; after each, every worker must be done with
+    // it before the next map resets the shared state.
+    for &warm_up in warm_ups {
+        map(warm_up);
+        wait_until(&control.idle, &control.main_sleeping, |v| {
+            u64::from(v) == POOL_WORKERS
+        });
+    }
     let start = Instant::now();
     let results = map(count);
     let elapsed = start.elapsed();

@@ -38,6 +38,7 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("joinable_pipeline", joinable_pipeline),
     ("pool_map", pool_map),
     ("pool_map_reused", pool_map_reused),
+    ("pool_map_steady", pool_map_steady),
 ];
 
 const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
@@ -344,18 +345,24 @@ fn double(x: u64) -> u64 {
 /// `Pool.map` of `double` over 0..count on a pool of 2 workers made (and warmed up by a map
 /// over 1,000 inputs) beforehand, with the default chunksize.
 fn pool_map(count: u64) -> Outcome {
-    pool_map_after(1_000, count)
+    pool_map_after(&[1_000], count)
 }
 
 fn pool_map_reused(count: u64) -> Outcome {
-    pool_map_after(count, count)
+    pool_map_after(&[count], count)
 }
 
-/// `Pool.map` of `double` over `0..count`, timed, on a pool of 2 made and warmed up by a
-/// map over `0..warm_up` beforehand.
-fn pool_map_after(warm_up: u64, count: u64) -> Outcome {
+fn pool_map_steady(count: u64) -> Outcome {
+    pool_map_after(&[count; 3], count)
+}
+
+/// `Pool.map` of `double` over `0..count`, timed, on a pool of 2 made and warmed up
+/// beforehand by a map over `0..n` for each `n` of `warm_ups`.
+fn pool_map_after(warm_ups: &[u64], count: u64) -> Outcome {
     let pool = Pool::new(2)?;
-    pool.map(double, 0..warm_up)?;
+    for &warm_up in warm_ups {
+        pool.map(double, 0..warm_up)?;
+    }
     let start = Instant::now();
     let results = pool.map(double, 0..count)?;
     let elapsed = start.elapsed();
