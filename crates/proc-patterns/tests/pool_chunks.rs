@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use proc_core::codec::ByteBuf;
 use proc_patterns::{Error, Pool};
 
 fn square(x: u64) -> u64 {
@@ -110,6 +111,24 @@ fn a_chunk_larger_than_a_workers_mailbox_goes_through_its_connection() {
         pool.map(plus_one, 0..1000).unwrap(),
         (1..1001).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn results_larger_than_the_outbox_come_back_through_the_connection() {
+    fn mebibyte_of(x: u8) -> ByteBuf {
+        ByteBuf::from(vec![x; 1 << 20])
+    }
+    // Twenty inputs in one chunk fit in the worker's inbox; their 20 MiB of results do not
+    // fit in its 16 MiB outbox.
+    let pool = Pool::new(1).unwrap();
+    let got = pool.map_chunked(mebibyte_of, 0..20u8, 20).unwrap();
+    assert_eq!(got.len(), 20);
+    for (x, buf) in (0..20u8).zip(&got) {
+        assert!(
+            buf.len() == 1 << 20 && buf.iter().all(|&b| b == x),
+            "result {x}"
+        );
+    }
 }
 
 #[test]
