@@ -140,31 +140,25 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
         }
     }
 
+    /// An integer: its little-endian bytes in Fixed; in Compact, `compact` (its value, or
+    /// its zig-zagged value if it is signed) in variable length.
     #[inline]
-    fn u16(&mut self, v: u16) {
+    fn int<const N: usize>(&mut self, le: [u8; N], compact: impl FnOnce() -> u64) {
         if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.out.extend_from_slice(&le);
         } else {
-            self.varint(v.into());
+            self.varint(compact());
         }
     }
 
     #[inline]
     fn u32(&mut self, v: u32) {
-        if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.varint(v.into());
-        }
+        self.int(v.to_le_bytes(), || v.into());
     }
 
     #[inline]
     fn u64(&mut self, v: u64) {
-        if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.varint(v);
-        }
+        self.int(v.to_le_bytes(), || v);
     }
 
     #[inline]
@@ -198,31 +192,19 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 
     #[inline]
     fn serialize_i16(self, v: i16) -> Result<()> {
-        if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.varint(zigzag64(v.into()));
-        }
+        self.int(v.to_le_bytes(), || zigzag64(v.into()));
         Ok(())
     }
 
     #[inline]
     fn serialize_i32(self, v: i32) -> Result<()> {
-        if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.varint(zigzag64(v.into()));
-        }
+        self.int(v.to_le_bytes(), || zigzag64(v.into()));
         Ok(())
     }
 
     #[inline]
     fn serialize_i64(self, v: i64) -> Result<()> {
-        if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.varint(zigzag64(v));
-        }
+        self.int(v.to_le_bytes(), || zigzag64(v));
         Ok(())
     }
 
@@ -244,7 +226,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 
     #[inline]
     fn serialize_u16(self, v: u16) -> Result<()> {
-        self.u16(v);
+        self.int(v.to_le_bytes(), || v.into());
         Ok(())
     }
 
@@ -590,6 +572,16 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         self.varint128()
     }
 
+    #[inline]
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+
+    #[inline]
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
     /// A signed value of at most 64 bits that Compact writes zig-zagged, at most `widest`
     /// wide.
     #[inline]
@@ -647,6 +639,16 @@ macro_rules! signed {
     )*};
 }
 
+/// Values read by one of the decoder's own methods.
+macro_rules! unsigned {
+    ($($method:ident $visit:ident $read:ident;)*) => {$(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            visitor.$visit(self.$read()?)
+        }
+    )*};
+}
+
 impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> {
     type Error = WireError;
 
@@ -676,47 +678,22 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         deserialize_i64 visit_i64 i64, U64_MARKER;
     }
 
+    unsigned! {
+        deserialize_u8 visit_u8 byte;
+        deserialize_u16 visit_u16 u16;
+        deserialize_u32 visit_u32 u32;
+        deserialize_u64 visit_u64 u64;
+        deserialize_u128 visit_u128 u128;
+        deserialize_f32 visit_f32 f32;
+        deserialize_f64 visit_f64 f64;
+    }
+
     #[inline]
     fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         if FIXED {
             return visitor.visit_i128(i128::from_le_bytes(self.array()?));
         }
         visitor.visit_i128(unzigzag(self.varint128()?))
-    }
-
-    #[inline]
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u8(self.byte()?)
-    }
-
-    #[inline]
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u16(self.u16()?)
-    }
-
-    #[inline]
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u32(self.u32()?)
-    }
-
-    #[inline]
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u64(self.u64()?)
-    }
-
-    #[inline]
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u128(self.u128()?)
-    }
-
-    #[inline]
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_f32(f32::from_le_bytes(self.array()?))
-    }
-
-    #[inline]
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_f64(f64::from_le_bytes(self.array()?))
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -864,11 +841,10 @@ struct Elements<'a, 'de, const FIXED: bool> {
     left: usize,
 }
 
-impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
-    type Error = WireError;
-
+impl<'de, const FIXED: bool> Elements<'_, 'de, FIXED> {
+    /// The next element (or key), `None` once all are read.
     #[inline]
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+    fn next<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>> {
         if self.left == 0 {
             return Ok(None);
         }
@@ -879,8 +855,22 @@ impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
     /// No more than there are bytes left: a visitor that sets room aside by this (serde's
     /// `Vec` does, up to 1 MiB) cannot be made to set aside more than the input could fill.
     #[inline]
-    fn size_hint(&self) -> Option<usize> {
+    fn hint(&self) -> Option<usize> {
         Some(self.left.min(self.de.left()))
+    }
+}
+
+impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
+    type Error = WireError;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        self.next(seed)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> Option<usize> {
+        self.hint()
     }
 }
 
@@ -889,11 +879,7 @@ impl<'de, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, FIXED> {
 
     #[inline]
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
+        self.next(seed)
     }
 
     #[inline]
@@ -903,7 +889,7 @@ impl<'de, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, FIXED> {
 
     #[inline]
     fn size_hint(&self) -> Option<usize> {
-        Some(self.left.min(self.de.left()))
+        self.hint()
     }
 }
 
