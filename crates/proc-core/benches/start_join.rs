@@ -9,7 +9,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use proc_core::codec::{self, ByteBuf};
+use proc_core::codec::{self, ByteBuf, Layout};
+use proc_core::travel;
 use proc_core::{Process, spawn};
 
 fn start_join(c: &mut Criterion) {
@@ -41,6 +42,36 @@ fn codec(c: &mut Criterion) {
     let encoded = codec::encode(&small).expect("encode");
     group.bench_function("decode (u64, 16-byte String)", |b| {
         b.iter(|| codec::decode::<(u64, String)>(black_box(&encoded), 1024).expect("decode"))
+    });
+    // What a queue's put does: encoding with a place for the descriptors of handles.
+    group.bench_function("travel::encode_into (u64, 16-byte String)", |b| {
+        b.iter(|| {
+            buf.clear();
+            travel::encode_into(black_box(&small), &mut buf).expect("encode")
+        })
+    });
+
+    // A pool chunk's arguments: 25,000 u64s in the fixed layout.
+    let numbers: Vec<u64> = (0..25_000).collect();
+    group.throughput(Throughput::Elements(numbers.len() as u64));
+    group.bench_function("Fixed encode_into Vec<u64> of 25,000", |b| {
+        b.iter(|| {
+            buf.clear();
+            Layout::Fixed
+                .encode_into(black_box(&numbers), &mut buf)
+                .expect("encode");
+        })
+    });
+    let mut fixed = Vec::new();
+    Layout::Fixed
+        .encode_into(&numbers, &mut fixed)
+        .expect("encode");
+    group.bench_function("Fixed decode Vec<u64> of 25,000", |b| {
+        b.iter(|| {
+            Layout::Fixed
+                .decode::<Vec<u64>>(black_box(&fixed), 1 << 20)
+                .expect("decode")
+        })
     });
 
     let mib = ByteBuf::from(vec![0u8; 1 << 20]);
