@@ -6,9 +6,12 @@
 //! [`Fixed`](super::Layout::Fixed)), so that the layout is a known one, and the tests check
 //! it byte for byte against bincode. Owning the code, rather than wrapping bincode's, gives
 //! three things:
-//! - Speed: a pool's chunk is a long sequence of small values, and what each one costs to
-//!   write and read is most of a trivial task's cost. There is no reader or writer trait
-//!   between a value and the buffer here, and no limit to account for on every primitive.
+//! - Speed where values are small: there is no reader or writer trait between a value and
+//!   the buffer, and no limit to account for on every primitive. A `(u64, String)`, as a
+//!   queue carries it, encodes in half the time it took through bincode and the guard
+//!   layer, and decodes in four fifths; a long `Vec<u64>` in the fixed layout, a pool
+//!   chunk's arguments, costs what it did (`cargo bench -p proc-core --bench start_join --
+//!   codec`).
 //! - Safety by construction: strings and byte buffers are read as slices of the input
 //!   (their length checked against what is left), and a sequence or map tells its visitor
 //!   at most as many elements as there are bytes left. What a decode sets aside before its
