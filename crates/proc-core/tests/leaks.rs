@@ -93,7 +93,7 @@ fn start_and_join_many(method: StartMethod, count: u32) {
             _ => {
                 let p = started(Process::target(
                     takes::<RefusesToDecode>,
-                    (RefusesToDecode,),
+                    (RefusesToDecode {},),
                 ));
                 match (method, p.join()) {
                     (StartMethod::Fork, Ok(0)) => {}

@@ -485,7 +485,7 @@ fn a_closure_target_that_captures_nothing_runs_under_every_method(method: StartM
 }
 
 fn arguments_that_fail_to_decode_in_the_child_fail_its_task(method: StartMethod) {
-    let mut p = Process::target(takes::<RefusesToDecode>, (RefusesToDecode,))
+    let mut p = Process::target(takes::<RefusesToDecode>, (RefusesToDecode {},))
         .with_name("picky")
         .with_start_method(method);
     p.start().unwrap();
@@ -509,7 +509,7 @@ fn arguments_that_fail_to_decode_in_the_child_fail_its_task(method: StartMethod)
 }
 
 fn arguments_whose_decoding_panics_fail_its_task(method: StartMethod) {
-    let p = started(method, takes::<PanicsWhenDecoded>, (PanicsWhenDecoded,));
+    let p = started(method, takes::<PanicsWhenDecoded>, (PanicsWhenDecoded {},));
     if method == StartMethod::Fork {
         assert_eq!(p.join().unwrap(), 0);
         return;

@@ -149,37 +149,29 @@ pub fn zombies() -> Vec<ProcStat> {
         .collect()
 }
 
-/// Encodes as a byte; refuses to decode.
+/// Encodes as a byte; when decoded, refuses with an error (`PANICS` false) or panics.
 #[derive(Debug)]
-pub struct RefusesToDecode;
+pub struct BadToDecode<const PANICS: bool>;
 
-impl Serialize for RefusesToDecode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u8(0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RefusesToDecode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u8::deserialize(deserializer)?;
-        Err(serde::de::Error::custom("refused on purpose"))
-    }
-}
+/// Encodes as a byte; refuses to decode.
+pub type RefusesToDecode = BadToDecode<false>;
 
 /// Encodes as a byte; panics when decoded.
-#[derive(Debug)]
-pub struct PanicsWhenDecoded;
+pub type PanicsWhenDecoded = BadToDecode<true>;
 
-impl Serialize for PanicsWhenDecoded {
+impl<const PANICS: bool> Serialize for BadToDecode<PANICS> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u8(0)
     }
 }
 
-impl<'de> Deserialize<'de> for PanicsWhenDecoded {
+impl<'de, const PANICS: bool> Deserialize<'de> for BadToDecode<PANICS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         u8::deserialize(deserializer)?;
-        panic!("a Deserialize impl that panics")
+        if PANICS {
+            panic!("a Deserialize impl that panics");
+        }
+        Err(serde::de::Error::custom("refused on purpose"))
     }
 }
 
