@@ -87,15 +87,61 @@ fn with_context<R>(context: &mut Context, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Calls `f` with this thread's context, if an encode or decode has lent one.
-fn in_context<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
+/// This thread's context, if an encode or decode has lent one.
+///
+/// # Safety
+/// Nothing that can reach this function again may run while the reference lives: only
+/// `push_fd` and `take_fd` call it, and while they hold the reference they run no code but
+/// their own (no `Serialize`, `Deserialize` or error type of a caller).
+unsafe fn lent_context<'a>() -> Option<&'a mut Context> {
     let context = CONTEXT.with(Cell::get);
     // SAFETY: the pointer is null, or it came from the `&mut Context` that `with_context`
     // lent for the call now running on this thread, which outlives this call and is not
-    // used otherwise until that call returns. No other reference to it is alive: the
-    // reference made here lives only within `f`, and the callers' `f`s call nothing that
-    // reaches this function again.
-    f(unsafe { context.as_mut() })
+    // used otherwise until that call returns; by this function's contract, no other
+    // reference made from it is alive.
+    unsafe { context.as_mut() }
+}
+
+/// Adds a duplicate of `fd` to the parcel being encoded on this thread; its index.
+fn push_fd(fd: BorrowedFd<'_>) -> Result<u32, String> {
+    // SAFETY: the reference lives only within this function, which calls no caller's code.
+    match unsafe { lent_context() } {
+        Some(Context::Sending(fds)) => {
+            let copy = fd
+                .try_clone_to_owned()
+                .map_err(|e| format!("duplicating a descriptor to send: {e}"))?;
+            fds.push(copy);
+            u32::try_from(fds.len() - 1).map_err(|e| e.to_string())
+        }
+        _ => Err(
+            "this value holds a file descriptor (a multiproc Lock, Queue, Connection, \
+                  shared Value, …) and can only be sent through multiproc: as an argument of \
+                  Process::target, through a multiproc Queue, or through a Connection"
+                .to_string(),
+        ),
+    }
+}
+
+/// Takes descriptor `index` of the parcel being decoded on this thread.
+fn take_fd(index: usize) -> Result<OwnedFd, String> {
+    // SAFETY: the reference lives only within this function, which calls no caller's code.
+    match unsafe { lent_context() } {
+        Some(Context::Receiving(fds)) => match fds.get_mut(index).map(Option::take) {
+            Some(Some(fd)) => Ok(fd),
+            Some(None) => Err(format!(
+                "file descriptor {index} of the message is claimed twice"
+            )),
+            None => Err(format!(
+                "the message names file descriptor {index} but carries {}",
+                fds.len()
+            )),
+        },
+        _ => Err(
+            "this value needs a file descriptor, and was not received through a \
+                  multiproc channel that carries them"
+                .to_string(),
+        ),
+    }
 }
 
 /// Encodes `value` into a [`Parcel`]: its bytes and duplicates of the descriptors its
@@ -162,20 +208,7 @@ impl<'fd> FdRef<'fd> {
 
 impl Serialize for FdRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let index = in_context(|context| match context {
-            Some(Context::Sending(fds)) => {
-                let copy = self.0.try_clone_to_owned().map_err(|e| {
-                    S::Error::custom(format!("duplicating a descriptor to send: {e}"))
-                })?;
-                fds.push(copy);
-                u32::try_from(fds.len() - 1).map_err(S::Error::custom)
-            }
-            _ => Err(S::Error::custom(
-                "this value holds a file descriptor (a multiproc Lock, Queue, Connection, shared \
-                 Value, …) and can only be sent through multiproc: as an argument of \
-                 Process::target, through a multiproc Queue, or through a Connection",
-            )),
-        })?;
+        let index = push_fd(self.0).map_err(S::Error::custom)?;
         index.serialize(serializer)
     }
 }
@@ -201,22 +234,7 @@ impl From<ReceivedFd> for OwnedFd {
 impl<'de> Deserialize<'de> for ReceivedFd {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let index = u32::deserialize(deserializer)? as usize;
-        in_context(|context| match context {
-            Some(Context::Receiving(fds)) => match fds.get_mut(index).map(Option::take) {
-                Some(Some(fd)) => Ok(ReceivedFd(fd)),
-                Some(None) => Err(D::Error::custom(format!(
-                    "file descriptor {index} of the message is claimed twice"
-                ))),
-                None => Err(D::Error::custom(format!(
-                    "the message names file descriptor {index} but carries {}",
-                    fds.len()
-                ))),
-            },
-            _ => Err(D::Error::custom(
-                "this value needs a file descriptor, and was not received through a multiproc \
-                 channel that carries them",
-            )),
-        })
+        take_fd(index).map(ReceivedFd).map_err(D::Error::custom)
     }
 }
 
