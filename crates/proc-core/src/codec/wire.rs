@@ -97,6 +97,15 @@ fn unzigzag(n: u128) -> i128 {
     }
 }
 
+#[inline]
+fn unzigzag64(n: u64) -> i64 {
+    if n.is_multiple_of(2) {
+        (n / 2) as i64
+    } else {
+        !(n / 2) as i64
+    }
+}
+
 /// Writes values into a buffer; `FIXED` picks the layout of integers.
 pub(super) struct Encoder<'a, const FIXED: bool> {
     out: &'a mut Vec<u8>,
@@ -589,12 +598,7 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
     /// wide.
     #[inline]
     fn signed(&mut self, widest: u8) -> Result<i64> {
-        let n = self.varint(widest)?;
-        Ok(if n.is_multiple_of(2) {
-            (n / 2) as i64
-        } else {
-            !(n / 2) as i64
-        })
+        self.varint(widest).map(unzigzag64)
     }
 
     #[inline]
@@ -634,10 +638,8 @@ macro_rules! signed {
             if FIXED {
                 return visitor.$visit(<$ty>::from_le_bytes(self.array()?));
             }
-            let v = self.signed($marker)?;
-            let v = <$ty>::try_from(v)
-                .map_err(|_| WireError(format!("{v} is out of range for {}", stringify!($ty))))?;
-            visitor.$visit(v)
+            // At most as wide as the type's unsigned twin, so the value fits the type.
+            visitor.$visit(self.signed($marker)? as $ty)
         }
     )*};
 }
