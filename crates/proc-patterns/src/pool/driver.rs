@@ -122,14 +122,11 @@ impl Worker {
             inbox: Mailbox::new()?,
             outbox: Mailbox::new()?,
         };
-        let theirs = Mailboxes {
-            inbox: mailboxes.inbox.clone(),
-            outbox: mailboxes.outbox.clone(),
-        };
-        let mut process = Process::target(worker::run, (child_end, theirs, config.settings))
-            .with_name(name)
-            .with_daemon(true)
-            .with_start_method(config.start_method);
+        let mut process =
+            Process::target(worker::run, (child_end, mailboxes.clone(), config.settings))
+                .with_name(name)
+                .with_daemon(true)
+                .with_start_method(config.start_method);
         process.start()?;
         Ok(Worker {
             process,
@@ -361,30 +358,39 @@ impl Driver {
     fn receive(&mut self, i: usize) {
         let max_tasks = self.config.settings.max_tasks;
         let worker = &mut self.workers[i];
+        let spares = &self.spares;
         // Into a buffer used before (a sent chunk's, or a decoded result's): its pages are
         // there already.
-        let mut message = self.spares.take();
+        let mut message = spares.take();
         match worker.receive_reply(&mut message) {
             Ok((id, outcome, body)) => {
                 let Some(ticket) = worker.held.take_if(|t| t.id == id) else {
+                    spares.give(message);
                     return;
                 };
                 message.truncate(body);
-                ticket.finish(
-                    outcome
-                        .map(|shape| Results {
-                            shape,
-                            bytes: message,
-                        })
-                        .map_err(ChunkFailure::Other),
-                );
+                let outcome = match outcome {
+                    Ok(shape) => Ok(Results {
+                        shape,
+                        bytes: fitted(message, spares),
+                    }),
+                    Err(why) => {
+                        spares.give(message);
+                        Err(ChunkFailure::Other(why))
+                    }
+                };
+                ticket.finish(outcome);
                 worker.done += 1;
                 if max_tasks.is_some_and(|max| worker.done as u64 >= max) {
                     worker.retiring = true;
                 }
             }
-            Err(e) if e.is_eof() => worker.broken = true,
+            Err(e) if e.is_eof() => {
+                spares.give(message);
+                worker.broken = true;
+            }
             Err(e) => {
+                spares.give(message);
                 // A worker that sends what the pool cannot read is of no more use.
                 if let Some(ticket) = worker.held.take() {
                     ticket.finish(Err(ChunkFailure::Other(format!(
@@ -411,6 +417,9 @@ impl Driver {
             Ok(Some(code)) => code,
             _ => worker.process.join().unwrap_or(-1),
         };
+        // Unmapped before the replacement is forked, which would inherit the mapping and
+        // keep the dead worker's mailbox pages alive as long as it lives.
+        drop(worker.mailboxes);
         // The replacement first, so that whoever learns of the death from the failed chunk
         // already sees the pool at full strength.
         let needed = !self.closing || !self.pending.is_empty();
@@ -482,6 +491,20 @@ impl Driver {
     }
 }
 
+/// The results in `message`, in a buffer of their size. They go to whoever holds the
+/// job's results, as long as it likes (an `AsyncResult` nobody reads yet), and only `map`
+/// gives buffers back: a small result received into a large recycled buffer would keep all
+/// of it. Such a result is copied out and the buffer given back; one that fills most of
+/// its buffer keeps it.
+fn fitted(message: Vec<u8>, spares: &Spares) -> Vec<u8> {
+    if message.capacity() / 2 <= message.len() {
+        return message;
+    }
+    let fitted = message.clone();
+    spares.give(message);
+    fitted
+}
+
 fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
     let _ = chunk.sink.send(ChunkDone {
         index: chunk.index,
@@ -493,4 +516,33 @@ fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
 fn drain(fd: &OwnedFd) {
     let mut buf = [0u8; 64];
     while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_result_does_not_keep_a_large_buffer_and_a_large_one_is_not_copied() {
+        let spares = Spares::default();
+        let mut big = Vec::with_capacity(4 << 20);
+        big.extend_from_slice(&[7; 8]);
+        let small = fitted(big, &spares);
+        assert_eq!(small, [7; 8]);
+        assert!(small.capacity() < 1024, "{}", small.capacity());
+        assert!(
+            spares.take().capacity() >= 4 << 20,
+            "the large buffer went back"
+        );
+
+        let mut full = Vec::with_capacity(1 << 20);
+        full.resize(900 << 10, 1);
+        let pointer = full.as_ptr();
+        let kept = fitted(full, &spares);
+        assert_eq!(
+            kept.as_ptr(),
+            pointer,
+            "a result that fills its buffer keeps it"
+        );
+    }
 }

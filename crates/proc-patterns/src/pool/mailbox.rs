@@ -89,24 +89,15 @@ impl Mailbox {
     /// could only garble what is copied, which the caller decodes as untrusted bytes.)
     pub(crate) unsafe fn copy_out(&self, len: u64, into: &mut Vec<u8>) -> bool {
         into.clear();
-        let Some(len) = usize::try_from(len)
-            .ok()
-            .filter(|&len| len <= self.capacity())
-        else {
-            return false;
-        };
-        into.reserve(len);
-        // SAFETY: `len` bytes are within the region, and `into` has room for them after
-        // `reserve`; they are initialised once copied.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.0.data().cast::<u8>().as_ptr(),
-                into.as_mut_ptr(),
-                len,
-            );
-            into.set_len(len);
+        // SAFETY: by the caller's promise, the other process does not write the mailbox
+        // while the slice lives, which ends with this copy.
+        match unsafe { self.contents(len) } {
+            Some(contents) => {
+                into.extend_from_slice(contents);
+                true
+            }
+            None => false,
         }
-        true
     }
 
     /// The first `len` bytes of the mailbox, in place; `None` when `len` is more than it

@@ -26,7 +26,7 @@ pub(crate) struct WorkerSettings {
 }
 
 /// The two mailboxes of a worker (see the mailbox module), as its argument.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Mailboxes {
     pub(crate) inbox: Mailbox,
     pub(crate) outbox: Mailbox,
