@@ -114,6 +114,7 @@
 
 mod atomics;
 mod barrier;
+mod bytes;
 mod condition;
 mod deadline;
 mod doorbell;

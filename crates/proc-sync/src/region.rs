@@ -73,7 +73,8 @@ impl Region {
         .map_err(|e| Error::io("sealing the shared memory file", e.into()))?;
         // SAFETY: the file is ours alone (just created, not yet shared) and `len` bytes
         // long, so the mapping is entirely backed; the memory is only ever accessed through
-        // atomics, pthread mutexes and guards that serialise access between processes.
+        // atomics, pthread mutexes and guards that serialise access between processes, or,
+        // for `SharedBytes`, through raw pointers whose users order their accesses.
         let map = unsafe { MmapMut::map_mut(&fd) }.map_err(|e| Error::io("mmap", e))?;
         if map.len() < len || !(map.as_ptr() as usize).is_multiple_of(align) {
             return Err(Error::InvalidArgument {
@@ -123,7 +124,8 @@ impl Region {
         // SAFETY: the file cannot change size (sealed, checked above) and holds at least the
         // layout's `len` bytes, so the mapping is entirely backed. Its contents were made by
         // multiproc in another process of this program, and are accessed, as in every
-        // region, only through atomics, robust mutexes and the guards that serialise access.
+        // region, only through atomics, robust mutexes and the guards that serialise access
+        // (or `SharedBytes`' raw pointers, whose users order their accesses).
         let map = unsafe { MmapMut::map_mut(&fd) }.map_err(|e| Error::io("mmap", e))?;
         if align > PAGE_ALIGN || !(map.as_ptr() as usize).is_multiple_of(align) {
             return refuse("the received region cannot be mapped with its alignment".into());

@@ -17,7 +17,7 @@
 //! first reaches them, and are used again by every later message.
 
 use proc_core::travel::{FdRef, ReceivedFd};
-use proc_sync::raw::{MutexHeader, MutexKind, MutexRegion, RawMutex};
+use proc_sync::raw::SharedBytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,32 +25,17 @@ use super::task::KEEP_BUFFER;
 use crate::error::Result;
 
 /// How large a message a mailbox holds: the largest buffer the pool and its workers keep.
-pub(crate) const MAILBOX_BYTES: usize = KEEP_BUFFER;
+const MAILBOX_BYTES: usize = KEEP_BUFFER;
 
-/// The header of the region. A region is laid out as a header that starts with a robust
-/// mutex; the socket's messages order every access to a mailbox, so this one is never
-/// locked.
-#[repr(C)]
-pub(crate) struct Header {
-    mutex: RawMutex,
-}
-
-// SAFETY: #[repr(C)] with the RawMutex first; there are no other fields.
-unsafe impl MutexHeader for Header {
-    fn mutex(&self) -> &RawMutex {
-        &self.mutex
-    }
-}
-
-/// One mailbox, mapped in the pool and in its worker.
+/// One mailbox, mapped in the pool and in its worker. It has no lock: the socket's
+/// messages order every access (see above).
 #[derive(Clone)]
-pub(crate) struct Mailbox(MutexRegion<Header, u8>);
+pub(crate) struct Mailbox(SharedBytes);
 
 impl Mailbox {
     pub(crate) fn new() -> Result<Mailbox> {
-        Ok(Mailbox(MutexRegion::new(
+        Ok(Mailbox(SharedBytes::new(
             c"multiproc-pool-mailbox",
-            MutexKind::ErrorCheck,
             MAILBOX_BYTES,
         )?))
     }
@@ -72,11 +57,7 @@ impl Mailbox {
         // SAFETY: the region holds `capacity()` bytes and the message fits; by the caller's
         // promise nobody else touches them now.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                message.as_ptr(),
-                self.0.data().cast::<u8>().as_ptr(),
-                message.len(),
-            );
+            std::ptr::copy_nonoverlapping(message.as_ptr(), self.0.as_ptr(), message.len());
         }
         true
     }
@@ -111,7 +92,7 @@ impl Mailbox {
             .filter(|&len| len <= self.capacity())?;
         // SAFETY: `len` bytes are within the region, which lives as long as `self`; by the
         // caller's promise they do not change while the slice lives.
-        Some(unsafe { std::slice::from_raw_parts(self.0.data().cast::<u8>().as_ptr(), len) })
+        Some(unsafe { std::slice::from_raw_parts(self.0.as_ptr(), len) })
     }
 }
 
@@ -126,7 +107,7 @@ impl<'de> Deserialize<'de> for Mailbox {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (fd, capacity): (ReceivedFd, u64) = Deserialize::deserialize(deserializer)?;
         let capacity = usize::try_from(capacity).map_err(D::Error::custom)?;
-        MutexRegion::from_fd(fd.into_inner(), capacity)
+        SharedBytes::from_fd(fd.into_inner(), capacity)
             .map(Mailbox)
             .map_err(D::Error::custom)
     }
