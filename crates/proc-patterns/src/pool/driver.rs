@@ -144,17 +144,16 @@ impl Worker {
     }
 
     /// Hands the worker, which is idle, a sealed chunk: through its inbox and a notice of
-    /// the chunk's length when it fits there, otherwise through the connection.
-    fn send_chunk(&self, message: &[u8]) -> Result<(), proc_ipc::Error> {
+    /// the chunk's length (sealed into `notice`) when it fits there, otherwise through the
+    /// connection.
+    fn send_chunk(&self, message: &[u8], notice: &mut Vec<u8>) -> Result<(), proc_ipc::Error> {
         // SAFETY: the worker holds no chunk, so it does not read its inbox until the notice
-        // below has come (see the mailbox module).
-        if !unsafe { self.mailboxes.inbox.put(message) } {
-            return self.conn.send_bytes(message);
+        // has come (see the mailbox module).
+        unsafe {
+            self.mailboxes
+                .inbox
+                .post(&self.conn, message, |len| ToWorker::InInbox { len }, notice)
         }
-        let mut notice = Vec::with_capacity(16);
-        let len = message.len() as u64;
-        seal(&mut notice, &ToWorker::InInbox { len })?;
-        self.conn.send_bytes(&notice)
     }
 
     /// Receives the worker's reply into `message`: its header, and the length of its body
@@ -201,6 +200,8 @@ pub(crate) struct Driver {
     _alive: Sender<Infallible>,
     pub(crate) started: usize,
     pending: VecDeque<PendingChunk>,
+    /// Where the notices of chunks handed over through an inbox are sealed.
+    notice: Vec<u8>,
     closing: bool,
 }
 
@@ -225,6 +226,7 @@ impl Driver {
             _alive: alive,
             started,
             pending: VecDeque::new(),
+            notice: Vec::new(),
             closing: false,
         };
         driver.publish_pids();
@@ -279,7 +281,7 @@ impl Driver {
                 return;
             };
             // The worker is idle, so it is reading: the send completes.
-            match worker.send_chunk(&chunk.message) {
+            match worker.send_chunk(&chunk.message, &mut self.notice) {
                 Ok(()) => {
                     worker.held = Some(Ticket {
                         id: chunk.id,

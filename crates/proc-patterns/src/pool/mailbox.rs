@@ -21,7 +21,9 @@ use proc_sync::raw::SharedBytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::task::KEEP_BUFFER;
+use proc_ipc::Connection;
+
+use super::task::{KEEP_BUFFER, seal};
 use crate::error::Result;
 
 /// How large a message a mailbox holds: the largest buffer the pool and its workers keep.
@@ -60,6 +62,28 @@ impl Mailbox {
             std::ptr::copy_nonoverlapping(message.as_ptr(), self.0.as_ptr(), message.len());
         }
         true
+    }
+
+    /// Sends `message` to the process at the other end of `conn`: written here, with a
+    /// notice of its length (the header `notice(len)`, sealed into `scratch`) through
+    /// `conn`; or through `conn` itself when it does not fit.
+    ///
+    /// # Safety
+    /// As for [`put`](Self::put).
+    pub(crate) unsafe fn post<H: Serialize>(
+        &self,
+        conn: &Connection,
+        message: &[u8],
+        notice: impl FnOnce(u64) -> H,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), proc_ipc::Error> {
+        // SAFETY: by the caller's promise.
+        if !unsafe { self.put(message) } {
+            return conn.send_bytes(message);
+        }
+        scratch.clear();
+        seal(scratch, &notice(message.len() as u64))?;
+        conn.send_bytes(scratch)
     }
 
     /// Replaces what `into` holds with the first `len` bytes of the mailbox; `false` (and

@@ -100,7 +100,18 @@ pub(crate) fn run(conn: Connection, mailboxes: Mailboxes, settings: WorkerSettin
         }
         let sent = seal(&mut reply, &FromWorker::Results { id, outcome })
             .map_err(proc_ipc::Error::from)
-            .and_then(|()| post(&conn, &outbox, &reply, &mut notice));
+            .and_then(|()| {
+                // SAFETY: this worker holds a chunk (it is replying to it), and the pool
+                // reads the outbox only once the notice has come (see the mailbox module).
+                unsafe {
+                    outbox.post(
+                        &conn,
+                        &reply,
+                        |len| FromWorker::InOutbox { len },
+                        &mut notice,
+                    )
+                }
+            });
         if let Err(e) = sent {
             // Results that cannot travel (too large) fail their chunk; a connection that is
             // gone ends the worker.
@@ -126,25 +137,6 @@ pub(crate) fn run(conn: Connection, mailboxes: Mailboxes, settings: WorkerSettin
             return;
         }
     }
-}
-
-/// Sends a reply to the pool: through the outbox and a notice of its length when it fits
-/// there, otherwise through the connection.
-fn post(
-    conn: &Connection,
-    outbox: &Mailbox,
-    reply: &[u8],
-    notice: &mut Vec<u8>,
-) -> Result<(), proc_ipc::Error> {
-    // SAFETY: this worker holds a chunk (it is replying to it), and the pool reads the
-    // outbox only once the notice below has come (see the mailbox module).
-    if !unsafe { outbox.put(reply) } {
-        return conn.send_bytes(reply);
-    }
-    notice.clear();
-    let len = reply.len() as u64;
-    seal(notice, &FromWorker::InOutbox { len })?;
-    conn.send_bytes(notice)
 }
 
 /// Lets glibc's allocator keep the memory a chunk freed for the next chunk.
