@@ -6,9 +6,9 @@
 //! bits the number of file descriptors that travel with the message (`SCM_RIGHTS`, attached
 //! to the header's first byte): the handles a value holds (a `Lock`, a `Queue`, another
 //! `Connection`) go that way, see `proc_core::travel`. The receiver checks the length against
-//! its limit before it stores anything, and grows its buffer only as bytes actually arrive,
-//! so a peer that announces a huge message cannot make it allocate memory for bytes it
-//! never sends.
+//! its limit before it stores anything, and sets room aside only in step with what has
+//! arrived (at most 1 MiB, or as much again as has arrived, ahead of it), so a peer that
+//! announces a huge message cannot make it allocate memory for bytes it never sends.
 
 use std::cell::RefCell;
 use std::io::{self, Read};
@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 
 /// The largest message a connection sends or receives unless told otherwise: 64 MiB of
 /// data and 64 KiB more for the encoding's own bytes, so that a `Vec<u8>` of 64 MiB fits.
-/// A receiver's buffer grows only as bytes arrive, so the limit costs nothing by itself.
+/// A receiver's buffer grows in step with the bytes that arrive, so the limit costs nothing
+/// by itself.
 pub const DEFAULT_MESSAGE_LIMIT: usize = (64 << 20) + (64 << 10);
 
 /// Bytes of a frame's header: the payload length and descriptor count, little-endian.
@@ -430,17 +431,15 @@ impl Connection {
             // capacity, which has at least that many; it reads nothing from there.
             let got =
                 unsafe { libc::recv(self.stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
-            match usize::try_from(got) {
-                Ok(0) => return Ok(()),
-                Ok(n) => {
+            let got = usize::try_from(got).map_err(|_| io::Error::last_os_error());
+            match read_outcome(got) {
+                None => {}
+                Some(Ok(0)) => return Ok(()),
+                Some(Ok(n)) => {
                     // SAFETY: recv initialised the first `n` (at most `room`) spare bytes.
                     unsafe { payload.set_len(payload.len() + n) };
                 }
-                Err(_) => match Errno::last() {
-                    Errno::EINTR => {}
-                    Errno::ECONNRESET => return Ok(()),
-                    e => return Err(Error::io("recv", e)),
-                },
+                Some(Err(e)) => return Err(e),
             }
         }
         Ok(())
@@ -451,15 +450,18 @@ impl Connection {
     fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
         let mut fds = Vec::new();
         loop {
-            match travel::recv_with_fds(self.stream.as_fd(), inbox.spare(), &mut fds) {
-                Ok(n) => {
+            match read_outcome(travel::recv_with_fds(
+                self.stream.as_fd(),
+                inbox.spare(),
+                &mut fds,
+            )) {
+                None => {}
+                Some(Ok(n)) => {
                     inbox.end += n;
                     inbox.fds.extend(fds);
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(0),
-                Err(e) => return Err(Error::io("recv", e)),
+                Some(Err(e)) => return Err(e),
             }
         }
     }
@@ -521,6 +523,18 @@ impl Inbox {
 
 /// A read that stopped at a reset connection ended like one that reached end of file: the
 /// caller sees how much arrived. Other failures are errors.
+/// What one read from the socket came to: the bytes read, 0 at end of file (a peer that
+/// reset the connection has ended too), or `None` when it was interrupted and is to be
+/// tried again.
+fn read_outcome(read: io::Result<usize>) -> Option<Result<usize>> {
+    match read {
+        Ok(n) => Some(Ok(n)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Some(Ok(0)),
+        Err(e) => Some(Err(Error::io("recv", e))),
+    }
+}
+
 fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
     match read {
         Ok(_) => Ok(()),
