@@ -557,6 +557,35 @@ mod tests {
             }
         }
 
+        #[test]
+        fn a_value_nested_deeper_than_the_bound_is_an_error_not_a_stack_overflow() {
+            // Shape::Wrapped (variant 1) around Shape::Nothing (variant 0), `levels` deep.
+            let nested = |levels: usize| {
+                let mut bytes = vec![1u8; levels];
+                bytes.push(0);
+                bytes
+            };
+            // Inside the Vec of one level, the enum's own levels: 100 of them decode.
+            let fine = nested(100);
+            let mut shape = decode::<Shape>(&fine, fine.len()).unwrap();
+            for _ in 0..100 {
+                shape = match shape {
+                    Shape::Wrapped(inner) => *inner,
+                    other => panic!("expected Wrapped, got {other:?}"),
+                };
+            }
+            assert_eq!(shape, Shape::Nothing);
+            // Ten million levels in ten megabytes would overflow any thread's stack.
+            let deep = nested(10_000_000);
+            let err = decode::<Shape>(&deep, deep.len()).unwrap_err();
+            assert!(err.to_string().contains("nested more than 128"), "{err}");
+            assert!(
+                Layout::Fixed
+                    .decode::<Vec<Vec<Vec<u8>>>>(&[0; 8], 8)
+                    .is_ok()
+            );
+        }
+
         /// Takes strings and byte buffers only as owned values.
         #[derive(Debug, PartialEq)]
         struct OnlyOwned(String, Vec<u8>);

@@ -459,11 +459,34 @@ impl<'a, 'b, const FIXED: bool> ser::SerializeMap for &'b mut Encoder<'a, FIXED>
 /// Reads values from a slice of untrusted bytes; `FIXED` picks the layout of integers.
 pub(super) struct Decoder<'de, const FIXED: bool> {
     input: &'de [u8],
+    /// How many sequences, maps, structs, tuples, options, newtypes and enums the value
+    /// being read is inside of, at this point.
+    depth: u32,
 }
+
+/// How deep a value may be nested. Each level is a call on the stack, and bytes from
+/// another process can nest as deep as they are long (one byte a level, for an enum that
+/// holds itself): without a bound, a few megabytes would overflow the stack, which aborts
+/// the process. serde_json bounds it at 128 as well.
+const MAX_DEPTH: u32 = 128;
 
 impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
     pub(super) fn new(input: &'de [u8]) -> Self {
-        Decoder { input }
+        Decoder { input, depth: 0 }
+    }
+
+    /// Runs `f` one level deeper in the value; an error past [`MAX_DEPTH`].
+    #[inline]
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(WireError(format!(
+                "the value is nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
     }
 
     /// How many bytes are left unread.
@@ -746,7 +769,7 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.byte()? {
             0 => visitor.visit_none(),
-            1 => visitor.visit_some(self),
+            1 => self.nested(|de| visitor.visit_some(de)),
             other => Err(WireError(format!("byte {other} is not an Option's tag"))),
         }
     }
@@ -771,18 +794,18 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         _name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
+        self.nested(|de| visitor.visit_newtype_struct(de))
     }
 
     #[inline]
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_seq(self.elements(len))
+        self.nested(|de| visitor.visit_seq(de.elements(len)))
     }
 
     #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(self.elements(len))
+        self.nested(|de| visitor.visit_seq(de.elements(len)))
     }
 
     #[inline]
@@ -792,13 +815,13 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         len: usize,
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(self.elements(len))
+        self.nested(|de| visitor.visit_seq(de.elements(len)))
     }
 
     #[inline]
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_map(self.elements(len))
+        self.nested(|de| visitor.visit_map(de.elements(len)))
     }
 
     #[inline]
@@ -808,7 +831,7 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(self.elements(fields.len()))
+        self.nested(|de| visitor.visit_seq(de.elements(fields.len())))
     }
 
     #[inline]
@@ -818,7 +841,7 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_enum(self)
+        self.nested(|de| visitor.visit_enum(de))
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
