@@ -142,6 +142,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mailbox_holds_16_mib_as_the_size_tests_of_pool_chunks_assume() {
+        // tests/pool_chunks.rs sends 17.6 MB chunks and 20 MiB of results to take the
+        // connection instead: if this size grows, they must grow with it.
+        assert_eq!(Mailbox::new().unwrap().capacity(), 16 << 20);
+    }
+
+    #[test]
     fn a_message_that_fits_comes_out_as_it_went_in_and_one_that_does_not_is_refused() {
         let mailbox = Mailbox::new().unwrap();
         let mut out = vec![9];
