@@ -164,13 +164,161 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
     encode_with::<T, false>(value, buf)
 }
 
+/// As [`encode_into`], unless the encoding is longer than `cap` bytes: then `Ok(false)`,
+/// with `buf` as it was. It stops as soon as it knows, without copying a string or byte
+/// buffer that takes it past the cap, so that a caller can try the small-value path first
+/// and switch to a streamed one ([`encode_to`]) for a large value at little cost.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// assert!(proc_core::codec::encode_into_at_most(&"short", &mut buf, 16).unwrap());
+/// let long = "x".repeat(100);
+/// assert!(!proc_core::codec::encode_into_at_most(&long, &mut buf, 16).unwrap());
+/// assert_eq!(proc_core::codec::decode::<String>(&buf, 16).unwrap(), "short");
+/// ```
+pub fn encode_into_at_most<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> Result<bool, CodecError> {
+    let start = buf.len();
+    let mut capped = wire::Capped {
+        buf,
+        cap: start.saturating_add(cap),
+        over: false,
+    };
+    let encoded = value.serialize(&mut wire::Encoder::<false, _>::new(&mut capped));
+    let over = capped.over || capped.buf.len() > capped.cap;
+    match encoded {
+        Ok(()) if !over => Ok(true),
+        Ok(()) => {
+            buf.truncate(start);
+            Ok(false)
+        }
+        Err(_) if over => {
+            buf.truncate(start);
+            Ok(false)
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(CodecError::Encode(e.0))
+        }
+    }
+}
+
+/// Takes an encoding piece by piece, in order, as [`encode_to`] produces it: small parts
+/// gathered a few KiB at a time, a long string or byte buffer straight from the value.
+/// The pieces joined are exactly what [`encode`] returns.
+///
+/// A sink that writes somewhere else (another process's memory, a file) makes a value
+/// cost one copy, where encoding into a buffer and copying the buffer costs two.
+pub trait Sink {
+    /// Why the sink took no more bytes.
+    type Error;
+
+    /// Takes the next piece of the encoding. An error ends the encoding: [`encode_to`]
+    /// returns it as [`StreamError::Sink`].
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+}
+
+impl Sink for Vec<u8> {
+    type Error = std::convert::Infallible;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// A [`Sink`] that only counts: the length of an encoding, without keeping it. A byte
+/// buffer counts at the cost of its length prefix, whatever its size.
+///
+/// ```
+/// use proc_core::codec::{self, ByteBuf, ByteCounter};
+///
+/// let value = (7u64, ByteBuf::from(vec![0u8; 1 << 20]));
+/// let mut counter = ByteCounter::default();
+/// codec::encode_to(&value, &mut counter).unwrap();
+/// assert_eq!(counter.bytes(), codec::encode(&value).unwrap().len());
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ByteCounter {
+    bytes: usize,
+}
+
+impl ByteCounter {
+    /// The bytes counted so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Sink for ByteCounter {
+    type Error = std::convert::Infallible;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.bytes = self.bytes.saturating_add(bytes.len());
+        Ok(())
+    }
+}
+
+/// Why [`encode_to`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError<E> {
+    /// The value did not encode: what [`encode`] would have said.
+    #[error(transparent)]
+    Codec(CodecError),
+    /// The sink refused a piece, with this error.
+    #[error("the sink took no more bytes")]
+    Sink(E),
+}
+
+/// Encodes `value` into `sink`, piece by piece (see [`Sink`]). The pieces are those of
+/// [`encode`], in the same layout. When it fails, the sink may have taken part of the
+/// encoding already.
+///
+/// ```
+/// use proc_core::codec::{self, Sink};
+///
+/// /// Collects the pieces, to show how a large value arrives.
+/// struct Pieces(Vec<Vec<u8>>);
+/// impl Sink for Pieces {
+///     type Error = std::convert::Infallible;
+///     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+///         self.0.push(bytes.to_vec());
+///         Ok(())
+///     }
+/// }
+///
+/// let value = (1u8, codec::ByteBuf::from(vec![9u8; 100_000]));
+/// let mut pieces = Pieces(Vec::new());
+/// codec::encode_to(&value, &mut pieces).unwrap();
+/// // The tag and the length prefix, then the byte buffer, straight from `value`.
+/// assert_eq!(pieces.0.len(), 2);
+/// assert_eq!(pieces.0.concat(), codec::encode(&value).unwrap());
+/// ```
+pub fn encode_to<T: Serialize + ?Sized, S: Sink + ?Sized>(
+    value: &T,
+    sink: &mut S,
+) -> Result<(), StreamError<S::Error>> {
+    let mut streamed = wire::Streamed::new(sink);
+    let encoded = value
+        .serialize(&mut wire::Encoder::<false, _>::new(&mut streamed))
+        .and_then(|()| streamed.flush());
+    match (encoded, streamed.stopped.take()) {
+        (_, Some(e)) => Err(StreamError::Sink(e)),
+        (Ok(()), None) => Ok(()),
+        (Err(e), None) => Err(StreamError::Codec(CodecError::Encode(e.0))),
+    }
+}
+
 fn encode_with<T: Serialize + ?Sized, const FIXED: bool>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
     let start = buf.len();
     value
-        .serialize(&mut wire::Encoder::<FIXED>::new(buf))
+        .serialize(&mut wire::Encoder::<FIXED, Vec<u8>>::new(buf))
         .map_err(|e| {
             buf.truncate(start);
             CodecError::Encode(e.0)
@@ -421,6 +569,114 @@ mod tests {
             huge.push(b'x');
             assert!(Layout::Fixed.decode::<String>(&huge, 64).is_err());
             assert!(Layout::Fixed.decode::<Vec<u64>>(&huge, 64).is_err());
+        }
+
+        /// Collects what a [`Sink`] is given, piece by piece; refuses the piece after
+        /// `refuse_after` pieces, if set.
+        #[derive(Default)]
+        struct Pieces {
+            got: Vec<Vec<u8>>,
+            refuse_after: Option<usize>,
+        }
+
+        impl Sink for Pieces {
+            type Error = &'static str;
+
+            fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+                if self.refuse_after == Some(self.got.len()) {
+                    return Err("full");
+                }
+                self.got.push(bytes.to_vec());
+                Ok(())
+            }
+        }
+
+        /// `everything()`, with long runs (passed on from the value) and many small parts
+        /// (gathered a few KiB at a time).
+        fn everything_large() -> Everything {
+            let mut value = everything();
+            value.bytes = ByteBuf::from(vec![0xAB; 100_000]);
+            value.text = "王".repeat(5_000);
+            value.shapes = (0..3_000)
+                .map(|i| Shape::Point(i as f32, -f64::from(i)))
+                .collect();
+            value
+        }
+
+        #[test]
+        fn a_streamed_encoding_is_the_encoding_in_pieces_with_long_runs_passed_on_whole() {
+            for value in [everything(), everything_large()] {
+                let whole = encode(&value).unwrap();
+                let mut pieces = Pieces::default();
+                encode_to(&value, &mut pieces).unwrap();
+                assert_eq!(pieces.got.concat(), whole);
+                let mut counter = ByteCounter::default();
+                encode_to(&value, &mut counter).unwrap();
+                assert_eq!(counter.bytes(), whole.len());
+            }
+            let mut pieces = Pieces::default();
+            encode_to(&everything_large(), &mut pieces).unwrap();
+            // The byte buffer and the text come as pieces of their own; no other piece is
+            // more than the stage and one part over it.
+            assert!(pieces.got.iter().any(|piece| piece == &vec![0xAB; 100_000]));
+            assert!(
+                pieces
+                    .got
+                    .iter()
+                    .any(|piece| piece == "王".repeat(5_000).as_bytes())
+            );
+            let staged = pieces
+                .got
+                .iter()
+                .filter(|piece| piece.len() < 15_000)
+                .count();
+            assert!(staged > 3, "{staged} staged pieces");
+            assert!(
+                pieces
+                    .got
+                    .iter()
+                    .all(|piece| piece.len() < 10 << 10 || piece.len() >= 15_000)
+            );
+        }
+
+        #[test]
+        fn a_sink_that_refuses_or_a_value_that_fails_ends_a_streamed_encoding() {
+            let mut pieces = Pieces {
+                refuse_after: Some(2),
+                ..Pieces::default()
+            };
+            let err = encode_to(&everything_large(), &mut pieces).unwrap_err();
+            assert_eq!(err, StreamError::Sink("full"));
+            assert_eq!(pieces.got.len(), 2);
+            // A map whose length is unknown does not encode, sink or no sink.
+            struct Unsized;
+            impl Serialize for Unsized {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    use serde::ser::SerializeMap;
+                    s.serialize_map(None)?.end()
+                }
+            }
+            assert!(matches!(
+                encode_to(&Unsized, &mut Pieces::default()),
+                Err(StreamError::Codec(CodecError::Encode(_)))
+            ));
+        }
+
+        #[test]
+        fn an_encoding_with_a_cap_fits_up_to_the_cap_and_leaves_the_buffer_alone_past_it() {
+            for value in [everything(), everything_large()] {
+                let whole = encode(&value).unwrap();
+                for cap in [0, 1, 100, whole.len() - 1, whole.len(), whole.len() + 1] {
+                    let mut buf = vec![1, 2, 3];
+                    let fits = encode_into_at_most(&value, &mut buf, cap).unwrap();
+                    assert_eq!(fits, cap >= whole.len(), "cap {cap} of {}", whole.len());
+                    if fits {
+                        assert_eq!(buf[3..], whole[..]);
+                    } else {
+                        assert_eq!(buf, [1, 2, 3]);
+                    }
+                }
+            }
         }
 
         /// Both layouts, as bincode's configurations.

@@ -158,19 +158,70 @@ pub fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>, CodecError> {
-    let mut context = Context::Sending(Vec::new());
     let start = buf.len();
-    let encoded = with_context(&mut context, || codec::encode_into(value, buf));
+    let sent = sending(|| codec::encode_into(value, buf));
+    if sent.is_err() {
+        buf.truncate(start);
+    }
+    sent
+}
+
+/// As [`encode_into`], unless the bytes are more than `cap`: then `Ok(None)`, with `buf`
+/// as it was and no descriptor kept (see [`codec::encode_into_at_most`]).
+pub fn encode_into_at_most<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> Result<Option<Vec<OwnedFd>>, CodecError> {
+    let start = buf.len();
+    let mut fits = false;
+    let sent = sending(|| {
+        fits = codec::encode_into_at_most(value, buf, cap)?;
+        Ok(())
+    });
+    match sent {
+        Ok(fds) if fits => Ok(Some(fds)),
+        Ok(_) => Ok(None),
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// As [`encode`], into a [`Sink`](codec::Sink) piece by piece (see [`codec::encode_to`]);
+/// returns the descriptors. When it fails, the sink may have taken part of the bytes.
+pub fn encode_to<T: Serialize + ?Sized, S: codec::Sink + ?Sized>(
+    value: &T,
+    sink: &mut S,
+) -> Result<Vec<OwnedFd>, codec::StreamError<S::Error>> {
+    let mut stopped = None;
+    let sent = sending(|| match codec::encode_to(value, sink) {
+        Ok(()) => Ok(()),
+        Err(codec::StreamError::Codec(e)) => Err(e),
+        Err(codec::StreamError::Sink(e)) => {
+            stopped = Some(e);
+            Err(CodecError::Encode(String::new()))
+        }
+    });
+    match (sent, stopped) {
+        (_, Some(e)) => Err(codec::StreamError::Sink(e)),
+        (Ok(fds), None) => Ok(fds),
+        (Err(e), None) => Err(codec::StreamError::Codec(e)),
+    }
+}
+
+/// Runs `encode` with a sending context: the descriptors of the handles it wrote, or its
+/// error (also when the value refers to more than [`MAX_FDS`]).
+fn sending(encode: impl FnOnce() -> Result<(), CodecError>) -> Result<Vec<OwnedFd>, CodecError> {
+    let mut context = Context::Sending(Vec::new());
+    let encoded = with_context(&mut context, encode);
     let fds = match context {
         Context::Sending(fds) => fds,
         Context::Receiving(_) => Vec::new(),
     };
-    if let Err(e) = encoded {
-        buf.truncate(start);
-        return Err(e);
-    }
+    encoded?;
     if fds.len() > MAX_FDS {
-        buf.truncate(start);
         return Err(CodecError::Encode(format!(
             "the value refers to {} file descriptors; one message carries at most {MAX_FDS}",
             fds.len()

@@ -1,5 +1,6 @@
 //! The encoder and decoder behind [`Layout`](super::Layout): serde's data model written
-//! straight into a `Vec<u8>` and read straight out of a slice.
+//! straight into a `Vec<u8>` (or, for [`encode_to`](super::encode_to), a few KiB at a time
+//! into a sink, with long runs passed on from the value) and read straight out of a slice.
 //!
 //! The bytes are bincode 2's standard encoding (little-endian; integers variable-length in
 //! [`Compact`](super::Layout::Compact), at their full width in
@@ -106,21 +107,172 @@ fn unzigzag64(n: u64) -> i64 {
     }
 }
 
-/// Writes values into a buffer; `FIXED` picks the layout of integers.
-pub(super) struct Encoder<'a, const FIXED: bool> {
-    out: &'a mut Vec<u8>,
+/// Where an [`Encoder`] writes: a buffer ([`Vec<u8>`]), a buffer with a cap
+/// ([`Capped`]), or a small buffer that passes what it holds on to a sink ([`Streamed`]).
+pub(super) trait Out {
+    /// The buffer that the small parts of a value (numbers, markers, lengths) go into.
+    fn staged(&mut self) -> &mut Vec<u8>;
+    /// A run of a value's bytes (a string's or a byte buffer's), of any length.
+    fn run(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Called after each part of a compound value: where staged bytes may be passed on.
+    fn checkpoint(&mut self) -> Result<()>;
 }
 
-impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
-    pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
+impl Out for Vec<u8> {
+    #[inline]
+    fn staged(&mut self) -> &mut Vec<u8> {
+        self
+    }
+
+    #[inline]
+    fn run(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A buffer that refuses to grow past `cap` bytes: the encoding stops (with an error) at
+/// the first run or part that takes it past, and `over` is set. Nothing past the cap is
+/// copied, except the small parts written since the last checkpoint.
+pub(super) struct Capped<'v> {
+    pub(super) buf: &'v mut Vec<u8>,
+    pub(super) cap: usize,
+    pub(super) over: bool,
+}
+
+impl Capped<'_> {
+    fn overflow(&mut self) -> WireError {
+        self.over = true;
+        WireError("the encoding is longer than its cap".into())
+    }
+}
+
+impl Out for Capped<'_> {
+    #[inline]
+    fn staged(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+
+    #[inline]
+    fn run(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.buf.len() + bytes.len() > self.cap {
+            return Err(self.overflow());
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn checkpoint(&mut self) -> Result<()> {
+        if self.buf.len() > self.cap {
+            return Err(self.overflow());
+        }
+        Ok(())
+    }
+}
+
+/// Staged bytes are passed on to the sink once there are this many: few enough that the
+/// buffer stays in the core's first-level cache.
+const STAGE_BYTES: usize = 8 << 10;
+
+/// A run at least this long goes to the sink from the value itself, not through the stage.
+const PASS_THROUGH: usize = 2 << 10;
+
+/// Passes an encoding on to a [`Sink`](super::Sink) in pieces: small parts through a
+/// buffer of a few KiB, long runs straight from the value, so that a large byte buffer is
+/// copied once, by the sink. `stopped` holds the sink's error once it refused a piece.
+pub(super) struct Streamed<'s, S: super::Sink + ?Sized> {
+    stage: Vec<u8>,
+    sink: &'s mut S,
+    pub(super) stopped: Option<S::Error>,
+}
+
+impl<'s, S: super::Sink + ?Sized> Streamed<'s, S> {
+    pub(super) fn new(sink: &'s mut S) -> Self {
+        Streamed {
+            stage: Vec::with_capacity(STAGE_BYTES + 64),
+            sink,
+            stopped: None,
+        }
+    }
+
+    fn pass(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.sink.write(bytes) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.stopped = Some(e);
+                Err(WireError("the sink took no more bytes".into()))
+            }
+        }
+    }
+
+    /// Passes the staged bytes on.
+    pub(super) fn flush(&mut self) -> Result<()> {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        let stage = std::mem::take(&mut self.stage);
+        let passed = self.pass(&stage);
+        self.stage = stage;
+        self.stage.clear();
+        passed
+    }
+}
+
+impl<S: super::Sink + ?Sized> Out for Streamed<'_, S> {
+    #[inline]
+    fn staged(&mut self) -> &mut Vec<u8> {
+        &mut self.stage
+    }
+
+    fn run(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() >= PASS_THROUGH {
+            self.flush()?;
+            return self.pass(bytes);
+        }
+        self.stage.extend_from_slice(bytes);
+        self.checkpoint()
+    }
+
+    #[inline]
+    fn checkpoint(&mut self) -> Result<()> {
+        if self.stage.len() >= STAGE_BYTES {
+            return self.flush();
+        }
+        Ok(())
+    }
+}
+
+/// Writes values into an [`Out`]; `FIXED` picks the layout of integers.
+pub(super) struct Encoder<'a, const FIXED: bool, O: Out + ?Sized = Vec<u8>> {
+    out: &'a mut O,
+}
+
+impl<'a, const FIXED: bool, O: Out + ?Sized> Encoder<'a, FIXED, O> {
+    pub(super) fn new(out: &'a mut O) -> Self {
         Encoder { out }
+    }
+
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        self.out.staged().push(byte);
+    }
+
+    #[inline]
+    fn extend(&mut self, bytes: &[u8]) {
+        self.out.staged().extend_from_slice(bytes);
     }
 
     /// Compact's variable-length form of an unsigned value.
     #[inline]
     fn varint(&mut self, v: u64) {
         if v < u64::from(U16_MARKER) {
-            self.out.push(v as u8);
+            self.push(v as u8);
         } else {
             self.wide_varint(v);
         }
@@ -130,14 +282,14 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
     #[inline(never)]
     fn wide_varint(&mut self, v: u64) {
         if let Ok(v) = u16::try_from(v) {
-            self.out.push(U16_MARKER);
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.push(U16_MARKER);
+            self.extend(&v.to_le_bytes());
         } else if let Ok(v) = u32::try_from(v) {
-            self.out.push(U32_MARKER);
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.push(U32_MARKER);
+            self.extend(&v.to_le_bytes());
         } else {
-            self.out.push(U64_MARKER);
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.push(U64_MARKER);
+            self.extend(&v.to_le_bytes());
         }
     }
 
@@ -146,8 +298,8 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
         match u64::try_from(v) {
             Ok(v) => self.varint(v),
             Err(_) => {
-                self.out.push(U128_MARKER);
-                self.out.extend_from_slice(&v.to_le_bytes());
+                self.push(U128_MARKER);
+                self.extend(&v.to_le_bytes());
             }
         }
     }
@@ -157,7 +309,7 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
     #[inline]
     fn int<const N: usize>(&mut self, le: [u8; N], compact: impl FnOnce() -> u64) {
         if FIXED {
-            self.out.extend_from_slice(&le);
+            self.extend(&le);
         } else {
             self.varint(compact());
         }
@@ -179,7 +331,7 @@ impl<'a, const FIXED: bool> Encoder<'a, FIXED> {
     }
 }
 
-impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
+impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::Serializer for &'b mut Encoder<'a, FIXED, O> {
     type Ok = ();
     type Error = WireError;
     type SerializeSeq = Self;
@@ -192,13 +344,13 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result<()> {
-        self.out.push(u8::from(v));
+        self.push(u8::from(v));
         Ok(())
     }
 
     #[inline]
     fn serialize_i8(self, v: i8) -> Result<()> {
-        self.out.push(v as u8);
+        self.push(v as u8);
         Ok(())
     }
 
@@ -223,7 +375,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
     #[inline]
     fn serialize_i128(self, v: i128) -> Result<()> {
         if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.extend(&v.to_le_bytes());
         } else {
             self.varint128(zigzag(v));
         }
@@ -232,7 +384,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 
     #[inline]
     fn serialize_u8(self, v: u8) -> Result<()> {
-        self.out.push(v);
+        self.push(v);
         Ok(())
     }
 
@@ -257,7 +409,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
     #[inline]
     fn serialize_u128(self, v: u128) -> Result<()> {
         if FIXED {
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.extend(&v.to_le_bytes());
         } else {
             self.varint128(v);
         }
@@ -266,20 +418,19 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<()> {
-        self.out.extend_from_slice(&v.to_le_bytes());
+        self.extend(&v.to_le_bytes());
         Ok(())
     }
 
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<()> {
-        self.out.extend_from_slice(&v.to_le_bytes());
+        self.extend(&v.to_le_bytes());
         Ok(())
     }
 
     #[inline]
     fn serialize_char(self, v: char) -> Result<()> {
-        self.out
-            .extend_from_slice(v.encode_utf8(&mut [0; 4]).as_bytes());
+        self.extend(v.encode_utf8(&mut [0; 4]).as_bytes());
         Ok(())
     }
 
@@ -291,19 +442,18 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
         self.len(v.len());
-        self.out.extend_from_slice(v);
-        Ok(())
+        self.out.run(v)
     }
 
     #[inline]
     fn serialize_none(self) -> Result<()> {
-        self.out.push(0);
+        self.push(0);
         Ok(())
     }
 
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
-        self.out.push(1);
+        self.push(1);
         value.serialize(self)
     }
 
@@ -405,7 +555,7 @@ impl<'a, 'b, const FIXED: bool> ser::Serializer for &'b mut Encoder<'a, FIXED> {
 /// The parts of a sequence, tuple, map or struct are their values in order.
 macro_rules! compound {
     ($($trait:ident $method:ident $(($key:ident))?;)*) => {$(
-        impl<'a, 'b, const FIXED: bool> ser::$trait for &'b mut Encoder<'a, FIXED> {
+        impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::$trait for &'b mut Encoder<'a, FIXED, O> {
             type Ok = ();
             type Error = WireError;
 
@@ -416,7 +566,8 @@ macro_rules! compound {
                 value: &T,
             ) -> Result<()> {
                 $(let _ = $key;)?
-                value.serialize(&mut **self)
+                value.serialize(&mut **self)?;
+                self.out.checkpoint()
             }
 
             #[inline]
@@ -436,7 +587,9 @@ compound! {
     SerializeStructVariant serialize_field(key);
 }
 
-impl<'a, 'b, const FIXED: bool> ser::SerializeMap for &'b mut Encoder<'a, FIXED> {
+impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::SerializeMap
+    for &'b mut Encoder<'a, FIXED, O>
+{
     type Ok = ();
     type Error = WireError;
 
@@ -447,7 +600,8 @@ impl<'a, 'b, const FIXED: bool> ser::SerializeMap for &'b mut Encoder<'a, FIXED>
 
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut **self)
+        value.serialize(&mut **self)?;
+        self.out.checkpoint()
     }
 
     #[inline]
