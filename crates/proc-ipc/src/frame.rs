@@ -203,7 +203,7 @@ impl Ring {
     /// # Safety
     /// As for `copy_in`.
     #[inline]
-    unsafe fn write_header(&self, offset: usize, header: [u8; HEADER]) -> usize {
+    pub(crate) unsafe fn write_header(&self, offset: usize, header: [u8; HEADER]) -> usize {
         if self.len - offset > HEADER {
             // SAFETY: the header lies within the ring, and does not reach its end (checked
             // just above); the caller's contract says nobody else touches it. One unaligned
@@ -229,7 +229,7 @@ impl Ring {
     /// `tail` and before `head` plus the length, and the caller holds the producers' lock),
     /// and `bytes.len() <= len()`.
     #[inline]
-    unsafe fn copy_in(&self, offset: usize, bytes: &[u8]) -> usize {
+    pub(crate) unsafe fn copy_in(&self, offset: usize, bytes: &[u8]) -> usize {
         debug_assert!(offset < self.len && bytes.len() <= self.len);
         let first = bytes.len().min(self.len - offset);
         let rest = bytes.len() - first;
@@ -307,6 +307,14 @@ pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<F
     }))
 }
 
+/// The header of a frame of `kind` whose payload is `len` bytes (`len` fits in a `u32`).
+pub(crate) fn header(kind: FrameKind, len: usize) -> [u8; HEADER] {
+    let mut header = [0u8; HEADER];
+    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
+    header
+}
+
 /// Writes a frame at `tail` whose payload is `parts`, one after the other; returns the
 /// position just past it.
 ///
@@ -315,13 +323,10 @@ pub(crate) unsafe fn decode(ring: Ring, head: u64, tail: u64) -> Result<Option<F
 /// caller has checked are free; the payload's length fits in a `u32`.
 pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, parts: &[&[u8]]) -> u64 {
     let len: usize = parts.iter().map(|part| part.len()).sum();
-    let mut header = [0u8; HEADER];
-    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
-    header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
     // SAFETY: the caller's contract covers the frame's bytes, header then payload, which
     // are written one after the other from the frame's offset.
     unsafe {
-        let mut offset = ring.write_header(ring.offset_of(tail), header);
+        let mut offset = ring.write_header(ring.offset_of(tail), header(kind, len));
         for part in parts {
             offset = ring.copy_in(offset, part);
         }

@@ -49,8 +49,9 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proc_core::codec;
 use proc_sync::raw::{Deadline, Doorbell, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
@@ -215,6 +216,9 @@ pub(crate) struct Shared {
     /// The largest chunk of a streamed item.
     pub(crate) chunk_bytes: usize,
     pub(crate) large_items: LargeItems,
+    /// When a streamed item of this process last waited for a consumer that was there
+    /// (see `Queue::consumer_seen_lately`), as `Recent` keeps it.
+    consumer_seen: Recent,
 }
 
 impl Shared {
@@ -240,6 +244,35 @@ impl Shared {
                 .min(u32::MAX as usize),
             chunk_bytes: chunk::chunk_bytes(ring_bytes),
             large_items,
+            consumer_seen: Recent::default(),
+        }
+    }
+}
+
+/// A moment of this process, kept in an atomic: nanoseconds since the first one asked
+/// for, plus one (0: none yet).
+#[derive(Debug, Default)]
+struct Recent(AtomicU64);
+
+impl Recent {
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn mark(&self) {
+        let nanos = u64::try_from(Self::base().elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.0.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// Whether the last mark is at most `within` old.
+    fn within(&self, within: Duration) -> bool {
+        match self.0.load(Ordering::Relaxed) {
+            0 => false,
+            marked => {
+                let now = Self::base().elapsed();
+                now.saturating_sub(Duration::from_nanos(marked - 1)) <= within
+            }
         }
     }
 }
@@ -633,50 +666,69 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         mut wait: Wait,
     ) -> Result<(), PutError<T>> {
         let shared = &*self.shared;
-        // The descriptors of the handles the item holds (a Lock, a Queue, …), if any.
-        let carried = match proc_core::travel::encode_into(&item, bytes) {
-            Ok(carried) => carried,
-            Err(e) => {
-                return Err(PutError::Failed {
-                    item,
-                    error: e.into(),
-                });
-            }
-        };
+        let failed = |item, error| Err(PutError::Failed { item, error });
+        // A small item is encoded here in full. One longer than an inline frame stops there
+        // and is measured instead (a pass that copies no string or byte buffer), to be
+        // encoded again straight into the ring as it is streamed: one copy of its bytes.
+        // `carried`: the descriptors of the handles the item holds (a Lock, a Queue, …).
+        let (mut carried, measured) =
+            match proc_core::travel::encode_into_at_most(&item, bytes, shared.inline_limit) {
+                Ok(Some(carried)) => (carried, None),
+                Ok(None) => match measure(&item) {
+                    Ok((carried, len)) => (carried, Some(len)),
+                    Err(e) => return failed(item, e.into()),
+                },
+                Err(e) => return failed(item, e.into()),
+            };
         if carried.len() >= handoff::MAX_FDS {
             let error = Error::TooManyHandles {
                 count: carried.len(),
                 limit: handoff::MAX_FDS - 1,
             };
-            return Err(PutError::Failed { item, error });
+            return failed(item, error);
         }
-        let bytes = &bytes[..];
-        if bytes.len() > shared.item_limit {
+        let len = measured.unwrap_or(bytes.len());
+        if len > shared.item_limit {
             let error = Error::TooLarge {
-                len: bytes.len(),
+                len,
                 limit: shared.item_limit,
             };
-            return Err(PutError::Failed { item, error });
+            return failed(item, error);
         }
+        let encoding = match measured {
+            Some(len) if carried.is_empty() && shared.large_items == LargeItems::Streamed => {
+                Encoding::Deferred { item: &item, len }
+            }
+            // Handed over as a memory file (it holds handles, which only a socket can
+            // carry, or the queue hands every large item over): encoded in full here.
+            Some(_) => {
+                match proc_core::travel::encode_into(&item, bytes) {
+                    Ok(fds) => carried = fds,
+                    Err(e) => return failed(item, e.into()),
+                }
+                Encoding::Done(bytes)
+            }
+            None => Encoding::Done(bytes),
+        };
         // A large item that ends up handed over keeps its memory file across waits.
         let mut file = None;
         let mut held = match Held::acquire(self, Side::Producer, wait) {
             Ok(Some(held)) => held,
             Ok(None) => return Err(PutError::Full(item)),
-            Err(error) => return Err(PutError::Failed { item, error }),
+            Err(error) => return failed(item, error),
         };
         loop {
-            match held.try_publish(bytes, &carried, &mut file, &mut wait) {
+            match held.try_publish(&encoding, &carried, &mut file, &mut wait) {
                 Attempt::Done => return Ok(()),
                 Attempt::Closed => return Err(PutError::Closed(item)),
                 Attempt::GaveUp => return Err(PutError::Full(item)),
-                Attempt::Failed(error) => return Err(PutError::Failed { item, error }),
+                Attempt::Failed(error) => return failed(item, error),
                 Attempt::NoRoom => {}
             }
             match held.wait_for_change(&mut wait) {
                 Ok(Some(relocked)) => held = relocked,
                 Ok(None) => return Err(PutError::Full(item)),
-                Err(error) => return Err(PutError::Failed { item, error }),
+                Err(error) => return failed(item, error),
             }
         }
     }
@@ -892,6 +944,55 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 }
             }
         }
+    }
+}
+
+/// An item on its way into the ring.
+enum Encoding<'i, T> {
+    /// Encoded in full.
+    Done(&'i [u8]),
+    /// A large item, measured at `len` bytes: encoded as its frames are written.
+    Deferred { item: &'i T, len: usize },
+}
+
+impl<T: Serialize> Encoding<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            Encoding::Done(bytes) => bytes.len(),
+            Encoding::Deferred { len, .. } => *len,
+        }
+    }
+
+    /// The bytes in full, `len()` of them: for the memory file of an item handed over.
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+        match self {
+            Encoding::Done(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Encoding::Deferred { item, len } => match codec::encode(item)? {
+                bytes if bytes.len() == *len => Ok(bytes.into()),
+                bytes => Err(changed(*len as u64, bytes.len() as u64)),
+            },
+        }
+    }
+}
+
+/// The error for an item whose encoding came to `written` bytes (at least, if it was
+/// stopped there) after it measured `measured`, or held handles only the second time.
+fn changed(measured: u64, written: u64) -> Error {
+    let at_least = if written > measured { "at least " } else { "" };
+    Error::Codec(codec::CodecError::Encode(format!(
+        "the item measured {measured} bytes without handles, then wrote {at_least}{written} \
+         bytes or held handles: its Serialize implementation must write the same each time"
+    )))
+}
+
+/// The length of `item`'s encoding and the descriptors of its handles, from a pass that
+/// counts bytes without keeping them.
+fn measure<T: Serialize>(item: &T) -> Result<(Vec<OwnedFd>, usize), codec::CodecError> {
+    let mut counter = codec::ByteCounter::default();
+    match proc_core::travel::encode_to(item, &mut counter) {
+        Ok(carried) => Ok((carried, counter.bytes())),
+        Err(codec::StreamError::Codec(e)) => Err(e),
+        Err(codec::StreamError::Sink(never)) => match never {},
     }
 }
 
@@ -1206,15 +1307,18 @@ impl<'q, T> Held<'q, T> {
         })
     }
 
-    /// Publishes the item encoded in `bytes` if there is room: inline, streamed, or
-    /// handed over as `file` (made here the first time it is needed). Producers' lock held.
+    /// Publishes the item if there is room: inline, streamed, or handed over as `file`
+    /// (made here the first time it is needed). Producers' lock held.
     fn try_publish(
         &mut self,
-        bytes: &[u8],
+        encoding: &Encoding<'_, T>,
         carried: &[OwnedFd],
         file: &mut Option<OwnedFd>,
         wait: &mut Wait,
-    ) -> Attempt {
+    ) -> Attempt
+    where
+        T: Serialize,
+    {
         let queue = self.queue;
         let shared = &*queue.shared;
         if queue.put_side().wait.0.closed.load(Ordering::SeqCst) != 0 {
@@ -1223,7 +1327,10 @@ impl<'q, T> Held<'q, T> {
         // An item that holds handles goes through the side channel, whatever its size: only
         // a socket can carry its descriptors.
         let handles = !carried.is_empty();
-        if bytes.len() <= shared.inline_limit && !handles {
+        if let Encoding::Done(bytes) = encoding
+            && bytes.len() <= shared.inline_limit
+            && !handles
+        {
             let needed = frame::frame_len(bytes.len());
             return match self.room(needed, true) {
                 Ok(room) if room.slot && room.free >= needed => {
@@ -1236,7 +1343,7 @@ impl<'q, T> Held<'q, T> {
         }
         if file.is_none() && shared.large_items == LargeItems::Streamed && !handles {
             // All its frames, and room for an `Abort` after them.
-            let whole = streamed_len(bytes.len(), shared.chunk_bytes) + HEADER as u64;
+            let whole = streamed_len(encoding.len(), shared.chunk_bytes) + HEADER as u64;
             let room = match self.room(whole, true) {
                 Ok(room) => room,
                 Err(error) => return Attempt::Failed(error),
@@ -1245,10 +1352,15 @@ impl<'q, T> Held<'q, T> {
                 return Attempt::NoRoom;
             }
             // Streaming an item larger than the free room makes this producer wait for a
-            // consumer: only when one is there. (A try never waits: it streams only what
-            // fits at once.)
-            if room.free >= whole || (!matches!(wait, Wait::No) && queue.consumer_present()) {
-                return self.stream(bytes, wait);
+            // consumer: only when one is there, or took this process's last streamed item
+            // just now (it is decoding that one, and comes back soon). Should none take the
+            // chunks after all, they are taken back (see `take_back`) and the item is
+            // handed over below. A try never waits: it streams only what fits at once.
+            let streams = room.free >= whole
+                || (!matches!(wait, Wait::No)
+                    && (shared.consumer_seen.within(CONSUMER_GRACE) || queue.consumer_present()));
+            if streams && let Some(attempt) = self.stream(encoding, wait) {
+                return attempt;
             }
         }
         let needed = frame::frame_len(Handoff::LEN);
@@ -1259,11 +1371,17 @@ impl<'q, T> Held<'q, T> {
         }
         let file = match file {
             Some(file) => file,
-            None => match SideChannel::file_with(bytes) {
-                Ok(made) => file.insert(made),
-                Err(e) => {
-                    return Attempt::Failed(Error::io("writing a large item to a memory file", e));
-                }
+            None => match encoding.bytes() {
+                Err(error) => return Attempt::Failed(error),
+                Ok(bytes) => match SideChannel::file_with(&bytes) {
+                    Ok(made) => file.insert(made),
+                    Err(e) => {
+                        return Attempt::Failed(Error::io(
+                            "writing a large item to a memory file",
+                            e,
+                        ));
+                    }
+                },
             },
         };
         // Reserved before it is sent: a producer killed after sending must not leave its id
@@ -1273,7 +1391,7 @@ impl<'q, T> Held<'q, T> {
             Ok(()) => {
                 let record = Handoff {
                     id,
-                    len: bytes.len() as u64,
+                    len: encoding.len() as u64,
                 };
                 self.publish(FrameKind::Handoff, &[&record.to_bytes()], true);
                 Attempt::Done
@@ -1283,70 +1401,79 @@ impl<'q, T> Held<'q, T> {
         }
     }
 
-    /// Streams `bytes` through the ring in chunks (see the `chunk` module), keeping the
-    /// producers' lock from the first to the last. Every chunk but the last leaves room for
-    /// an `Abort` frame, so that whoever ends the item early (this producer when its
-    /// deadline passes, the next one when this one dies) never has to wait for room.
-    fn stream(&mut self, bytes: &[u8], wait: &mut Wait) -> Attempt {
-        let queue = self.queue;
-        let hot = queue.put_hot();
-        let consumers = queue.get_side();
-        let total = (bytes.len() as u64).to_le_bytes();
-        let mut sent = 0;
-        hot.open_item.store(1, Ordering::Release);
-        loop {
-            let first = sent == 0;
-            let remaining = bytes.len() - sent;
-            let n = remaining.min(queue.shared.chunk_bytes);
-            // The first frame is never the last one: an item is at least First and Last.
-            let last = !first && n == remaining;
-            let prefix = if first { chunk::TOTAL_LEN } else { 0 };
-            let reserve = if last { 0 } else { HEADER };
-            let needed = frame::frame_len(prefix + n) + reserve as u64;
-            let room = match self.room(needed, false) {
-                Ok(room) => room,
-                Err(error) => {
-                    self.give_up_stream(!first);
-                    return Attempt::Failed(error);
+    /// Streams the item through the ring in chunks (see the `chunk` module), keeping the
+    /// producers' lock from the first to the last: a deferred item is encoded straight
+    /// into its frames. `None`: the ring filled up with no consumer there to empty it; the
+    /// frames written are abandoned and the caller hands the item over instead.
+    fn stream(&mut self, encoding: &Encoding<'_, T>, wait: &mut Wait) -> Option<Attempt>
+    where
+        T: Serialize,
+    {
+        let mut writer = ChunkWriter::new(self, wait, encoding.len() as u64);
+        let written = match encoding {
+            Encoding::Done(bytes) => writer.write_bytes(bytes),
+            Encoding::Deferred { item, .. } => {
+                match proc_core::travel::encode_to(*item, &mut writer) {
+                    // Measured without handles, it must have none now either.
+                    Ok(carried) if carried.is_empty() => Ok(()),
+                    Ok(_) => Err(Stop::Changed),
+                    Err(codec::StreamError::Sink(stop)) => Err(stop),
+                    Err(codec::StreamError::Codec(e)) => Err(Stop::Failed(e.into())),
                 }
-            };
-            if room.free >= needed {
-                let chunk = &bytes[sent..sent + n];
-                if first {
-                    self.publish(FrameKind::ChunkFirst, &[&total, chunk], false);
-                } else if last {
-                    self.publish(FrameKind::ChunkLast, &[chunk], true);
-                } else {
-                    self.publish(FrameKind::ChunkMore, &[chunk], false);
-                }
-                sent += n;
-                if last {
-                    hot.open_item.store(0, Ordering::Release);
-                    return Attempt::Done;
-                }
-                continue;
             }
-            // Wait for consumers to take chunks, keeping the lock.
-            let reset = &consumers.wait.0.reset_requested;
-            let woke = if wait.is_over() || reset.load(Ordering::Relaxed) != 0 {
-                futex::Wake::TimedOut
-            } else {
-                let seen = hot.head_seen.load(Ordering::Relaxed);
-                let resetting = || reset.load(Ordering::Relaxed) != 0;
-                await_change(
-                    &consumers.hot.0.head,
-                    seen,
-                    &consumers.wait.0.bell,
-                    resetting,
-                    wait.deadline(),
-                )
-            };
-            if woke == futex::Wake::TimedOut {
-                self.give_up_stream(!first);
-                *wait = Wait::No;
-                return Attempt::GaveUp;
-            }
+        };
+        let stop = match written.and_then(|()| writer.finish()) {
+            Ok(()) => return Some(Attempt::Done),
+            Err(stop) => stop,
+        };
+        let (announced, written) = (writer.total, writer.offered);
+        match stop {
+            Stop::NoConsumer => writer.take_back(),
+            _ => writer.give_up(),
         }
+        drop(writer);
+        Some(match stop {
+            Stop::NoConsumer => return None,
+            Stop::GaveUp => {
+                *wait = Wait::No;
+                Attempt::GaveUp
+            }
+            Stop::Failed(error) => Attempt::Failed(error),
+            Stop::Changed => Attempt::Failed(changed(announced, written)),
+        })
+    }
+
+    /// Takes back the frames published from `start` on (the beginning of a streamed item
+    /// that no consumer is there to take), so that they take no room in the ring: only if
+    /// the consumers' lock is free and no consumer has read any of them. Producers' lock
+    /// held. `false`: they stay, and the item must be ended with an `Abort`.
+    ///
+    /// Under both locks, nobody reads `tail` to act on it but this thread; `tail_seen`, the
+    /// consumers' copy of it, is moved back first. Each store leaves a state that the next
+    /// producer's repair completes, should this one die between two of them: `puts` does
+    /// not change (no frame of the item counted), and `open_item` is still set, so the
+    /// next producer writes an `Abort` where `tail` is, which a consumer skips.
+    fn take_back(&self, start: u64) -> bool {
+        debug_assert!(self.side == Side::Producer);
+        let queue = self.queue;
+        let Ok(Some(consumers)) = Held::try_acquire(queue, Side::Consumer) else {
+            return false;
+        };
+        let gets = queue.get_hot();
+        if gets.head.load(Ordering::Relaxed) > start {
+            return false;
+        }
+        if gets.tail_seen.load(Ordering::Relaxed) > start {
+            gets.tail_seen.store(start, Ordering::Relaxed);
+        }
+        let hot = queue.put_hot();
+        hot.intent_tail.store(start, Ordering::Relaxed);
+        hot.intent_puts
+            .store(hot.puts.load(Ordering::Relaxed), Ordering::Release);
+        hot.tail.store(start, Ordering::SeqCst);
+        hot.open_item.store(0, Ordering::Release);
+        drop(consumers);
+        true
     }
 
     /// Ends a streamed item early: an `Abort` frame, if a chunk of it was published.
@@ -1371,6 +1498,13 @@ impl<'q, T> Held<'q, T> {
         // producers' lock, which this thread is, and read by consumers only once `tail` has
         // moved past them.
         let new_tail = unsafe { frame::encode(self.queue.ring(), tail, kind, parts) };
+        self.publish_written(new_tail, ends_item);
+    }
+
+    /// Publishes the frame written from `tail` up to `new_tail` (producers' lock): see
+    /// `publish`.
+    fn publish_written(&self, new_tail: u64, ends_item: bool) {
+        let hot = self.queue.put_hot();
         let puts = hot.puts.load(Ordering::Relaxed) + u64::from(ends_item);
         hot.intent_tail.store(new_tail, Ordering::Relaxed);
         hot.intent_puts.store(puts, Ordering::Release);
@@ -1445,6 +1579,227 @@ impl<'q, T> Held<'q, T> {
             *wait = Wait::No;
         }
         Held::acquire(queue, side, *wait)
+    }
+}
+
+/// Why a streamed item ended before its last frame.
+enum Stop {
+    /// The deadline passed (or a reset was asked for) while the ring stayed full.
+    GaveUp,
+    /// The ring is full and no consumer is there to empty it: hand the item over instead.
+    NoConsumer,
+    /// The item wrote other bytes than it measured (a `Serialize` implementation that
+    /// writes something else each time).
+    Changed,
+    Failed(Error),
+}
+
+/// What every chunk but the last keeps free after it: room for the `Abort` frame that ends
+/// the item early, and for the hand-over frame that may follow it (see `Stop::NoConsumer`).
+const STREAM_RESERVE: u64 = (HEADER + HEADER + Handoff::LEN) as u64;
+
+/// The frame a [`ChunkWriter`] is filling: written past `tail`, published once full.
+struct OpenFrame {
+    /// Ring offset of its next byte.
+    offset: usize,
+    /// `tail` once it is published.
+    new_tail: u64,
+    /// Bytes of the item it still takes.
+    left: usize,
+    ends_item: bool,
+}
+
+/// Writes a streamed item into the ring as its bytes arrive (a codec [`Sink`](codec::Sink)
+/// for an item encoded straight into its frames): frames of up to `chunk_bytes`, each
+/// published once full, waiting for room as consumers take them. The producers' lock is
+/// held throughout. Dropped before the item's last frame (an error, or a panic in the
+/// item's `Serialize`), it ends the item with an `Abort`.
+struct ChunkWriter<'h, 'q, T> {
+    held: &'h Held<'q, T>,
+    wait: &'h mut Wait,
+    /// Where the item's first frame starts.
+    start: u64,
+    /// The item's length, announced in its first frame.
+    total: u64,
+    /// Bytes of the item written so far (published, or in the open frame).
+    written: u64,
+    /// Bytes of the item offered so far: `written`, and a piece refused for going past
+    /// `total`.
+    offered: u64,
+    /// Whether a frame of the item is published, so that ending it early takes an `Abort`.
+    published: bool,
+    open: Option<OpenFrame>,
+    /// The item's last frame is published, or the item was abandoned.
+    ended: bool,
+}
+
+impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
+    fn new(held: &'h Held<'q, T>, wait: &'h mut Wait, total: u64) -> Self {
+        let hot = held.queue.put_hot();
+        hot.open_item.store(1, Ordering::Release);
+        ChunkWriter {
+            held,
+            wait,
+            start: hot.tail.load(Ordering::Relaxed),
+            total,
+            written: 0,
+            offered: 0,
+            published: false,
+            open: None,
+            ended: false,
+        }
+    }
+
+    /// Copies `bytes` into the open frames, opening and publishing frames as they fill.
+    fn write_bytes(&mut self, mut bytes: &[u8]) -> Result<(), Stop> {
+        self.offered += bytes.len() as u64;
+        if self.offered > self.total {
+            return Err(Stop::Changed);
+        }
+        let ring = self.held.queue.ring();
+        while !bytes.is_empty() {
+            let open = match self.open.take() {
+                Some(open) => open,
+                None => self.open_frame()?,
+            };
+            let n = open.left.min(bytes.len());
+            let (now, rest) = bytes.split_at(n);
+            // SAFETY: the frame's bytes are free (open_frame checked the room), and this
+            // thread holds the producers' lock; consumers read them once `tail` moves.
+            let offset = unsafe { ring.copy_in(open.offset, now) };
+            self.written += n as u64;
+            bytes = rest;
+            let open = OpenFrame {
+                offset,
+                left: open.left - n,
+                ..open
+            };
+            if open.left == 0 {
+                self.held.publish_written(open.new_tail, open.ends_item);
+                self.published = true;
+                self.ended = open.ends_item;
+            } else {
+                self.open = Some(open);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the header of the item's next frame, once there is room for it.
+    fn open_frame(&mut self) -> Result<OpenFrame, Stop> {
+        let queue = self.held.queue;
+        let first = !self.published;
+        let n = (self.total - self.written).min(queue.shared.chunk_bytes as u64) as usize;
+        // The first frame is never the last one: an item is at least First and Last.
+        let last = !first && self.written + n as u64 == self.total;
+        let (kind, prefix) = match (first, last) {
+            (true, _) => (FrameKind::ChunkFirst, chunk::TOTAL_LEN),
+            (false, true) => (FrameKind::ChunkLast, 0),
+            (false, false) => (FrameKind::ChunkMore, 0),
+        };
+        let payload = prefix + n;
+        let reserve = if last { 0 } else { STREAM_RESERVE };
+        self.await_room(frame::frame_len(payload) + reserve)?;
+        let tail = queue.put_hot().tail.load(Ordering::Relaxed);
+        let ring = queue.ring();
+        // SAFETY: await_room found the frame's bytes free, and this thread holds the
+        // producers' lock; consumers read them once `tail` moves past them.
+        let mut offset =
+            unsafe { ring.write_header(ring.offset_of(tail), frame::header(kind, payload)) };
+        if first {
+            // SAFETY: as above.
+            offset = unsafe { ring.copy_in(offset, &self.total.to_le_bytes()) };
+        }
+        Ok(OpenFrame {
+            offset,
+            new_tail: tail + frame::frame_len(payload),
+            left: n,
+            ends_item: last,
+        })
+    }
+
+    /// Returns once the ring has `needed` free bytes, waiting (the lock kept) for consumers
+    /// to take chunks while one is there to.
+    fn await_room(&mut self, needed: u64) -> Result<(), Stop> {
+        let queue = self.held.queue;
+        let consumers = queue.get_side();
+        let reset = &consumers.wait.0.reset_requested;
+        loop {
+            let room = self.held.room(needed, false).map_err(Stop::Failed)?;
+            if room.free >= needed {
+                return Ok(());
+            }
+            if self.wait.is_over() || reset.load(Ordering::Relaxed) != 0 {
+                return Err(Stop::GaveUp);
+            }
+            if !queue.consumer_present() {
+                return Err(Stop::NoConsumer);
+            }
+            queue.shared.consumer_seen.mark();
+            let seen = queue.put_hot().head_seen.load(Ordering::Relaxed);
+            let woke = await_change(
+                &consumers.hot.0.head,
+                seen,
+                &consumers.wait.0.bell,
+                || reset.load(Ordering::Relaxed) != 0,
+                self.wait.deadline(),
+            );
+            if woke == futex::Wake::TimedOut {
+                return Err(Stop::GaveUp);
+            }
+        }
+    }
+
+    /// Checks that the whole item was written, and publishes an empty last frame if the
+    /// first one held all of it.
+    fn finish(&mut self) -> Result<(), Stop> {
+        if self.written != self.total || self.open.is_some() {
+            return Err(Stop::Changed);
+        }
+        if !self.ended {
+            self.await_room(frame::frame_len(0))?;
+            self.held.publish(FrameKind::ChunkLast, &[], true);
+            self.ended = true;
+        }
+        self.held
+            .queue
+            .put_hot()
+            .open_item
+            .store(0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ends the item early, taking back what was published if no consumer has read any of
+    /// it (see `Held::take_back`), so that it takes no room in the ring; else as `give_up`.
+    fn take_back(&mut self) {
+        if !self.ended && self.published && self.held.take_back(self.start) {
+            self.open = None;
+            self.ended = true;
+        }
+        self.give_up();
+    }
+
+    /// Ends the item early: what was published is abandoned (see `Held::give_up_stream`).
+    fn give_up(&mut self) {
+        if !self.ended {
+            self.open = None;
+            self.held.give_up_stream(self.published);
+            self.ended = true;
+        }
+    }
+}
+
+impl<T> codec::Sink for ChunkWriter<'_, '_, T> {
+    type Error = Stop;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        self.write_bytes(bytes)
+    }
+}
+
+impl<T> Drop for ChunkWriter<'_, '_, T> {
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
 
@@ -1709,6 +2064,113 @@ mod tests {
         consumers.unlock("test").unwrap();
         q.put(vec![6; 10]).unwrap();
         assert_eq!(q.get().unwrap(), vec![6; 10]);
+        assert!(q.is_empty());
+    }
+
+    /// Serializes as a byte buffer of `len` bytes for its first `same_for` serializations,
+    /// then of `len + grow` bytes, or panics half way if `panics`: a `Serialize` that
+    /// writes something else each time. Decodes as any byte buffer.
+    struct Fickle {
+        len: usize,
+        grow: isize,
+        same_for: usize,
+        panics: bool,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl Fickle {
+        fn new(len: usize, grow: isize, panics: bool) -> Self {
+            // A large item is encoded three times: up to the inline cap, measured, streamed.
+            Fickle {
+                len,
+                grow,
+                same_for: 2,
+                panics,
+                calls: std::cell::Cell::new(0),
+            }
+        }
+    }
+
+    impl Serialize for Fickle {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            let call = self.calls.get();
+            self.calls.set(call + 1);
+            if call < self.same_for {
+                return (codec::ByteBuf::from(vec![7; self.len]), 0u8).serialize(s);
+            }
+            let mut tuple = s.serialize_tuple(2)?;
+            let len = self.len.saturating_add_signed(self.grow);
+            tuple.serialize_element(&codec::ByteBuf::from(vec![7; len]))?;
+            assert!(
+                !self.panics,
+                "a Serialize that panics half way through an item"
+            );
+            tuple.serialize_element(&0u8)?;
+            tuple.end()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Fickle {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let (bytes, _): (codec::ByteBuf, u8) = serde::Deserialize::deserialize(d)?;
+            Ok(Fickle::new(bytes.len(), 0, false))
+        }
+    }
+
+    #[test]
+    fn an_item_that_writes_other_bytes_than_it_measured_is_refused_and_nothing_of_it_delivered() {
+        let q: Queue<Fickle> = Queue::builder().ring_bytes(4096).build().unwrap();
+        for grow in [100, -100, -3000] {
+            match q.put(Fickle::new(3000, grow, false)) {
+                Err(PutError::Failed {
+                    item,
+                    error: Error::Codec(codec::CodecError::Encode(message)),
+                }) => {
+                    assert_eq!(item.len, 3000);
+                    assert!(message.contains("measured 3004 bytes"), "{message}");
+                }
+                other => panic!("grow {grow}: expected an encode error, got {other:?}"),
+            }
+        }
+        q.put(Fickle::new(10, 0, false)).unwrap();
+        q.put(Fickle::new(2500, 0, false)).unwrap(); // streamed
+        assert_eq!(q.get().unwrap().len, 10);
+        assert_eq!(q.get().unwrap().len, 2500);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_serialize_that_panics_half_way_through_a_streamed_item_leaves_nothing_of_it() {
+        let q: Queue<Fickle> = Queue::builder().ring_bytes(4096).build().unwrap();
+        let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            q.put(Fickle::new(3000, 0, true))
+        }));
+        assert!(put.is_err());
+        // The lock is free, the chunks written are abandoned, the queue goes on.
+        q.put(Fickle::new(2500, 0, false)).unwrap();
+        q.put(Fickle::new(10, 0, false)).unwrap();
+        assert_eq!(q.get().unwrap().len, 2500);
+        assert_eq!(q.get().unwrap().len, 10);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_large_item_streamed_for_a_consumer_that_is_gone_is_taken_back_and_handed_over() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        // As if a consumer had just taken an item streamed by this process: the next large
+        // item is streamed without waiting to see one, fills the ring, finds nobody there.
+        q.shared.consumer_seen.mark();
+        q.put(vec![9; 20_000]).unwrap();
+        // Its frames were taken back: the ring has room for small items again.
+        for i in 0..3 {
+            q.try_put(vec![i; 900]).unwrap();
+        }
+        assert_eq!(q.len(), 4);
+        assert_eq!(q.get().unwrap(), vec![9; 20_000]);
+        for i in 0..3 {
+            assert_eq!(q.get().unwrap(), vec![i; 900]);
+        }
         assert!(q.is_empty());
     }
 }
