@@ -18,9 +18,13 @@
 //!   by every chunk). A consumer receiving the item drops what it has on `Abort`, or on any
 //!   frame that starts an item (`Inline`, `Handoff`, `First`): only a new producer can have
 //!   written that after an unfinished `First`.
-//! - The producer gives up (its deadline passed while the ring stayed full): it writes
-//!   `Abort` itself and its `put` hands the item back. Nothing was acknowledged, nothing is
-//!   delivered.
+//! - The producer gives up (its deadline passed while the ring stayed full, or the item's
+//!   `Serialize` wrote other bytes than it measured, or panicked): it writes `Abort` itself
+//!   and its `put` hands the item back (or the panic goes on). Nothing was acknowledged,
+//!   nothing is delivered.
+//! - No consumer is there to take the chunks once the ring is full: if none has read any
+//!   of them, the producer takes them back, moving `tail` back under both locks; else it
+//!   writes `Abort`. Either way it then hands the item over as a memory file.
 //! - The consumer dies mid-item: the next consumer finds `More` / `Last` frames with no
 //!   `First` before them and skips them. The item is lost with the consumer that had taken
 //!   its beginning, as an inline item is lost with a consumer that dies between taking it

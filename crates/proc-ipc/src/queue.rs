@@ -10,7 +10,9 @@
 //! - An item up to a quarter of the ring is one inline frame.
 //! - A larger one is streamed through the ring in chunks (the `chunk` module) while a
 //!   consumer copies them out, so that an item of any size passes through a small ring at
-//!   the speed of copying memory.
+//!   the speed of copying memory. It is measured first (a pass that copies no string or
+//!   byte buffer), then encoded straight into its frames: the producer copies its bytes
+//!   once.
 //! - When no consumer is there to take the chunks (so that streaming would block the
 //!   producer until one comes), or when the queue was built with
 //!   [`LargeItems::HandedOver`], a large item is written into a sealed memory file whose
