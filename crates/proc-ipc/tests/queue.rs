@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{start, wait_until_asleep_on_a_futex};
+use proc_core::codec::ByteBuf;
 use proc_core::{Process, StartMethod, exit};
 use proc_ipc::{Connection, Error, GetError, PutError, Queue, pipe_oneway};
 use proc_sync::Array;
@@ -144,6 +145,42 @@ fn an_item_of_64_mib_passes_through_a_1_mib_ring_between_processes() {
     assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8));
     assert_eq!(q.get().unwrap(), [1, 2, 3]);
     assert_eq!(producer.join().unwrap(), 0);
+}
+
+const BYTE_BUFFER: usize = 8 << 20;
+
+fn pattern(n: u32) -> Vec<u8> {
+    (0..BYTE_BUFFER)
+        .map(|i| (i % 251) as u8 ^ n as u8)
+        .collect()
+}
+
+fn put_three_byte_buffers(q: Queue<(u32, ByteBuf)>) {
+    for n in 0..3 {
+        q.put((n, ByteBuf::from(pattern(n)))).unwrap();
+    }
+}
+
+#[test]
+fn byte_buffers_encoded_straight_into_a_small_ring_arrive_whole_and_in_order() {
+    // Each buffer is one piece of the encoding, 128 times the ring: written into chunk
+    // after chunk as the consumer takes them.
+    let q: Queue<(u32, ByteBuf)> = Queue::builder()
+        .ring_bytes(64 << 10)
+        .maxsize(1)
+        .build()
+        .unwrap();
+    let producer = start(put_three_byte_buffers, (q.clone(),));
+    for n in 0..3 {
+        let (got, bytes) = q.get().unwrap();
+        assert_eq!(got, n);
+        assert!(
+            bytes.as_slice() == pattern(n).as_slice(),
+            "buffer {n} damaged"
+        );
+    }
+    assert_eq!(producer.join().unwrap(), 0);
+    assert!(q.is_empty());
 }
 
 #[test]
