@@ -43,11 +43,18 @@ fn codec(c: &mut Criterion) {
     group.bench_function("decode (u64, 16-byte String)", |b| {
         b.iter(|| codec::decode::<(u64, String)>(black_box(&encoded), 1024).expect("decode"))
     });
-    // What a queue's put does: encoding with a place for the descriptors of handles.
+    // Encoding with a place for the descriptors of handles.
     group.bench_function("travel::encode_into (u64, 16-byte String)", |b| {
         b.iter(|| {
             buf.clear();
             travel::encode_into(black_box(&small), &mut buf).expect("encode")
+        })
+    });
+    // What a queue's put does: the same, up to the inline limit of a 1 MiB ring.
+    group.bench_function("travel::encode_into_at_most (u64, 16-byte String)", |b| {
+        b.iter(|| {
+            buf.clear();
+            travel::encode_into_at_most(black_box(&small), &mut buf, 256 << 10).expect("encode")
         })
     });
 
