@@ -1758,6 +1758,13 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
         if self.written != self.total || self.open.is_some() {
             return Err(Stop::Changed);
         }
+        if !self.published {
+            // An item of no bytes (a `Serialize` that measured more, then wrote nothing,
+            // both times): its first frame still announces it, and the last ends it.
+            let open = self.open_frame()?;
+            self.held.publish_written(open.new_tail, false);
+            self.published = true;
+        }
         if !self.ended {
             self.await_room(frame::frame_len(0))?;
             self.held.publish(FrameKind::ChunkLast, &[], true);
@@ -2173,6 +2180,37 @@ mod tests {
         for i in 0..3 {
             assert_eq!(q.get().unwrap(), vec![i; 900]);
         }
+        assert!(q.is_empty());
+    }
+
+    /// Encodes as a 3000-byte buffer the first time (past the inline limit of a 4 KiB ring),
+    /// then as nothing at all: a large item measured, and streamed, at 0 bytes.
+    struct Vanishing(std::cell::Cell<usize>);
+
+    impl Serialize for Vanishing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let call = self.0.get();
+            self.0.set(call + 1);
+            match call {
+                0 => codec::ByteBuf::from(vec![1; 3000]).serialize(s),
+                _ => s.serialize_unit(),
+            }
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Vanishing {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            <()>::deserialize(d)?;
+            Ok(Vanishing(std::cell::Cell::new(0)))
+        }
+    }
+
+    #[test]
+    fn a_streamed_item_of_no_bytes_is_announced_and_delivered() {
+        let q: Queue<Vanishing> = Queue::builder().ring_bytes(4096).build().unwrap();
+        q.put(Vanishing(std::cell::Cell::new(0))).unwrap();
+        assert_eq!(q.len(), 1);
+        assert!(q.get_timeout(Duration::from_secs(10)).is_ok());
         assert!(q.is_empty());
     }
 }
