@@ -263,6 +263,23 @@ impl Sink for ByteCounter {
 }
 
 /// Why [`encode_to`] stopped.
+///
+/// ```
+/// use proc_core::codec::{self, Sink, StreamError};
+///
+/// /// Takes at most `room` bytes.
+/// struct Small { room: usize }
+/// impl Sink for Small {
+///     type Error = &'static str;
+///     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+///         self.room = self.room.checked_sub(bytes.len()).ok_or("no room")?;
+///         Ok(())
+///     }
+/// }
+///
+/// let err = codec::encode_to(&vec![7u8; 100_000], &mut Small { room: 1000 }).unwrap_err();
+/// assert_eq!(err, StreamError::Sink("no room"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError<E> {
     /// The value did not encode: what [`encode`] would have said.

@@ -164,6 +164,16 @@ pub fn encode_into<T: Serialize + ?Sized>(
 
 /// As [`encode_into`], unless the bytes are more than `cap`: then `Ok(None)`, with `buf`
 /// as it was and no descriptor kept (see [`codec::encode_into_at_most`]).
+///
+/// ```
+/// use proc_core::travel;
+///
+/// let mut buf = Vec::new();
+/// let fds = travel::encode_into_at_most(&(1u8, "small"), &mut buf, 64).unwrap();
+/// assert_eq!(fds.map(|fds| fds.len()), Some(0));
+/// let long = vec![0u64; 100];
+/// assert!(travel::encode_into_at_most(&long, &mut Vec::new(), 64).unwrap().is_none());
+/// ```
 pub fn encode_into_at_most<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
@@ -213,6 +223,18 @@ fn too_many_fds(count: usize) -> CodecError {
 
 /// As [`encode`], into a [`Sink`](codec::Sink) piece by piece (see [`codec::encode_to`]);
 /// returns the descriptors. When it fails, the sink may have taken part of the bytes.
+///
+/// ```
+/// use proc_core::codec::{self, ByteBuf, ByteCounter};
+/// use proc_core::travel;
+///
+/// // Measure a value without copying its buffer: its length and the handles it holds.
+/// let value = (3u32, ByteBuf::from(vec![0u8; 1 << 20]));
+/// let mut counter = ByteCounter::default();
+/// let fds = travel::encode_to(&value, &mut counter).unwrap();
+/// assert!(fds.is_empty());
+/// assert_eq!(counter.bytes(), codec::encode(&value).unwrap().len());
+/// ```
 pub fn encode_to<T: Serialize + ?Sized, S: codec::Sink + ?Sized>(
     value: &T,
     sink: &mut S,
