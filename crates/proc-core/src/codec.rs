@@ -188,18 +188,15 @@ pub fn encode_into_at_most<T: Serialize + ?Sized>(
         over: false,
     };
     let encoded = value.serialize(&mut wire::Encoder::<false, _>::new(&mut capped));
+    // `over` tells the cap's own error from the value's.
     let over = capped.over || capped.buf.len() > capped.cap;
-    match encoded {
-        Ok(()) if !over => Ok(true),
-        Ok(()) => {
+    match (encoded, over) {
+        (Ok(()), false) => Ok(true),
+        (_, true) => {
             buf.truncate(start);
             Ok(false)
         }
-        Err(_) if over => {
-            buf.truncate(start);
-            Ok(false)
-        }
-        Err(e) => {
+        (Err(e), false) => {
             buf.truncate(start);
             Err(CodecError::Encode(e.0))
         }

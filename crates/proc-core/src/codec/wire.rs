@@ -202,13 +202,16 @@ impl<'s, S: super::Sink + ?Sized> Streamed<'s, S> {
     }
 
     fn pass(&mut self, bytes: &[u8]) -> Result<()> {
-        match self.sink.write(bytes) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.stopped = Some(e);
-                Err(WireError("the sink took no more bytes".into()))
-            }
-        }
+        let passed = self.sink.write(bytes);
+        self.stopped_on(passed)
+    }
+
+    /// What the sink's answer means to the encoder: go on, or stop (keeping the reason).
+    fn stopped_on(&mut self, passed: Result<(), S::Error>) -> Result<()> {
+        passed.map_err(|e| {
+            self.stopped = Some(e);
+            WireError("the sink took no more bytes".into())
+        })
     }
 
     /// Passes the staged bytes on.
@@ -216,11 +219,9 @@ impl<'s, S: super::Sink + ?Sized> Streamed<'s, S> {
         if self.stage.is_empty() {
             return Ok(());
         }
-        let stage = std::mem::take(&mut self.stage);
-        let passed = self.pass(&stage);
-        self.stage = stage;
+        let passed = self.sink.write(&self.stage);
         self.stage.clear();
-        passed
+        self.stopped_on(passed)
     }
 }
 
