@@ -1418,7 +1418,7 @@ impl<'q, T> Held<'q, T> {
                 match proc_core::travel::encode_to(*item, &mut writer) {
                     // Measured without handles, it must have none now either.
                     Ok(carried) if carried.is_empty() => Ok(()),
-                    Ok(_) => Err(Stop::Changed),
+                    Ok(_) => Err(writer.changed(0)),
                     Err(codec::StreamError::Sink(stop)) => Err(stop),
                     Err(codec::StreamError::Codec(e)) => Err(Stop::Failed(e.into())),
                 }
@@ -1428,7 +1428,6 @@ impl<'q, T> Held<'q, T> {
             Ok(()) => return Some(Attempt::Done),
             Err(stop) => stop,
         };
-        let (announced, written) = (writer.total, writer.offered);
         match stop {
             Stop::NoConsumer => writer.take_back(),
             _ => writer.give_up(),
@@ -1441,7 +1440,6 @@ impl<'q, T> Held<'q, T> {
                 Attempt::GaveUp
             }
             Stop::Failed(error) => Attempt::Failed(error),
-            Stop::Changed => Attempt::Failed(changed(announced, written)),
         })
     }
 
@@ -1476,15 +1474,6 @@ impl<'q, T> Held<'q, T> {
         hot.open_item.store(0, Ordering::Release);
         drop(consumers);
         true
-    }
-
-    /// Ends a streamed item early: an `Abort` frame, if a chunk of it was published.
-    fn give_up_stream(&self, published: bool) {
-        let hot = self.queue.put_hot();
-        if published {
-            self.publish(FrameKind::Abort, &[], false);
-        }
-        hot.open_item.store(0, Ordering::Release);
     }
 
     /// Writes a frame past `tail`, then publishes it (producers' lock): the intent, then
@@ -1590,9 +1579,8 @@ enum Stop {
     GaveUp,
     /// The ring is full and no consumer is there to empty it: hand the item over instead.
     NoConsumer,
-    /// The item wrote other bytes than it measured (a `Serialize` implementation that
-    /// writes something else each time).
-    Changed,
+    /// The item could not be written: among others, it wrote other bytes than it measured
+    /// (see `ChunkWriter::changed`).
     Failed(Error),
 }
 
@@ -1625,9 +1613,6 @@ struct ChunkWriter<'h, 'q, T> {
     total: u64,
     /// Bytes of the item written so far (published, or in the open frame).
     written: u64,
-    /// Bytes of the item offered so far: `written`, and a piece refused for going past
-    /// `total`.
-    offered: u64,
     /// Whether a frame of the item is published, so that ending it early takes an `Abort`.
     published: bool,
     open: Option<OpenFrame>,
@@ -1645,7 +1630,6 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
             start: hot.tail.load(Ordering::Relaxed),
             total,
             written: 0,
-            offered: 0,
             published: false,
             open: None,
             ended: false,
@@ -1654,9 +1638,8 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
 
     /// Copies `bytes` into the open frames, opening and publishing frames as they fill.
     fn write_bytes(&mut self, mut bytes: &[u8]) -> Result<(), Stop> {
-        self.offered += bytes.len() as u64;
-        if self.offered > self.total {
-            return Err(Stop::Changed);
+        if self.written + bytes.len() as u64 > self.total {
+            return Err(self.changed(bytes.len()));
         }
         let ring = self.held.queue.ring();
         while !bytes.is_empty() {
@@ -1756,7 +1739,7 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
     /// first one held all of it.
     fn finish(&mut self) -> Result<(), Stop> {
         if self.written != self.total || self.open.is_some() {
-            return Err(Stop::Changed);
+            return Err(self.changed(0));
         }
         if !self.published {
             // An item of no bytes (a `Serialize` that measured more, then wrote nothing,
@@ -1788,13 +1771,28 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
         self.give_up();
     }
 
-    /// Ends the item early: what was published is abandoned (see `Held::give_up_stream`).
+    /// Ends the item early: an `Abort` frame if a frame of it was published, so that a
+    /// consumer receiving it drops what it has.
     fn give_up(&mut self) {
         if !self.ended {
             self.open = None;
-            self.held.give_up_stream(self.published);
+            if self.published {
+                self.held.publish(FrameKind::Abort, &[], false);
+            }
+            self.held
+                .queue
+                .put_hot()
+                .open_item
+                .store(0, Ordering::Release);
             self.ended = true;
         }
+    }
+
+    /// The error for an item that wrote other bytes than it measured: what it wrote so
+    /// far, and a piece of `refused` bytes that would have taken it past `total` (or held
+    /// handles the second time).
+    fn changed(&self, refused: usize) -> Stop {
+        Stop::Failed(changed(self.total, self.written + refused as u64))
     }
 }
 
