@@ -432,14 +432,13 @@ impl Connection {
             let got =
                 unsafe { libc::recv(self.stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
             let got = usize::try_from(got).map_err(|_| io::Error::last_os_error());
-            match read_outcome(got) {
-                None => {}
-                Some(Ok(0)) => return Ok(()),
-                Some(Ok(n)) => {
-                    // SAFETY: recv initialised the first `n` (at most `room`) spare bytes.
-                    unsafe { payload.set_len(payload.len() + n) };
-                }
-                Some(Err(e)) => return Err(e),
+            if matches!(&got, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+                continue;
+            }
+            match read_count(got)? {
+                0 => return Ok(()),
+                // SAFETY: recv initialised the first `n` (at most `room`) spare bytes.
+                n => unsafe { payload.set_len(payload.len() + n) },
             }
         }
         Ok(())
@@ -449,21 +448,15 @@ impl Connection {
     /// the descriptors that came with it; returns how many bytes, 0 at end of file.
     fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
         let mut fds = Vec::new();
-        loop {
-            match read_outcome(travel::recv_with_fds(
-                self.stream.as_fd(),
-                inbox.spare(),
-                &mut fds,
-            )) {
-                None => {}
-                Some(Ok(n)) => {
-                    inbox.end += n;
-                    inbox.fds.extend(fds);
-                    return Ok(n);
-                }
-                Some(Err(e)) => return Err(e),
-            }
-        }
+        // recv_with_fds tries again itself when interrupted.
+        let n = read_count(travel::recv_with_fds(
+            self.stream.as_fd(),
+            inbox.spare(),
+            &mut fds,
+        ))?;
+        inbox.end += n;
+        inbox.fds.extend(fds);
+        Ok(n)
     }
 }
 
@@ -521,26 +514,20 @@ impl Inbox {
     }
 }
 
-/// A read that stopped at a reset connection ended like one that reached end of file: the
-/// caller sees how much arrived. Other failures are errors.
-/// What one read from the socket came to: the bytes read, 0 at end of file (a peer that
-/// reset the connection has ended too), or `None` when it was interrupted and is to be
-/// tried again.
-fn read_outcome(read: io::Result<usize>) -> Option<Result<usize>> {
+/// What one read from the socket came to: the bytes read, 0 at end of file. A peer that
+/// reset the connection has ended too. Other failures are errors.
+fn read_count(read: io::Result<usize>) -> Result<usize> {
     match read {
-        Ok(n) => Some(Ok(n)),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Some(Ok(0)),
-        Err(e) => Some(Err(Error::io("recv", e))),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(0),
+        Err(e) => Err(Error::io("recv", e)),
     }
 }
 
+/// A read that stopped at a reset connection ended like one that reached end of file: the
+/// caller sees how much arrived. Other failures are errors.
 fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
-    match read {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
-        Err(e) => Err(Error::io("recv", e)),
-    }
+    read_count(read.map(|_| 0)).map(drop)
 }
 
 /// A connection travels as its socket, its direction and its limit: sent through another
