@@ -71,7 +71,7 @@ impl Spares {
 
     /// Keeps `buffer` for a later message, unless enough are kept or it is too large.
     pub(crate) fn give(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > KEEP_BUFFER {
+        if buffer.capacity() == 0 || buffer.capacity() > KEEP_BUFFER {
             return;
         }
         buffer.clear();
@@ -366,33 +366,25 @@ impl Driver {
         let mut message = spares.take();
         match worker.receive_reply(&mut message) {
             Ok((id, outcome, body)) => {
-                let Some(ticket) = worker.held.take_if(|t| t.id == id) else {
-                    spares.give(message);
-                    return;
-                };
-                message.truncate(body);
-                let outcome = match outcome {
-                    Ok(shape) => Ok(Results {
-                        shape,
-                        bytes: fitted(message, spares),
-                    }),
-                    Err(why) => {
-                        spares.give(message);
-                        Err(ChunkFailure::Other(why))
+                // None: a stale reply, for a chunk this worker no longer holds.
+                if let Some(ticket) = worker.held.take_if(|t| t.id == id) {
+                    message.truncate(body);
+                    let outcome = match outcome {
+                        Ok(shape) => Ok(Results {
+                            shape,
+                            bytes: fitted(&mut message),
+                        }),
+                        Err(why) => Err(ChunkFailure::Other(why)),
+                    };
+                    ticket.finish(outcome);
+                    worker.done += 1;
+                    if max_tasks.is_some_and(|max| worker.done as u64 >= max) {
+                        worker.retiring = true;
                     }
-                };
-                ticket.finish(outcome);
-                worker.done += 1;
-                if max_tasks.is_some_and(|max| worker.done as u64 >= max) {
-                    worker.retiring = true;
                 }
             }
-            Err(e) if e.is_eof() => {
-                spares.give(message);
-                worker.broken = true;
-            }
+            Err(e) if e.is_eof() => worker.broken = true,
             Err(e) => {
-                spares.give(message);
                 // A worker that sends what the pool cannot read is of no more use.
                 if let Some(ticket) = worker.held.take() {
                     ticket.finish(Err(ChunkFailure::Other(format!(
@@ -403,6 +395,8 @@ impl Driver {
                 let _ = worker.process.kill();
             }
         }
+        // The buffer goes back, on every path, unless the results took it.
+        spares.give(message);
     }
 
     /// Worker `i` has ended: take its last result if it sent one, fail the chunk it held
@@ -420,7 +414,9 @@ impl Driver {
             _ => worker.process.join().unwrap_or(-1),
         };
         // Unmapped before the replacement is forked, which would inherit the mapping and
-        // keep the dead worker's mailbox pages alive as long as it lives.
+        // keep the dead worker's mailbox pages alive as long as it lives. (Under Fork, the
+        // workers started after this one inherited its mappings too, and keep those pages
+        // until they end: not mended here; see the mailbox module.)
         drop(worker.mailboxes);
         // The replacement first, so that whoever learns of the death from the failed chunk
         // already sees the pool at full strength.
@@ -496,15 +492,14 @@ impl Driver {
 /// The results in `message`, in a buffer of their size. They go to whoever holds the
 /// job's results, as long as it likes (an `AsyncResult` nobody reads yet), and only `map`
 /// gives buffers back: a small result received into a large recycled buffer would keep all
-/// of it. Such a result is copied out and the buffer given back; one that fills most of
-/// its buffer keeps it.
-fn fitted(message: Vec<u8>, spares: &Spares) -> Vec<u8> {
+/// of it. Such a result is copied out, leaving the buffer in `message` to be given back;
+/// one that fills most of its buffer takes it, leaving `message` empty.
+fn fitted(message: &mut Vec<u8>) -> Vec<u8> {
     if message.capacity() / 2 <= message.len() {
-        return message;
+        std::mem::take(message)
+    } else {
+        message.clone()
     }
-    let fitted = message.clone();
-    spares.give(message);
-    fitted
 }
 
 fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
@@ -526,25 +521,35 @@ mod tests {
 
     #[test]
     fn a_small_result_does_not_keep_a_large_buffer_and_a_large_one_is_not_copied() {
-        let spares = Spares::default();
         let mut big = Vec::with_capacity(4 << 20);
         big.extend_from_slice(&[7; 8]);
-        let small = fitted(big, &spares);
+        let small = fitted(&mut big);
         assert_eq!(small, [7; 8]);
         assert!(small.capacity() < 1024, "{}", small.capacity());
         assert!(
-            spares.take().capacity() >= 4 << 20,
-            "the large buffer went back"
+            big.capacity() >= 4 << 20,
+            "the large buffer is left to go back"
         );
 
         let mut full = Vec::with_capacity(1 << 20);
         full.resize(900 << 10, 1);
         let pointer = full.as_ptr();
-        let kept = fitted(full, &spares);
+        let kept = fitted(&mut full);
         assert_eq!(
             kept.as_ptr(),
             pointer,
             "a result that fills its buffer keeps it"
         );
+        assert_eq!(full.capacity(), 0, "nothing is left to go back");
+    }
+
+    #[test]
+    fn spares_keep_buffers_with_room_only() {
+        let spares = Spares::default();
+        spares.give(Vec::new());
+        spares.give(Vec::with_capacity(KEEP_BUFFER + 1));
+        assert_eq!(spares.take().capacity(), 0, "neither was kept");
+        spares.give(Vec::with_capacity(4096));
+        assert!(spares.take().capacity() >= 4096);
     }
 }

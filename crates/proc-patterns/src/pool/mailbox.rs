@@ -15,6 +15,12 @@
 //!
 //! A mailbox is a memory file of [`MAILBOX_BYTES`]; its pages are only taken as a message
 //! first reaches them, and are used again by every later message.
+//!
+//! Under Fork, a worker inherits the mappings of the mailboxes of the workers started
+//! before it, and so keeps their pages alive after those workers end (with `max_tasks`,
+//! retired workers' mailboxes add up in the ones that outlive them) until it ends itself.
+//! Mapping them with `MADV_DONTFORK`, and having each worker map its own pair from the
+//! descriptors, would end that; not done yet.
 
 use proc_core::travel::{FdRef, ReceivedFd};
 use proc_sync::raw::SharedBytes;
