@@ -93,6 +93,13 @@ fn codec(c: &mut Criterion) {
     group.bench_function("decode ByteBuf 1 MiB", |b| {
         b.iter(|| codec::decode::<ByteBuf>(black_box(&encoded), 2 << 20).expect("decode"))
     });
+    // The same bytes pulled from a source: straight into the buffer, grown as they come.
+    group.bench_function("decode_from &[u8] ByteBuf 1 MiB", |b| {
+        b.iter(|| {
+            let mut source = black_box(&encoded[..]);
+            codec::decode_from::<ByteBuf, _>(&mut source, 2 << 20).expect("decode")
+        })
+    });
     group.finish();
 }
 

@@ -10,12 +10,15 @@
 //!
 //! ## What a decode may allocate
 //! A decoder that reads a `String` by allocating the length its prefix announces and then
-//! filling it lets ten bytes that announce 4 GiB allocate 4 GiB. This one reads strings and
-//! byte buffers as slices of the input, after checking their length against what is left of
-//! it, and copies them from there; and a sequence or map tells its visitor at most as many
-//! elements as there are bytes left. What a decode sets aside before its elements arrive is
-//! then bounded by the input's length (and serde's own cap of 1 MiB on preallocation),
-//! whatever the bytes announce.
+//! filling it lets ten bytes that announce 4 GiB allocate 4 GiB. This one checks a string's
+//! or byte buffer's length against what is left of the input first. From a slice
+//! ([`decode`]) it then copies the bytes from there. From a [`Source`] ([`decode_from`]),
+//! which may only know an upper bound of what is left, it gives the string its room at
+//! once within that bound, and, from a source that knows no bound, as its bytes arrive, at
+//! most twice what has arrived (and at least 64 KiB). A sequence or map
+//! tells its visitor at most as many elements as there are bytes left. What a decode sets
+//! aside before its elements arrive is then bounded by the input's length (and serde's own
+//! cap of 1 MiB on preallocation), whatever the bytes announce.
 
 use serde::Serialize;
 use serde::de::{DeserializeOwned, DeserializeSeed};
@@ -259,7 +262,7 @@ impl Sink for ByteCounter {
     }
 }
 
-/// Why [`encode_to`] stopped.
+/// Why [`encode_to`] or [`decode_from`] stopped.
 ///
 /// ```
 /// use proc_core::codec::{self, Sink, StreamError};
@@ -279,12 +282,16 @@ impl Sink for ByteCounter {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError<E> {
-    /// The value did not encode: what [`encode`] would have said.
+    /// The value did not encode or decode: what [`encode`] or [`decode`] would have said
+    /// (with the differences [`decode_from`] lists), or the source broke its contract.
     #[error(transparent)]
     Codec(CodecError),
     /// The sink refused a piece, with this error.
     #[error("the sink took no more bytes")]
     Sink(E),
+    /// The source failed, with this error.
+    #[error("the source gave no more bytes")]
+    Source(E),
 }
 
 /// Encodes `value` into `sink`, piece by piece (see [`Sink`]). The pieces are those of
@@ -410,13 +417,140 @@ fn decode_with<'de, S: DeserializeSeed<'de>, const FIXED: bool>(
             limit,
         });
     }
-    let mut decoder = wire::Decoder::<FIXED>::new(bytes);
+    let mut decoder = wire::Decoder::<_, FIXED>::new(bytes);
     let value = seed
         .deserialize(&mut decoder)
         .map_err(|e| CodecError::Decode(e.0))?;
     match decoder.left() {
         0 => Ok(value),
         extra => Err(CodecError::TrailingBytes { extra }),
+    }
+}
+
+/// Gives an encoding piece by piece, in order, as [`decode_from`] asks for it: the other
+/// side of [`Sink`]. The decoder asks for a few KiB at a time for the small parts of a
+/// value, and for a long string or byte buffer appends straight into the vector that the
+/// value ends up owning, so that its bytes are copied once, by the source.
+///
+/// A source that reads from somewhere else (another process's memory, a file) makes a
+/// value cost one copy, where copying the bytes into a buffer and decoding it costs two.
+///
+/// ```
+/// use proc_core::codec::{self, ByteBuf, Source};
+///
+/// /// Gives an encoding that arrived in chunks, without joining them first.
+/// struct Chunks(std::collections::VecDeque<Vec<u8>>);
+///
+/// impl Source for Chunks {
+///     type Error = std::convert::Infallible;
+///     fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
+///         let Some(chunk) = self.0.front_mut() else { return Ok(0) };
+///         let n = at_most.min(chunk.len());
+///         buf.extend(chunk.drain(..n));
+///         if chunk.is_empty() {
+///             self.0.pop_front();
+///         }
+///         Ok(n)
+///     }
+///     fn left_at_most(&self) -> usize {
+///         self.0.iter().map(Vec::len).sum()
+///     }
+/// }
+///
+/// let value = (7u32, ByteBuf::from(vec![1u8; 100_000]));
+/// let bytes = codec::encode(&value).unwrap();
+/// let mut chunks = Chunks(bytes.chunks(4096).map(<[u8]>::to_vec).collect());
+/// let back: (u32, ByteBuf) = codec::decode_from(&mut chunks, 1 << 20).unwrap();
+/// assert_eq!(back, value);
+/// ```
+pub trait Source {
+    /// Why the source gave no more bytes.
+    type Error;
+
+    /// Appends the next bytes of the encoding to `buf`: at least one and at most
+    /// `at_most` (which is at least 1), and returns how many; `Ok(0)` only at the end of
+    /// the encoding. An error ends the decoding: [`decode_from`] returns it as
+    /// [`StreamError::Source`]. A source that returns more than `at_most`, or a count that
+    /// is not what it appended, makes the decoding fail ([`CodecError::Decode`]).
+    fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error>;
+
+    /// At most how many bytes are left; `usize::MAX` when unknown. A length the bytes
+    /// announce past this is an error at once. Within it, a long string or byte buffer is
+    /// given all its room before its bytes arrive (one allocation, not one for each
+    /// doubling): a source that is told how long its encoding is by someone it does not
+    /// trust should say no more than it is willing to have set aside.
+    fn left_at_most(&self) -> usize;
+}
+
+/// A slice, consumed as it is read: after [`decode_from`] it holds the bytes not read.
+impl Source for &[u8] {
+    type Error = std::convert::Infallible;
+
+    fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
+        let (now, rest) = self.split_at(at_most.min(self.len()));
+        buf.extend_from_slice(now);
+        *self = rest;
+        Ok(now.len())
+    }
+
+    fn left_at_most(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Decodes a `T` from the bytes of `source`, reading no more than `limit` of them. The
+/// same bytes decode to the same value as with [`decode`], or fail the same way, however
+/// the source splits them; a long string or byte buffer is read straight into the vector
+/// that holds it (see [`Source`]).
+///
+/// Where it differs from [`decode`], which sees all the bytes at once:
+/// - Over the limit: [`CodecError::TooLarge`] once the source has given more than `limit`
+///   bytes (it is asked for at most one more), with `len` the bytes read so far. Bytes that
+///   are never read do not count, so a value followed by bytes over the limit may fail as
+///   trailing bytes instead.
+/// - After the value, the decoder asks the source for one more byte if none are left over
+///   from its reads; if there are any, [`CodecError::TrailingBytes`] counts only those read
+///   (at least 1): the source is not drained to count them all.
+/// - Memory: a string or byte buffer whose length prefix announces more than
+///   [`Source::left_at_most`] (and what was read ahead) is an error at once. Otherwise it
+///   is given its room at once when the source knows how much is left (at most that, and
+///   at most what the limit still allows), and else as its bytes arrive, at most twice
+///   what has arrived (and at least 64 KiB), so that announcing more than comes costs no
+///   more than that.
+///
+/// When it fails, the source may have given part of the encoding, or all of it and one
+/// byte more.
+///
+/// ```
+/// use proc_core::codec::{self, CodecError, StreamError};
+///
+/// let bytes = codec::encode(&("seven", 7u64)).unwrap();
+/// let mut source = &bytes[..];
+/// let back: (String, u64) = codec::decode_from(&mut source, 1024).unwrap();
+/// assert_eq!(back, ("seven".to_string(), 7));
+///
+/// // Cut short, it is an error as it is for `decode`.
+/// let err = codec::decode_from::<(String, u64), _>(&mut &bytes[..4], 1024).unwrap_err();
+/// assert!(matches!(err, StreamError::Codec(CodecError::Decode(_))));
+/// ```
+pub fn decode_from<T: DeserializeOwned, S: Source + ?Sized>(
+    source: &mut S,
+    limit: usize,
+) -> Result<T, StreamError<S::Error>> {
+    let mut decoder = wire::Decoder::<_, false>::new(wire::Streaming::new(source, limit));
+    let decoded = T::deserialize(&mut decoder);
+    let mut input = decoder.into_input();
+    let decoded = decoded.and_then(|value| Ok((value, input.extra()?)));
+    // A fault of the source's ends the decode whatever the value made of its error.
+    match (decoded, input.into_fault()) {
+        (_, Some(wire::Fault::Source(e))) => Err(StreamError::Source(e)),
+        (_, Some(wire::Fault::TooLarge { len })) => {
+            Err(StreamError::Codec(CodecError::TooLarge { len, limit }))
+        }
+        (_, Some(wire::Fault::Broken(why))) => Err(StreamError::Codec(CodecError::Decode(why))),
+        (Ok((value, 0)), None) => Ok(value),
+        (Ok((_, extra)), None) => Err(StreamError::Codec(CodecError::TrailingBytes { extra })),
+        (Err(e), None) => Err(StreamError::Codec(CodecError::Decode(e.0))),
     }
 }
 
@@ -961,6 +1095,508 @@ mod tests {
             bytes.push(1);
             let err = decode::<Announced>(&bytes, 64).unwrap_err();
             assert!(err.to_string().contains("announced Some(1)"), "{err}");
+        }
+
+        /// Gives `bytes` at most `piece` at a time, and fails once `fail_after` bytes are
+        /// given, if set. `known`: whether it says how many bytes are left.
+        struct Trickle<'a> {
+            bytes: &'a [u8],
+            piece: usize,
+            known: bool,
+            fail_after: Option<usize>,
+            given: usize,
+            failures: usize,
+            reads: Vec<Read>,
+        }
+
+        /// One call of [`Trickle::read`].
+        struct Read {
+            at_most: usize,
+            /// The buffer's length before, and its capacity and address after.
+            before: usize,
+            capacity: usize,
+            address: *const u8,
+            gave: usize,
+        }
+
+        impl<'a> Trickle<'a> {
+            fn new(bytes: &'a [u8], piece: usize, known: bool) -> Self {
+                Trickle {
+                    bytes,
+                    piece,
+                    known,
+                    fail_after: None,
+                    given: 0,
+                    failures: 0,
+                    reads: Vec::new(),
+                }
+            }
+        }
+
+        impl Source for Trickle<'_> {
+            type Error = &'static str;
+
+            fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
+                assert!(at_most >= 1);
+                if self.fail_after.is_some_and(|after| self.given >= after) {
+                    self.failures += 1;
+                    return Err("broken pipe");
+                }
+                let before = buf.len();
+                let n = at_most.min(self.piece).min(self.bytes.len());
+                let (now, rest) = self.bytes.split_at(n);
+                buf.extend_from_slice(now);
+                self.bytes = rest;
+                self.given += n;
+                self.reads.push(Read {
+                    at_most,
+                    before,
+                    capacity: buf.capacity(),
+                    address: buf.as_ptr(),
+                    gave: n,
+                });
+                Ok(n)
+            }
+
+            fn left_at_most(&self) -> usize {
+                if self.known {
+                    self.bytes.len()
+                } else {
+                    usize::MAX
+                }
+            }
+        }
+
+        /// How many bytes at a time the sources of the tests give.
+        const PIECES: [usize; 4] = [1, 7, 4096, usize::MAX];
+
+        /// `bytes` decode from a source, however it splits them and whether or not it says
+        /// how many are left, as they decode from a slice: the same value, or the same kind
+        /// of error (the same message, when the source says what is left).
+        fn streams_as_it_decodes<T>(bytes: &[u8], limit: usize)
+        where
+            T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let whole = decode::<T>(bytes, limit);
+            for piece in PIECES {
+                for known in [true, false] {
+                    let mut source = Trickle::new(bytes, piece, known);
+                    let streamed = decode_from::<T, _>(&mut source, limit);
+                    let context = format!("piece {piece}, known {known}, {} bytes", bytes.len());
+                    match (&whole, streamed) {
+                        (Ok(value), Ok(streamed)) => assert_eq!(&streamed, value, "{context}"),
+                        (
+                            Err(CodecError::Decode(a)),
+                            Err(StreamError::Codec(CodecError::Decode(b))),
+                        ) => {
+                            if known {
+                                assert_eq!(a, &b, "{context}");
+                            }
+                        }
+                        (Err(a), Err(StreamError::Codec(b))) => assert_eq!(
+                            std::mem::discriminant(a),
+                            std::mem::discriminant(&b),
+                            "{context}: {a:?} {b:?}"
+                        ),
+                        (a, b) => panic!("{context}: {a:?} but streamed {b:?}"),
+                    }
+                }
+            }
+        }
+
+        /// `value` encodes, and decodes from a source as from a slice.
+        fn streams<T>(value: T)
+        where
+            T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let bytes = encode(&value).unwrap();
+            assert_eq!(decode::<T>(&bytes, bytes.len()).unwrap(), value);
+            streams_as_it_decodes::<T>(&bytes, bytes.len());
+        }
+
+        /// Takes strings and byte buffers only as borrowed values (`deserialize_str` and
+        /// `deserialize_bytes`): a source gives it copies.
+        #[derive(Debug, PartialEq, Serialize)]
+        struct Borrowing(String, #[serde(with = "serde_bytes")] Vec<u8>);
+
+        impl<'de> Deserialize<'de> for Borrowing {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use serde::de::{Error, SeqAccess, Visitor};
+                struct Text(String);
+                impl<'de> Deserialize<'de> for Text {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        struct V;
+                        impl<'de> Visitor<'de> for V {
+                            type Value = Text;
+                            fn expecting(
+                                &self,
+                                f: &mut std::fmt::Formatter<'_>,
+                            ) -> std::fmt::Result {
+                                f.write_str("a string")
+                            }
+                            fn visit_str<E: Error>(self, v: &str) -> Result<Text, E> {
+                                Ok(Text(v.to_owned()))
+                            }
+                        }
+                        d.deserialize_str(V)
+                    }
+                }
+                struct Bytes(Vec<u8>);
+                impl<'de> Deserialize<'de> for Bytes {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        struct V;
+                        impl<'de> Visitor<'de> for V {
+                            type Value = Bytes;
+                            fn expecting(
+                                &self,
+                                f: &mut std::fmt::Formatter<'_>,
+                            ) -> std::fmt::Result {
+                                f.write_str("bytes")
+                            }
+                            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                                Ok(Bytes(v.to_owned()))
+                            }
+                        }
+                        d.deserialize_bytes(V)
+                    }
+                }
+                struct Both;
+                impl<'de> Visitor<'de> for Both {
+                    type Value = Borrowing;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a string and bytes")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Borrowing, A::Error> {
+                        let missing = || A::Error::custom("missing field");
+                        let Text(text) = seq.next_element()?.ok_or_else(missing)?;
+                        let Bytes(bytes) = seq.next_element()?.ok_or_else(missing)?;
+                        Ok(Borrowing(text, bytes))
+                    }
+                }
+                d.deserialize_tuple(2, Both)
+            }
+        }
+
+        #[test]
+        fn a_source_in_pieces_of_any_size_gives_what_the_slice_gives() {
+            let boundaries = [
+                0u64,
+                1,
+                250,
+                251,
+                252,
+                255,
+                256,
+                65_535,
+                65_536,
+                u64::from(u32::MAX),
+                u64::from(u32::MAX) + 1,
+                u64::MAX,
+            ];
+            for v in boundaries {
+                streams((v, v as u16, v as u32, v as i16, v as i32, v as i64));
+                streams((-(v as i64), u128::from(v) + 1, -(i128::from(v)) - 1));
+            }
+            streams((i8::MIN, i16::MIN, i32::MIN, i64::MIN, i128::MIN, u128::MAX));
+            streams((f32::MIN_POSITIVE, f64::NEG_INFINITY, -0.0f64, 1.5f32));
+            streams(('a', 'é', '€', '𝄞', '\u{10FFFF}'));
+            for len in [0, 1, 100, 8191, 8192, 8193, 70_000] {
+                streams("a".repeat(len));
+                streams(ByteBuf::from(vec![0xA5; len]));
+                streams(Borrowing("b".repeat(len), vec![3; len]));
+            }
+            streams("王".repeat(30_000));
+            for len in [(1 << 20) + 3, 200_000] {
+                streams(ByteBuf::from((0..len).map(|i| i as u8).collect::<Vec<_>>()));
+            }
+            streams((0..5_000u64).map(|i| i * i * i).collect::<Vec<_>>());
+            streams(vec![
+                Some(Shape::Nothing),
+                None,
+                Some(Shape::Point(1.0, 2.0)),
+            ]);
+            streams((7u8, "x".to_string(), ByteBuf::from(vec![1; 9000]), '小'));
+            streams(everything());
+            streams(everything_large());
+        }
+
+        #[test]
+        fn a_cut_encoding_from_a_source_is_a_decode_error_as_from_a_slice() {
+            let short = (('𝄞', "text".to_string()), ByteBuf::from(vec![9; 20_000]));
+            let bytes = encode(&short).unwrap();
+            // The start and the end; the middle is the byte buffer's.
+            for end in (0..200).chain(bytes.len() - 200..bytes.len()) {
+                streams_as_it_decodes::<((char, String), ByteBuf)>(&bytes[..end], bytes.len());
+            }
+            let bytes = encode(&everything()).unwrap();
+            for end in 0..bytes.len() {
+                streams_as_it_decodes::<Everything>(&bytes[..end], bytes.len());
+                assert!(matches!(
+                    decode_from::<Everything, _>(&mut &bytes[..end], bytes.len()),
+                    Err(StreamError::Codec(CodecError::Decode(_)))
+                ));
+            }
+        }
+
+        #[test]
+        fn bytes_after_the_value_are_trailing_bytes_and_the_source_is_not_drained() {
+            let mut bytes = encode(&("value", 5u32)).unwrap();
+            bytes.extend_from_slice(&[0; 100_000]);
+            for piece in PIECES {
+                let mut source = Trickle::new(&bytes, piece, true);
+                let err = decode_from::<(String, u32), _>(&mut source, usize::MAX).unwrap_err();
+                let StreamError::Codec(CodecError::TrailingBytes { extra }) = err else {
+                    panic!("{err:?}");
+                };
+                // What was read and not used: at least one byte, at most the stage.
+                assert!((1..=8192).contains(&extra), "{extra}");
+                assert!(source.bytes.len() >= 100_000 - 8192, "piece {piece}");
+            }
+            // A slice source as `decode` sees it; what it holds after is what was not read.
+            bytes.truncate(8);
+            let mut rest = &bytes[..];
+            assert_eq!(
+                decode_from::<(String, u32), _>(&mut rest, 64),
+                Err(StreamError::Codec(CodecError::TrailingBytes { extra: 1 }))
+            );
+            assert!(rest.is_empty());
+        }
+
+        #[test]
+        fn a_source_that_gives_more_than_the_limit_is_too_large_at_one_byte_past_it() {
+            let value = (1u8, ByteBuf::from(vec![7; 100_000]));
+            let bytes = encode(&value).unwrap();
+            for piece in PIECES {
+                for limit in [0, 1, 1000, 10_000, bytes.len() - 1] {
+                    let mut source = Trickle::new(&bytes, piece, true);
+                    assert_eq!(
+                        decode_from::<(u8, ByteBuf), _>(&mut source, limit),
+                        Err(StreamError::Codec(CodecError::TooLarge {
+                            len: limit + 1,
+                            limit
+                        })),
+                        "piece {piece}"
+                    );
+                    assert_eq!(source.given, limit + 1);
+                }
+                let mut source = Trickle::new(&bytes, piece, true);
+                let back = decode_from::<(u8, ByteBuf), _>(&mut source, bytes.len());
+                assert_eq!(back.unwrap(), value);
+            }
+            streams_as_it_decodes::<(u8, ByteBuf)>(&bytes, 1000);
+        }
+
+        #[test]
+        fn a_length_of_2_to_the_40_with_10_bytes_behind_it_fails_fast_without_room_for_it() {
+            // Tag 0xFD: a u64 length follows; then 10 bytes of the 2^40 announced.
+            let mut bytes = vec![0xFD];
+            bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+            bytes.extend_from_slice(&[b'a'; 10]);
+            let started = std::time::Instant::now();
+            for piece in PIECES {
+                // A source that knows what is left: refused before anything is read.
+                let mut source = Trickle::new(&bytes, piece, true);
+                let err = decode_from::<String, _>(&mut source, usize::MAX).unwrap_err();
+                assert!(
+                    err.to_string()
+                        .contains("a length of 1099511627776 bytes is more than the 10 bytes left"),
+                    "{err}"
+                );
+                // One that does not: read as they come, into room for what came.
+                for known in [true, false] {
+                    let mut source = Trickle::new(&bytes, piece, known);
+                    assert!(matches!(
+                        decode_from::<ByteBuf, _>(&mut source, usize::MAX),
+                        Err(StreamError::Codec(CodecError::Decode(_)))
+                    ));
+                    assert!(source.reads.iter().all(|read| read.capacity <= 64 << 10));
+                    assert!(decode_from::<Borrowing, _>(&mut &bytes[..], usize::MAX).is_err());
+                    let mut source = Trickle::new(&bytes, piece, known);
+                    assert!(decode_from::<Vec<u64>, _>(&mut source, 1 << 20).is_err());
+                }
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+
+        #[test]
+        fn a_long_byte_buffer_is_read_straight_into_its_vector_given_room_once_or_as_bytes_come() {
+            let value = ByteBuf::from(vec![0x5A; (1 << 20) + 3]);
+            let bytes = encode(&value).unwrap();
+            for piece in PIECES {
+                let mut source = Trickle::new(&bytes, piece, true);
+                let back: ByteBuf = decode_from(&mut source, bytes.len()).unwrap();
+                assert_eq!(back, value);
+                // The stage takes the first read, and at most its 8 KiB in all; the last
+                // bytes went into the vector the value owns.
+                let stage = source.reads[0].address;
+                let staged: usize = source
+                    .reads
+                    .iter()
+                    .filter(|read| read.address == stage)
+                    .map(|read| read.gave)
+                    .sum();
+                assert!(staged <= 8 << 10, "piece {piece}: {staged}");
+                let last = source.reads.iter().rev().find(|read| read.gave > 0);
+                assert_eq!(last.unwrap().address, back.as_ptr(), "piece {piece}");
+                // Asked for no more than it has room for.
+                for read in &source.reads {
+                    assert!(read.at_most <= read.capacity - read.before);
+                }
+                // A source that knows how much is left: the value's room is given once.
+                let value_reads = || source.reads.iter().filter(|read| read.address != stage);
+                let first = value_reads().next().unwrap();
+                assert_eq!(first.capacity, value.len(), "piece {piece}");
+                assert!(value_reads().all(|read| read.address == first.address));
+            }
+            for piece in PIECES {
+                // One that does not: the room at most twice what has arrived, or 64 KiB.
+                let mut source = Trickle::new(&bytes, piece, false);
+                let back: ByteBuf = decode_from(&mut source, bytes.len()).unwrap();
+                assert_eq!(back, value);
+                for read in &source.reads {
+                    assert!(read.at_most <= read.capacity - read.before);
+                    let (before, capacity) = (read.before, read.capacity);
+                    assert!(
+                        capacity <= (2 * before).max(64 << 10),
+                        "{before} {capacity}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn bytes_changed_at_random_decode_from_a_source_as_from_a_slice() {
+            // splitmix64, as above, from another seed.
+            let mut state = 0x50_u64;
+            let mut next = move || {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            };
+            let valid = encode(&everything()).unwrap();
+            for _ in 0..3_000 {
+                let mut bytes = valid.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    bytes[at] = next() as u8;
+                }
+                if next() % 4 == 0 {
+                    bytes.truncate((next() % bytes.len() as u64) as usize);
+                }
+                streams_as_it_decodes::<Everything>(&bytes, bytes.len());
+                let noise: Vec<u8> = (0..next() % 64).map(|_| next() as u8).collect();
+                streams_as_it_decodes::<Vec<Option<(String, char)>>>(&noise, 64);
+            }
+        }
+
+        #[test]
+        fn a_source_that_fails_ends_the_decode_with_its_error() {
+            let bytes = encode(&everything_large()).unwrap();
+            for piece in PIECES {
+                for after in [0, 1, 100, bytes.len() / 2, bytes.len() - 1] {
+                    let mut source = Trickle::new(&bytes, piece, true);
+                    source.fail_after = Some(after);
+                    assert_eq!(
+                        decode_from::<Everything, _>(&mut source, bytes.len()),
+                        Err(StreamError::Source("broken pipe")),
+                        "piece {piece}, after {after}"
+                    );
+                }
+            }
+            // Also when the value makes nothing of the error it was given.
+            struct Swallows;
+            impl<'de> Deserialize<'de> for Swallows {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    struct V;
+                    impl<'de> serde::de::Visitor<'de> for V {
+                        type Value = Swallows;
+                        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                            f.write_str("anything")
+                        }
+                        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                            self,
+                            mut seq: A,
+                        ) -> Result<Swallows, A::Error> {
+                            let _ = seq.next_element::<String>();
+                            let _ = seq.next_element::<String>();
+                            Ok(Swallows)
+                        }
+                    }
+                    d.deserialize_tuple(2, V)
+                }
+            }
+            let bytes = encode(&("a".repeat(100), "b")).unwrap();
+            let mut source = Trickle::new(&bytes, 7, true);
+            source.fail_after = Some(50);
+            assert!(matches!(
+                decode_from::<Swallows, _>(&mut source, 1024),
+                Err(StreamError::Source("broken pipe"))
+            ));
+            assert_eq!(source.failures, 1, "asked again after it failed");
+        }
+
+        /// Breaks [`Source::read`]'s contract in the way `how` names.
+        struct Liar<'a> {
+            bytes: &'a [u8],
+            how: &'static str,
+        }
+
+        impl Source for Liar<'_> {
+            type Error = std::convert::Infallible;
+
+            fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
+                let n = at_most.min(self.bytes.len());
+                Ok(match self.how {
+                    // Everything it has, whatever was asked.
+                    "more" => {
+                        buf.extend_from_slice(self.bytes);
+                        std::mem::take(&mut self.bytes).len()
+                    }
+                    // Says two more than it appended.
+                    "says more" => {
+                        buf.extend_from_slice(&self.bytes[..n]);
+                        self.bytes = &self.bytes[n..];
+                        n + 2
+                    }
+                    // Appends, then says nothing came.
+                    "says none" => {
+                        buf.extend_from_slice(&self.bytes[..n]);
+                        self.bytes = &self.bytes[n..];
+                        0
+                    }
+                    // Throws away what the buffer held.
+                    _ => {
+                        buf.clear();
+                        buf.extend_from_slice(&self.bytes[..n]);
+                        self.bytes = &self.bytes[n..];
+                        n
+                    }
+                })
+            }
+
+            fn left_at_most(&self) -> usize {
+                self.bytes.len()
+            }
+        }
+
+        #[test]
+        fn a_source_that_breaks_the_contract_is_a_decode_error_not_a_panic() {
+            let bytes = encode(&everything_large()).unwrap();
+            for how in ["more", "says more", "says none", "clears"] {
+                let mut source = Liar { bytes: &bytes, how };
+                let err = decode_from::<Everything, _>(&mut source, usize::MAX).unwrap_err();
+                assert!(
+                    matches!(err, StreamError::Codec(CodecError::Decode(_))),
+                    "{how}: {err:?}"
+                );
+                let mut source = Liar { bytes: &bytes, how };
+                assert!(decode_from::<Borrowing, _>(&mut source, 1 << 10).is_err());
+            }
         }
     }
 }

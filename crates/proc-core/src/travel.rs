@@ -241,13 +241,14 @@ pub fn encode_to<T: Serialize + ?Sized, S: codec::Sink + ?Sized>(
     let sent = encode_into_with(&mut Vec::new(), |_| match codec::encode_to(value, sink) {
         Ok(()) => Ok(true),
         Err(codec::StreamError::Codec(e)) => Err(e),
-        Err(codec::StreamError::Sink(e)) => {
-            stopped = Some(e);
+        // The sink's error (an encoding reads from no source), returned as it is.
+        Err(stop) => {
+            stopped = Some(stop);
             Err(CodecError::Encode(String::new()))
         }
     });
     match (sent, stopped) {
-        (_, Some(e)) => Err(codec::StreamError::Sink(e)),
+        (_, Some(stop)) => Err(stop),
         (Ok(fds), None) => Ok(fds.unwrap_or_default()),
         (Err(e), None) => Err(codec::StreamError::Codec(e)),
     }

@@ -1,11 +1,12 @@
 //! Bytes from another process cannot make the decoder allocate much more than they are
 //! long. A counting allocator records the largest single allocation while malicious inputs
 //! are decoded. This binary holds only this test: the allocator counts the whole process.
+//! (The test's two parts, from a slice and from a source, run one after the other in it.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use proc_core::codec::{self, CodecError};
+use proc_core::codec::{self, ByteBuf, CodecError, Source, StreamError};
 
 struct Largest;
 
@@ -69,6 +70,28 @@ fn announced_lengths_do_not_turn_into_allocations() {
         "decoding 5 to 8 bytes allocated {largest} bytes at once"
     );
 
+    // From a source that does not say how many bytes are left: a string or byte buffer
+    // gets room as its bytes come, at most twice what came (or 64 KiB).
+    for behind in [3, 1000, 300_000] {
+        let mut input = announce(u32::MAX - 16);
+        input.extend(std::iter::repeat_n(b'a', behind));
+        LARGEST.store(0, Ordering::Relaxed);
+        assert!(matches!(
+            codec::decode_from::<String, _>(&mut Unknown(&input), usize::MAX),
+            Err(StreamError::Codec(CodecError::Decode(_)))
+        ));
+        assert!(codec::decode_from::<ByteBuf, _>(&mut Unknown(&input), usize::MAX).is_err());
+        // A sequence sets room aside for no more elements than bytes may be left: here the
+        // limit of 1 KiB.
+        assert!(codec::decode_from::<Vec<u64>, _>(&mut Unknown(&input), 1024).is_err());
+        assert!(codec::decode_from::<Vec<String>, _>(&mut Unknown(&input), 1024).is_err());
+        let largest = LARGEST.load(Ordering::Relaxed);
+        assert!(
+            largest <= (2 * behind).max(64 << 10),
+            "decoding {behind} bytes from a source allocated {largest} bytes at once"
+        );
+    }
+
     // A value whose memory is many times its encoding still decodes.
     let many_nones = vec![None::<[u64; 4]>; 100_000];
     let bytes = codec::encode(&many_nones).unwrap();
@@ -76,4 +99,23 @@ fn announced_lengths_do_not_turn_into_allocations() {
         codec::decode::<Vec<Option<[u64; 4]>>>(&bytes, usize::MAX).unwrap(),
         many_nones
     );
+}
+
+/// Gives its bytes 1000 at a time, and does not say how many are left: the decoder can
+/// only trust what has come.
+struct Unknown<'a>(&'a [u8]);
+
+impl Source for Unknown<'_> {
+    type Error = std::convert::Infallible;
+
+    fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
+        let (now, rest) = self.0.split_at(at_most.min(1000).min(self.0.len()));
+        buf.extend_from_slice(now);
+        self.0 = rest;
+        Ok(now.len())
+    }
+
+    fn left_at_most(&self) -> usize {
+        usize::MAX
+    }
 }

@@ -1,22 +1,27 @@
 //! The encoder and decoder behind [`Layout`](super::Layout): serde's data model written
 //! straight into a `Vec<u8>` (or, for [`encode_to`](super::encode_to), a few KiB at a time
-//! into a sink, with long runs passed on from the value) and read straight out of a slice.
+//! into a sink, with long runs passed on from the value) and read straight out of a slice
+//! (or, for [`decode_from`](super::decode_from), out of a source: the small parts through a
+//! stage of a few KiB, long strings and byte buffers straight into the vectors they become).
 //!
 //! The bytes are bincode 2's standard encoding (little-endian; integers variable-length in
 //! [`Compact`](super::Layout::Compact), at their full width in
 //! [`Fixed`](super::Layout::Fixed)), so that the layout is a known one, and the tests check
 //! it byte for byte against bincode. Owning the code, rather than wrapping bincode's, gives
 //! three things:
-//! - Speed where values are small: there is no reader or writer trait between a value and
-//!   the buffer, and no limit to account for on every primitive. A `(u64, String)`, as a
-//!   queue carries it, encodes in half the time it took through bincode and the guard
-//!   layer, and decodes in four fifths; a long `Vec<u64>` in the fixed layout, a pool
-//!   chunk's arguments, costs what it did (`cargo bench -p proc-core --bench start_join --
-//!   codec`).
-//! - Safety by construction: strings and byte buffers are read as slices of the input
-//!   (their length checked against what is left), and a sequence or map tells its visitor
-//!   at most as many elements as there are bytes left. What a decode sets aside before its
-//!   elements arrive is so bounded by the input's length, whatever the bytes announce.
+//! - Speed where values are small: between a value and the buffer there is only code that
+//!   inlines away (the input and output traits are generic parameters, each method a few
+//!   instructions for a slice or a `Vec`), and no limit to account for on every primitive.
+//!   A `(u64, String)`, as a queue carries it, encodes in half the time it took through
+//!   bincode and the guard layer, and decodes in four fifths; a long `Vec<u64>` in the
+//!   fixed layout, a pool chunk's arguments, costs what it did (`cargo bench -p proc-core
+//!   --bench start_join -- codec`).
+//! - Safety by construction: a string's or byte buffer's length is checked against what is
+//!   left of the input before anything is set aside for it (and from a source, room is
+//!   given as its bytes arrive, at most twice what came), and a sequence or map tells its
+//!   visitor at most as many elements as there are bytes left. What a decode sets aside
+//!   before its elements arrive is so bounded by the input's length, whatever the bytes
+//!   announce.
 //! - No dependency on bincode, which RUSTSEC-2025-0141 marks unmaintained.
 //!
 //! ## The encoding
@@ -611,12 +616,347 @@ impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::SerializeMap
     }
 }
 
-/// Reads values from a slice of untrusted bytes; `FIXED` picks the layout of integers.
-pub(super) struct Decoder<'de, const FIXED: bool> {
-    input: &'de [u8],
+/// What an [`Input`] gives for a string's or byte buffer's bytes: a slice of the input
+/// itself, which a visitor may keep, or a copy that lasts until the next read.
+pub(super) enum Run<'de, 'a> {
+    /// Part of the input, for as long as the input lives.
+    Borrowed(&'de [u8]),
+    /// A copy, held by the input.
+    Copied(&'a [u8]),
+}
+
+/// Where a [`Decoder`] reads from: a slice (`&[u8]`), or a [`Source`](super::Source)
+/// through a small stage ([`Streaming`]). An error leaves unread what it could not read.
+pub(super) trait Input<'de> {
+    /// The next byte.
+    fn byte(&mut self) -> Result<u8>;
+    /// The next `N` bytes.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]>;
+    /// At most how many more bytes can be read.
+    fn left(&self) -> usize;
+    /// The next `len` bytes, borrowed if the input can lend them, else copied.
+    fn run(&mut self, len: usize) -> Result<Run<'de, '_>>;
+    /// The next `len` bytes, in a vector of their own.
+    fn owned(&mut self, len: usize) -> Result<Vec<u8>>;
+}
+
+#[cold]
+fn not_utf8(e: std::str::Utf8Error) -> WireError {
+    WireError(format!("a string is not UTF-8: {e}"))
+}
+
+#[inline]
+fn short() -> WireError {
+    WireError("the input ends in the middle of a value".into())
+}
+
+#[cold]
+fn too_long(len: usize, left: usize) -> WireError {
+    WireError(format!(
+        "a length of {len} bytes is more than the {left} bytes left"
+    ))
+}
+
+/// A slice is read by taking bytes off its front.
+impl<'de> Input<'de> for &'de [u8] {
+    #[inline]
+    fn byte(&mut self) -> Result<u8> {
+        match self.split_first() {
+            Some((&byte, rest)) => {
+                *self = rest;
+                Ok(byte)
+            }
+            None => Err(short()),
+        }
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.split_first_chunk::<N>() {
+            Some((bytes, rest)) => {
+                *self = rest;
+                Ok(*bytes)
+            }
+            None => Err(short()),
+        }
+    }
+
+    #[inline]
+    fn left(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn run(&mut self, len: usize) -> Result<Run<'de, '_>> {
+        if len > self.len() {
+            return Err(too_long(len, self.len()));
+        }
+        let (bytes, rest) = self.split_at(len);
+        *self = rest;
+        Ok(Run::Borrowed(bytes))
+    }
+
+    #[inline]
+    fn owned(&mut self, len: usize) -> Result<Vec<u8>> {
+        match self.run(len)? {
+            Run::Borrowed(bytes) | Run::Copied(bytes) => Ok(bytes.to_vec()),
+        }
+    }
+}
+
+/// A string or byte buffer read from a [`Streaming`] input is given room for at most this
+/// many bytes before any arrive, and then room for at most twice what has arrived: a
+/// length prefix that announces more than comes costs at most this, or twice what came.
+const GROW_FLOOR: usize = 64 << 10;
+
+/// Why a [`Streaming`] input stopped for good: once set, it reads nothing more, and the
+/// decode fails with this whatever the value made of the error it was given.
+pub(super) enum Fault<E> {
+    /// The source failed, with this error.
+    Source(E),
+    /// The source gave more than the limit: `len` bytes so far.
+    TooLarge { len: usize },
+    /// The source did not keep the [`Source::read`](super::Source::read) contract.
+    Broken(String),
+}
+
+/// Takes bytes from a [`Source`](super::Source), counting them against a limit.
+struct Reader<'s, S: super::Source + ?Sized> {
+    source: &'s mut S,
+    /// How many bytes the source has given.
+    read: usize,
+    limit: usize,
+    fault: Option<Fault<S::Error>>,
+}
+
+impl<S: super::Source + ?Sized> Reader<'_, S> {
+    /// Appends at most `at_most` (at least 1) bytes to `dest` and returns how many; 0 at
+    /// the end of the encoding. It asks the source for no more than one byte past the
+    /// limit: that byte is the proof that the input is over it.
+    fn pull(&mut self, dest: &mut Vec<u8>, at_most: usize) -> Result<usize> {
+        if let Some(fault) = &self.fault {
+            return Err(Self::stopped(fault));
+        }
+        let at_most = at_most
+            .min(self.limit.saturating_sub(self.read).saturating_add(1))
+            .max(1);
+        let before = dest.len();
+        let fault = match self.source.read(dest, at_most) {
+            Err(e) => Fault::Source(e),
+            Ok(n) if n > at_most => Fault::Broken(format!(
+                "the source gave {n} bytes where at most {at_most} were asked for"
+            )),
+            Ok(n) if before.checked_add(n) != Some(dest.len()) => Fault::Broken(format!(
+                "the source said it gave {n} bytes, but the buffer went from {before} to {} bytes",
+                dest.len()
+            )),
+            Ok(n) => {
+                self.read = self.read.saturating_add(n);
+                if self.read <= self.limit {
+                    return Ok(n);
+                }
+                Fault::TooLarge { len: self.read }
+            }
+        };
+        // Keep what the input holds as it was; nothing is read after a fault.
+        dest.truncate(before);
+        let err = Self::stopped(&fault);
+        self.fault = Some(fault);
+        Err(err)
+    }
+
+    /// The error the decoder unwinds with; the fault itself stays here.
+    #[cold]
+    fn stopped(fault: &Fault<S::Error>) -> WireError {
+        WireError(match fault {
+            Fault::Source(_) => "the source failed".into(),
+            Fault::TooLarge { len } => format!("the source gave {len} bytes, over the limit"),
+            Fault::Broken(why) => why.clone(),
+        })
+    }
+}
+
+/// Reads from a [`Source`](super::Source): the small parts of a value (numbers, markers,
+/// lengths) through a stage of a few KiB, a long string or byte buffer straight into the
+/// vector that becomes its value, so that it is copied once, by the source.
+pub(super) struct Streaming<'s, S: super::Source + ?Sized> {
+    reader: Reader<'s, S>,
+    /// Bytes read from the source; those before `at` are used.
+    stage: Vec<u8>,
+    at: usize,
+    /// Where a run longer than the stage is copied, for a visitor that only borrows it.
+    scratch: Vec<u8>,
+}
+
+impl<'s, S: super::Source + ?Sized> Streaming<'s, S> {
+    /// Reads from `source`, at most `limit` bytes.
+    pub(super) fn new(source: &'s mut S, limit: usize) -> Self {
+        Streaming {
+            reader: Reader {
+                source,
+                read: 0,
+                limit,
+                fault: None,
+            },
+            stage: Vec::with_capacity(STAGE_BYTES),
+            at: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The bytes staged and not yet used.
+    #[inline]
+    fn unread(&self) -> &[u8] {
+        self.stage.get(self.at..).unwrap_or_default()
+    }
+
+    /// Reads until at least `need` (at most [`STAGE_BYTES`]) bytes are staged and unused.
+    #[inline(never)]
+    fn fill(&mut self, need: usize) -> Result<()> {
+        self.stage.drain(..self.at.min(self.stage.len()));
+        self.at = 0;
+        while self.stage.len() < need {
+            let room = STAGE_BYTES.saturating_sub(self.stage.len());
+            if self.reader.pull(&mut self.stage, room)? == 0 {
+                return Err(short());
+            }
+        }
+        Ok(())
+    }
+
+    /// An error unless the source may have `len` bytes left, counting those staged. (Not
+    /// the limit: a run past it fails as too large when the limit is crossed, as
+    /// [`decode`](super::decode) fails for input past it.)
+    #[inline]
+    fn check_len(&self, len: usize) -> Result<()> {
+        let left = self
+            .unread()
+            .len()
+            .saturating_add(self.reader.source.left_at_most());
+        if len > left {
+            return Err(too_long(len, left));
+        }
+        Ok(())
+    }
+
+    /// Appends the next `len` bytes to the empty `dest`: the staged ones, then the rest
+    /// straight from the source. `dest` gets its room at once from a source that knows
+    /// how much it has left (`check_len` held `len` to that), else as the bytes arrive (see
+    /// [`GROW_FLOOR`]): growing a heap block copies it, half the run again over the
+    /// doublings.
+    fn take_into(&mut self, dest: &mut Vec<u8>, len: usize) -> Result<()> {
+        let reader = &self.reader;
+        let room = if reader.source.left_at_most() == usize::MAX {
+            len.min(GROW_FLOOR)
+        } else {
+            let allowed = reader.limit.saturating_sub(reader.read);
+            len.min(allowed.saturating_add(self.unread().len()))
+        };
+        dest.reserve_exact(room);
+        let staged = len.min(self.unread().len());
+        dest.extend_from_slice(self.unread().get(..staged).unwrap_or_default());
+        self.at += staged;
+        while dest.len() < len {
+            if dest.len() == dest.capacity() {
+                let room = len.min(dest.len().saturating_mul(2).max(GROW_FLOOR));
+                dest.reserve_exact(room - dest.len());
+            }
+            let at_most = (dest.capacity() - dest.len()).min(len - dest.len());
+            if self.reader.pull(dest, at_most)? == 0 {
+                return Err(short());
+            }
+        }
+        Ok(())
+    }
+
+    /// After the value: how many bytes are left over. The staged ones if there are any,
+    /// else 1 if the source gives one more byte when asked for it, else 0. No more is read:
+    /// the count is at least one byte when there are any, not all of them.
+    pub(super) fn extra(&mut self) -> Result<usize> {
+        if self.unread().is_empty() {
+            self.stage.clear();
+            self.at = 0;
+            self.reader.pull(&mut self.stage, 1)?;
+        }
+        Ok(self.unread().len())
+    }
+
+    /// Why the input stopped for good, if it did.
+    pub(super) fn into_fault(self) -> Option<Fault<S::Error>> {
+        self.reader.fault
+    }
+}
+
+impl<'de, S: super::Source + ?Sized> Input<'de> for Streaming<'_, S> {
+    #[inline]
+    fn byte(&mut self) -> Result<u8> {
+        if let Some(&byte) = self.stage.get(self.at) {
+            self.at += 1;
+            return Ok(byte);
+        }
+        self.fill(1)?;
+        let byte = *self.unread().first().ok_or_else(short)?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        if self.unread().len() < N {
+            self.fill(N)?;
+        }
+        let bytes = *self.unread().first_chunk::<N>().ok_or_else(short)?;
+        self.at += N;
+        Ok(bytes)
+    }
+
+    /// The bytes staged, and what the source may have left, up to the limit: no more can
+    /// be read.
+    #[inline]
+    fn left(&self) -> usize {
+        let reader = &self.reader;
+        let more = reader
+            .source
+            .left_at_most()
+            .min(reader.limit.saturating_sub(reader.read));
+        self.unread().len().saturating_add(more)
+    }
+
+    fn run(&mut self, len: usize) -> Result<Run<'de, '_>> {
+        if len > self.unread().len() {
+            self.check_len(len)?;
+            if len > STAGE_BYTES {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                let taken = self.take_into(&mut scratch, len);
+                self.scratch = scratch;
+                taken?;
+                return Ok(Run::Copied(&self.scratch));
+            }
+            self.fill(len)?;
+        }
+        let start = self.at;
+        self.at += len;
+        let bytes = self.stage.get(start..self.at).ok_or_else(short)?;
+        Ok(Run::Copied(bytes))
+    }
+
+    fn owned(&mut self, len: usize) -> Result<Vec<u8>> {
+        self.check_len(len)?;
+        let mut dest = Vec::new();
+        self.take_into(&mut dest, len)?;
+        Ok(dest)
+    }
+}
+
+/// Reads values from untrusted bytes, from an [`Input`]; `FIXED` picks the layout of
+/// integers.
+pub(super) struct Decoder<'de, I: Input<'de>, const FIXED: bool> {
+    input: I,
     /// How many sequences, maps, structs, tuples, options, newtypes and enums the value
     /// being read is inside of, at this point.
     depth: u32,
+    _de: std::marker::PhantomData<&'de [u8]>,
 }
 
 /// How deep a value may be nested. Each level is a call on the stack, and bytes from
@@ -625,9 +965,18 @@ pub(super) struct Decoder<'de, const FIXED: bool> {
 /// the process. serde_json bounds it at 128 as well.
 const MAX_DEPTH: u32 = 128;
 
-impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
-    pub(super) fn new(input: &'de [u8]) -> Self {
-        Decoder { input, depth: 0 }
+impl<'de, I: Input<'de>, const FIXED: bool> Decoder<'de, I, FIXED> {
+    pub(super) fn new(input: I) -> Self {
+        Decoder {
+            input,
+            depth: 0,
+            _de: std::marker::PhantomData,
+        }
+    }
+
+    /// The input, with what is left of it.
+    pub(super) fn into_input(self) -> I {
+        self.input
     }
 
     /// Runs `f` one level deeper in the value; an error past [`MAX_DEPTH`].
@@ -644,49 +993,19 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         result
     }
 
-    /// How many bytes are left unread.
+    /// At most how many bytes are left unread (exactly, for a slice).
     pub(super) fn left(&self) -> usize {
-        self.input.len()
-    }
-
-    #[inline]
-    fn short() -> WireError {
-        WireError("the input ends in the middle of a value".into())
+        self.input.left()
     }
 
     #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        match self.input.split_first_chunk::<N>() {
-            Some((bytes, rest)) => {
-                self.input = rest;
-                Ok(*bytes)
-            }
-            None => Err(Self::short()),
-        }
+        self.input.array()
     }
 
     #[inline]
     fn byte(&mut self) -> Result<u8> {
-        match self.input.split_first() {
-            Some((&byte, rest)) => {
-                self.input = rest;
-                Ok(byte)
-            }
-            None => Err(Self::short()),
-        }
-    }
-
-    #[inline]
-    fn slice(&mut self, len: usize) -> Result<&'de [u8]> {
-        if len > self.input.len() {
-            return Err(WireError(format!(
-                "a length of {len} bytes is more than the {} bytes left",
-                self.input.len()
-            )));
-        }
-        let (bytes, rest) = self.input.split_at(len);
-        self.input = rest;
-        Ok(bytes)
+        self.input.byte()
     }
 
     /// Compact's variable-length form of an unsigned value of at most 64 bits, at most
@@ -785,23 +1104,24 @@ impl<'de, const FIXED: bool> Decoder<'de, FIXED> {
         usize::try_from(len).map_err(|_| WireError(format!("a length of {len} is too large")))
     }
 
+    /// A string's or byte buffer's bytes: borrowed from a slice, copied from a stream.
     #[inline]
-    fn str(&mut self) -> Result<&'de str> {
+    fn bytes(&mut self) -> Result<Run<'de, '_>> {
         let len = self.len()?;
-        let bytes = self.slice(len)?;
-        std::str::from_utf8(bytes).map_err(|e| WireError(format!("a string is not UTF-8: {e}")))
+        self.input.run(len)
     }
 
+    /// A string's or byte buffer's bytes, in a vector of their own.
     #[inline]
-    fn bytes(&mut self) -> Result<&'de [u8]> {
+    fn owned(&mut self) -> Result<Vec<u8>> {
         let len = self.len()?;
-        self.slice(len)
+        self.input.owned(len)
     }
 
     /// `len` elements (or map entries) in a row, reporting no more than there are bytes
     /// left to their visitor.
     #[inline]
-    fn elements(&mut self, len: usize) -> Elements<'_, 'de, FIXED> {
+    fn elements(&mut self, len: usize) -> Elements<'_, 'de, I, FIXED> {
         Elements {
             de: self,
             left: len,
@@ -832,7 +1152,7 @@ macro_rules! unsigned {
     )*};
 }
 
-impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, I, FIXED> {
     type Error = WireError;
 
     fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
@@ -880,20 +1200,27 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        let first = *self.input.first().ok_or_else(Decoder::<FIXED>::short)?;
+        let first = self.byte()?;
+        let bad = || WireError(format!("byte {first} does not begin a char"));
+        // The first byte says how many follow; a char cut short is not a char.
+        let mut utf8 = [first, 0, 0, 0];
         let width = match first {
             0x00..=0x7F => 1,
-            0xC2..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF4 => 4,
-            _ => 0,
+            0xC2..=0xDF => {
+                utf8[1..2].copy_from_slice(&self.array::<1>().map_err(|_| bad())?);
+                2
+            }
+            0xE0..=0xEF => {
+                utf8[1..3].copy_from_slice(&self.array::<2>().map_err(|_| bad())?);
+                3
+            }
+            0xF0..=0xF4 => {
+                utf8[1..].copy_from_slice(&self.array::<3>().map_err(|_| bad())?);
+                4
+            }
+            _ => return Err(bad()),
         };
-        let bad = || WireError(format!("byte {first} does not begin a char"));
-        if width == 0 {
-            return Err(bad());
-        }
-        let bytes = self.slice(width.min(self.input.len()))?;
-        let c = std::str::from_utf8(bytes)
+        let c = std::str::from_utf8(&utf8[..width])
             .ok()
             .and_then(|s| s.chars().next())
             .ok_or_else(bad)?;
@@ -902,22 +1229,31 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
 
     #[inline]
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_str(self.str()?)
+        match self.bytes()? {
+            Run::Borrowed(bytes) => {
+                visitor.visit_borrowed_str(std::str::from_utf8(bytes).map_err(not_utf8)?)
+            }
+            Run::Copied(bytes) => visitor.visit_str(std::str::from_utf8(bytes).map_err(not_utf8)?),
+        }
     }
 
     #[inline]
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_string(self.str()?.to_owned())
+        let text = String::from_utf8(self.owned()?).map_err(|e| not_utf8(e.utf8_error()))?;
+        visitor.visit_string(text)
     }
 
     #[inline]
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_bytes(self.bytes()?)
+        match self.bytes()? {
+            Run::Borrowed(bytes) => visitor.visit_borrowed_bytes(bytes),
+            Run::Copied(bytes) => visitor.visit_bytes(bytes),
+        }
     }
 
     #[inline]
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_byte_buf(self.bytes()?.to_vec())
+        visitor.visit_byte_buf(self.owned()?)
     }
 
     #[inline]
@@ -1019,12 +1355,12 @@ impl<'de, const FIXED: bool> de::Deserializer<'de> for &mut Decoder<'de, FIXED> 
 }
 
 /// The elements of a sequence, tuple or struct, or the entries of a map.
-struct Elements<'a, 'de, const FIXED: bool> {
-    de: &'a mut Decoder<'de, FIXED>,
+struct Elements<'a, 'de, I: Input<'de>, const FIXED: bool> {
+    de: &'a mut Decoder<'de, I, FIXED>,
     left: usize,
 }
 
-impl<'de, const FIXED: bool> Elements<'_, 'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> Elements<'_, 'de, I, FIXED> {
     /// The next element (or key), `None` once all are read.
     #[inline]
     fn next<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>> {
@@ -1043,7 +1379,7 @@ impl<'de, const FIXED: bool> Elements<'_, 'de, FIXED> {
     }
 }
 
-impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, I, FIXED> {
     type Error = WireError;
 
     #[inline]
@@ -1057,7 +1393,7 @@ impl<'de, const FIXED: bool> SeqAccess<'de> for Elements<'_, 'de, FIXED> {
     }
 }
 
-impl<'de, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, I, FIXED> {
     type Error = WireError;
 
     #[inline]
@@ -1076,7 +1412,7 @@ impl<'de, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de, FIXED> {
     }
 }
 
-impl<'de, const FIXED: bool> EnumAccess<'de> for &mut Decoder<'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> EnumAccess<'de> for &mut Decoder<'de, I, FIXED> {
     type Error = WireError;
     type Variant = Self;
 
@@ -1088,7 +1424,7 @@ impl<'de, const FIXED: bool> EnumAccess<'de> for &mut Decoder<'de, FIXED> {
     }
 }
 
-impl<'de, const FIXED: bool> VariantAccess<'de> for &mut Decoder<'de, FIXED> {
+impl<'de, I: Input<'de>, const FIXED: bool> VariantAccess<'de> for &mut Decoder<'de, I, FIXED> {
     type Error = WireError;
 
     #[inline]
