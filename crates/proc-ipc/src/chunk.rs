@@ -47,6 +47,13 @@ pub(crate) unsafe trait Payload {
     fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]);
 }
 
+// SAFETY: forwards to `P`, which writes every byte of `out`.
+unsafe impl<P: Payload> Payload for &mut P {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        (**self).copy_to(offset, out);
+    }
+}
+
 /// A payload held in a slice.
 #[cfg(test)]
 pub(crate) struct SlicePayload<'a>(pub(crate) &'a [u8]);
@@ -64,7 +71,12 @@ unsafe impl Payload for SlicePayload<'_> {
 }
 
 /// Appends `len` bytes of `payload` from `offset` to `buf`, without zeroing them first.
-fn append_from(buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
+pub(crate) fn append_from(
+    buf: &mut Vec<u8>,
+    len: usize,
+    offset: usize,
+    payload: &mut impl Payload,
+) {
     buf.reserve(len);
     let have = buf.len();
     payload.copy_to(offset, &mut buf.spare_capacity_mut()[..len]);
@@ -87,18 +99,26 @@ pub(crate) fn chunk_bytes(capacity: usize) -> usize {
 /// What a consumer does with the frame it just looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The frame was taken (its payload is in the buffer or was skipped): move past it and
-    /// read on. `ends_item`: it was the last frame of an item, which counts as a get.
+    /// Nothing to take from the frame (it was skipped, or ends an abandoned item): move
+    /// past it and read on. `ends_item`: it was the last frame of an item, which counts as
+    /// a get.
     Consumed { ends_item: bool },
-    /// The buffer holds a whole encoded item: move past the frame and decode it.
-    Item,
-    /// The buffer holds a hand-over record: the item is a memory file of the side channel.
+    /// The payload is a whole encoded item.
+    Whole,
+    /// The payload is a hand-over record: the item is a memory file of the side channel.
     Handoff,
+    /// The `len` payload bytes from `from` are the next bytes of the streamed item being
+    /// received, counted as received: the consumer takes all of them, then moves past the
+    /// frame. `last`: the item ends with them, with as many bytes as it announced; moving
+    /// past the frame counts as a get. A frame that begins an item has `from` past its
+    /// total length.
+    Bytes { from: usize, len: usize, last: bool },
     /// The item being received was abandoned by its producer, which this frame shows:
     /// what was received is dropped; look at the same frame again, without moving past it.
     Abandoned,
     /// The frame ends an item whose chunks do not add up to what its `First` announced,
-    /// or that announced more than the item limit: move past it; that item is spoiled.
+    /// or that announced more than the item limit: move past it (a get); that item is
+    /// spoiled.
     Spoiled(String),
 }
 
@@ -107,13 +127,15 @@ pub(crate) enum Outcome {
 pub(crate) struct Assembly {
     /// The item limit: a `First` that announces more is spoiled without storing anything.
     limit: usize,
-    /// `Some(total)` between a `First` and its `Last`.
+    /// `Some` between a `First` and its `Last`.
     receiving: Option<Receiving>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Receiving {
     total: u64,
+    /// The bytes of the item handed to the consumer so far.
+    received: u64,
     /// Set when the frames stopped making sense; the rest of the item is skipped.
     spoiled: Option<&'static str>,
 }
@@ -132,56 +154,50 @@ impl Assembly {
         self.receiving.is_some()
     }
 
-    /// Drops a partly received item (its producer is gone).
-    pub(crate) fn abandon(&mut self, buf: &mut Vec<u8>) {
-        self.receiving = None;
-        buf.clear();
+    /// At most how many bytes of the item being received are still to come.
+    pub(crate) fn left(&self) -> u64 {
+        self.receiving.map_or(0, |r| r.total - r.received)
     }
 
-    /// Takes in a frame of `kind` whose payload is `len` bytes, copied out of `payload`
-    /// (only within those `len` bytes). `buf` collects the item.
+    /// Drops a partly received item (its producer is gone, or its consumer gave up on it).
+    pub(crate) fn abandon(&mut self) {
+        self.receiving = None;
+    }
+
+    /// Looks at a frame of `kind` whose payload is `len` bytes: says what the consumer
+    /// takes from it. Only a `First` frame's total length is read from `payload`.
     pub(crate) fn accept(
         &mut self,
-        buf: &mut Vec<u8>,
         kind: FrameKind,
         len: usize,
         mut payload: impl Payload,
     ) -> Outcome {
-        let Some(receiving) = self.receiving else {
+        let Some(mut receiving) = self.receiving else {
             return match kind {
-                FrameKind::Inline | FrameKind::Handoff => {
-                    buf.clear();
-                    append_from(buf, len, 0, &mut payload);
-                    if kind == FrameKind::Inline {
-                        Outcome::Item
-                    } else {
-                        Outcome::Handoff
-                    }
-                }
+                FrameKind::Inline => Outcome::Whole,
+                FrameKind::Handoff => Outcome::Handoff,
                 FrameKind::ChunkFirst => {
-                    buf.clear();
-                    let mut total = Vec::with_capacity(TOTAL_LEN);
+                    let mut total = [0u8; TOTAL_LEN];
                     let spoiled = if len < TOTAL_LEN {
                         Some("a first chunk too short to hold the item's length")
                     } else {
-                        append_from(&mut total, TOTAL_LEN, 0, &mut payload);
+                        let mut bytes = Vec::with_capacity(TOTAL_LEN);
+                        append_from(&mut bytes, TOTAL_LEN, 0, &mut payload);
+                        total.copy_from_slice(&bytes);
                         None
                     };
-                    let total = match <[u8; TOTAL_LEN]>::try_from(&total[..]) {
-                        Ok(bytes) => u64::from_le_bytes(bytes),
-                        Err(_) => 0,
-                    };
+                    let total = u64::from_le_bytes(total);
                     let spoiled = spoiled.or_else(|| {
                         (total > self.limit as u64).then_some("an item over the limit")
                     });
-                    let mut receiving = Receiving { total, spoiled };
-                    if receiving.spoiled.is_none() {
-                        // Memory is set aside as bytes arrive, never for a mere announcement:
-                        // at most what came plus one more chunk's worth, doubling.
-                        receiving.append(buf, len - TOTAL_LEN, TOTAL_LEN, &mut payload);
-                    }
+                    let mut receiving = Receiving {
+                        total,
+                        received: 0,
+                        spoiled,
+                    };
+                    let outcome = receiving.take(len.saturating_sub(TOTAL_LEN), TOTAL_LEN, false);
                     self.receiving = Some(receiving);
-                    Outcome::Consumed { ends_item: false }
+                    outcome
                 }
                 // The rest of an item whose first part a consumer took before it died.
                 FrameKind::ChunkMore | FrameKind::Abort => Outcome::Consumed { ends_item: false },
@@ -189,60 +205,102 @@ impl Assembly {
             };
         };
         match kind {
-            FrameKind::ChunkMore | FrameKind::ChunkLast => {
-                let mut receiving = receiving;
-                if receiving.spoiled.is_none() {
-                    receiving.append(buf, len, 0, &mut payload);
-                }
-                if kind == FrameKind::ChunkMore {
-                    self.receiving = Some(receiving);
-                    return Outcome::Consumed { ends_item: false };
-                }
+            FrameKind::ChunkMore => {
+                let outcome = receiving.take(len, 0, false);
+                self.receiving = Some(receiving);
+                outcome
+            }
+            FrameKind::ChunkLast => {
                 self.receiving = None;
-                match receiving.spoiled {
-                    None if buf.len() as u64 == receiving.total => Outcome::Item,
-                    None => {
-                        let brought = buf.len();
-                        buf.clear();
-                        Outcome::Spoiled(format!(
-                            "a streamed item announced {} bytes and brought {brought}",
-                            receiving.total
-                        ))
-                    }
-                    Some(why) => {
-                        buf.clear();
-                        Outcome::Spoiled(format!("a streamed item was dropped: {why}"))
-                    }
-                }
+                receiving.take(len, 0, true)
             }
             FrameKind::Abort => {
-                self.abandon(buf);
+                self.abandon();
                 Outcome::Consumed { ends_item: false }
             }
             FrameKind::Inline | FrameKind::Handoff | FrameKind::ChunkFirst => {
-                self.abandon(buf);
+                self.abandon();
                 Outcome::Abandoned
             }
         }
     }
+
+    /// `accept`, with what the consumer takes collected into `buf`: an item (a whole one,
+    /// or a streamed one once its last frame is in) or a hand-over record. What the fuzz
+    /// target and the tests drive.
+    pub(crate) fn collect(
+        &mut self,
+        buf: &mut Vec<u8>,
+        kind: FrameKind,
+        len: usize,
+        mut payload: impl Payload,
+    ) -> Collected {
+        let outcome = self.accept(kind, len, &mut payload);
+        if !matches!(outcome, Outcome::Bytes { .. }) || kind == FrameKind::ChunkFirst {
+            buf.clear();
+        }
+        match outcome {
+            Outcome::Consumed { ends_item } => Collected::Consumed { ends_item },
+            Outcome::Whole | Outcome::Handoff => {
+                append_from(buf, len, 0, &mut payload);
+                if outcome == Outcome::Whole {
+                    Collected::Item
+                } else {
+                    Collected::Handoff
+                }
+            }
+            Outcome::Bytes { from, len, last } => {
+                // Memory is set aside as bytes arrive, never for a mere announcement.
+                append_from(buf, len, from, &mut payload);
+                if last {
+                    Collected::Item
+                } else {
+                    Collected::Consumed { ends_item: false }
+                }
+            }
+            Outcome::Abandoned => Collected::Abandoned,
+            Outcome::Spoiled(detail) => Collected::Spoiled(detail),
+        }
+    }
+}
+
+/// What [`Assembly::collect`] made of a frame: as [`Outcome`], with the bytes in the
+/// buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Collected {
+    /// Move past the frame and read on.
+    Consumed { ends_item: bool },
+    /// The buffer holds a whole encoded item: move past the frame (a get).
+    Item,
+    /// The buffer holds a hand-over record: move past the frame (a get).
+    Handoff,
+    /// Look at the same frame again.
+    Abandoned,
+    /// Move past the frame (a get); the item is spoiled.
+    Spoiled(String),
 }
 
 impl Receiving {
-    /// Appends `len` payload bytes from `offset` to `buf`, unless they would pass the
-    /// announced total (then the item is spoiled and `buf` emptied).
-    fn append(&mut self, buf: &mut Vec<u8>, len: usize, offset: usize, payload: &mut impl Payload) {
-        let have = buf.len();
-        if (have as u64).saturating_add(len as u64) > self.total {
+    /// What the consumer takes of `len` payload bytes from `from`, which continue the
+    /// item (and end it, if `last`): none once they pass the announced total, or the item
+    /// was spoiled before.
+    fn take(&mut self, len: usize, from: usize, last: bool) -> Outcome {
+        let received = self.received.saturating_add(len as u64);
+        if self.spoiled.is_none() && received > self.total {
             self.spoiled = Some("its chunks brought more bytes than it announced");
-            buf.clear();
-            return;
         }
-        if buf.capacity() - have < len {
-            // Up to the announced total, but never more than twice what has arrived.
-            let want = (self.total as usize).min((have + len).saturating_mul(2));
-            buf.reserve_exact(want - have);
+        match self.spoiled {
+            Some(why) if last => Outcome::Spoiled(format!("a streamed item was dropped: {why}")),
+            Some(_) => Outcome::Consumed { ends_item: false },
+            None if last && received != self.total => Outcome::Spoiled(format!(
+                "a streamed item announced {} bytes and brought {received}",
+                self.total
+            )),
+            None => {
+                self.received = received;
+                Outcome::Bytes { from, len, last }
+            }
         }
-        append_from(buf, len, offset, payload);
     }
 }
 
@@ -256,8 +314,8 @@ mod tests {
         buf: &mut Vec<u8>,
         kind: FrameKind,
         payload: &[u8],
-    ) -> Outcome {
-        assembly.accept(buf, kind, payload.len(), SlicePayload(payload))
+    ) -> Collected {
+        assembly.collect(buf, kind, payload.len(), SlicePayload(payload))
     }
 
     fn first(total: u64, bytes: &[u8]) -> Vec<u8> {
@@ -269,7 +327,7 @@ mod tests {
     #[test]
     fn chunks_add_up_to_the_item() {
         let (mut a, mut buf) = (Assembly::new(100), Vec::new());
-        let c = Outcome::Consumed { ends_item: false };
+        let c = Collected::Consumed { ends_item: false };
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab")),
             c
@@ -278,10 +336,43 @@ mod tests {
         assert_eq!(feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cde"), c);
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b"fg"),
-            Outcome::Item
+            Collected::Item
         );
         assert_eq!(buf, b"abcdefg");
         assert!(!a.is_receiving());
+    }
+
+    #[test]
+    fn a_streamed_item_is_handed_out_frame_by_frame() {
+        let mut a = Assembly::new(100);
+        let start = first(7, b"ab");
+        assert_eq!(
+            a.accept(FrameKind::ChunkFirst, start.len(), SlicePayload(&start)),
+            Outcome::Bytes {
+                from: TOTAL_LEN,
+                len: 2,
+                last: false
+            }
+        );
+        assert_eq!(a.left(), 5);
+        assert_eq!(
+            a.accept(FrameKind::ChunkMore, 3, SlicePayload(b"cde")),
+            Outcome::Bytes {
+                from: 0,
+                len: 3,
+                last: false
+            }
+        );
+        assert_eq!(
+            a.accept(FrameKind::ChunkLast, 2, SlicePayload(b"fg")),
+            Outcome::Bytes {
+                from: 0,
+                len: 2,
+                last: true
+            }
+        );
+        assert!(!a.is_receiving());
+        assert_eq!(a.left(), 0);
     }
 
     #[test]
@@ -290,18 +381,18 @@ mod tests {
         feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab"));
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::Abort, b""),
-            Outcome::Consumed { ends_item: false }
+            Collected::Consumed { ends_item: false }
         );
         assert!(!a.is_receiving() && buf.is_empty());
         feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(7, b"ab"));
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::Inline, b"x"),
-            Outcome::Abandoned
+            Collected::Abandoned
         );
         // The same frame, looked at again, is an item of its own.
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::Inline, b"x"),
-            Outcome::Item
+            Collected::Item
         );
         assert_eq!(buf, b"x");
     }
@@ -311,11 +402,11 @@ mod tests {
         let (mut a, mut buf) = (Assembly::new(100), Vec::new());
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cde"),
-            Outcome::Consumed { ends_item: false }
+            Collected::Consumed { ends_item: false }
         );
         assert_eq!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b"fg"),
-            Outcome::Consumed { ends_item: true }
+            Collected::Consumed { ends_item: true }
         );
         assert!(!a.is_receiving());
     }
@@ -333,26 +424,26 @@ mod tests {
         assert!(buf.is_empty() && buf.capacity() == 0);
         assert!(matches!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
-            Outcome::Spoiled(_)
+            Collected::Spoiled(_)
         ));
         let (mut a, mut buf) = (Assembly::new(100), Vec::new());
         feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(3, b"ab"));
         feed(&mut a, &mut buf, FrameKind::ChunkMore, b"cd"); // past the total
         assert!(matches!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
-            Outcome::Spoiled(_)
+            Collected::Spoiled(_)
         ));
         let (mut a, mut buf) = (Assembly::new(100), Vec::new());
         feed(&mut a, &mut buf, FrameKind::ChunkFirst, &first(9, b"ab"));
         assert!(matches!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b"c"), // short of the total
-            Outcome::Spoiled(_)
+            Collected::Spoiled(_)
         ));
         let (mut a, mut buf) = (Assembly::new(100), Vec::new());
         feed(&mut a, &mut buf, FrameKind::ChunkFirst, b"short");
         assert!(matches!(
             feed(&mut a, &mut buf, FrameKind::ChunkLast, b""),
-            Outcome::Spoiled(_)
+            Collected::Spoiled(_)
         ));
     }
 

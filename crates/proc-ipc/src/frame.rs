@@ -23,7 +23,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::chunk::{Outcome, Payload};
+use crate::chunk::{Collected, Payload};
 
 /// Bytes of a frame's header.
 pub(crate) const HEADER: usize = 8;
@@ -257,7 +257,7 @@ unsafe impl Payload for RingPayload {
     fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
         let at = self.ring.advance(self.offset, offset);
         // SAFETY: the frame was decoded between `head` and `tail` under the consumers'
-        // lock, and `Assembly::accept` copies only within its payload (Payload's use).
+        // lock, and it is copied from only within its payload (Payload's use).
         unsafe { self.ring.copy_out_uninit(at, out) }
     }
 }
@@ -384,18 +384,18 @@ pub fn decode_all(
             ring,
             offset: frame.payload_offset,
         };
-        let outcome = assembly.accept(&mut buf, frame.kind, frame.payload_len, payload);
-        match outcome {
-            Outcome::Consumed { .. } | Outcome::Spoiled(_) => {}
-            Outcome::Item => items.push(std::mem::take(&mut buf)),
-            Outcome::Handoff => {
+        let collected = assembly.collect(&mut buf, frame.kind, frame.payload_len, payload);
+        match collected {
+            Collected::Consumed { .. } | Collected::Spoiled(_) => {}
+            Collected::Item => items.push(std::mem::take(&mut buf)),
+            Collected::Handoff => {
                 if Handoff::from_bytes(&buf).is_none() {
                     return Err("a hand-over frame does not hold a hand-over record".to_string());
                 }
                 items.push(std::mem::take(&mut buf));
             }
             // Looked at again, without moving past it.
-            Outcome::Abandoned => continue,
+            Collected::Abandoned => continue,
         }
         head = frame.next;
     }

@@ -669,14 +669,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ) -> Result<(), PutError<T>> {
         let shared = &*self.shared;
         let failed = |item, error| Err(PutError::Failed { item, error });
+        let value = &item;
         // A small item is encoded here in full. One longer than an inline frame stops there
         // and is measured instead (a pass that copies no string or byte buffer), to be
         // encoded again straight into the ring as it is streamed: one copy of its bytes.
         // `carried`: the descriptors of the handles the item holds (a Lock, a Queue, …).
         let (mut carried, measured) =
-            match proc_core::travel::encode_into_at_most(&item, bytes, shared.inline_limit) {
+            match proc_core::travel::encode_into_at_most(value, bytes, shared.inline_limit) {
                 Ok(Some(carried)) => (carried, None),
-                Ok(None) => match measure(&item) {
+                Ok(None) => match measure(value) {
                     Ok((carried, len)) => (carried, Some(len)),
                     Err(e) => return failed(item, e.into()),
                 },
@@ -699,12 +700,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let encoding = match measured {
             Some(len) if carried.is_empty() && shared.large_items == LargeItems::Streamed => {
-                Encoding::Deferred { item: &item, len }
+                Encoding::Deferred { item: value, len }
             }
             // Handed over as a memory file (it holds handles, which only a socket can
             // carry, or the queue hands every large item over): encoded in full here.
             Some(_) => {
-                match proc_core::travel::encode_into(&item, bytes) {
+                match proc_core::travel::encode_into(value, bytes) {
                     Ok(fds) => carried = fds,
                     Err(e) => return failed(item, e.into()),
                 }
@@ -739,8 +740,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         with_scratch(|buf| self.get_through(buf, wait))
     }
 
-    /// `get_with`, copying the item out into `buf` (this thread's scratch buffer) under
-    /// the lock and decoding it after the lock is released.
+    /// `get_with`, copying a whole item out into `buf` (this thread's scratch buffer)
+    /// under the lock and decoding it after the lock is released. A streamed item is
+    /// decoded as its chunks are copied out of the ring (see `receive_streamed`).
     fn get_through(&self, buf: &mut Vec<u8>, mut wait: Wait) -> Result<T, GetError> {
         let shared = &*self.shared;
         let mut held = match Held::acquire(self, Side::Consumer, wait)? {
@@ -750,53 +752,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut assembly = Assembly::new(shared.item_limit);
         let mut closed_and_drained = false;
         loop {
-            let hot = self.get_hot();
-            let head = hot.head.load(Ordering::Relaxed);
-            let mut tail = hot.tail_seen.load(Ordering::Relaxed);
-            if tail <= head {
-                // Every frame seen so far is taken: look at the producers' side again.
-                // Acquire: a frame's bytes were written before a producer moved `tail`.
-                tail = self.put_hot().tail.load(Ordering::Acquire);
-                hot.tail_seen.store(tail, Ordering::Relaxed);
-            }
-            let decoded = if tail < POSITION_LIMIT {
-                // SAFETY: this thread holds the consumers' lock, so nobody else reads from
-                // `head`, and producers do not write before `tail`. (decode checks that the
-                // positions can be those of this ring.)
-                unsafe { frame::decode(self.ring(), head, tail) }
-            } else {
-                Err(FrameError::Positions {
-                    head,
-                    tail,
-                    capacity: shared.ring.len(),
-                })
-            };
-            let found = match decoded {
-                Ok(Some(found)) => found,
-                Err(corrupt) => {
-                    // Someone wrote the ring without the lock. What is in it cannot be read
-                    // back; drop it so that the queue is usable again.
-                    assembly.abandon(buf);
-                    hot.open_item.store(0, Ordering::Relaxed);
-                    drop(held);
-                    self.reset_from_outside()?;
-                    return Err(GetError::Failed(Error::CorruptQueue {
-                        detail: corrupt.to_string(),
-                    }));
-                }
-                Ok(None) if assembly.is_receiving() => {
-                    // The rest of a streamed item: wait for it, keeping the lock, so that no
-                    // other consumer takes its next chunks for the rest of a dead one's item.
-                    if !self.await_rest_of_item(tail, &wait) {
-                        // Its producer died and our deadline has passed: nothing of it was
-                        // acknowledged, and nothing of it will come.
-                        assembly.abandon(buf);
-                        hot.open_item.store(0, Ordering::Relaxed);
-                        return Err(GetError::Empty);
-                    }
-                    continue;
-                }
-                Ok(None) => {
+            let found = match held.next_frame() {
+                (Ok(Some(found)), _) => found,
+                (Err(corrupt), _) => return Err(self.corrupted(held, corrupt)),
+                (Ok(None), tail) => {
                     if self.is_closed() {
                         if closed_and_drained {
                             return Err(GetError::Closed);
@@ -838,23 +797,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     continue;
                 }
             };
-            let was_receiving = assembly.is_receiving();
             // The payload lies between head and tail, which this thread reads under the
             // consumers' lock (see RingPayload).
-            let payload = RingPayload {
+            let mut payload = RingPayload {
                 ring: self.ring(),
                 offset: found.payload_offset,
             };
-            let outcome = assembly.accept(buf, found.kind, found.payload_len, payload);
-            if assembly.is_receiving() != was_receiving {
-                hot.open_item
-                    .store(u64::from(assembly.is_receiving()), Ordering::Relaxed);
-            }
-            match outcome {
+            match assembly.accept(found.kind, found.payload_len, &mut payload) {
                 Outcome::Consumed { ends_item } => held.advance(found.next, ends_item),
-                // Looked at again, as the first frame of an item.
+                // Not while no item is being received; looked at again if it were.
                 Outcome::Abandoned => {}
-                Outcome::Item => {
+                Outcome::Whole => {
+                    buf.clear();
+                    chunk::append_from(buf, found.payload_len, 0, &mut payload);
                     held.advance(found.next, true);
                     drop(held);
                     return codec::decode(buf, shared.item_limit)
@@ -865,6 +820,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     return Err(GetError::Failed(Error::CorruptQueue { detail }));
                 }
                 Outcome::Handoff => {
+                    buf.clear();
+                    chunk::append_from(buf, found.payload_len, 0, &mut payload);
                     let message = self.take_handoff(buf);
                     held.advance(found.next, true);
                     // None: taken by a consumer that died; gone with it. Next frame.
@@ -876,31 +833,95 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         return decoded.map_err(|e| GetError::Failed(e.into()));
                     }
                 }
+                Outcome::Bytes { from, len, last } => {
+                    let first = Chunk {
+                        payload_offset: found.payload_offset,
+                        at: from,
+                        end: from + len,
+                        last,
+                        next: found.next,
+                    };
+                    match self.receive_streamed(&held, &mut assembly, &wait, first) {
+                        Ok(received) => return received,
+                        // Its producer died half way: look at what came after it.
+                        Err(StreamStop::Abandoned) => {}
+                        Err(StreamStop::GaveUp) => return Err(GetError::Empty),
+                        Err(StreamStop::Spoiled(detail)) => {
+                            return Err(GetError::Failed(Error::CorruptQueue { detail }));
+                        }
+                        Err(StreamStop::Corrupt(corrupt)) => {
+                            return Err(self.corrupted(held, corrupt));
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Waits, holding the consumers' lock, for the next frame of the streamed item being
-    /// received, whose last frame so far ends at `seen_tail`. `false` when the wait must
-    /// end: the item's producer is gone and `wait` allows no more waiting.
-    fn await_rest_of_item(&self, seen_tail: u64, wait: &Wait) -> bool {
-        let tail = &self.put_hot().tail;
-        let bell = &self.put_side().wait.0.bell;
-        if !wait.is_over() {
-            await_change(tail, seen_tail, bell, || false, wait.deadline());
-            return true;
+    /// Receives the streamed item whose first frame is `first`, decoding it as its chunks
+    /// are copied out of the ring: a large byte buffer or string is copied once, into the
+    /// value. The consumers' lock is held from the first frame to the last (see the chunk
+    /// module), and moving past each frame as it is read lets the producer write the next
+    /// ones into its room. `Ok`: the item was taken (moved past its last frame, a get),
+    /// whether or not it decoded. `Err`: what ended it before its last frame.
+    fn receive_streamed(
+        &self,
+        held: &Held<'_, T>,
+        assembly: &mut Assembly,
+        wait: &Wait,
+        first: Chunk,
+    ) -> Result<Result<T, GetError>, StreamStop> {
+        let open_item = &self.get_hot().open_item;
+        open_item.store(1, Ordering::Relaxed);
+        // Cleared however this ends, a panic in the item's `Deserialize` included (the
+        // next consumer then skips the rest of the item, as a dead consumer's).
+        let _open = OpenItem(open_item);
+        let mut source = RingSource {
+            held,
+            assembly,
+            wait,
+            chunk: first,
+        };
+        let decoded = codec::decode_from::<T, _>(&mut source, self.shared.item_limit);
+        let result = match decoded {
+            Ok(value) => Ok(value),
+            Err(codec::StreamError::Codec(e)) => Err(GetError::Failed(e.into())),
+            Err(codec::StreamError::Source(stop) | codec::StreamError::Sink(stop)) => {
+                source.assembly.abandon();
+                return Err(stop);
+            }
+        };
+        // The item is taken once its last frame is: skip what the decoder left of it (all
+        // of it, when its bytes did not decode).
+        match source.skip_rest() {
+            Ok(0) => {}
+            Ok(extra) if result.is_ok() => {
+                let error = codec::CodecError::TrailingBytes { extra };
+                held.advance(source.chunk.next, true);
+                return Ok(Err(GetError::Failed(error.into())));
+            }
+            Ok(_) => {}
+            Err(stop) => {
+                source.assembly.abandon();
+                return Err(stop);
+            }
         }
-        // Past the deadline: the item is acknowledged as soon as its last frame is in, so
-        // wait on while its producer lives. A producer holds its lock from the first frame
-        // of an item to the last (or to its `Abort`), so a free lock means it is dead,
-        // unless it let go just after publishing that frame: look at `tail` once more.
-        if !self.put_side().lock.0.is_locked() {
-            fence(Ordering::Acquire);
-            return tail.load(Ordering::Acquire) != seen_tail;
+        held.advance(source.chunk.next, true);
+        Ok(result)
+    }
+
+    /// Drops what a consumer knows of the ring after finding bytes that are not a frame,
+    /// and empties the ring, so that the queue is usable again: what is in it cannot be read
+    /// back. Someone wrote the ring without the lock.
+    fn corrupted(&self, held: Held<'_, T>, corrupt: FrameError) -> GetError {
+        self.get_hot().open_item.store(0, Ordering::Relaxed);
+        drop(held);
+        match self.reset_from_outside() {
+            Ok(()) => GetError::Failed(Error::CorruptQueue {
+                detail: corrupt.to_string(),
+            }),
+            Err(e) => GetError::Failed(e),
         }
-        let soon = Deadline::after(PRODUCER_CHECK);
-        await_change(tail, seen_tail, bell, || false, Some(&soon));
-        true
     }
 
     /// The bytes of the item a hand-over frame names, and the descriptors of the handles it
@@ -946,6 +967,148 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 }
             }
         }
+    }
+}
+
+/// The frame of a streamed item that a consumer is reading: its payload from `at` to
+/// `end` is still to be copied out.
+struct Chunk {
+    /// Where the frame's payload starts in the ring.
+    payload_offset: usize,
+    at: usize,
+    end: usize,
+    /// It is the item's last frame.
+    last: bool,
+    /// The position just past the frame.
+    next: u64,
+}
+
+/// Why a streamed item ended before its last frame, for a consumer.
+enum StreamStop {
+    /// Its producer gave it up or died: nothing of it was acknowledged. Read on.
+    Abandoned,
+    /// Its producer died, and the consumer's deadline has passed.
+    GaveUp,
+    /// Its chunks did not add up; it was moved past (a get).
+    Spoiled(String),
+    /// The ring holds bytes that are not a frame.
+    Corrupt(FrameError),
+}
+
+/// Clears the consumers' mark of an item being received when dropped.
+struct OpenItem<'a>(&'a AtomicU64);
+
+impl Drop for OpenItem<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A streamed item's bytes, as the decoder reads them: copied out of the ring frame by
+/// frame, under the consumers' lock, moving past each frame once it is read.
+struct RingSource<'a, 'q, T> {
+    held: &'a Held<'q, T>,
+    assembly: &'a mut Assembly,
+    wait: &'a Wait,
+    chunk: Chunk,
+}
+
+impl<T> RingSource<'_, '_, T> {
+    /// Moves past the frame being read, whose bytes are all read, to the item's next one.
+    fn next_chunk(&mut self) -> Result<(), StreamStop> {
+        let held = self.held;
+        held.advance(self.chunk.next, false);
+        loop {
+            let found = match held.next_frame() {
+                (Ok(Some(found)), _) => found,
+                (Err(corrupt), _) => return Err(StreamStop::Corrupt(corrupt)),
+                (Ok(None), tail) => {
+                    // Wait for it, keeping the lock, so that no other consumer takes its
+                    // next chunks for the rest of a dead one's item.
+                    if !held.queue.await_rest_of_item(tail, self.wait) {
+                        // Its producer died and our deadline has passed: nothing of it was
+                        // acknowledged, and nothing of it will come.
+                        return Err(StreamStop::GaveUp);
+                    }
+                    continue;
+                }
+            };
+            let payload = RingPayload {
+                ring: held.queue.ring(),
+                offset: found.payload_offset,
+            };
+            match self.assembly.accept(found.kind, found.payload_len, payload) {
+                Outcome::Bytes { from, len, last } => {
+                    self.chunk = Chunk {
+                        payload_offset: found.payload_offset,
+                        at: from,
+                        end: from + len,
+                        last,
+                        next: found.next,
+                    };
+                    return Ok(());
+                }
+                Outcome::Consumed { ends_item } => {
+                    held.advance(found.next, ends_item);
+                    // A chunk of an item that is spoiled: skipped up to its last frame.
+                    if !self.assembly.is_receiving() {
+                        return Err(StreamStop::Abandoned);
+                    }
+                }
+                Outcome::Spoiled(detail) => {
+                    held.advance(found.next, true);
+                    return Err(StreamStop::Spoiled(detail));
+                }
+                // A frame that begins an item: the one being received was abandoned, and
+                // this one is looked at again. (A whole item or a hand-over frame also
+                // begins one, and comes as `Abandoned` while an item is being received.)
+                Outcome::Abandoned | Outcome::Whole | Outcome::Handoff => {
+                    return Err(StreamStop::Abandoned);
+                }
+            }
+        }
+    }
+
+    /// Skips the rest of the item, up to the end of its last frame (where the position
+    /// stays, for the caller to move past it); returns how many bytes were skipped.
+    fn skip_rest(&mut self) -> Result<usize, StreamStop> {
+        let mut skipped = 0;
+        loop {
+            skipped += self.chunk.end - self.chunk.at;
+            self.chunk.at = self.chunk.end;
+            if self.chunk.last {
+                return Ok(skipped);
+            }
+            self.next_chunk()?;
+        }
+    }
+}
+
+impl<T> codec::Source for RingSource<'_, '_, T> {
+    type Error = StreamStop;
+
+    fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, StreamStop> {
+        while self.chunk.at == self.chunk.end {
+            if self.chunk.last {
+                return Ok(0);
+            }
+            self.next_chunk()?;
+        }
+        let chunk = &mut self.chunk;
+        let len = at_most.min(chunk.end - chunk.at);
+        let mut payload = RingPayload {
+            ring: self.held.queue.ring(),
+            offset: chunk.payload_offset,
+        };
+        // Within the frame's payload, which lies between head and tail (see RingPayload).
+        chunk::append_from(buf, len, chunk.at, &mut payload);
+        chunk.at += len;
+        Ok(len)
+    }
+
+    fn left_at_most(&self) -> usize {
+        let in_chunk = (self.chunk.end - self.chunk.at) as u64;
+        usize::try_from(self.assembly.left() + in_chunk).unwrap_or(usize::MAX)
     }
 }
 
@@ -1100,6 +1263,29 @@ impl<T> Queue<T> {
         };
         wait.reset_requested.store(0, Ordering::SeqCst);
         reset
+    }
+
+    /// Waits, holding the consumers' lock, for the next frame of the streamed item being
+    /// received, whose last frame so far ends at `seen_tail`. `false` when the wait must
+    /// end: the item's producer is gone and `wait` allows no more waiting.
+    fn await_rest_of_item(&self, seen_tail: u64, wait: &Wait) -> bool {
+        let tail = &self.put_hot().tail;
+        let bell = &self.put_side().wait.0.bell;
+        if !wait.is_over() {
+            await_change(tail, seen_tail, bell, || false, wait.deadline());
+            return true;
+        }
+        // Past the deadline: the item is acknowledged as soon as its last frame is in, so
+        // wait on while its producer lives. A producer holds its lock from the first frame
+        // of an item to the last (or to its `Abort`), so a free lock means it is dead,
+        // unless it let go just after publishing that frame: look at `tail` once more.
+        if !self.put_side().lock.0.is_locked() {
+            fence(Ordering::Acquire);
+            return tail.load(Ordering::Acquire) != seen_tail;
+        }
+        let soon = Deadline::after(PRODUCER_CHECK);
+        await_change(tail, seen_tail, bell, || false, Some(&soon));
+        true
     }
 
     /// Whether a consumer is there to take the chunks of a streamed item: one holds the
@@ -1419,7 +1605,9 @@ impl<'q, T> Held<'q, T> {
                     // Measured without handles, it must have none now either.
                     Ok(carried) if carried.is_empty() => Ok(()),
                     Ok(_) => Err(writer.changed(0)),
-                    Err(codec::StreamError::Sink(stop)) => Err(stop),
+                    Err(codec::StreamError::Sink(stop) | codec::StreamError::Source(stop)) => {
+                        Err(stop)
+                    }
                     Err(codec::StreamError::Codec(e)) => Err(Stop::Failed(e.into())),
                 }
             }
@@ -1503,6 +1691,34 @@ impl<'q, T> Held<'q, T> {
         hot.tail.store(new_tail, Ordering::SeqCst);
         hot.puts.store(puts, Ordering::Release);
         self.queue.put_side().wait.0.bell.ring();
+    }
+
+    /// The frame at `head` (consumers' lock), and the `tail` it was read against.
+    fn next_frame(&self) -> (Result<Option<frame::Frame>, FrameError>, u64) {
+        debug_assert!(self.side == Side::Consumer);
+        let queue = self.queue;
+        let hot = queue.get_hot();
+        let head = hot.head.load(Ordering::Relaxed);
+        let mut tail = hot.tail_seen.load(Ordering::Relaxed);
+        if tail <= head {
+            // Every frame seen so far is taken: look at the producers' side again.
+            // Acquire: a frame's bytes were written before a producer moved `tail`.
+            tail = queue.put_hot().tail.load(Ordering::Acquire);
+            hot.tail_seen.store(tail, Ordering::Relaxed);
+        }
+        let decoded = if tail < POSITION_LIMIT {
+            // SAFETY: this thread holds the consumers' lock, so nobody else reads from
+            // `head`, and producers do not write before `tail`. (decode checks that the
+            // positions can be those of this ring.)
+            unsafe { frame::decode(queue.ring(), head, tail) }
+        } else {
+            Err(FrameError::Positions {
+                head,
+                tail,
+                capacity: queue.shared.ring.len(),
+            })
+        };
+        (decoded, tail)
     }
 
     /// Moves `head` past the frame just taken, then counts the item if the frame ended one
@@ -2210,5 +2426,90 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert!(q.get_timeout(Duration::from_secs(10)).is_ok());
         assert!(q.is_empty());
+    }
+
+    /// A queue whose items of 20,000 bytes are streamed (past its inline limit) and fit
+    /// in its ring whole, so that one thread can put them and then get them.
+    fn streaming_queue<T>() -> Queue<T> {
+        let q: Queue<T> = Queue::builder().ring_bytes(64 << 10).build().unwrap();
+        assert!(q.shared.inline_limit < 20_000 && q.shared.chunk_bytes < 10_000);
+        q
+    }
+
+    #[test]
+    fn a_streamed_item_that_does_not_decode_is_an_error_for_it_only_and_its_rest_is_skipped() {
+        let bytes: Queue<codec::ByteBuf> = streaming_queue();
+        let strings: Queue<String> = as_queue_of(&bytes);
+        // A length, then bytes that are not UTF-8: the decoder fails in the first chunk.
+        bytes.put(codec::ByteBuf::from(vec![0xFF; 20_000])).unwrap();
+        strings.put("next".to_string()).unwrap();
+        match strings.get() {
+            Err(GetError::Failed(e)) => assert!(e.is_about_one_item(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(strings.get().unwrap(), "next");
+        assert!(strings.is_empty());
+    }
+
+    #[test]
+    fn a_streamed_item_with_bytes_after_its_value_is_an_error_and_the_next_one_arrives() {
+        let pairs: Queue<(codec::ByteBuf, u64)> = streaming_queue();
+        let bytes: Queue<codec::ByteBuf> = as_queue_of(&pairs);
+        pairs
+            .put((codec::ByteBuf::from(vec![1; 20_000]), 7))
+            .unwrap();
+        pairs.put((codec::ByteBuf::from(vec![2; 3]), 8)).unwrap();
+        match bytes.get() {
+            Err(GetError::Failed(e)) => assert!(e.to_string().contains("left over"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pairs.get().unwrap(), (codec::ByteBuf::from(vec![2; 3]), 8));
+        assert!(pairs.is_empty());
+    }
+
+    /// Reads the first of two byte buffers, then panics, half way through the item.
+    struct PanicsHalfWay;
+
+    impl Serialize for PanicsHalfWay {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_unit()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for PanicsHalfWay {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Half;
+            impl<'de> serde::de::Visitor<'de> for Half {
+                type Value = PanicsHalfWay;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("two byte buffers")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<PanicsHalfWay, A::Error> {
+                    let _: Option<codec::ByteBuf> = seq.next_element()?;
+                    panic!("a Deserialize that panics half way through a streamed item");
+                }
+            }
+            d.deserialize_tuple(2, Half)
+        }
+    }
+
+    #[test]
+    fn a_deserialize_that_panics_half_way_through_a_streamed_item_leaves_the_queue_usable() {
+        type Pair = (codec::ByteBuf, codec::ByteBuf);
+        let pairs: Queue<Pair> = streaming_queue();
+        let panicky: Queue<PanicsHalfWay> = as_queue_of(&pairs);
+        let half = codec::ByteBuf::from(vec![3; 20_000]);
+        pairs.put((half.clone(), half)).unwrap();
+        let small = (codec::ByteBuf::from(vec![4]), codec::ByteBuf::from(vec![5]));
+        pairs.put(small.clone()).unwrap();
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| panicky.get()));
+        assert!(got.is_err());
+        // Taken up to the panic: the rest of it is skipped, and counted, by the next get.
+        assert_eq!(pairs.get_hot().open_item.load(Ordering::Relaxed), 0);
+        assert_eq!(pairs.try_get().unwrap(), small);
+        assert!(pairs.is_empty());
     }
 }
