@@ -47,6 +47,7 @@
 //! put or get pays one `xchg` (the SeqCst store) and one read of a line that nobody writes,
 //! and no system call.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
@@ -656,20 +657,46 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Iter { queue: self }
     }
 
-    fn put_with(&self, item: T, wait: Wait) -> Result<(), PutError<T>> {
+    /// Puts a copy of `*item` at the end, waiting while the queue is full, as
+    /// [`put`](Self::put) does; the caller keeps the item. For an item that is put again
+    /// and again, or still needed after: cloning it to `put` it would copy it once more
+    /// (an item is always copied into the queue's shared memory). The errors are those of
+    /// `put`, with nothing to hand back: the caller has the item.
+    ///
+    /// ```
+    /// use proc_core::codec::ByteBuf;
+    ///
+    /// let q = proc_ipc::Queue::<ByteBuf>::new(0)?;
+    /// let frame = ByteBuf::from(vec![7u8; 1 << 20]);
+    /// q.put_ref(&frame)?;
+    /// q.put_ref(&frame)?;
+    /// assert_eq!(q.get()?, frame);
+    /// assert_eq!(q.get()?.len(), frame.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref(&self, item: &T) -> Result<(), PutError<()>> {
+        self.put_with(item, Wait::Forever).map_err(|e| match e {
+            PutError::Full(_) => PutError::Full(()),
+            PutError::Closed(_) => PutError::Closed(()),
+            PutError::Failed { error, .. } => PutError::Failed { item: (), error },
+        })
+    }
+
+    fn put_with<I: Borrow<T>>(&self, item: I, wait: Wait) -> Result<(), PutError<I>> {
         with_scratch(|bytes| self.put_encoded_in(bytes, item, wait))
     }
 
-    /// `put_with`, encoding into `bytes` (this thread's scratch buffer, empty).
-    fn put_encoded_in(
+    /// `put_with`, encoding into `bytes` (this thread's scratch buffer, empty). `item` is
+    /// the item, or a reference to it: errors hand back what was given.
+    fn put_encoded_in<I: Borrow<T>>(
         &self,
         bytes: &mut Vec<u8>,
-        item: T,
+        item: I,
         mut wait: Wait,
-    ) -> Result<(), PutError<T>> {
+    ) -> Result<(), PutError<I>> {
         let shared = &*self.shared;
         let failed = |item, error| Err(PutError::Failed { item, error });
-        let value = &item;
+        let value: &T = item.borrow();
         // A small item is encoded here in full. One longer than an inline frame stops there
         // and is measured instead (a pass that copies no string or byte buffer), to be
         // encoded again straight into the ring as it is streamed: one copy of its bytes.
@@ -2511,5 +2538,18 @@ mod tests {
         assert_eq!(pairs.get_hot().open_item.load(Ordering::Relaxed), 0);
         assert_eq!(pairs.try_get().unwrap(), small);
         assert!(pairs.is_empty());
+    }
+
+    #[test]
+    fn put_ref_leaves_the_item_with_the_caller_and_says_why_it_did_not_put_it() {
+        let q: Queue<String> = Queue::new(1).unwrap();
+        let item = "kept".to_string();
+        q.put_ref(&item).unwrap();
+        q.close();
+        match q.put_ref(&item) {
+            Err(PutError::Closed(())) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.get().unwrap(), item);
     }
 }
