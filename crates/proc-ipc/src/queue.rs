@@ -11,8 +11,10 @@
 //! - A larger one is streamed through the ring in chunks (the `chunk` module) while a
 //!   consumer copies them out, so that an item of any size passes through a small ring at
 //!   the speed of copying memory. It is measured first (a pass that copies no string or
-//!   byte buffer), then encoded straight into its frames: the producer copies its bytes
-//!   once.
+//!   byte buffer), then encoded straight into its frames, and a consumer decodes it as it
+//!   copies the frames out (a byte buffer or string straight into the vector it becomes):
+//!   each side copies its bytes once. ([`Queue::put_ref`] spares a producer that keeps its
+//!   item the clone that `put` would need.)
 //! - When no consumer is there to take the chunks (so that streaming would block the
 //!   producer until one comes), or when the queue was built with
 //!   [`LargeItems::HandedOver`], a large item is written into a sealed memory file whose
