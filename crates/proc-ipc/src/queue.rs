@@ -2554,4 +2554,51 @@ mod tests {
         }
         assert_eq!(q.get().unwrap(), item);
     }
+
+    #[test]
+    fn a_streamed_item_whose_chunks_bring_more_than_announced_is_spoiled_and_the_next_arrives() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        {
+            let held = Held::acquire(&q, Side::Producer, Wait::Forever)
+                .unwrap()
+                .unwrap();
+            held.publish(
+                FrameKind::ChunkFirst,
+                &[&10u64.to_le_bytes(), &[1; 4]],
+                false,
+            );
+            held.publish(FrameKind::ChunkMore, &[&[1; 10]], false);
+            held.publish(FrameKind::ChunkLast, &[], true);
+        }
+        q.put(vec![2; 10]).unwrap();
+        match q.get() {
+            Err(GetError::Failed(Error::CorruptQueue { detail })) => {
+                assert!(detail.contains("more bytes than it announced"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.get().unwrap(), vec![2; 10]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_get_whose_deadline_passes_in_a_dead_producers_streamed_item_is_empty_and_the_queue_goes_on()
+     {
+        let q: Queue<codec::ByteBuf> = Queue::builder().ring_bytes(4096).build().unwrap();
+        let mut start = 5000u64.to_le_bytes().to_vec();
+        start.extend(codec::encode(&codec::ByteBuf::from(vec![1; 4990])).unwrap());
+        die_holding(&q, Side::Producer, move |held| {
+            held.queue.put_hot().open_item.store(1, Ordering::Relaxed);
+            held.publish(FrameKind::ChunkFirst, &[&start[..508]], false);
+        });
+        assert!(matches!(
+            q.get_timeout(Duration::from_millis(20)),
+            Err(GetError::Empty)
+        ));
+        assert_eq!(q.get_hot().open_item.load(Ordering::Relaxed), 0);
+        // The next producer ends the dead one's item, then puts its own.
+        q.put(codec::ByteBuf::from(vec![2; 10])).unwrap();
+        assert_eq!(q.get().unwrap(), codec::ByteBuf::from(vec![2; 10]));
+        assert!(q.is_empty());
+    }
 }
