@@ -996,7 +996,7 @@ mod tests {
 
         impl<'de> Deserialize<'de> for OnlyOwned {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                use serde::de::{Error, SeqAccess, Visitor};
+                use serde::de::{Error, Visitor};
                 struct Owned<const BYTES: bool>;
                 // The misuse is the point: bincode hands `deserialize_string` an owned
                 // string, and so must the codec.
@@ -1031,23 +1031,8 @@ mod tests {
                         d.deserialize_byte_buf(Owned::<true>).map(Bytes)
                     }
                 }
-                struct Both;
-                impl<'de> Visitor<'de> for Both {
-                    type Value = OnlyOwned;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a string and a byte buffer")
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(
-                        self,
-                        mut seq: A,
-                    ) -> Result<OnlyOwned, A::Error> {
-                        let missing = || A::Error::custom("missing field");
-                        let Text(text) = seq.next_element()?.ok_or_else(missing)?;
-                        let Bytes(bytes) = seq.next_element()?.ok_or_else(missing)?;
-                        Ok(OnlyOwned(text, bytes))
-                    }
-                }
-                d.deserialize_tuple(2, Both)
+                let (Text(text), Bytes(bytes)) = <(Text, Bytes)>::deserialize(d)?;
+                Ok(OnlyOwned(text, bytes))
             }
         }
 
@@ -1221,7 +1206,7 @@ mod tests {
 
         impl<'de> Deserialize<'de> for Borrowing {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                use serde::de::{Error, SeqAccess, Visitor};
+                use serde::de::{Error, Visitor};
                 struct Text(String);
                 impl<'de> Deserialize<'de> for Text {
                     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1260,23 +1245,8 @@ mod tests {
                         d.deserialize_bytes(V)
                     }
                 }
-                struct Both;
-                impl<'de> Visitor<'de> for Both {
-                    type Value = Borrowing;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a string and bytes")
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(
-                        self,
-                        mut seq: A,
-                    ) -> Result<Borrowing, A::Error> {
-                        let missing = || A::Error::custom("missing field");
-                        let Text(text) = seq.next_element()?.ok_or_else(missing)?;
-                        let Bytes(bytes) = seq.next_element()?.ok_or_else(missing)?;
-                        Ok(Borrowing(text, bytes))
-                    }
-                }
-                d.deserialize_tuple(2, Both)
+                let (Text(text), Bytes(bytes)) = <(Text, Bytes)>::deserialize(d)?;
+                Ok(Borrowing(text, bytes))
             }
         }
 
