@@ -59,6 +59,25 @@ fn connection(c: &mut Criterion) {
             there.recv::<u64>().expect("recv")
         })
     });
+    // 1 MiB to a thread, which says how much came.
+    let (here, there) = pipe().expect("pipe");
+    let echo = std::thread::spawn(move || {
+        while let Ok(buf) = there.recv::<ByteBuf>() {
+            if there.send(&(buf.len() as u64)).is_err() {
+                break;
+            }
+        }
+    });
+    let buf = ByteBuf::from(vec![1u8; 1 << 20]);
+    group.throughput(Throughput::Bytes(1 << 20));
+    group.bench_function("send+recv ByteBuf 1 MiB, to a thread", |b| {
+        b.iter(|| {
+            here.send(&buf).expect("send");
+            here.recv::<u64>().expect("recv")
+        })
+    });
+    drop(here);
+    echo.join().expect("echo thread");
     group.finish();
 }
 
