@@ -1,6 +1,7 @@
 //! Streamed items: an item larger than a quarter of the ring goes through it as a run of
-//! chunk frames, which a consumer copies out into one buffer while the producer writes the
-//! next ones, so that an item of any size passes through a ring much smaller than it.
+//! chunk frames, which a consumer copies out (decoding the item as it goes) while the
+//! producer writes the next ones, so that an item of any size passes through a ring much
+//! smaller than it.
 //!
 //! ```text
 //! First(total: u64 LE, bytes…)  More(bytes…)*  Last(bytes…)      a complete item
@@ -31,7 +32,13 @@
 //!   and returning it. The skipped `Last` counts as the item's get, so the counts agree.
 //!
 //! [`Assembly`] is the consumer's side of this, free of shared memory so that the fuzz
-//! target can drive it with arbitrary frames.
+//! target can drive it with arbitrary frames. It says which bytes of each frame continue
+//! the item; the queue's consumer hands them to the decoder as it asks for them (the
+//! queue's `RingSource`), and [`Assembly::collect`] gathers them into a buffer (the fuzz
+//! target, the tests). A consumer that stops decoding half way (the bytes are not the
+//! item's type, or its `Deserialize` panicked) leaves the rest of the item's frames to be
+//! skipped: by itself up to the last one, or, after a panic, by the next consumer, as
+//! those of a dead one.
 
 use std::mem::MaybeUninit;
 
