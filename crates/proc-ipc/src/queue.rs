@@ -677,11 +677,37 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_ref(&self, item: &T) -> Result<(), PutError<()>> {
-        self.put_with(item, Wait::Forever).map_err(|e| match e {
-            PutError::Full(_) => PutError::Full(()),
-            PutError::Closed(_) => PutError::Closed(()),
-            PutError::Failed { error, .. } => PutError::Failed { item: (), error },
-        })
+        self.put_with(item, Wait::Forever).map_err(without_item)
+    }
+
+    /// [`put_ref`](Self::put_ref), waiting at most `timeout` for room: `Err(Full(()))`
+    /// after that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = proc_ipc::Queue::<String>::new(1)?;
+    /// let line = "kept".to_string();
+    /// q.put_ref_timeout(&line, Duration::from_millis(10))?;
+    /// let full = q.put_ref_timeout(&line, Duration::from_millis(10));
+    /// assert!(matches!(full, Err(proc_ipc::PutError::Full(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutError<()>> {
+        self.put_with(item, Wait::Until(Deadline::after(timeout)))
+            .map_err(without_item)
+    }
+
+    /// [`put_ref`](Self::put_ref) if there is room now, as [`try_put`](Self::try_put).
+    ///
+    /// ```
+    /// let q = proc_ipc::Queue::<u64>::new(1)?;
+    /// q.try_put_ref(&7)?;
+    /// assert!(matches!(q.try_put_ref(&8), Err(proc_ipc::PutError::Full(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put_ref(&self, item: &T) -> Result<(), PutError<()>> {
+        self.put_with(item, Wait::No).map_err(without_item)
     }
 
     fn put_with<I: Borrow<T>>(&self, item: I, wait: Wait) -> Result<(), PutError<I>> {
@@ -1138,6 +1164,16 @@ impl<T> codec::Source for RingSource<'_, '_, T> {
     fn left_at_most(&self) -> usize {
         let in_chunk = (self.chunk.end - self.chunk.at) as u64;
         usize::try_from(self.assembly.left() + in_chunk).unwrap_or(usize::MAX)
+    }
+}
+
+/// A put error with the reference it was given dropped: the caller of a `put_ref` has the
+/// item.
+fn without_item<I>(error: PutError<I>) -> PutError<()> {
+    match error {
+        PutError::Full(_) => PutError::Full(()),
+        PutError::Closed(_) => PutError::Closed(()),
+        PutError::Failed { error, .. } => PutError::Failed { item: (), error },
     }
 }
 
@@ -2547,6 +2583,7 @@ mod tests {
         let q: Queue<String> = Queue::new(1).unwrap();
         let item = "kept".to_string();
         q.put_ref(&item).unwrap();
+        assert!(matches!(q.try_put_ref(&item), Err(PutError::Full(()))));
         q.close();
         match q.put_ref(&item) {
             Err(PutError::Closed(())) => {}
