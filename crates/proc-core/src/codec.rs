@@ -167,39 +167,29 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
     encode_with::<T, false>(value, buf)
 }
 
-/// As [`encode_into`], unless the encoding is longer than `cap` bytes: then `Ok(false)`,
-/// with `buf` as it was. It stops as soon as it knows, without copying a string or byte
-/// buffer that takes it past the cap, so that a caller can try the small-value path first
-/// and switch to a streamed one ([`encode_to`]) for a large value at little cost.
+/// As [`encode_into`] if the encoding is at most `cap` bytes long; returns its length
+/// either way. A longer one leaves `buf` as it was: past the cap the rest is only counted,
+/// a string or byte buffer not copied. So one pass either encodes a small value or measures
+/// a large one, which a caller can then stream ([`encode_to`]).
 ///
 /// ```
 /// let mut buf = Vec::new();
-/// assert!(proc_core::codec::encode_into_at_most(&"short", &mut buf, 16).unwrap());
+/// assert_eq!(proc_core::codec::encode_into_at_most(&"short", &mut buf, 16).unwrap(), 6);
 /// let long = "x".repeat(100);
-/// assert!(!proc_core::codec::encode_into_at_most(&long, &mut buf, 16).unwrap());
+/// assert_eq!(proc_core::codec::encode_into_at_most(&long, &mut buf, 16).unwrap(), 101);
 /// assert_eq!(proc_core::codec::decode::<String>(&buf, 16).unwrap(), "short");
 /// ```
+#[inline]
 pub fn encode_into_at_most<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
     cap: usize,
-) -> Result<bool, CodecError> {
+) -> Result<usize, CodecError> {
     let start = buf.len();
-    let mut capped = wire::Capped {
-        buf,
-        cap: start.saturating_add(cap),
-        over: false,
-    };
-    let encoded = value.serialize(&mut wire::Encoder::<false, _>::new(&mut capped));
-    // `over` tells the cap's own error from the value's.
-    let over = capped.over || capped.buf.len() > capped.cap;
-    match (encoded, over) {
-        (Ok(()), false) => Ok(true),
-        (_, true) => {
-            buf.truncate(start);
-            Ok(false)
-        }
-        (Err(e), false) => {
+    let mut capped = wire::Capped::new(buf, cap);
+    match value.serialize(&mut wire::Encoder::<false, _>::new(&mut capped)) {
+        Ok(()) => Ok(capped.end()),
+        Err(e) => {
             buf.truncate(start);
             Err(CodecError::Encode(e.0))
         }
@@ -217,49 +207,8 @@ pub trait Sink {
     type Error;
 
     /// Takes the next piece of the encoding. An error ends the encoding: [`encode_to`]
-    /// returns it as [`StreamError::Sink`].
+    /// returns it as [`StreamError::Stopped`].
     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
-}
-
-impl Sink for Vec<u8> {
-    type Error = std::convert::Infallible;
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.extend_from_slice(bytes);
-        Ok(())
-    }
-}
-
-/// A [`Sink`] that only counts: the length of an encoding, without keeping it. A byte
-/// buffer counts at the cost of its length prefix, whatever its size.
-///
-/// ```
-/// use proc_core::codec::{self, ByteBuf, ByteCounter};
-///
-/// let value = (7u64, ByteBuf::from(vec![0u8; 1 << 20]));
-/// let mut counter = ByteCounter::default();
-/// codec::encode_to(&value, &mut counter).unwrap();
-/// assert_eq!(counter.bytes(), codec::encode(&value).unwrap().len());
-/// ```
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ByteCounter {
-    bytes: usize,
-}
-
-impl ByteCounter {
-    /// The bytes counted so far.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-}
-
-impl Sink for ByteCounter {
-    type Error = std::convert::Infallible;
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.bytes = self.bytes.saturating_add(bytes.len());
-        Ok(())
-    }
 }
 
 /// Why [`encode_to`] or [`decode_from`] stopped.
@@ -278,7 +227,7 @@ impl Sink for ByteCounter {
 /// }
 ///
 /// let err = codec::encode_to(&vec![7u8; 100_000], &mut Small { room: 1000 }).unwrap_err();
-/// assert_eq!(err, StreamError::Sink("no room"));
+/// assert_eq!(err, StreamError::Stopped("no room"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError<E> {
@@ -286,12 +235,9 @@ pub enum StreamError<E> {
     /// (with the differences [`decode_from`] lists), or the source broke its contract.
     #[error(transparent)]
     Codec(CodecError),
-    /// The sink refused a piece, with this error.
-    #[error("the sink took no more bytes")]
-    Sink(E),
-    /// The source failed, with this error.
-    #[error("the source gave no more bytes")]
-    Source(E),
+    /// The sink ([`encode_to`]) or the source ([`decode_from`]) stopped, with this error.
+    #[error("the stream stopped")]
+    Stopped(E),
 }
 
 /// Encodes `value` into `sink`, piece by piece (see [`Sink`]). The pieces are those of
@@ -327,7 +273,7 @@ pub fn encode_to<T: Serialize + ?Sized, S: Sink + ?Sized>(
         .serialize(&mut wire::Encoder::<false, _>::new(&mut streamed))
         .and_then(|()| streamed.flush());
     match (encoded, streamed.stopped.take()) {
-        (_, Some(e)) => Err(StreamError::Sink(e)),
+        (_, Some(e)) => Err(StreamError::Stopped(e)),
         (Ok(()), None) => Ok(()),
         (Err(e), None) => Err(StreamError::Codec(CodecError::Encode(e.0))),
     }
@@ -470,7 +416,7 @@ pub trait Source {
     /// Appends the next bytes of the encoding to `buf`: at least one and at most
     /// `at_most` (which is at least 1), and returns how many; `Ok(0)` only at the end of
     /// the encoding. An error ends the decoding: [`decode_from`] returns it as
-    /// [`StreamError::Source`]. A source that returns more than `at_most`, or a count that
+    /// [`StreamError::Stopped`]. A source that returns more than `at_most`, or a count that
     /// is not what it appended, makes the decoding fail ([`CodecError::Decode`]).
     fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error>;
 
@@ -543,7 +489,7 @@ pub fn decode_from<T: DeserializeOwned, S: Source + ?Sized>(
     let decoded = decoded.and_then(|value| Ok((value, input.extra()?)));
     // A fault of the source's ends the decode whatever the value made of its error.
     match (decoded, input.into_fault()) {
-        (_, Some(wire::Fault::Source(e))) => Err(StreamError::Source(e)),
+        (_, Some(wire::Fault::Source(e))) => Err(StreamError::Stopped(e)),
         (_, Some(wire::Fault::TooLarge { len })) => {
             Err(StreamError::Codec(CodecError::TooLarge { len, limit }))
         }
@@ -758,9 +704,6 @@ mod tests {
                 let mut pieces = Pieces::default();
                 encode_to(&value, &mut pieces).unwrap();
                 assert_eq!(pieces.got.concat(), whole);
-                let mut counter = ByteCounter::default();
-                encode_to(&value, &mut counter).unwrap();
-                assert_eq!(counter.bytes(), whole.len());
             }
             let mut pieces = Pieces::default();
             encode_to(&everything_large(), &mut pieces).unwrap();
@@ -794,7 +737,7 @@ mod tests {
                 ..Pieces::default()
             };
             let err = encode_to(&everything_large(), &mut pieces).unwrap_err();
-            assert_eq!(err, StreamError::Sink("full"));
+            assert_eq!(err, StreamError::Stopped("full"));
             assert_eq!(pieces.got.len(), 2);
             // A map whose length is unknown does not encode, sink or no sink.
             struct Unsized;
@@ -811,14 +754,14 @@ mod tests {
         }
 
         #[test]
-        fn an_encoding_with_a_cap_fits_up_to_the_cap_and_leaves_the_buffer_alone_past_it() {
+        fn an_encoding_with_a_cap_fits_up_to_the_cap_and_is_only_measured_past_it() {
             for value in [everything(), everything_large()] {
                 let whole = encode(&value).unwrap();
                 for cap in [0, 1, 100, whole.len() - 1, whole.len(), whole.len() + 1] {
                     let mut buf = vec![1, 2, 3];
-                    let fits = encode_into_at_most(&value, &mut buf, cap).unwrap();
-                    assert_eq!(fits, cap >= whole.len(), "cap {cap} of {}", whole.len());
-                    if fits {
+                    let len = encode_into_at_most(&value, &mut buf, cap).unwrap();
+                    assert_eq!(len, whole.len(), "cap {cap}");
+                    if cap >= whole.len() {
                         assert_eq!(buf[3..], whole[..]);
                     } else {
                         assert_eq!(buf, [1, 2, 3]);
@@ -1360,12 +1303,12 @@ mod tests {
         }
 
         #[test]
-        fn a_length_of_2_to_the_40_with_10_bytes_behind_it_fails_fast_without_room_for_it() {
+        fn a_length_of_2_to_the_40_with_10_bytes_behind_it_fails_without_room_for_it() {
             // Tag 0xFD: a u64 length follows; then 10 bytes of the 2^40 announced.
             let mut bytes = vec![0xFD];
             bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
             bytes.extend_from_slice(&[b'a'; 10]);
-            let started = std::time::Instant::now();
+            assert!(decode_from::<Borrowing, _>(&mut &bytes[..], usize::MAX).is_err());
             for piece in PIECES {
                 // A source that knows what is left: refused before anything is read.
                 let mut source = Trickle::new(&bytes, piece, true);
@@ -1383,12 +1326,10 @@ mod tests {
                         Err(StreamError::Codec(CodecError::Decode(_)))
                     ));
                     assert!(source.reads.iter().all(|read| read.capacity <= 64 << 10));
-                    assert!(decode_from::<Borrowing, _>(&mut &bytes[..], usize::MAX).is_err());
                     let mut source = Trickle::new(&bytes, piece, known);
                     assert!(decode_from::<Vec<u64>, _>(&mut source, 1 << 20).is_err());
                 }
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(1));
         }
 
         #[test]
@@ -1473,7 +1414,7 @@ mod tests {
                     source.fail_after = Some(after);
                     assert_eq!(
                         decode_from::<Everything, _>(&mut source, bytes.len()),
-                        Err(StreamError::Source("broken pipe")),
+                        Err(StreamError::Stopped("broken pipe")),
                         "piece {piece}, after {after}"
                     );
                 }
@@ -1505,7 +1446,7 @@ mod tests {
             source.fail_after = Some(50);
             assert!(matches!(
                 decode_from::<Swallows, _>(&mut source, 1024),
-                Err(StreamError::Source("broken pipe"))
+                Err(StreamError::Stopped("broken pipe"))
             ));
             assert_eq!(source.failures, 1, "asked again after it failed");
         }

@@ -77,6 +77,14 @@ unsafe impl Payload for SlicePayload<'_> {
     }
 }
 
+/// The first `N` bytes of `payload` (which holds at least that many).
+fn first_bytes<const N: usize>(payload: &mut impl Payload) -> [u8; N] {
+    let mut out = [MaybeUninit::<u8>::uninit(); N];
+    payload.copy_to(0, &mut out);
+    // SAFETY: Payload's contract says that `copy_to` wrote every byte of `out`.
+    out.map(|byte| unsafe { byte.assume_init() })
+}
+
 /// Appends `len` bytes of `payload` from `offset` to `buf`, without zeroing them first.
 pub(crate) fn append_from(
     buf: &mut Vec<u8>,
@@ -166,8 +174,8 @@ impl Assembly {
         self.receiving.map_or(0, |r| r.total - r.received)
     }
 
-    /// Drops a partly received item (its producer is gone, or its consumer gave up on it).
-    pub(crate) fn abandon(&mut self) {
+    /// Drops a partly received item (its producer is gone).
+    fn abandon(&mut self) {
         self.receiving = None;
     }
 
@@ -184,16 +192,11 @@ impl Assembly {
                 FrameKind::Inline => Outcome::Whole,
                 FrameKind::Handoff => Outcome::Handoff,
                 FrameKind::ChunkFirst => {
-                    let mut total = [0u8; TOTAL_LEN];
-                    let spoiled = if len < TOTAL_LEN {
-                        Some("a first chunk too short to hold the item's length")
+                    let (total, spoiled) = if len < TOTAL_LEN {
+                        (0, Some("a first chunk too short to hold the item's length"))
                     } else {
-                        let mut bytes = Vec::with_capacity(TOTAL_LEN);
-                        append_from(&mut bytes, TOTAL_LEN, 0, &mut payload);
-                        total.copy_from_slice(&bytes);
-                        None
+                        (u64::from_le_bytes(first_bytes(&mut payload)), None)
                     };
-                    let total = u64::from_le_bytes(total);
                     let spoiled = spoiled.or_else(|| {
                         (total > self.limit as u64).then_some("an item over the limit")
                     });

@@ -10,11 +10,12 @@
 //! - An item up to a quarter of the ring is one inline frame.
 //! - A larger one is streamed through the ring in chunks (the `chunk` module) while a
 //!   consumer copies them out, so that an item of any size passes through a small ring at
-//!   the speed of copying memory. It is measured first (a pass that copies no string or
-//!   byte buffer), then encoded straight into its frames, and a consumer decodes it as it
-//!   copies the frames out (a byte buffer or string straight into the vector it becomes):
-//!   each side copies its bytes once. ([`Queue::put_ref`] spares a producer that keeps its
-//!   item the clone that `put` would need.)
+//!   the speed of copying memory. The encoding that would have made its inline frame
+//!   measures it (past the inline limit nothing is copied, only counted); it is then
+//!   encoded straight into its frames, and a consumer decodes it as it copies the frames
+//!   out (a byte buffer or string straight into the vector it becomes): each side copies
+//!   its bytes once. ([`Queue::put_ref`] spares a producer that keeps its item the clone
+//!   that `put` would need.)
 //! - When no consumer is there to take the chunks (so that streaming would block the
 //!   producer until one comes), or when the queue was built with
 //!   [`LargeItems::HandedOver`], a large item is written into a sealed memory file whose
@@ -725,17 +726,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let shared = &*self.shared;
         let failed = |item, error| Err(PutError::Failed { item, error });
         let value: &T = item.borrow();
-        // A small item is encoded here in full. One longer than an inline frame stops there
-        // and is measured instead (a pass that copies no string or byte buffer), to be
+        // A small item is encoded here in full. One longer than an inline frame is only
+        // measured by the same pass (no string or byte buffer past the cap is copied), to be
         // encoded again straight into the ring as it is streamed: one copy of its bytes.
         // `carried`: the descriptors of the handles the item holds (a Lock, a Queue, …).
-        let (mut carried, measured) =
+        let (mut carried, len) =
             match proc_core::travel::encode_into_at_most(value, bytes, shared.inline_limit) {
-                Ok(Some(carried)) => (carried, None),
-                Ok(None) => match measure(value) {
-                    Ok((carried, len)) => (carried, Some(len)),
-                    Err(e) => return failed(item, e.into()),
-                },
+                Ok(encoded) => encoded,
                 Err(e) => return failed(item, e.into()),
             };
         if carried.len() >= handoff::MAX_FDS {
@@ -745,7 +742,6 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             };
             return failed(item, error);
         }
-        let len = measured.unwrap_or(bytes.len());
         if len > shared.item_limit {
             let error = Error::TooLarge {
                 len,
@@ -753,20 +749,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             };
             return failed(item, error);
         }
-        let encoding = match measured {
-            Some(len) if carried.is_empty() && shared.large_items == LargeItems::Streamed => {
-                Encoding::Deferred { item: value, len }
-            }
+        let encoding = if len <= shared.inline_limit {
+            Encoding::Done(bytes)
+        } else if carried.is_empty() && shared.large_items == LargeItems::Streamed {
+            Encoding::Deferred { item: value, len }
+        } else {
             // Handed over as a memory file (it holds handles, which only a socket can
             // carry, or the queue hands every large item over): encoded in full here.
-            Some(_) => {
-                match proc_core::travel::encode_into(value, bytes) {
-                    Ok(fds) => carried = fds,
-                    Err(e) => return failed(item, e.into()),
-                }
-                Encoding::Done(bytes)
+            match proc_core::travel::encode_into(value, bytes) {
+                Ok(fds) => carried = fds,
+                Err(e) => return failed(item, e.into()),
             }
-            None => Encoding::Done(bytes),
+            Encoding::Done(bytes)
         };
         // A large item that ends up handed over keeps its memory file across waits.
         let mut file = None;
@@ -899,7 +893,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     match self.receive_streamed(&held, &mut assembly, &wait, first) {
                         Ok(received) => return received,
                         // Its producer died half way: look at what came after it.
-                        Err(StreamStop::Abandoned) => {}
+                        Err(StreamStop::Abandoned) => debug_assert!(!assembly.is_receiving()),
                         Err(StreamStop::GaveUp) => return Err(GetError::Empty),
                         Err(StreamStop::Spoiled(detail)) => {
                             return Err(GetError::Failed(Error::CorruptQueue { detail }));
@@ -937,32 +931,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             wait,
             chunk: first,
         };
-        let decoded = codec::decode_from::<T, _>(&mut source, self.shared.item_limit);
-        let result = match decoded {
+        // Err: the item ended before its last frame; `accept` has already dropped it when
+        // its producer abandoned it.
+        let decoded = match codec::decode_from::<T, _>(&mut source, self.shared.item_limit) {
             Ok(value) => Ok(value),
             Err(codec::StreamError::Codec(e)) => Err(GetError::Failed(e.into())),
-            Err(codec::StreamError::Source(stop) | codec::StreamError::Sink(stop)) => {
-                source.assembly.abandon();
-                return Err(stop);
-            }
+            Err(codec::StreamError::Stopped(stop)) => return Err(stop),
         };
-        // The item is taken once its last frame is: skip what the decoder left of it (all
-        // of it, when its bytes did not decode).
-        match source.skip_rest() {
-            Ok(0) => {}
-            Ok(extra) if result.is_ok() => {
-                let error = codec::CodecError::TrailingBytes { extra };
-                held.advance(source.chunk.next, true);
-                return Ok(Err(GetError::Failed(error.into())));
-            }
-            Ok(_) => {}
-            Err(stop) => {
-                source.assembly.abandon();
-                return Err(stop);
-            }
-        }
+        // The item is taken once its last frame is. A value decodes only once its source
+        // has ended (`decode_from` checks that no byte is left), so this skips the rest of
+        // an item that did not decode.
+        source.skip_rest()?;
         held.advance(source.chunk.next, true);
-        Ok(result)
+        Ok(decoded)
     }
 
     /// Drops what a consumer knows of the ring after finding bytes that are not a frame,
@@ -1069,7 +1050,8 @@ struct RingSource<'a, 'q, T> {
 }
 
 impl<T> RingSource<'_, '_, T> {
-    /// Moves past the frame being read, whose bytes are all read, to the item's next one.
+    /// Moves past the frame being read (what is left of its bytes is skipped) to the
+    /// item's next one.
     fn next_chunk(&mut self) -> Result<(), StreamStop> {
         let held = self.held;
         held.advance(self.chunk.next, false);
@@ -1125,17 +1107,13 @@ impl<T> RingSource<'_, '_, T> {
     }
 
     /// Skips the rest of the item, up to the end of its last frame (where the position
-    /// stays, for the caller to move past it); returns how many bytes were skipped.
-    fn skip_rest(&mut self) -> Result<usize, StreamStop> {
-        let mut skipped = 0;
-        loop {
-            skipped += self.chunk.end - self.chunk.at;
-            self.chunk.at = self.chunk.end;
-            if self.chunk.last {
-                return Ok(skipped);
-            }
+    /// stays, for the caller to move past it).
+    fn skip_rest(&mut self) -> Result<(), StreamStop> {
+        while !self.chunk.last {
             self.next_chunk()?;
         }
+        self.chunk.at = self.chunk.end;
+        Ok(())
     }
 }
 
@@ -1213,17 +1191,6 @@ fn changed(measured: u64, written: u64) -> Error {
         "the item measured {measured} bytes without handles, then wrote {at_least}{written} \
          bytes or held handles: its Serialize implementation must write the same each time"
     )))
-}
-
-/// The length of `item`'s encoding and the descriptors of its handles, from a pass that
-/// counts bytes without keeping them.
-fn measure<T: Serialize>(item: &T) -> Result<(Vec<OwnedFd>, usize), codec::CodecError> {
-    let mut counter = codec::ByteCounter::default();
-    match proc_core::travel::encode_to(item, &mut counter) {
-        Ok(carried) => Ok((carried, counter.bytes())),
-        Err(codec::StreamError::Codec(e)) => Err(e),
-        Err(codec::StreamError::Sink(never)) => match never {},
-    }
 }
 
 /// What one attempt at publishing an item under the producers' lock came to.
@@ -1594,9 +1561,12 @@ impl<'q, T> Held<'q, T> {
                 Err(error) => Attempt::Failed(error),
             };
         }
-        if file.is_none() && shared.large_items == LargeItems::Streamed && !handles {
+        // A deferred item is one the queue streams (it holds no handles).
+        if let Encoding::Deferred { item, len } = *encoding
+            && file.is_none()
+        {
             // All its frames, and room for an `Abort` after them.
-            let whole = streamed_len(encoding.len(), shared.chunk_bytes) + HEADER as u64;
+            let whole = streamed_len(len, shared.chunk_bytes) + HEADER as u64;
             let room = match self.room(whole, true) {
                 Ok(room) => room,
                 Err(error) => return Attempt::Failed(error),
@@ -1612,7 +1582,7 @@ impl<'q, T> Held<'q, T> {
             let streams = room.free >= whole
                 || (!matches!(wait, Wait::No)
                     && (shared.consumer_seen.within(CONSUMER_GRACE) || queue.consumer_present()));
-            if streams && let Some(attempt) = self.stream(encoding, wait) {
+            if streams && let Some(attempt) = self.stream(item, len, wait) {
                 return attempt;
             }
         }
@@ -1654,46 +1624,36 @@ impl<'q, T> Held<'q, T> {
         }
     }
 
-    /// Streams the item through the ring in chunks (see the `chunk` module), keeping the
-    /// producers' lock from the first to the last: a deferred item is encoded straight
-    /// into its frames. `None`: the ring filled up with no consumer there to empty it; the
-    /// frames written are abandoned and the caller hands the item over instead.
-    fn stream(&mut self, encoding: &Encoding<'_, T>, wait: &mut Wait) -> Option<Attempt>
+    /// Streams `item`, measured at `len` bytes, through the ring in chunks (see the `chunk`
+    /// module), encoding it straight into its frames and keeping the producers' lock from
+    /// the first to the last. `None`: the ring filled up with no consumer there to empty
+    /// it; the frames written are abandoned and the caller hands the item over instead.
+    fn stream(&mut self, item: &T, len: usize, wait: &mut Wait) -> Option<Attempt>
     where
         T: Serialize,
     {
-        let mut writer = ChunkWriter::new(self, wait, encoding.len() as u64);
-        let written = match encoding {
-            Encoding::Done(bytes) => writer.write_bytes(bytes),
-            Encoding::Deferred { item, .. } => {
-                match proc_core::travel::encode_to(*item, &mut writer) {
-                    // Measured without handles, it must have none now either.
-                    Ok(carried) if carried.is_empty() => Ok(()),
-                    Ok(_) => Err(writer.changed(0)),
-                    Err(codec::StreamError::Sink(stop) | codec::StreamError::Source(stop)) => {
-                        Err(stop)
-                    }
-                    Err(codec::StreamError::Codec(e)) => Err(Stop::Failed(e.into())),
-                }
+        let mut writer = ChunkWriter::new(self, wait, len as u64);
+        let written = match proc_core::travel::encode_to(item, &mut writer) {
+            // Measured without handles, it must have none now either.
+            Ok(carried) if carried.is_empty() => Ok(()),
+            Ok(_) => Err(writer.changed(0)),
+            Err(codec::StreamError::Stopped(stop)) => Err(stop),
+            Err(codec::StreamError::Codec(e)) => Err(Stop::Failed(e.into())),
+        };
+        // Dropped before its last frame, the writer ends the item with an `Abort`.
+        match written.and_then(|()| writer.finish()) {
+            Ok(()) => Some(Attempt::Done),
+            Err(Stop::NoConsumer) => {
+                writer.take_back();
+                None
             }
-        };
-        let stop = match written.and_then(|()| writer.finish()) {
-            Ok(()) => return Some(Attempt::Done),
-            Err(stop) => stop,
-        };
-        match stop {
-            Stop::NoConsumer => writer.take_back(),
-            _ => writer.give_up(),
-        }
-        drop(writer);
-        Some(match stop {
-            Stop::NoConsumer => return None,
-            Stop::GaveUp => {
+            Err(Stop::GaveUp) => {
+                drop(writer);
                 *wait = Wait::No;
-                Attempt::GaveUp
+                Some(Attempt::GaveUp)
             }
-            Stop::Failed(error) => Attempt::Failed(error),
-        })
+            Err(Stop::Failed(error)) => Some(Attempt::Failed(error)),
+        }
     }
 
     /// Takes back the frames published from `start` on (the beginning of a streamed item
@@ -2022,13 +1982,8 @@ impl<'h, 'q, T> ChunkWriter<'h, 'q, T> {
         if self.written != self.total || self.open.is_some() {
             return Err(self.changed(0));
         }
-        if !self.published {
-            // An item of no bytes (a `Serialize` that measured more, then wrote nothing,
-            // both times): its first frame still announces it, and the last ends it.
-            let open = self.open_frame()?;
-            self.held.publish_written(open.new_tail, false);
-            self.published = true;
-        }
+        // A streamed item is longer than an inline frame: its first frame is published.
+        debug_assert!(self.published);
         if !self.ended {
             self.await_room(frame::frame_len(0))?;
             self.held.publish(FrameKind::ChunkLast, &[], true);
@@ -2368,11 +2323,11 @@ mod tests {
 
     impl Fickle {
         fn new(len: usize, grow: isize, panics: bool) -> Self {
-            // A large item is encoded three times: up to the inline cap, measured, streamed.
+            // A large item is encoded twice: measured (past the inline cap), then streamed.
             Fickle {
                 len,
                 grow,
-                same_for: 2,
+                same_for: 1,
                 panics,
                 calls: std::cell::Cell::new(0),
             }
@@ -2463,7 +2418,7 @@ mod tests {
     }
 
     /// Encodes as a 3000-byte buffer the first time (past the inline limit of a 4 KiB ring),
-    /// then as nothing at all: a large item measured, and streamed, at 0 bytes.
+    /// then as nothing at all: a large item measured at 3003 bytes that streams none.
     struct Vanishing(std::cell::Cell<usize>);
 
     impl Serialize for Vanishing {
@@ -2485,10 +2440,17 @@ mod tests {
     }
 
     #[test]
-    fn a_streamed_item_of_no_bytes_is_announced_and_delivered() {
+    fn a_large_item_that_streams_nothing_of_what_it_measured_is_refused_and_the_queue_goes_on() {
         let q: Queue<Vanishing> = Queue::builder().ring_bytes(4096).build().unwrap();
-        q.put(Vanishing(std::cell::Cell::new(0))).unwrap();
-        assert_eq!(q.len(), 1);
+        match q.put(Vanishing(std::cell::Cell::new(0))) {
+            Err(PutError::Failed {
+                error: Error::Codec(codec::CodecError::Encode(message)),
+                ..
+            }) => assert!(message.contains("measured 3003 bytes"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(q.is_empty());
+        q.put(Vanishing(std::cell::Cell::new(1))).unwrap();
         assert!(q.get_timeout(Duration::from_secs(10)).is_ok());
         assert!(q.is_empty());
     }

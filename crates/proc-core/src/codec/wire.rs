@@ -17,8 +17,9 @@
 //!   fixed layout, a pool chunk's arguments, costs what it did (`cargo bench -p proc-core
 //!   --bench start_join -- codec`).
 //! - Safety by construction: a string's or byte buffer's length is checked against what is
-//!   left of the input before anything is set aside for it (and from a source, room is
-//!   given as its bytes arrive, at most twice what came), and a sequence or map tells its
+//!   left of the input before anything is set aside for it (and from a source that does
+//!   not know how much is left, room is given as its bytes arrive, at most twice what
+//!   came), and a sequence or map tells its
 //!   visitor at most as many elements as there are bytes left. What a decode sets aside
 //!   before its elements arrive is so bounded by the input's length, whatever the bytes
 //!   announce.
@@ -141,19 +142,44 @@ impl Out for Vec<u8> {
     }
 }
 
-/// A buffer that refuses to grow past `cap` bytes: the encoding stops (with an error) at
-/// the first run or part that takes it past, and `over` is set. Nothing past the cap is
-/// copied, except the small parts written since the last checkpoint.
+/// A buffer that keeps an encoding only while it is at most `cap` bytes long. Past that,
+/// the rest is counted and not kept: a run is not copied, and the small parts staged since
+/// the last checkpoint are dropped at the next one. So one pass gives either the encoding
+/// or the length of one too long to keep.
 pub(super) struct Capped<'v> {
-    pub(super) buf: &'v mut Vec<u8>,
-    pub(super) cap: usize,
-    pub(super) over: bool,
+    buf: &'v mut Vec<u8>,
+    /// Where the encoding starts in `buf`.
+    start: usize,
+    /// The end of `buf` that the encoding may reach.
+    cap: usize,
+    /// Bytes of the encoding counted and not kept: past the cap once not 0.
+    dropped: usize,
 }
 
-impl Capped<'_> {
-    fn overflow(&mut self) -> WireError {
-        self.over = true;
-        WireError("the encoding is longer than its cap".into())
+impl<'v> Capped<'v> {
+    pub(super) fn new(buf: &'v mut Vec<u8>, cap: usize) -> Self {
+        let start = buf.len();
+        Capped {
+            buf,
+            start,
+            cap: start.saturating_add(cap),
+            dropped: 0,
+        }
+    }
+
+    /// Ends the encoding: its length, kept (`buf` holds it) if at most the cap, else
+    /// dropped (`buf` holds what it held before).
+    pub(super) fn end(mut self) -> usize {
+        if self.dropped > 0 || self.buf.len() > self.cap {
+            self.drop_kept();
+        }
+        self.dropped + (self.buf.len() - self.start)
+    }
+
+    /// Counts what is kept of the encoding as dropped, and drops it.
+    fn drop_kept(&mut self) {
+        self.dropped += self.buf.len() - self.start;
+        self.buf.truncate(self.start);
     }
 }
 
@@ -165,17 +191,19 @@ impl Out for Capped<'_> {
 
     #[inline]
     fn run(&mut self, bytes: &[u8]) -> Result<()> {
-        if self.buf.len() + bytes.len() > self.cap {
-            return Err(self.overflow());
+        if self.dropped == 0 && self.buf.len() + bytes.len() <= self.cap {
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.drop_kept();
+            self.dropped += bytes.len();
         }
-        self.buf.extend_from_slice(bytes);
         Ok(())
     }
 
     #[inline]
     fn checkpoint(&mut self) -> Result<()> {
-        if self.buf.len() > self.cap {
-            return Err(self.overflow());
+        if self.dropped > 0 || self.buf.len() > self.cap {
+            self.drop_kept();
         }
         Ok(())
     }
@@ -240,6 +268,10 @@ impl<S: super::Sink + ?Sized> Out for Streamed<'_, S> {
         if bytes.len() >= PASS_THROUGH {
             self.flush()?;
             return self.pass(bytes);
+        }
+        // So that a run never takes the stage past its room.
+        if self.stage.len() + bytes.len() > STAGE_BYTES {
+            self.flush()?;
         }
         self.stage.extend_from_slice(bytes);
         self.checkpoint()
@@ -734,12 +766,10 @@ impl<S: super::Source + ?Sized> Reader<'_, S> {
     /// the end of the encoding. It asks the source for no more than one byte past the
     /// limit: that byte is the proof that the input is over it.
     fn pull(&mut self, dest: &mut Vec<u8>, at_most: usize) -> Result<usize> {
-        if let Some(fault) = &self.fault {
-            return Err(Self::stopped(fault));
+        if self.fault.is_some() {
+            return Err(Self::stopped());
         }
-        let at_most = at_most
-            .min(self.limit.saturating_sub(self.read).saturating_add(1))
-            .max(1);
+        let at_most = at_most.min(self.limit.saturating_sub(self.read).saturating_add(1));
         let before = dest.len();
         let fault = match self.source.read(dest, at_most) {
             Err(e) => Fault::Source(e),
@@ -760,19 +790,16 @@ impl<S: super::Source + ?Sized> Reader<'_, S> {
         };
         // Keep what the input holds as it was; nothing is read after a fault.
         dest.truncate(before);
-        let err = Self::stopped(&fault);
+        let err = Self::stopped();
         self.fault = Some(fault);
         Err(err)
     }
 
-    /// The error the decoder unwinds with; the fault itself stays here.
+    /// The error the decoder unwinds with: `decode_from` reports the fault kept here
+    /// instead, whatever the value made of this one.
     #[cold]
-    fn stopped(fault: &Fault<S::Error>) -> WireError {
-        WireError(match fault {
-            Fault::Source(_) => "the source failed".into(),
-            Fault::TooLarge { len } => format!("the source gave {len} bytes, over the limit"),
-            Fault::Broken(why) => why.clone(),
-        })
+    fn stopped() -> WireError {
+        WireError("the source stopped".into())
     }
 }
 
@@ -1206,20 +1233,14 @@ impl<'de, I: Input<'de>, const FIXED: bool> de::Deserializer<'de> for &mut Decod
         let mut utf8 = [first, 0, 0, 0];
         let width = match first {
             0x00..=0x7F => 1,
-            0xC2..=0xDF => {
-                utf8[1..2].copy_from_slice(&self.array::<1>().map_err(|_| bad())?);
-                2
-            }
-            0xE0..=0xEF => {
-                utf8[1..3].copy_from_slice(&self.array::<2>().map_err(|_| bad())?);
-                3
-            }
-            0xF0..=0xF4 => {
-                utf8[1..].copy_from_slice(&self.array::<3>().map_err(|_| bad())?);
-                4
-            }
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
             _ => return Err(bad()),
         };
+        for byte in &mut utf8[1..width] {
+            *byte = self.byte().map_err(|_| bad())?;
+        }
         let c = std::str::from_utf8(&utf8[..width])
             .ok()
             .and_then(|s| s.chars().next())
