@@ -49,6 +49,14 @@
 //! the other side stores the watched word SeqCst and then rings. So when nobody sleeps, a
 //! put or get pays one `xchg` (the SeqCst store) and one read of a line that nobody writes,
 //! and no system call.
+//!
+//! A producer that finds the queue full first asks for a batch of room: it leaves a mark
+//! (the `gets` count, or the `head` position, it waits for) on a line that consumers only
+//! read, and watches that mark until the consumer whose get reaches it clears it. Watching
+//! `head` itself would pull the consumers' line away at every get, and a full queue would
+//! move one item at a time with a cache miss on each side. The watch is as short as the
+//! one above; after it, the producer waits for any change, so consumers that stop before
+//! the batch is taken only delay it by that much.
 
 use std::borrow::Borrow;
 use std::cell::RefCell;
@@ -186,6 +194,33 @@ struct GetWait {
     /// Set by a consumer that found the ring corrupt and waits for the producers' lock to
     /// empty it: a producer in the middle of a streamed item gives up and lets go.
     reset_requested: AtomicU32,
+    /// The `gets` count that a producer watching for item slots waits for (0: none), and
+    /// the `head` position that one watching for bytes waits for: the consumer whose get
+    /// reaches it clears it (see `RoomMark`).
+    slots_wanted: AtomicU64,
+    bytes_wanted: AtomicU64,
+}
+
+impl GetWait {
+    /// Clears the marks that `head` and `gets` have now reached (consumers' lock, after
+    /// moving them). SeqCst loads: they pair with a producer's setting of a mark (see
+    /// `RoomMark::set`).
+    #[inline]
+    fn answer(&self, head: u64, gets: u64) {
+        for (mark, now) in [(&self.slots_wanted, gets), (&self.bytes_wanted, head)] {
+            let wanted = mark.load(Ordering::SeqCst);
+            if wanted != 0 && now >= wanted {
+                answer_mark(mark, wanted);
+            }
+        }
+    }
+}
+
+/// Clears `mark` if it still holds `wanted` (it may have been given up, or set again).
+#[cold]
+fn answer_mark(mark: &AtomicU64, wanted: u64) {
+    // Release: the producer that sees it cleared then reads the positions that reached it.
+    let _ = mark.compare_exchange(wanted, 0, Ordering::Release, Ordering::Relaxed);
 }
 
 // SAFETY: both are #[repr(C)] with the RawMutex first (OwnLine is #[repr(C)] too); all-zero
@@ -1221,6 +1256,76 @@ fn streamed_len(len: usize, chunk_bytes: usize) -> u64 {
     (len + chunk::TOTAL_LEN) as u64 + frames * HEADER as u64
 }
 
+/// A producer waiting for room asks for a batch of this part of the queue's item slots (or
+/// of its ring's bytes) to be freed before it looks again: see `Queue::room_wanted`.
+const ROOM_BATCHES: u64 = 16;
+
+/// The largest batch of item slots a waiting producer asks for.
+const MAX_SLOT_BATCH: u64 = 64;
+
+/// A waiting producer's mark in the consumers' `GetWait`: the consumer whose get reaches
+/// the value clears it (`GetWait::answer`). The producer watches the mark, a line that the
+/// consumers only read until then, instead of the positions they write at every get.
+struct RoomMark<'a> {
+    mark: &'a AtomicU64,
+    /// What the mark held once set: this producer's value, or another's already there.
+    seen: u64,
+    /// Whether this producer set it, and so clears it if it is still there at the end.
+    own: bool,
+    /// The position (`gets` or `head`) that clears the mark when it reaches `seen`.
+    position: &'a AtomicU64,
+}
+
+impl<'a> RoomMark<'a> {
+    /// Sets `mark` to `wanted` unless another producer's mark is there, which this one
+    /// then watches too.
+    fn set(mark: &'a AtomicU64, wanted: u64, position: &'a AtomicU64) -> Self {
+        // SeqCst, here and in `watch`: with the consumer's SeqCst store of the position and
+        // load of the mark (see `advance`), either the consumer sees the mark or this
+        // producer sees the position that reached it.
+        let (seen, own) = match mark.compare_exchange(0, wanted, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => (wanted, true),
+            Err(other) => (other, false),
+        };
+        RoomMark {
+            mark,
+            seen,
+            own,
+            position,
+        }
+    }
+
+    /// Watches the mark for a few microseconds at most (as `await_change` watches), until a
+    /// consumer clears it or the queue is closed. The caller then waits for any change, so
+    /// a consumer that stops before the batch is taken costs only this short watch.
+    fn watch(self, closed: &AtomicU32) {
+        if self.position.load(Ordering::SeqCst) >= self.seen {
+            return;
+        }
+        for spun in 1..=SPINS {
+            if self.mark.load(Ordering::Acquire) != self.seen || closed.load(Ordering::Relaxed) != 0
+            {
+                return;
+            }
+            std::hint::spin_loop();
+            if spun % YIELD_EVERY == 0 {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+impl Drop for RoomMark<'_> {
+    fn drop(&mut self) {
+        if self.own {
+            let _ = self
+                .mark
+                .compare_exchange(self.seen, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Watches `watched` until it no longer holds `seen` (or `also` holds): a few
 /// microseconds of looking, then sleeps on `bell` until `deadline`.
 fn await_change(
@@ -1278,7 +1383,11 @@ impl<T> Queue<T> {
         puts.head_seen.store(0, Ordering::Relaxed);
         puts.gets_seen.store(taken, Ordering::Relaxed);
         puts.open_item.store(0, Ordering::Relaxed);
-        self.get_side().wait.0.bell.ring_always();
+        let wait = &self.get_side().wait.0;
+        // Marks of waiting producers against the old positions.
+        wait.slots_wanted.store(0, Ordering::Relaxed);
+        wait.bytes_wanted.store(0, Ordering::Relaxed);
+        wait.bell.ring_always();
     }
 
     /// `reset`, from a consumer that holds no lock: takes both, in order. A producer in the
@@ -1318,6 +1427,29 @@ impl<T> Queue<T> {
         let soon = Deadline::after(PRODUCER_CHECK);
         await_change(tail, seen_tail, bell, || false, Some(&soon));
         true
+    }
+
+    /// What a producer that found no room (producers' lock held, its view of the
+    /// consumers' side just read again) asks the consumers for before it looks again: a
+    /// batch of item slots when the queue is full by its item count, else a sixteenth of
+    /// the ring. The mark, the value it waits for, and the position that reaches it. None:
+    /// the ring holds nothing to wait for (a hand-over's socket was full).
+    ///
+    /// Taking room in batches keeps the producer off the consumers' lines while it waits:
+    /// watching `head` itself, it would pull that line away from the consumer at every get,
+    /// and the two would take turns one item at a time.
+    fn room_wanted(&self) -> Option<(&AtomicU64, u64, &AtomicU64)> {
+        let (hot, gets, wait) = (self.put_hot(), self.get_hot(), &self.get_side().wait.0);
+        let maxsize = self.shared.maxsize;
+        let gets_seen = hot.gets_seen.load(Ordering::Relaxed);
+        if maxsize != 0 && hot.puts.load(Ordering::Relaxed).saturating_sub(gets_seen) >= maxsize {
+            let batch = (maxsize / ROOM_BATCHES).clamp(1, MAX_SLOT_BATCH);
+            return Some((&wait.slots_wanted, gets_seen + batch, &gets.gets));
+        }
+        let head_seen = hot.head_seen.load(Ordering::Relaxed);
+        let held = hot.tail.load(Ordering::Relaxed).saturating_sub(head_seen);
+        let batch = (self.shared.ring.len() as u64 / ROOM_BATCHES).min(held);
+        (batch > 0).then_some((&wait.bytes_wanted, head_seen + batch, &gets.head))
     }
 
     /// Whether a consumer is there to take the chunks of a streamed item: one holds the
@@ -1759,7 +1891,9 @@ impl<'q, T> Held<'q, T> {
         // pass the doorbell's look at its sleepers.
         hot.head.store(new_head, Ordering::SeqCst);
         hot.gets.store(gets, Ordering::SeqCst);
-        self.queue.get_side().wait.0.bell.ring();
+        let wait = &self.queue.get_side().wait.0;
+        wait.bell.ring();
+        wait.answer(new_head, gets);
     }
 
     /// Releases the lock, waits until the other side changes the queue (or `wait` runs
@@ -1783,6 +1917,10 @@ impl<'q, T> Held<'q, T> {
             Side::Consumer => None,
         };
         let gets = &queue.get_hot().gets;
+        let room_mark = match side {
+            Side::Producer => queue.room_wanted(),
+            Side::Consumer => None,
+        };
         let (watched, seen, bell) = match side {
             Side::Producer => (
                 &queue.get_hot().head,
@@ -1797,6 +1935,9 @@ impl<'q, T> Held<'q, T> {
         };
         drop(self);
         let closed = &queue.put_side().wait.0.closed;
+        if let Some((mark, wanted, position)) = room_mark {
+            RoomMark::set(mark, wanted, position).watch(closed);
+        }
         let woke = await_change(
             watched,
             seen,
@@ -2176,6 +2317,83 @@ mod tests {
         q.put(vec![3; 4000]).unwrap();
         assert_eq!(q.get().unwrap(), vec![3; 4000]);
         assert!(matches!(q.try_get(), Err(GetError::Empty)));
+    }
+
+    /// The marks of producers waiting for room: slots, then bytes.
+    fn marks<T>(q: &Queue<T>) -> [u64; 2] {
+        let wait = &q.get_side().wait.0;
+        [&wait.slots_wanted, &wait.bytes_wanted].map(|m| m.load(Ordering::SeqCst))
+    }
+
+    /// Puts `item` on the full `q` from another thread, takes one item from `q` once the
+    /// put sleeps, and checks that the put then goes through and that the marks are
+    /// `marks_after`: a waiting producer asks for a batch of room, and must neither watch
+    /// its mark for long nor wait for the rest of the batch once consumers stop.
+    fn one_get_lets_a_waiting_put_through<T>(q: &Queue<T>, item: T, marks_after: [u64; 2])
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let producer = {
+            let q = q.clone();
+            std::thread::spawn(move || q.put_timeout(item, Duration::from_secs(30)).is_ok())
+        };
+        // Until the producer has watched its mark and gone to sleep on the consumers' bell.
+        let started = Instant::now();
+        while !q.get_side().wait.0.bell.has_sleepers() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the waiting producer never went to sleep"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        q.get().unwrap();
+        assert!(
+            producer.join().unwrap(),
+            "the waiting put did not go through"
+        );
+        assert_eq!(marks(q), marks_after);
+    }
+
+    #[test]
+    fn a_producer_waiting_for_item_slots_goes_on_when_one_is_freed_and_consumers_stop() {
+        let q: Queue<u32> = Queue::new(64).unwrap(); // a batch of 4 slots
+        for i in 0..64 {
+            q.put(i).unwrap();
+        }
+        one_get_lets_a_waiting_put_through(&q, 64, [0, 0]);
+        assert_eq!(q.len(), 64);
+        assert_eq!(q.get().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_producer_waiting_for_ring_bytes_goes_on_when_one_item_is_taken_and_consumers_stop() {
+        let q: Queue<Vec<u8>> = Queue::builder().ring_bytes(4096).build().unwrap();
+        let mut n = 0;
+        while q.try_put(vec![n; 100]).is_ok() {
+            n += 1;
+        }
+        one_get_lets_a_waiting_put_through(&q, vec![n; 100], [0, 0]);
+        assert_eq!(q.get().unwrap(), vec![1; 100]);
+    }
+
+    #[test]
+    fn a_mark_left_by_a_dead_producer_neither_blocks_others_nor_outlives_the_room_it_asked_for() {
+        let q: Queue<u32> = Queue::new(16).unwrap(); // a batch of 1 slot
+        for i in 0..16 {
+            q.put(i).unwrap();
+        }
+        // A producer died watching for slots that will never be freed: the next one watches
+        // its mark for a moment, then goes on when a slot is there.
+        let slots = &q.get_side().wait.0.slots_wanted;
+        slots.store(u64::MAX, Ordering::SeqCst);
+        one_get_lets_a_waiting_put_through(&q, 16, [u64::MAX, 0]);
+        // One whose room comes: the consumer that reaches it clears it.
+        let gets = q.get_hot().gets.load(Ordering::SeqCst);
+        slots.store(gets + 2, Ordering::SeqCst);
+        q.get().unwrap();
+        assert_eq!(marks(&q), [gets + 2, 0]);
+        q.get().unwrap();
+        assert_eq!(marks(&q), [0, 0]);
     }
 
     /// Runs `f` with `side`'s lock held, in a thread that then ends without releasing
