@@ -168,7 +168,8 @@ pub(crate) struct GetSide {
     lock: OwnLine<RawMutex>,
     /// Written by consumers at every get; read by producers (`head`, `gets`) when full.
     hot: OwnLine<GetHot>,
-    /// Read by consumers at every get, written only by sleeping producers.
+    /// Read by consumers at every get, written only by waiting producers (their marks, and
+    /// the count of sleepers) and, when a producer asked, by the consumer that answers.
     wait: OwnLine<GetWait>,
 }
 
