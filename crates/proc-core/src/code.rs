@@ -19,9 +19,18 @@ struct Image {
     executable: Vec<(usize, usize)>,
 }
 
+static IMAGE: OnceLock<Option<Image>> = OnceLock::new();
+
 fn image() -> Option<&'static Image> {
-    static IMAGE: OnceLock<Option<Image>> = OnceLock::new();
     IMAGE.get_or_init(find_image).as_ref()
+}
+
+/// Finds the image now: called by the process's constructor, before `main` and so before
+/// any thread. Found lazily instead, it could be half found by one thread while another
+/// forks, and the child would wait forever for the search that its copy of the lock says
+/// is under way.
+pub(crate) fn find_before_threads() {
+    image();
 }
 
 /// An address inside this crate's code, hence inside the object that holds it.
@@ -133,6 +142,34 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set for the process that `the_image_is_found_before_main…` starts.
+    const PROBE: &str = "PROC_CORE_TEST_PROBE_IMAGE";
+
+    /// In a process of its own, started by the next test, where nothing but the process's
+    /// constructor ran before it: the image must already be found.
+    #[test]
+    fn probe_image_found_before_main() {
+        if std::env::var_os(PROBE).is_some() {
+            assert!(IMAGE.get().is_some(), "the image was not found before main");
+        }
+    }
+
+    #[test]
+    fn the_image_is_found_before_main_so_that_no_forked_child_waits_for_it() {
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "code::tests::probe_image_found_before_main",
+                "--quiet",
+            ])
+            .env(PROBE, "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the probe process failed: {status}");
+    }
 
     #[test]
     fn an_offset_outside_the_code_is_refused() {

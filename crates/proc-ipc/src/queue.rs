@@ -63,9 +63,8 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proc_core::codec;
 use proc_sync::raw::{Deadline, Doorbell, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
@@ -291,30 +290,38 @@ impl Shared {
     }
 }
 
-/// A moment of this process, kept in an atomic: nanoseconds since the first one asked
-/// for, plus one (0: none yet).
+/// A moment, kept in an atomic: nanoseconds of `CLOCK_MONOTONIC` (0: none yet).
+///
+/// Read straight from the clock, not against a base kept in a lazily set static: a child
+/// forked while another thread of its parent was setting such a static would wait for it
+/// forever.
 #[derive(Debug, Default)]
 struct Recent(AtomicU64);
 
 impl Recent {
-    fn base() -> Instant {
-        static BASE: OnceLock<Instant> = OnceLock::new();
-        *BASE.get_or_init(Instant::now)
+    fn now() -> u64 {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on
+        // Linux, so the call cannot fail.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let (secs, nanos) = (now.tv_sec.max(0) as u64, now.tv_nsec.max(0) as u64);
+        secs.saturating_mul(1_000_000_000)
+            .saturating_add(nanos)
+            .max(1)
     }
 
     fn mark(&self) {
-        let nanos = u64::try_from(Self::base().elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
-        self.0.store(nanos + 1, Ordering::Relaxed);
+        self.0.store(Self::now(), Ordering::Relaxed);
     }
 
     /// Whether the last mark is at most `within` old.
     fn within(&self, within: Duration) -> bool {
         match self.0.load(Ordering::Relaxed) {
             0 => false,
-            marked => {
-                let now = Self::base().elapsed();
-                now.saturating_sub(Duration::from_nanos(marked - 1)) <= within
-            }
+            marked => Duration::from_nanos(Self::now().saturating_sub(marked)) <= within,
         }
     }
 }
@@ -2339,7 +2346,7 @@ mod tests {
             std::thread::spawn(move || q.put_timeout(item, Duration::from_secs(30)).is_ok())
         };
         // Until the producer has watched its mark and gone to sleep on the consumers' bell.
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         while !q.get_side().wait.0.bell.has_sleepers() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),

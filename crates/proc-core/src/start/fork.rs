@@ -48,9 +48,10 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
     // async-signal-safe functions until exec. Here the child goes on to run arbitrary Rust
     // code, which is safe only as far as no lock held by another thread at the fork is
     // needed in the child: the locks this crate uses (stdio, the global state) are held by
-    // this very thread across the fork, glibc's allocator re-initialises its locks in the
-    // child, and for everything else the user is warned once (see warn_if_threaded) and
-    // pointed at starting processes before threads.
+    // this very thread across the fork, the one static it sets lazily (the code image, see
+    // `code::find_before_threads`) is set before `main`, glibc's allocator re-initialises
+    // its locks in the child, and for everything else the user is warned once (see
+    // warn_if_threaded) and pointed at starting processes before threads.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             let body = body.take();

@@ -33,6 +33,7 @@ extern "C" fn constructor(
 ) {
     // Nothing may unwind out of a constructor; a task's own panics are caught inside it.
     let _ = std::panic::catch_unwind(|| {
+        crate::code::find_before_threads();
         take_over_if_child();
         crate::method::apply_environment();
     });
