@@ -143,16 +143,13 @@ impl Image {
 mod tests {
     use super::*;
 
-    /// Set for the process that `the_image_is_found_before_main…` starts.
-    const PROBE: &str = "PROC_CORE_TEST_PROBE_IMAGE";
-
-    /// In a process of its own, started by the next test, where nothing but the process's
-    /// constructor ran before it: the image must already be found.
+    /// Run by the next test in a process of its own, where nothing but the process's
+    /// constructor ran before it (in a process shared with other tests, one of them may
+    /// have found the image first, and it would prove nothing).
     #[test]
+    #[ignore = "run by the_image_is_found_before_main…, in a process of its own"]
     fn probe_image_found_before_main() {
-        if std::env::var_os(PROBE).is_some() {
-            assert!(IMAGE.get().is_some(), "the image was not found before main");
-        }
+        assert!(IMAGE.get().is_some(), "the image was not found before main");
     }
 
     #[test]
@@ -162,9 +159,9 @@ mod tests {
             .args([
                 "--exact",
                 "code::tests::probe_image_found_before_main",
+                "--include-ignored",
                 "--quiet",
             ])
-            .env(PROBE, "1")
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();

@@ -109,10 +109,8 @@ impl Source for Unknown<'_> {
     type Error = std::convert::Infallible;
 
     fn read(&mut self, buf: &mut Vec<u8>, at_most: usize) -> Result<usize, Self::Error> {
-        let (now, rest) = self.0.split_at(at_most.min(1000).min(self.0.len()));
-        buf.extend_from_slice(now);
-        self.0 = rest;
-        Ok(now.len())
+        // The slice's own reader, in pieces of at most 1000 bytes.
+        Source::read(&mut self.0, buf, at_most.min(1000))
     }
 
     fn left_at_most(&self) -> usize {

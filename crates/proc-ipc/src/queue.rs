@@ -67,7 +67,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use proc_core::codec;
-use proc_sync::raw::{Deadline, Doorbell, MutexHeader, MutexKind, MutexRegion, RawMutex, futex};
+use proc_sync::raw::{
+    Deadline, Doorbell, MutexHeader, MutexKind, MutexRegion, RawMutex, futex, monotonic_nanos,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -290,7 +292,7 @@ impl Shared {
     }
 }
 
-/// A moment, kept in an atomic: nanoseconds of `CLOCK_MONOTONIC` (0: none yet).
+/// A moment, kept in an atomic: [`monotonic_nanos`] (0: none yet).
 ///
 /// Read straight from the clock, not against a base kept in a lazily set static: a child
 /// forked while another thread of its parent was setting such a static would wait for it
@@ -299,29 +301,15 @@ impl Shared {
 struct Recent(AtomicU64);
 
 impl Recent {
-    fn now() -> u64 {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on
-        // Linux, so the call cannot fail.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-        let (secs, nanos) = (now.tv_sec.max(0) as u64, now.tv_nsec.max(0) as u64);
-        secs.saturating_mul(1_000_000_000)
-            .saturating_add(nanos)
-            .max(1)
-    }
-
     fn mark(&self) {
-        self.0.store(Self::now(), Ordering::Relaxed);
+        self.0.store(monotonic_nanos(), Ordering::Relaxed);
     }
 
     /// Whether the last mark is at most `within` old.
     fn within(&self, within: Duration) -> bool {
         match self.0.load(Ordering::Relaxed) {
             0 => false,
-            marked => Duration::from_nanos(Self::now().saturating_sub(marked)) <= within,
+            marked => Duration::from_nanos(monotonic_nanos().saturating_sub(marked)) <= within,
         }
     }
 }
@@ -1265,7 +1253,7 @@ fn streamed_len(len: usize, chunk_bytes: usize) -> u64 {
 }
 
 /// A producer waiting for room asks for a batch of this part of the queue's item slots (or
-/// of its ring's bytes) to be freed before it looks again: see `Queue::room_wanted`.
+/// of its ring's bytes) to be freed before it looks again: see `Queue::ask_for_room`.
 const ROOM_BATCHES: u64 = 16;
 
 /// The largest batch of item slots a waiting producer asks for.
@@ -1308,18 +1296,11 @@ impl<'a> RoomMark<'a> {
     /// consumer clears it or the queue is closed. The caller then waits for any change, so
     /// a consumer that stops before the batch is taken costs only this short watch.
     fn watch(self, closed: &AtomicU32) {
-        if self.position.load(Ordering::SeqCst) >= self.seen {
-            return;
-        }
-        for spun in 1..=SPINS {
-            if self.mark.load(Ordering::Acquire) != self.seen || closed.load(Ordering::Relaxed) != 0
-            {
-                return;
-            }
-            std::hint::spin_loop();
-            if spun % YIELD_EVERY == 0 {
-                std::thread::yield_now();
-            }
+        if self.position.load(Ordering::SeqCst) < self.seen {
+            watch_for(|| {
+                self.mark.load(Ordering::Acquire) != self.seen
+                    || closed.load(Ordering::Relaxed) != 0
+            });
         }
     }
 }
@@ -1344,16 +1325,25 @@ fn await_change(
     deadline: Option<&Deadline>,
 ) -> futex::Wake {
     let changed = || watched.load(Ordering::SeqCst) != seen || also();
+    if watch_for(changed) {
+        return futex::Wake::Recheck;
+    }
+    bell.sleep(changed, deadline)
+}
+
+/// Looks at `done` for a few microseconds: `SPINS` turns, each followed by a `pause` and
+/// every `YIELD_EVERY`th by a `sched_yield`. Whether it came to hold.
+fn watch_for(done: impl Fn() -> bool) -> bool {
     for spun in 1..=SPINS {
-        if changed() {
-            return futex::Wake::Recheck;
+        if done() {
+            return true;
         }
         std::hint::spin_loop();
         if spun % YIELD_EVERY == 0 {
             std::thread::yield_now();
         }
     }
-    bell.sleep(changed, deadline)
+    false
 }
 
 impl<T> Queue<T> {
@@ -1437,27 +1427,31 @@ impl<T> Queue<T> {
         true
     }
 
-    /// What a producer that found no room (producers' lock held, its view of the
-    /// consumers' side just read again) asks the consumers for before it looks again: a
-    /// batch of item slots when the queue is full by its item count, else a sixteenth of
-    /// the ring. The mark, the value it waits for, and the position that reaches it. None:
-    /// the ring holds nothing to wait for (a hand-over's socket was full).
+    /// Leaves the mark of a producer that found no room (producers' lock held, its view of
+    /// the consumers' side just read again), asking the consumers for a batch of item slots
+    /// when the queue is full by its item count, else a sixteenth of the ring, before it
+    /// looks again. None: the ring holds nothing to wait for (a hand-over's socket was
+    /// full).
     ///
     /// Taking room in batches keeps the producer off the consumers' lines while it waits:
     /// watching `head` itself, it would pull that line away from the consumer at every get,
     /// and the two would take turns one item at a time.
-    fn room_wanted(&self) -> Option<(&AtomicU64, u64, &AtomicU64)> {
+    fn ask_for_room(&self) -> Option<RoomMark<'_>> {
         let (hot, gets, wait) = (self.put_hot(), self.get_hot(), &self.get_side().wait.0);
         let maxsize = self.shared.maxsize;
         let gets_seen = hot.gets_seen.load(Ordering::Relaxed);
         if maxsize != 0 && hot.puts.load(Ordering::Relaxed).saturating_sub(gets_seen) >= maxsize {
             let batch = (maxsize / ROOM_BATCHES).clamp(1, MAX_SLOT_BATCH);
-            return Some((&wait.slots_wanted, gets_seen + batch, &gets.gets));
+            return Some(RoomMark::set(
+                &wait.slots_wanted,
+                gets_seen + batch,
+                &gets.gets,
+            ));
         }
         let head_seen = hot.head_seen.load(Ordering::Relaxed);
         let held = hot.tail.load(Ordering::Relaxed).saturating_sub(head_seen);
         let batch = (self.shared.ring.len() as u64 / ROOM_BATCHES).min(held);
-        (batch > 0).then_some((&wait.bytes_wanted, head_seen + batch, &gets.head))
+        (batch > 0).then(|| RoomMark::set(&wait.bytes_wanted, head_seen + batch, &gets.head))
     }
 
     /// Whether a consumer is there to take the chunks of a streamed item: one holds the
@@ -1926,7 +1920,7 @@ impl<'q, T> Held<'q, T> {
         };
         let gets = &queue.get_hot().gets;
         let room_mark = match side {
-            Side::Producer => queue.room_wanted(),
+            Side::Producer => queue.ask_for_room(),
             Side::Consumer => None,
         };
         let (watched, seen, bell) = match side {
@@ -1943,8 +1937,8 @@ impl<'q, T> Held<'q, T> {
         };
         drop(self);
         let closed = &queue.put_side().wait.0.closed;
-        if let Some((mark, wanted, position)) = room_mark {
-            RoomMark::set(mark, wanted, position).watch(closed);
+        if let Some(mark) = room_mark {
+            mark.watch(closed);
         }
         let woke = await_change(
             watched,

@@ -52,6 +52,21 @@ impl Deadline {
     }
 }
 
+/// Now on `CLOCK_MONOTONIC`, the clock of [`Deadline`], in nanoseconds: a moment that fits in
+/// an atomic, and that every process of the machine reads alike. Never 0.
+///
+/// ```
+/// let earlier = proc_sync::raw::monotonic_nanos();
+/// assert!(proc_sync::raw::monotonic_nanos() >= earlier);
+/// ```
+pub fn monotonic_nanos() -> u64 {
+    let now = now();
+    let (secs, nanos) = (now.tv_sec.max(0) as u64, now.tv_nsec.max(0) as u64);
+    secs.saturating_mul(NANOS_PER_SEC as u64)
+        .saturating_add(nanos)
+        .max(1)
+}
+
 fn now() -> libc::timespec {
     let mut now = libc::timespec {
         tv_sec: 0,

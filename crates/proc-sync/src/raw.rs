@@ -37,7 +37,7 @@
 
 pub use crate::atomics::{AtomicBlock, SharedAtomics};
 pub use crate::bytes::SharedBytes;
-pub use crate::deadline::Deadline;
+pub use crate::deadline::{Deadline, monotonic_nanos};
 pub use crate::doorbell::Doorbell;
 pub use crate::raw_mutex::{Kind as MutexKind, RawMutex};
 pub use crate::shared::{MutexHeader, MutexRegion};

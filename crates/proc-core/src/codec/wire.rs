@@ -170,10 +170,15 @@ impl<'v> Capped<'v> {
     /// Ends the encoding: its length, kept (`buf` holds it) if at most the cap, else
     /// dropped (`buf` holds what it held before).
     pub(super) fn end(mut self) -> usize {
+        self.drop_if_over();
+        self.dropped + (self.buf.len() - self.start)
+    }
+
+    /// Drops what is kept of the encoding once it is past the cap.
+    fn drop_if_over(&mut self) {
         if self.dropped > 0 || self.buf.len() > self.cap {
             self.drop_kept();
         }
-        self.dropped + (self.buf.len() - self.start)
     }
 
     /// Counts what is kept of the encoding as dropped, and drops it.
@@ -202,9 +207,7 @@ impl Out for Capped<'_> {
 
     #[inline]
     fn checkpoint(&mut self) -> Result<()> {
-        if self.dropped > 0 || self.buf.len() > self.cap {
-            self.drop_kept();
-        }
+        self.drop_if_over();
         Ok(())
     }
 }
@@ -872,13 +875,10 @@ impl<'s, S: super::Source + ?Sized> Streaming<'s, S> {
     /// [`GROW_FLOOR`]): growing a heap block copies it, half the run again over the
     /// doublings.
     fn take_into(&mut self, dest: &mut Vec<u8>, len: usize) -> Result<()> {
-        let reader = &self.reader;
-        let room = if reader.source.left_at_most() == usize::MAX {
-            len.min(GROW_FLOOR)
-        } else {
-            let allowed = reader.limit.saturating_sub(reader.read);
-            len.min(allowed.saturating_add(self.unread().len()))
-        };
+        let mut room = len.min(Input::left(self));
+        if self.reader.source.left_at_most() == usize::MAX {
+            room = room.min(GROW_FLOOR);
+        }
         dest.reserve_exact(room);
         let staged = len.min(self.unread().len());
         dest.extend_from_slice(self.unread().get(..staged).unwrap_or_default());
