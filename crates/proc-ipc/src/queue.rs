@@ -1461,20 +1461,15 @@ impl<T> Queue<T> {
         let lock = &self.get_side().lock.0;
         let bell = &self.put_side().wait.0.bell;
         let present = || lock.is_locked() || bell.has_sleepers();
-        if present() {
-            return true;
-        }
         let deadline = Deadline::after(CONSUMER_GRACE);
-        while !deadline.has_passed() {
-            for _ in 0..SPINS {
-                if present() {
-                    return true;
-                }
-                std::hint::spin_loop();
+        loop {
+            if watch_for(present) {
+                return true;
             }
-            std::thread::yield_now();
+            if deadline.has_passed() {
+                return false;
+            }
         }
-        false
     }
 }
 
@@ -1914,27 +1909,25 @@ impl<'q, T> Held<'q, T> {
         // then `gets`, and a producer that read `gets` before both moves and `head` after
         // them sees a queue full by its item count (an old `gets`) with `head` already where
         // it stays once the queue is empty. Waiting for `head` alone, it would sleep forever.
-        let gets_seen = match side {
-            Side::Producer => Some(queue.put_hot().gets_seen.load(Ordering::Relaxed)),
-            Side::Consumer => None,
-        };
-        let gets = &queue.get_hot().gets;
-        let room_mark = match side {
-            Side::Producer => queue.ask_for_room(),
-            Side::Consumer => None,
-        };
-        let (watched, seen, bell) = match side {
+        //
+        // A producer first watches the mark it leaves for a batch of room (`ask_for_room`).
+        let (watched, seen, bell, gets_seen, room_mark) = match side {
             Side::Producer => (
                 &queue.get_hot().head,
                 queue.put_hot().head_seen.load(Ordering::Relaxed),
                 &queue.get_side().wait.0.bell,
+                Some(queue.put_hot().gets_seen.load(Ordering::Relaxed)),
+                queue.ask_for_room(),
             ),
             Side::Consumer => (
                 &queue.put_hot().tail,
                 queue.get_hot().tail_seen.load(Ordering::Relaxed),
                 &queue.put_side().wait.0.bell,
+                None,
+                None,
             ),
         };
+        let gets = &queue.get_hot().gets;
         drop(self);
         let closed = &queue.put_side().wait.0.closed;
         if let Some(mark) = room_mark {
