@@ -371,6 +371,84 @@ impl<'de> Deserialize<'de> for Descriptor {
     }
 }
 
+/// The kind of handle a value is, written first in its wire form, so that a handle received
+/// as another type (a `Lock` as an `RLock`, a `Semaphore` as a `BoundedSemaphore`, a `Queue`
+/// as a `JoinableQueue`) is a decode error that names both, as for any mistyped item.
+///
+/// A handle's `Serialize` impl writes [`HandleKind::new`] before its descriptors; its
+/// `Deserialize` impl reads a `HandleKind` first and [`expect`](HandleKind::expect)s its own.
+///
+/// ```
+/// use proc_core::codec;
+/// use proc_core::travel::HandleKind;
+///
+/// let bytes = codec::encode(&(HandleKind::new("Lock"), 7u32)).unwrap();
+/// let (kind, _fd_index): (HandleKind, u32) = codec::decode(&bytes, 64).unwrap();
+/// type DecodeError = serde::de::value::Error;
+/// assert!(kind.expect::<DecodeError>("Lock").is_ok());
+/// let err = kind.expect::<DecodeError>("RLock").unwrap_err();
+/// assert_eq!(err.to_string(), "received a Lock where an RLock was expected");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleKind(std::borrow::Cow<'static, str>);
+
+/// The longest kind name a receiver reads; a longer one is not a handle's.
+const KIND_NAME_LIMIT: usize = 64;
+
+impl HandleKind {
+    /// The kind named `name` (the type's name, as users know it: `"Lock"`, `"Queue"`).
+    pub const fn new(name: &'static str) -> Self {
+        HandleKind(std::borrow::Cow::Borrowed(name))
+    }
+
+    /// The kind's name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// `Ok` when this (received) kind is `expected`; otherwise the decode error that says
+    /// what arrived instead.
+    pub fn expect<E: serde::de::Error>(&self, expected: &str) -> Result<(), E> {
+        if self.0 == expected {
+            return Ok(());
+        }
+        // "an Event", "an RLock" (said "ar-lock"), "a Lock".
+        let article = |name: &str| {
+            let mut letters = name.chars();
+            match (letters.next(), letters.next()) {
+                (Some('A' | 'E' | 'I' | 'O' | 'U'), _) => "an",
+                (Some('R'), Some(second)) if second.is_uppercase() => "an",
+                _ => "a",
+            }
+        };
+        Err(E::custom(format!(
+            "received {} {} where {} {expected} was expected",
+            article(&self.0),
+            self.0,
+            article(expected)
+        )))
+    }
+}
+
+impl Serialize for HandleKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HandleKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if name.len() > KIND_NAME_LIMIT || name.is_empty() {
+            return Err(D::Error::custom(format!(
+                "a handle's kind is named by 1 to {KIND_NAME_LIMIT} bytes, not {}",
+                name.len()
+            )));
+        }
+        Ok(HandleKind(std::borrow::Cow::Owned(name)))
+    }
+}
+
 /// Sends all of `data` on the stream socket `socket`, with `fds` attached to its first
 /// bytes (`SCM_RIGHTS`). Blocks until everything is in the socket's buffer. Never raises
 /// SIGPIPE: a peer that is gone gives `BrokenPipe`.
