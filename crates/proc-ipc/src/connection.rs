@@ -11,7 +11,7 @@
 //! announces a huge message cannot make it allocate memory for bytes it never sends.
 
 use std::cell::RefCell;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -22,7 +22,6 @@ use nix::sys::socket::{
 };
 use std::collections::VecDeque;
 
-use proc_core::codec;
 use proc_core::travel::{self, FdRef, ReceivedFd};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
@@ -281,6 +280,10 @@ impl Connection {
 
     /// Receives one message: its bytes appended to `payload` (empty on entry), and the
     /// descriptors that came with it.
+    ///
+    /// Whatever goes wrong with one message (over the limit, descriptors that do not match
+    /// what its header announces, or that this process could not take), all of its bytes
+    /// are read, so that the next message is received intact and in order.
     fn recv_message_into(&self, payload: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
         self.check_direction(self.readable, "recv", "write")?;
         let mut inbox = self.inbox.borrow_mut();
@@ -291,6 +294,8 @@ impl Connection {
                     0 => Err(Error::Eof),
                     got => {
                         inbox.take(got); // the part of a header that arrived is discarded
+                        let end = inbox.book.received;
+                        drop(inbox.book.settle(end - got as u64, end));
                         Err(Error::EofInMessage {
                             received: got,
                             expected: HEADER,
@@ -299,25 +304,20 @@ impl Connection {
                 };
             }
         }
+        let start = inbox.position();
         let mut header = [0u8; HEADER];
         header.copy_from_slice(inbox.take(HEADER));
         let header = u64::from_le_bytes(header);
         let announced = header & ((1 << LENGTH_BITS) - 1);
-        // The descriptors were attached to the header's first byte, so they have arrived
-        // with it. Fewer than announced is a misbehaving peer: the message is still read
-        // past (the next one stays readable), then refused, and what came is closed.
         let wanted = (header >> LENGTH_BITS) as usize;
-        let available = wanted.min(inbox.fds.len());
-        let fds: Vec<OwnedFd> = inbox.fds.drain(..available).collect();
         let len = usize::try_from(announced).unwrap_or(usize::MAX);
         let expected = len.saturating_add(HEADER);
         let buffered = inbox.len().min(len);
         if len > self.limit {
             inbox.take(buffered);
-            let rest = announced - buffered as u64;
-            let mut unwanted = (&self.stream).take(rest);
-            ended_or_failed(io::copy(&mut unwanted, &mut io::sink()))?;
-            let skipped = buffered as u64 + (rest - unwanted.limit());
+            let skipped = buffered as u64 + self.skip(&mut inbox, announced - buffered as u64)?;
+            // Descriptors that came with it are closed with it.
+            drop(inbox.book.settle(start, start + HEADER as u64 + skipped));
             if skipped < announced {
                 return Err(Error::EofInMessage {
                     received: HEADER.saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX)),
@@ -332,21 +332,17 @@ impl Connection {
         payload.extend_from_slice(inbox.take(buffered));
         if payload.len() < len {
             // The rest belongs to this message alone: read it straight into the payload.
-            self.read_rest(payload, len)?;
+            self.read_rest(&mut inbox, payload, len)?;
         }
+        let end = start + (HEADER + payload.len()) as u64;
+        let came = inbox.book.settle(start, end);
         if payload.len() < len {
             return Err(Error::EofInMessage {
                 received: HEADER + payload.len(),
                 expected,
             });
         }
-        if fds.len() < wanted {
-            return Err(Error::Codec(codec::CodecError::Decode(format!(
-                "the message announces {wanted} file descriptors but {} arrived",
-                fds.len()
-            ))));
-        }
-        Ok(fds)
+        came.for_message(wanted)
     }
 
     /// Waits at most `timeout` (`None`: without limit) for a message to be ready, and
@@ -419,7 +415,7 @@ impl Connection {
     /// message and sending little cannot make this end allocate much more than it sent.
     /// No read goes past this message's last byte, so descriptors sent with the next one
     /// stay in the socket.
-    fn read_rest(&self, payload: &mut Vec<u8>, len: usize) -> Result<()> {
+    fn read_rest(&self, inbox: &mut Inbox, payload: &mut Vec<u8>, len: usize) -> Result<()> {
         while payload.len() < len {
             let missing = len - payload.len();
             if payload.capacity() == payload.len() {
@@ -427,36 +423,120 @@ impl Connection {
             }
             let spare = payload.spare_capacity_mut();
             let room = spare.len().min(missing);
-            // SAFETY: the kernel writes at most `room` bytes at the start of the spare
-            // capacity, which has at least that many; it reads nothing from there.
-            let got =
-                unsafe { libc::recv(self.stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
-            let got = usize::try_from(got).map_err(|_| io::Error::last_os_error());
-            if matches!(&got, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
-                continue;
-            }
-            match read_count(got)? {
+            match self.read(&mut inbox.book, &mut spare[..room])? {
                 0 => return Ok(()),
-                // SAFETY: recv initialised the first `n` (at most `room`) spare bytes.
+                // SAFETY: the read initialised the first `n` (at most `room`) spare bytes.
                 n => unsafe { payload.set_len(payload.len() + n) },
             }
         }
         Ok(())
     }
 
-    /// Reads what the socket holds now (waiting for at least one byte) into the inbox, and
-    /// the descriptors that came with it; returns how many bytes, 0 at end of file.
+    /// Reads and drops the next `count` bytes (the rest of a message over the limit);
+    /// returns how many there were before the peer closed.
+    fn skip(&self, inbox: &mut Inbox, count: u64) -> Result<u64> {
+        let mut scratch = vec![std::mem::MaybeUninit::uninit(); INBOX];
+        let mut skipped = 0;
+        while skipped < count {
+            let room = usize::try_from(count - skipped).map_or(INBOX, |left| left.min(INBOX));
+            match self.read(&mut inbox.book, &mut scratch[..room])? {
+                0 => break,
+                n => skipped += n as u64,
+            }
+        }
+        Ok(skipped)
+    }
+
+    /// Reads what the socket holds now (waiting for at least one byte) into the inbox;
+    /// returns how many bytes, 0 at end of file.
     fn fill(&self, inbox: &mut Inbox) -> Result<usize> {
+        inbox.make_room();
+        let Inbox {
+            bytes, end, book, ..
+        } = inbox;
+        let spare = &mut bytes[*end..];
+        // SAFETY: a `[u8]` is a valid `[MaybeUninit<u8>]` of the same length, and a read
+        // writes only initialised bytes into it.
+        let spare = unsafe { &mut *(spare as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        let n = self.read(book, spare)?;
+        *end += n;
+        Ok(n)
+    }
+
+    /// One read from the socket into `buf` (at least one byte unless the peer closed: 0).
+    /// The stretch of the stream it covered is counted, and descriptors that came with it
+    /// are kept with that stretch (see [`Book::settle`]).
+    fn read(&self, book: &mut Book, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize> {
         let mut fds = Vec::new();
         // recv_with_fds tries again itself when interrupted.
-        let n = read_count(travel::recv_with_fds(
-            self.stream.as_fd(),
-            inbox.spare(),
-            &mut fds,
-        ))?;
-        inbox.end += n;
-        inbox.fds.extend(fds);
-        Ok(n)
+        let received =
+            travel::recv_with_fds_into(self.stream.as_fd(), buf, &mut fds, MsgFlags::empty());
+        let received = match received {
+            Ok(received) => received,
+            Err(e) => return read_count(Err(e)),
+        };
+        let from = book.received;
+        book.received += received.bytes as u64;
+        if !fds.is_empty() || received.fds_cut_off {
+            book.arrivals.push_back(Arrival {
+                from,
+                to: book.received,
+                fds,
+                cut_off: received.fds_cut_off,
+            });
+        }
+        Ok(received.bytes)
+    }
+}
+
+/// Descriptors that came with one read from the socket, and the stretch of the stream
+/// (positions counted from the connection's first byte) that the read covered.
+///
+/// The kernel hands out a message's descriptors with the read that reaches the first byte
+/// they were attached to, and ends that read within the bytes sent with them: so a read
+/// that brings descriptors ends inside the frame whose header they were sent with (a
+/// sender attaches them to its header's first byte). That frame is the one whose header
+/// lies in the read's stretch and which reaches to its end.
+struct Arrival {
+    from: u64,
+    to: u64,
+    fds: Vec<OwnedFd>,
+    /// Some descriptors could not be opened in this process (`MSG_CTRUNC`).
+    cut_off: bool,
+}
+
+/// The descriptors that arrived within one frame (see [`Book::settle`]).
+#[derive(Default)]
+struct Came {
+    /// Those of a read that reached the frame's header: sent with it.
+    with_header: Option<Arrival>,
+    /// Some came attached to the frame's later bytes: not where a sender puts them.
+    elsewhere: usize,
+    elsewhere_cut_off: bool,
+}
+
+impl Came {
+    /// The frame's descriptors if they are the `wanted` its header announced; otherwise the
+    /// error for this frame (the descriptors are closed).
+    fn for_message(self, wanted: usize) -> Result<Vec<OwnedFd>> {
+        let (fds, cut_off) = match self.with_header {
+            Some(arrival) => (arrival.fds, arrival.cut_off),
+            None => (Vec::new(), false),
+        };
+        if cut_off || self.elsewhere_cut_off {
+            return Err(Error::DescriptorsExhausted {
+                carried: wanted,
+                received: fds.len(),
+                item_kept: false,
+            });
+        }
+        if fds.len() != wanted || self.elsewhere > 0 {
+            return Err(Error::DescriptorMismatch {
+                announced: wanted,
+                arrived: fds.len() + self.elsewhere,
+            });
+        }
+        Ok(fds)
     }
 }
 
@@ -466,8 +546,17 @@ struct Inbox {
     bytes: Vec<u8>,
     start: usize,
     end: usize,
-    /// Descriptors received and not yet handed out, in the order they came.
-    fds: VecDeque<OwnedFd>,
+    book: Book,
+}
+
+/// What has been read from the socket, by position in the stream.
+#[derive(Default)]
+struct Book {
+    /// Bytes ever read from the socket, into the inbox or straight into a payload.
+    received: u64,
+    /// Descriptors received and not yet handed out, with the stretch of the stream their
+    /// read covered, in the order they came.
+    arrivals: VecDeque<Arrival>,
 }
 
 /// The most a single read takes into the inbox.
@@ -483,8 +572,13 @@ impl Inbox {
             bytes: Vec::new(),
             start: 0,
             end: 0,
-            fds: VecDeque::new(),
+            book: Book::default(),
         }
+    }
+
+    /// The stream position of the first byte not yet handed out.
+    fn position(&self) -> u64 {
+        self.book.received - self.len() as u64
     }
 
     fn len(&self) -> usize {
@@ -502,15 +596,43 @@ impl Inbox {
         &self.bytes[taken]
     }
 
-    /// Room to read into, after what is buffered (moved to the front first).
-    fn spare(&mut self) -> &mut [u8] {
+    /// Moves what is buffered to the front, so that the room after it is free to read into.
+    fn make_room(&mut self) {
         if self.bytes.is_empty() {
             self.bytes = vec![0; INBOX];
         }
         self.bytes.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
-        &mut self.bytes[self.end..]
+    }
+}
+
+impl Book {
+    /// Takes the descriptors that arrived within the frame from `start` to `end` (now read
+    /// up to there): those whose read reached its header, and any that came attached to
+    /// its later bytes. Those of reads that end past `end` came with a later frame, and stay.
+    fn settle(&mut self, start: u64, end: u64) -> Came {
+        let mut came = Came::default();
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|arrival| arrival.to <= end)
+        {
+            let Some(arrival) = self.arrivals.pop_front() else {
+                break;
+            };
+            if arrival.to <= start {
+                // Left by a frame that ended in error before it settled: closed here.
+                continue;
+            }
+            if arrival.from <= start && came.with_header.is_none() {
+                came.with_header = Some(arrival);
+            } else {
+                came.elsewhere += arrival.fds.len();
+                came.elsewhere_cut_off |= arrival.cut_off;
+            }
+        }
+        came
     }
 }
 
@@ -524,12 +646,6 @@ fn read_count(read: io::Result<usize>) -> Result<usize> {
     }
 }
 
-/// A read that stopped at a reset connection ended like one that reached end of file: the
-/// caller sees how much arrived. Other failures are errors.
-fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
-    read_count(read.map(|_| 0)).map(drop)
-}
-
 /// A connection travels as its socket, its direction and its limit: sent through another
 /// connection or a queue, or passed to `Process::target`, it is the same end in the
 /// receiver. An end with received bytes not yet handed out refuses to travel (they would be
@@ -537,7 +653,7 @@ fn ended_or_failed<T>(read: io::Result<T>) -> Result<()> {
 impl Serialize for Connection {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let inbox = self.inbox.try_borrow().map_err(S::Error::custom)?;
-        if !inbox.is_empty() || !inbox.fds.is_empty() {
+        if !inbox.is_empty() || !inbox.book.arrivals.is_empty() {
             return Err(S::Error::custom(
                 "this connection has received bytes that were not handed out yet; receive \
                  them before sending the connection to another process",

@@ -60,6 +60,44 @@ pub enum Error {
         /// The most one item can carry.
         limit: usize,
     },
+    /// This process is at its limit of open file descriptors (`RLIMIT_NOFILE`) and could
+    /// not take the descriptors that came with a message: the handles it holds (a `Lock`, a
+    /// `Queue`, a `Connection`, …). From a queue, the item stays in the queue, whole: a
+    /// later `get` receives it, in this process once it has closed some descriptors, or in
+    /// another. From a connection, that message is lost (the kernel closed its descriptors)
+    /// and the connection goes on with the next one.
+    #[error(
+        "this process is out of file descriptors: a message came with {carried} and it could \
+         open {received}; {}",
+        if *item_kept {
+            "the item stays in the queue for a later get (close descriptors, or raise \
+             RLIMIT_NOFILE)"
+        } else {
+            "that message is lost and the connection goes on with the next"
+        }
+    )]
+    DescriptorsExhausted {
+        /// The descriptors the message carried (or announced).
+        carried: usize,
+        /// How many of them this process could open before it ran out (they were closed).
+        received: usize,
+        /// Whether the item is still in the queue (always false for a connection).
+        item_kept: bool,
+    },
+    /// A message came with other descriptors than its header announced: more, fewer, or
+    /// attached to bytes other than its header's. They were closed and the message refused;
+    /// the connection goes on with the next one. Only a peer that does not speak multiproc's
+    /// protocol sends this.
+    #[error(
+        "a message announced {announced} file descriptors and {arrived} came with it; they \
+         were closed and the message refused"
+    )]
+    DescriptorMismatch {
+        /// What the message's header announced.
+        announced: usize,
+        /// What came with the message's bytes.
+        arrived: usize,
+    },
     /// `send` on the reading end of a one-way pair, or `recv` on its writing end.
     #[error("cannot {operation}: this end of a one-way connection is {direction}-only")]
     WrongDirection {
@@ -119,6 +157,8 @@ impl Error {
             self,
             Error::TooLarge { .. }
                 | Error::TooManyHandles { .. }
+                | Error::DescriptorsExhausted { .. }
+                | Error::DescriptorMismatch { .. }
                 | Error::Codec(_)
                 | Error::CorruptQueue { .. }
                 | Error::Io { .. }

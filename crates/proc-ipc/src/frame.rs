@@ -335,30 +335,35 @@ pub(crate) unsafe fn encode(ring: Ring, tail: u64, kind: FrameKind, parts: &[&[u
 }
 
 /// The payload of a [`FrameKind::Handoff`] frame: which message of the side channel it is,
-/// and how long it is.
+/// how long it is, and how many descriptors of handles come with it besides its memory file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Handoff {
     pub(crate) id: u64,
     pub(crate) len: u64,
+    pub(crate) handles: u64,
 }
 
 impl Handoff {
-    pub(crate) const LEN: usize = 16;
+    pub(crate) const LEN: usize = 24;
 
     pub(crate) fn to_bytes(self) -> [u8; Self::LEN] {
         let mut bytes = [0u8; Self::LEN];
         bytes[..8].copy_from_slice(&self.id.to_le_bytes());
-        bytes[8..].copy_from_slice(&self.len.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.len.to_le_bytes());
+        bytes[16..].copy_from_slice(&self.handles.to_le_bytes());
         bytes
     }
 
     /// `None` unless `bytes` is exactly a record.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let bytes: &[u8; Self::LEN] = bytes.try_into().ok()?;
-        let (id, len) = bytes.split_at(8);
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
         Some(Handoff {
-            id: u64::from_le_bytes(id.try_into().ok()?),
-            len: u64::from_le_bytes(len.try_into().ok()?),
+            id: word(0)?,
+            len: word(8)?,
+            handles: word(16)?,
         })
     }
 }
@@ -505,9 +510,10 @@ mod tests {
         let h = Handoff {
             id: 7,
             len: 1 << 40,
+            handles: 3,
         };
         assert_eq!(Handoff::from_bytes(&h.to_bytes()), Some(h));
-        assert_eq!(Handoff::from_bytes(&[0; 15]), None);
-        assert_eq!(Handoff::from_bytes(&[0; 17]), None);
+        assert_eq!(Handoff::from_bytes(&[0; 23]), None);
+        assert_eq!(Handoff::from_bytes(&[0; 25]), None);
     }
 }

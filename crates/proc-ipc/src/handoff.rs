@@ -14,17 +14,17 @@
 //! before it could advance the ring, and the message is gone with that consumer.
 
 use std::fs::File;
-use std::io::{self, IoSlice, IoSliceMut, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recv,
-    recvmsg, sendmsg, socketpair,
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, recv, sendmsg, socketpair,
 };
+use proc_core::travel::recv_with_fds;
 
 /// The seals of a handed-over memory file: its bytes can no longer change in any way.
 const SEALED: SealFlag = SealFlag::F_SEAL_SHRINK
@@ -179,49 +179,70 @@ impl SideChannel {
         }
     }
 
-    /// Takes the next datagram: its id (0 if malformed), the memory file it carried, and the
-    /// descriptors that came after the file (those of the handles its item holds).
-    pub(crate) fn take(&self) -> io::Result<(u64, Option<OwnedFd>, Vec<OwnedFd>)> {
+    /// Takes the next datagram: its id (0 if malformed) and the descriptors it carried, the
+    /// memory file first, then those of the handles its item holds.
+    ///
+    /// The datagram is looked at first (`MSG_PEEK`), which opens duplicates of its
+    /// descriptors and leaves it queued; it is taken only when all of them could be opened.
+    /// A process at its limit of open files gets [`Taking::Exhausted`] and the datagram
+    /// stays, whole, for a later take here or in another process.
+    pub(crate) fn take(&self) -> io::Result<Taking> {
         let mut id = [0u8; 8];
-        let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let mut fds = Vec::new();
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        let peeked = match recv_with_fds(self.recv_end.as_fd(), &mut id, &mut fds, flags) {
+            Ok(peeked) => peeked,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Taking::Empty),
+            Err(e) => return Err(e),
+        };
+        if peeked.fds_cut_off {
+            // The duplicates that could be opened close here; the datagram stays.
+            return Ok(Taking::Exhausted { opened: fds.len() });
+        }
+        // The duplicates are the message's descriptors: the datagram is taken without
+        // opening them again.
+        let taken_id = self.discard()?;
+        let id = match (peeked.bytes, peeked.bytes_cut_off) {
+            (8, false) => u64::from_le_bytes(id),
+            _ => 0,
+        };
+        if taken_id != Some(id) {
+            // Someone took the datagram between the two calls, without the consumers' lock.
+            return Ok(Taking::Taken {
+                id: 0,
+                fds: Vec::new(),
+            });
+        }
+        Ok(Taking::Taken { id, fds })
+    }
+
+    /// Takes the next datagram without opening any of its descriptors (the kernel closes
+    /// them); its id (0 if malformed), `None` when there is none.
+    pub(crate) fn discard(&self) -> io::Result<Option<u64>> {
+        let mut id = [0u8; 8];
         loop {
-            let mut iov = [IoSliceMut::new(&mut id)];
-            let received = match recvmsg::<()>(
+            // No control buffer: the datagram's descriptors are dropped, not opened.
+            match recv(
                 self.recv_end.as_raw_fd(),
-                &mut iov,
-                Some(&mut control),
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+                &mut id,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
             ) {
-                Ok(received) => received,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+                Ok(8) => return Ok(Some(u64::from_le_bytes(id))),
+                Ok(_) => return Ok(Some(0)),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
-            };
-            let mut files: Vec<OwnedFd> = Vec::new();
-            // With too little control space (MSG_CTRUNC) the descriptors that did fit cannot
-            // be reached through nix: treat the datagram as carrying nothing.
-            if let Ok(messages) = received.cmsgs() {
-                for message in messages {
-                    if let ControlMessageOwned::ScmRights(fds) = message {
-                        for fd in fds {
-                            // SAFETY: the kernel just installed this descriptor for us;
-                            // nothing else owns it.
-                            files.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                        }
-                    }
-                }
             }
-            let id = if received.bytes == 8 {
-                u64::from_le_bytes(id)
-            } else {
-                0
-            };
-            let file = if files.is_empty() {
-                None
-            } else {
-                Some(files.remove(0))
-            };
-            return Ok((id, file, files));
         }
     }
+}
+
+/// What [`SideChannel::take`] found.
+pub(crate) enum Taking {
+    /// The datagram was taken: its id (0 if malformed) and its descriptors.
+    Taken { id: u64, fds: Vec<OwnedFd> },
+    /// This process could open only `opened` of its descriptors: it was left in place.
+    Exhausted { opened: usize },
+    /// There was no datagram.
+    Empty,
 }

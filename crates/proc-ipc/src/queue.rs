@@ -76,7 +76,7 @@ use serde::de::DeserializeOwned;
 use crate::chunk::{self, Assembly, Outcome};
 use crate::error::{Error, GetError, PutError};
 use crate::frame::{self, FrameError, FrameKind, HEADER, Handoff, Ring, RingPayload};
-use crate::handoff::{self, Message, SideChannel};
+use crate::handoff::{self, Message, SideChannel, Taking};
 
 /// The ring size of a queue made with [`Queue::new`]: 1 MiB. Only the pages that items
 /// actually pass through take memory.
@@ -902,16 +902,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Outcome::Handoff => {
                     buf.clear();
                     chunk::append_from(buf, found.payload_len, 0, &mut payload);
-                    let message = self.take_handoff(buf);
-                    held.advance(found.next, true);
-                    // None: taken by a consumer that died; gone with it. Next frame.
-                    if let Some(message) = message {
-                        drop(held);
-                        let (message, carried) = message?;
-                        let decoded =
-                            proc_core::travel::decode(&message, shared.item_limit, carried);
-                        return decoded.map_err(|e| GetError::Failed(e.into()));
-                    }
+                    let (message, carried) = match self.take_handoff(buf) {
+                        // Taken by a consumer that died; gone with it. Next frame.
+                        HandedOver::Gone => {
+                            held.advance(found.next, true);
+                            continue;
+                        }
+                        // Not taken: the item stays first in the queue, whole.
+                        HandedOver::Left(error) => return Err(GetError::Failed(error)),
+                        HandedOver::Taken(taken) => {
+                            held.advance(found.next, true);
+                            drop(held);
+                            taken?
+                        }
+                    };
+                    let decoded = proc_core::travel::decode(&message, shared.item_limit, carried);
+                    return decoded.map_err(|e| GetError::Failed(e.into()));
                 }
                 Outcome::Bytes { from, len, last } => {
                     let first = Chunk {
@@ -992,49 +998,85 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// The bytes of the item a hand-over frame names, and the descriptors of the handles it
-    /// holds; `None` when its memory file is gone with a consumer that died (see the handoff
-    /// module). Runs under the lock.
-    fn take_handoff(&self, record: &[u8]) -> Option<Result<(Message, Vec<OwnedFd>), Error>> {
+    /// holds (see [`HandedOver`]). Runs under the lock.
+    fn take_handoff(&self, record: &[u8]) -> HandedOver {
         let shared = &*self.shared;
+        let taken = |result| HandedOver::Taken(result);
         let Some(record) = Handoff::from_bytes(record) else {
-            return Some(Err(Error::CorruptQueue {
+            return taken(Err(Error::CorruptQueue {
                 detail: "a hand-over frame does not hold a hand-over record".to_string(),
             }));
         };
+        let side_failed = |e| taken(Err(Error::io("reading a queue's side channel", e)));
         loop {
-            match shared.side.peek_id() {
-                Err(e) => return Some(Err(Error::io("reading a queue's side channel", e))),
-                Ok(None) => return None,
-                Ok(Some(id)) if id > record.id => return None,
-                Ok(Some(id)) => {
-                    let taken = shared.side.take();
-                    if id < record.id {
-                        // An orphan of a producer that died before publishing its frame.
-                        continue;
-                    }
-                    return Some(match taken {
-                        Ok((taken_id, Some(file), carried)) if taken_id == record.id => {
-                            let len = usize::try_from(record.len).unwrap_or(usize::MAX);
-                            if len > shared.item_limit {
-                                Err(Error::TooLarge {
-                                    len,
-                                    limit: shared.item_limit,
-                                })
-                            } else {
-                                SideChannel::read_file(file, len)
-                                    .map(|message| (message, carried))
-                                    .map_err(|e| Error::io("reading a large item's memory file", e))
-                            }
-                        }
-                        Ok(_) => Err(Error::CorruptQueue {
-                            detail: "a hand-over message came without its memory file".to_string(),
-                        }),
-                        Err(e) => Err(Error::io("receiving a large item's memory file", e)),
+            let id = match shared.side.peek_id() {
+                Err(e) => return side_failed(e),
+                Ok(None) => return HandedOver::Gone,
+                Ok(Some(id)) if id > record.id => return HandedOver::Gone,
+                Ok(Some(id)) => id,
+            };
+            if id < record.id {
+                // An orphan of a producer that died before publishing its frame: dropped
+                // without opening its descriptors.
+                if let Err(e) = shared.side.discard() {
+                    return side_failed(e);
+                }
+                continue;
+            }
+            // With its memory file, the datagram carries the descriptors of the handles.
+            let carried = usize::try_from(record.handles)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let mut fds = match shared.side.take() {
+                Err(e) => return side_failed(e),
+                Ok(Taking::Empty) => return HandedOver::Gone,
+                Ok(Taking::Exhausted { opened }) => {
+                    return HandedOver::Left(Error::DescriptorsExhausted {
+                        carried,
+                        received: opened,
+                        item_kept: true,
                     });
                 }
+                Ok(Taking::Taken { id, fds }) if id == record.id => fds,
+                Ok(Taking::Taken { .. }) => {
+                    return taken(Err(Error::CorruptQueue {
+                        detail: "a hand-over message is not the one its frame names".to_string(),
+                    }));
+                }
+            };
+            if fds.len() != carried {
+                return taken(Err(Error::DescriptorMismatch {
+                    announced: carried,
+                    arrived: fds.len(),
+                }));
             }
+            let file = fds.remove(0);
+            let len = usize::try_from(record.len).unwrap_or(usize::MAX);
+            if len > shared.item_limit {
+                return taken(Err(Error::TooLarge {
+                    len,
+                    limit: shared.item_limit,
+                }));
+            }
+            return taken(
+                SideChannel::read_file(file, len)
+                    .map(|message| (message, fds))
+                    .map_err(|e| Error::io("reading a large item's memory file", e)),
+            );
         }
     }
+}
+
+/// What became of the item a hand-over frame names.
+enum HandedOver {
+    /// Its memory file was taken by a consumer that died before moving past the frame: the
+    /// item is gone with that consumer.
+    Gone,
+    /// It was taken from the side channel: its bytes and descriptors, or why they are not
+    /// an item (an error for this item only).
+    Taken(Result<(Message, Vec<OwnedFd>), Error>),
+    /// It was left where it is, whole: this process could not open its descriptors.
+    Left(Error),
 }
 
 /// The frame of a streamed item that a consumer is reading: its payload from `at` to
@@ -1744,6 +1786,7 @@ impl<'q, T> Held<'q, T> {
                 let record = Handoff {
                     id,
                     len: encoding.len() as u64,
+                    handles: carried.len() as u64,
                 };
                 self.publish(FrameKind::Handoff, &[&record.to_bytes()], true);
                 Attempt::Done
@@ -2291,9 +2334,11 @@ mod tests {
         q.put(vec![1; 5000]).unwrap(); // handed over
         q.put(vec![2; 10]).unwrap(); // inline
         // A consumer takes the first item's file and dies before moving the ring's head.
-        let (id, file, _) = q.shared.side.take().unwrap();
-        assert_eq!(id, 1);
-        drop(file);
+        let Ok(Taking::Taken { id, fds }) = q.shared.side.take() else {
+            panic!("the first item's file is in the side channel");
+        };
+        assert_eq!((id, fds.len()), (1, 1));
+        drop(fds);
         assert_eq!(q.get().unwrap(), vec![2; 10]);
         assert!(q.is_empty());
     }

@@ -58,3 +58,40 @@ pub fn write_raw(conn: &Connection, bytes: &[u8]) {
         left = &left[n..];
     }
 }
+
+/// The descriptors open in this process now.
+pub fn open_fds() -> usize {
+    // The directory's own descriptor is counted while it is read; it is the same in every
+    // count, so counts compare.
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// Brings this process to its limit of open descriptors: lowers the soft `RLIMIT_NOFILE`
+/// to a little above the highest descriptor open now, then opens copies of stdin until no
+/// more can be opened. Dropping `free` of the returned copies leaves room for that many.
+/// Only for a child process of a test: the limit is the whole process's.
+pub fn exhaust_descriptors() -> Vec<std::os::fd::OwnedFd> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let highest = std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(2);
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 8, hard).expect("setrlimit");
+    let mut copies = Vec::new();
+    loop {
+        match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(copy) => copies.push(copy),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return copies,
+            Err(e) => panic!("duplicating stdin: {e}"),
+        }
+        assert!(
+            copies.len() as u64 <= highest + 8,
+            "the limit does not hold"
+        );
+    }
+}
