@@ -449,6 +449,83 @@ impl<'de> Deserialize<'de> for HandleKind {
     }
 }
 
+/// Writes a handle: its kind, then `rest` (its descriptors, as [`FdRef`]s, and whatever
+/// else travels with them). [`deserialize_handle`] reads it back.
+///
+/// ```
+/// use std::os::fd::{AsFd, OwnedFd};
+/// use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// use proc_core::travel::{self, FdRef, ReceivedFd};
+///
+/// /// A handle to a pipe's reading end, with a label.
+/// struct Reader(OwnedFd, u32);
+///
+/// impl Serialize for Reader {
+///     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+///         travel::serialize_handle(s, "Reader", &(FdRef::new(self.0.as_fd()), self.1))
+///     }
+/// }
+///
+/// impl<'de> Deserialize<'de> for Reader {
+///     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+///         let (fd, label): (ReceivedFd, u32) = travel::deserialize_handle(d, "Reader")?;
+///         Ok(Reader(fd.into_inner(), label))
+///     }
+/// }
+///
+/// /// Another kind of handle, with the same wire form.
+/// struct Writer(OwnedFd);
+///
+/// impl<'de> Deserialize<'de> for Writer {
+///     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+///         let (fd, _): (ReceivedFd, u32) = travel::deserialize_handle(d, "Writer")?;
+///         Ok(Writer(fd.into_inner()))
+///     }
+/// }
+///
+/// let (read, _write) = std::io::pipe()?;
+/// let parcel = travel::encode(&Reader(read.into(), 7))?;
+/// let back: Reader = travel::decode(&parcel.bytes, 64, parcel.fds)?;
+/// assert_eq!(back.1, 7);
+///
+/// // Received as another kind, it is refused before anything else of it is read.
+/// let parcel = travel::encode(&back)?;
+/// let err = travel::decode::<Writer>(&parcel.bytes, 64, parcel.fds).err().unwrap();
+/// assert!(err.to_string().ends_with("received a Reader where a Writer was expected"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn serialize_handle<S: Serializer, R: Serialize + ?Sized>(
+    serializer: S,
+    kind: &'static str,
+    rest: &R,
+) -> Result<S::Ok, S::Error> {
+    (HandleKind::new(kind), rest).serialize(serializer)
+}
+
+/// Reads what [`serialize_handle`] wrote: the kind, which must be `kind` (otherwise a
+/// decode error that names both, before anything else is read), then the rest.
+pub fn deserialize_handle<'de, D: Deserializer<'de>, R: Deserialize<'de>>(
+    deserializer: D,
+    kind: &'static str,
+) -> Result<R, D::Error> {
+    struct Handle<R>(&'static str, std::marker::PhantomData<R>);
+    impl<'de, R: Deserialize<'de>> serde::de::Visitor<'de> for Handle<R> {
+        type Value = R;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a multiproc {} handle", self.0)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<R, A::Error> {
+            let missing = |index| A::Error::invalid_length(index, &self);
+            let received: HandleKind = seq.next_element()?.ok_or_else(|| missing(0))?;
+            received.expect(self.0)?;
+            seq.next_element()?.ok_or_else(|| missing(1))
+        }
+    }
+    deserializer.deserialize_tuple(2, Handle(kind, std::marker::PhantomData))
+}
+
 /// Sends all of `data` on the stream socket `socket`, with `fds` attached to its first
 /// bytes (`SCM_RIGHTS`). Blocks until everything is in the socket's buffer. Never raises
 /// SIGPIPE: a peer that is gone gives `BrokenPipe`.
