@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, send, shutdown, socketpair,
+    AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, SockaddrLike, SockaddrStorage,
+    getsockname, getsockopt, send, shutdown, socketpair, sockopt,
 };
 use std::collections::VecDeque;
 
@@ -659,22 +660,38 @@ impl Serialize for Connection {
                  them before sending the connection to another process",
             ));
         }
-        (
+        let rest = (
             FdRef::new(self.stream.as_fd()),
             self.readable,
             self.writable,
             self.limit as u64,
-        )
-            .serialize(serializer)
+        );
+        travel::serialize_handle(serializer, KIND, &rest)
     }
 }
+
+/// The kind a connection travels as.
+const KIND: &str = "Connection";
 
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let (fd, readable, writable, limit): (ReceivedFd, bool, bool, u64) =
-            Deserialize::deserialize(deserializer)?;
+            travel::deserialize_handle(deserializer, KIND)?;
+        let fd = fd.into_inner();
+        // Framing, descriptors and end of file are those of a Unix stream socket.
+        let refuse = |what: String| {
+            D::Error::custom(format!(
+                "a received connection is {what}, not a Unix stream socket"
+            ))
+        };
+        let address = getsockname::<SockaddrStorage>(fd.as_raw_fd())
+            .map_err(|e| refuse(format!("not a socket ({e})")))?;
+        let kind = getsockopt(&fd, sockopt::SockType).map_err(|e| refuse(e.to_string()))?;
+        if address.family() != Some(AddressFamily::Unix) || kind != SockType::Stream {
+            return Err(refuse(format!("a {:?} {kind:?} socket", address.family())));
+        }
         let limit = usize::try_from(limit).map_err(D::Error::custom)?;
-        Ok(Connection::new(fd.into_inner(), readable, writable).with_limit(limit))
+        Ok(Connection::new(fd, readable, writable).with_limit(limit))
     }
 }
 

@@ -471,11 +471,8 @@ impl<T> QueueBuilder<T> {
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
     pub fn build(self) -> Result<Queue<T>, Error> {
-        if self.ring_bytes < 64 {
-            return Err(Error::InvalidArgument {
-                reason: "a queue's ring must be at least 64 bytes",
-            });
-        }
+        check_settings(self.ring_bytes, self.item_limit)
+            .map_err(|reason| Error::InvalidArgument { reason })?;
         let ring = MutexRegion::new(c"multiproc-queue", MutexKind::ErrorCheck, self.ring_bytes)
             .map_err(Error::from)?;
         let gets = MutexRegion::new(c"multiproc-queue-gets", MutexKind::ErrorCheck, 0)
@@ -491,6 +488,18 @@ impl<T> QueueBuilder<T> {
             self.large_items,
         )))
     }
+}
+
+/// Why a queue with these settings cannot work, if it cannot: the one check of what a
+/// builder makes and a receiver takes.
+pub(crate) fn check_settings(ring_bytes: usize, item_limit: usize) -> Result<(), &'static str> {
+    if ring_bytes < 64 {
+        return Err("a queue's ring must be at least 64 bytes");
+    }
+    if item_limit == 0 {
+        return Err("a queue's item limit must be at least 1 byte");
+    }
+    Ok(())
 }
 
 /// How long a put or get may wait.
@@ -2341,6 +2350,31 @@ mod tests {
         drop(fds);
         assert_eq!(q.get().unwrap(), vec![2; 10]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_hand_over_whose_descriptors_are_not_the_count_its_record_says_is_an_error_for_it_only() {
+        for extra in [0, 3] {
+            let q: Queue<(u8, proc_sync::Event)> = Queue::new(0).unwrap();
+            let event = proc_sync::Event::new().unwrap();
+            q.put((1, event.clone())).unwrap();
+            // A holder of the queue swaps the item's datagram for one with another count of
+            // descriptors: its memory file, and `extra` instead of the event's one.
+            let Ok(Taking::Taken { id, fds }) = q.shared.side.take() else {
+                panic!("the item's datagram is in the side channel");
+            };
+            let carried: Vec<OwnedFd> = (0..extra).map(|_| fds[1].try_clone().unwrap()).collect();
+            q.shared.side.send(id, &fds[0], &carried).unwrap();
+            q.put((2, event.clone())).unwrap();
+            match q.try_get() {
+                Err(GetError::Failed(Error::DescriptorMismatch {
+                    announced: 2,
+                    arrived,
+                })) if arrived == 1 + extra => {}
+                other => panic!("expected a descriptor mismatch, got {other:?}"),
+            }
+            assert_eq!(q.try_get().unwrap().0, 2, "the next item arrives");
+        }
     }
 
     #[test]

@@ -5,13 +5,18 @@
 //! items); the receiver maps the same regions, so both hold the same queue. (A `Connection`
 //! travels as its socket, see its own module.)
 
-use proc_core::travel::{FdRef, ReceivedFd};
+use std::os::fd::{AsFd, OwnedFd};
+
+use proc_core::travel::{self, FdRef, ReceivedFd};
 use proc_sync::raw::MutexRegion;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::handoff::SideChannel;
-use crate::queue::{LargeItems, Queue, Shared};
+use crate::queue::{self, GetSide, LargeItems, PutSide, Queue, Shared};
+
+/// The kind a queue travels as.
+const KIND: &str = "Queue";
 
 /// What travels besides the descriptors.
 #[derive(Serialize, Deserialize)]
@@ -32,14 +37,14 @@ impl<T> Serialize for Queue<T> {
             item_limit: shared.item_limit as u64,
             handed_over: shared.large_items == LargeItems::HandedOver,
         };
-        (
+        let rest = (
             FdRef::new(shared.ring.fd()),
             FdRef::new(shared.gets.fd()),
             FdRef::new(send_end),
             FdRef::new(recv_end),
             settings,
-        )
-            .serialize(serializer)
+        );
+        travel::serialize_handle(serializer, KIND, &rest)
     }
 }
 
@@ -47,11 +52,33 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         type Wire = (ReceivedFd, ReceivedFd, ReceivedFd, ReceivedFd, Settings);
         let (ring, gets, send_end, recv_end, settings): Wire =
-            Deserialize::deserialize(deserializer)?;
-        let ring_bytes = usize::try_from(settings.ring_bytes).map_err(D::Error::custom)?;
-        let item_limit = usize::try_from(settings.item_limit).map_err(D::Error::custom)?;
-        let ring = MutexRegion::from_fd(ring.into_inner(), ring_bytes).map_err(D::Error::custom)?;
-        let gets = MutexRegion::from_fd(gets.into_inner(), 0).map_err(D::Error::custom)?;
+            travel::deserialize_handle(deserializer, KIND)?;
+        let refuse = |reason: String| D::Error::custom(format!("a received queue's {reason}"));
+        let too_large = |what: &str, n: u64| refuse(format!("{what} of {n} bytes is too large"));
+        let ring_bytes = usize::try_from(settings.ring_bytes)
+            .map_err(|_| too_large("ring", settings.ring_bytes))?;
+        let item_limit = usize::try_from(settings.item_limit)
+            .map_err(|_| too_large("item limit", settings.item_limit))?;
+        // What no builder makes, no receiver takes.
+        queue::check_settings(ring_bytes, item_limit)
+            .map_err(|reason| refuse(format!("settings are not ones a builder makes: {reason}")))?;
+        // The files hold exactly the layout of those settings: a ring that the processes
+        // sharing it saw with different sizes would be read at different places.
+        let (ring, gets) = (ring.into_inner(), gets.into_inner());
+        let ring_layout = (size_of::<PutSide>() as u64).saturating_add(settings.ring_bytes);
+        for (file, what, layout) in [
+            (&ring, "ring", ring_layout),
+            (&gets, "consumers' state", size_of::<GetSide>() as u64),
+        ] {
+            let size = file_size(file).map_err(|e| refuse(format!("{what} {e}")))?;
+            if size != layout {
+                return Err(refuse(format!(
+                    "{what} is a file of {size} bytes where its settings make {layout}"
+                )));
+            }
+        }
+        let ring = MutexRegion::from_fd(ring, ring_bytes).map_err(D::Error::custom)?;
+        let gets = MutexRegion::from_fd(gets, 0).map_err(D::Error::custom)?;
         let side = SideChannel::from_fds(send_end.into_inner(), recv_end.into_inner())
             .map_err(D::Error::custom)?;
         let large_items = match settings.handed_over {
@@ -67,4 +94,14 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
             large_items,
         )))
     }
+}
+
+/// The size of a received file; an error for anything that is not a regular file (a
+/// memory file is one).
+fn file_size(file: &OwnedFd) -> Result<u64, String> {
+    let stat = nix::sys::stat::fstat(file.as_fd()).map_err(|e| format!("fstat failed: {e}"))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err("is not a memory file".to_string());
+    }
+    u64::try_from(stat.st_size).map_err(|_| "has a negative size".to_string())
 }

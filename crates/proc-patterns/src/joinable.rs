@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use proc_core::travel::{FdRef, ReceivedFd};
+use proc_core::travel::{self, FdRef, ReceivedFd};
 use proc_ipc::{GetError, Iter, PutError, Queue, QueueBuilder};
 use proc_sync::raw::{AtomicBlock, Deadline, SharedAtomics, futex};
 use serde::de::{DeserializeOwned, Error as _};
@@ -102,13 +102,18 @@ impl<T> Clone for JoinableQueue<T> {
 /// the same queue with the same count in the receiver.
 impl<T> Serialize for JoinableQueue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        (&self.queue, FdRef::new(self.counter.fd())).serialize(serializer)
+        let rest = (&self.queue, FdRef::new(self.counter.fd()));
+        travel::serialize_handle(serializer, KIND, &rest)
     }
 }
 
+/// The kind a joinable queue travels as.
+const KIND: &str = "JoinableQueue";
+
 impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let (queue, counter): (Queue<T>, ReceivedFd) = Deserialize::deserialize(deserializer)?;
+        let (queue, counter): (Queue<T>, ReceivedFd) =
+            travel::deserialize_handle(deserializer, KIND)?;
         let counter = SharedAtomics::from_fd(counter.into_inner()).map_err(D::Error::custom)?;
         Ok(JoinableQueue { queue, counter })
     }

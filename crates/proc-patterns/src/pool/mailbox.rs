@@ -22,7 +22,7 @@
 //! Mapping them with `MADV_DONTFORK`, and having each worker map its own pair from the
 //! descriptors, would end that; not done yet.
 
-use proc_core::travel::{FdRef, ReceivedFd};
+use proc_core::travel::{self, FdRef, ReceivedFd};
 use proc_sync::raw::SharedBytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -129,13 +129,17 @@ impl Mailbox {
 /// A mailbox travels to its worker as its memory file and its size.
 impl Serialize for Mailbox {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (FdRef::new(self.0.fd()), self.capacity() as u64).serialize(serializer)
+        let rest = (FdRef::new(self.0.fd()), self.capacity() as u64);
+        travel::serialize_handle(serializer, KIND, &rest)
     }
 }
 
+/// The kind a mailbox travels as.
+const KIND: &str = "Mailbox";
+
 impl<'de> Deserialize<'de> for Mailbox {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (fd, capacity): (ReceivedFd, u64) = Deserialize::deserialize(deserializer)?;
+        let (fd, capacity): (ReceivedFd, u64) = travel::deserialize_handle(deserializer, KIND)?;
         let capacity = usize::try_from(capacity).map_err(D::Error::custom)?;
         SharedBytes::from_fd(fd.into_inner(), capacity)
             .map(Mailbox)
