@@ -11,6 +11,9 @@ use crate::run::{cargo, step};
 /// to the default run: they show closures, which need Fork.
 const UNDER_EVERY_START_METHOD: &[&str] = &["proc-core", "proc-sync", "proc-ipc", "proc-patterns"];
 
+/// How long `ci` fuzzes each target.
+const FUZZ_SECONDS: u64 = 10;
+
 /// The start methods besides the default, Fork.
 const OTHER_START_METHODS: [&str; 2] = ["spawn", "forkserver"];
 
@@ -102,6 +105,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // Benchmarks report and never judge: this smoke run fails only when a workload does.
     println!("\n==> cargo xtask bench --quick");
     crate::bench::run(&["--quick".to_string()])?;
+
+    // Every decode path that takes bytes or descriptors from another process, fuzzed for a
+    // bounded time (coverage-guided, from the corpus earlier runs here left).
+    println!("\n==> cargo xtask fuzz --seconds {FUZZ_SECONDS}");
+    crate::fuzz::run(&["--seconds".to_string(), FUZZ_SECONDS.to_string()])?;
 
     // A short pass of the fault and load suite, with a fresh seed each time (printed, so
     // that a failure can be replayed).

@@ -8,15 +8,19 @@
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
 //!   installed), the suites that run under every start method again under Spawn and
 //!   ForkServer, the docs without warnings, the examples under every start method, a smoke
-//!   run of `cargo xtask bench --quick` and a 30 s pass of `cargo xtask torture`.
+//!   run of `cargo xtask bench --quick`, 10 s of each fuzz target and a 30 s pass of
+//!   `cargo xtask torture`.
 //! - `cargo xtask bench`: multiproc against Python's `multiprocessing` and the kernel's
 //!   limit, workload by workload, in one run (see `bench/mod.rs`).
 //! - `cargo xtask torture [--seconds N] [--seed S]`: the fault and load suite (see
 //!   `torture.rs`).
+//! - `cargo xtask fuzz [--seconds N] [--only NAME,NAME]`: the fuzz targets under `fuzz/`,
+//!   coverage-guided, for a bounded time each (see `fuzz.rs`).
 
 mod bench;
 mod ci;
 mod examples;
+mod fuzz;
 mod run;
 mod torture;
 
@@ -30,9 +34,11 @@ commands:
              --start-method fork|spawn|forkserver (default fork)
   ci         fmt check, clippy -D warnings, tests + doctests (also under spawn and
              forkserver), docs, examples under every start method, bench --quick,
-             30 s of torture
+             10 s of each fuzz target, 30 s of torture
   bench      multiproc against Python's multiprocessing and the kernel's limit
              [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
+  fuzz       [--seconds N] [--only NAME,NAME]: every fuzz target under fuzz/, N s
+             each (default 60; ci runs 10), coverage-guided, on the stable toolchain
   torture    [--seconds N] [--seed S] [--only NAME,NAME]: the fault and load suite
              (default 60 s; ci runs 30 s); prints a table, fails on any loss,
              duplicate, corruption, deadlock or leak
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("torture") => torture::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

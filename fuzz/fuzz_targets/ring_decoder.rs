@@ -5,7 +5,7 @@
 //! another process left in shared memory, and the two decodes must agree.
 //!
 //! ```text
-//! cargo +nightly fuzz run ring_decoder -- -max_total_time=300
+//! cargo xtask fuzz --only ring_decoder --seconds 300
 //! ```
 
 #![no_main]
