@@ -118,6 +118,12 @@ fn the_joinable_scenario_passes_with_producers_and_consumers_killed() {
 }
 
 #[test]
+fn the_fdlimit_scenario_passes_with_consumers_at_their_descriptor_limit() {
+    // The scenario itself fails if no get was refused for want of descriptors.
+    passes("fdlimit", false);
+}
+
+#[test]
 fn the_pool_scenario_passes_with_workers_killed() {
     passes("pool", false);
 }
@@ -146,6 +152,18 @@ fn items_a_consumer_drops_without_recording_are_reported_lost() {
 fn an_item_put_twice_is_reported_as_a_duplicate() {
     fails("queue", "duplicate", &[], |run| {
         run.number("duplicates") > 0
+    });
+}
+
+#[test]
+fn items_a_consumer_at_its_descriptor_limit_drops_are_reported_lost() {
+    fails("fdlimit", "lose", &[], |run| run.number("lost") > 0);
+}
+
+#[test]
+fn a_descriptor_a_consumer_at_its_limit_keeps_open_is_counted_as_leaked() {
+    fails("fdlimit", "keep-fd", &[], |run| {
+        run.number("leaked_fds") > 0 && run.stderr.contains("left open")
     });
 }
 
@@ -195,7 +213,7 @@ fn an_unreaped_child_is_counted_as_a_zombie() {
 }
 
 #[test]
-fn list_names_the_seven_scenarios_in_order() {
+fn list_names_the_eight_scenarios_in_order() {
     let out = Command::new(BIN).arg("list").output().expect("run torture");
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -204,7 +222,7 @@ fn list_names_the_seven_scenarios_in_order() {
     assert_eq!(
         names,
         [
-            "lock", "queue", "joinable", "pool", "churn", "signals", "load"
+            "lock", "queue", "joinable", "fdlimit", "pool", "churn", "signals", "load"
         ]
     );
 }

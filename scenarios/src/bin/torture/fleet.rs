@@ -10,7 +10,6 @@ use multiproc::Process;
 use crate::Config;
 use crate::lock_rig::LockRig;
 use crate::procfs;
-use crate::queue_rig::{Channel, QueueRig};
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::signals;
@@ -68,6 +67,29 @@ impl Faults {
     }
 }
 
+/// The producers and consumers of a queue rig, as the fleet drives them: the rig starts
+/// them, and books how each one ended.
+pub trait QueueWorkers {
+    /// The progress counter the watchdog watches.
+    fn progress(&self) -> impl Fn() -> u64 + Send + 'static;
+    /// Whether another producer incarnation can be recorded.
+    fn has_room(&self) -> bool;
+    fn spawn_producer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String>;
+    fn spawn_consumer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String>;
+    /// Whether incarnation `incarnation` runs its body (its signal handlers are in place).
+    fn running(&self, incarnation: u32) -> bool;
+    /// Producer `incarnation` ended with `code`; `allowed` are the codes it may have.
+    fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report);
+    /// Consumer `incarnation` ended with `code`; `allowed` are the codes it may have.
+    fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report);
+    /// Tells the producers to finish their put and end.
+    fn stop(&self);
+    /// Closes the queue: consumers drain it and end.
+    fn close(&self);
+    /// The figures, once every process has ended and the queue is drained.
+    fn finish(&self, report: &mut Report);
+}
+
 struct Member {
     role: Role,
     incarnation: u32,
@@ -76,9 +98,9 @@ struct Member {
 }
 
 /// The rigs, their workers and the fault loop.
-pub struct Fleet<C: Channel> {
+pub struct Fleet<Q: QueueWorkers> {
     pub lock: Option<LockRig>,
-    pub queue: Option<QueueRig<C>>,
+    pub queue: Option<Q>,
     members: Vec<Member>,
     rng: Rng,
     stall: Duration,
@@ -91,8 +113,8 @@ pub struct Fleet<C: Channel> {
     pub report: Report,
 }
 
-impl<C: Channel> Fleet<C> {
-    pub fn new(config: &Config, report: Report) -> Fleet<C> {
+impl<Q: QueueWorkers> Fleet<Q> {
+    pub fn new(config: &Config, report: Report) -> Fleet<Q> {
         Fleet {
             lock: None,
             queue: None,

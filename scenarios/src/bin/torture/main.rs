@@ -12,12 +12,13 @@
 //! torture` runs every scenario this way, each in a fresh process, with a watchdog of its
 //! own around it, and prints the table.
 //!
-//! The scenarios (see `scenarios.rs`): `lock`, `queue`, `joinable`, `pool`, `churn`,
-//! `signals`, `load`. Every random choice comes from the seed, which is printed; a wedge is
+//! The scenarios (see `scenarios.rs`): `lock`, `queue`, `joinable`, `fdlimit`, `pool`,
+//! `churn`, `signals`, `load`. Every random choice comes from the seed, which is printed; a wedge is
 //! reported by the watchdog (`watchdog.rs`) with where every process stands.
 
 mod churn;
 mod fleet;
+mod limit_rig;
 mod lock_rig;
 mod pool;
 mod procfs;
@@ -46,6 +47,9 @@ pub enum Sabotage {
     Lose,
     /// queue: producers put their sixth item twice.
     Duplicate,
+    /// fdlimit: a consumer keeps a descriptor open after its first refused get, without
+    /// saying so.
+    KeepFd,
     /// lock: each worker's third increment adds 2 to the counter.
     DoubleCount,
     /// lock: a half-done increment of a dead holder is not rolled back.
@@ -66,6 +70,7 @@ impl Sabotage {
         Some(match name {
             "lose" => Sabotage::Lose,
             "duplicate" => Sabotage::Duplicate,
+            "keep-fd" => Sabotage::KeepFd,
             "double-count" => Sabotage::DoubleCount,
             "skip-rollback" => Sabotage::SkipRollback,
             "wedge" => Sabotage::Wedge,

@@ -27,13 +27,19 @@
 //! For a joinable queue, the books also bound how many items can never be marked done:
 //! at least one per dead consumer that held an unrecorded item, at most one per dead
 //! consumer caught in or after `get` and per dead producer caught inside `put`.
+//!
+//! The books are [`Books`], apart from the items: the `fdlimit` scenario's rig
+//! (`limit_rig`) moves items of its own and keeps the same books.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use multiproc::{ByteBuf, GetError, JoinableQueue, Process, PutError, Queue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::fleet::QueueWorkers;
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::shared::{Board, MAX_INCARNATIONS, Slots, TALLY_ITEMS, Tally};
@@ -43,37 +49,37 @@ use crate::{Sabotage, spawn_worker};
 /// What moves through the queue: (producer incarnation, item index, payload).
 pub type Item = (u32, u64, ByteBuf);
 
-/// The queue under test: a [`Queue`] or a [`JoinableQueue`], seen the same way.
-pub trait Channel: Clone + Send + Sync + 'static {
-    fn put(&self, item: Item) -> Result<(), PutError<Item>>;
-    fn put_timeout(&self, item: Item, timeout: Duration) -> Result<(), PutError<Item>>;
-    fn try_put(&self, item: Item) -> Result<(), PutError<Item>>;
-    fn get(&self) -> Result<Item, GetError>;
-    fn get_timeout(&self, timeout: Duration) -> Result<Item, GetError>;
-    fn try_get(&self) -> Result<Item, GetError>;
+/// The queue under test: a [`Queue`] or a [`JoinableQueue`] of items `I`, seen the same way.
+pub trait Channel<I>: Clone + Send + Sync + 'static {
+    fn put(&self, item: I) -> Result<(), PutError<I>>;
+    fn put_timeout(&self, item: I, timeout: Duration) -> Result<(), PutError<I>>;
+    fn try_put(&self, item: I) -> Result<(), PutError<I>>;
+    fn get(&self) -> Result<I, GetError>;
+    fn get_timeout(&self, timeout: Duration) -> Result<I, GetError>;
+    fn try_get(&self) -> Result<I, GetError>;
     fn close(&self);
     fn is_empty(&self) -> bool;
     /// Marks an item done (a joinable queue); nothing for a plain queue.
     fn task_done(&self) -> Result<(), String>;
 }
 
-impl Channel for Queue<Item> {
-    fn put(&self, item: Item) -> Result<(), PutError<Item>> {
+impl<I: Serialize + DeserializeOwned + Send + 'static> Channel<I> for Queue<I> {
+    fn put(&self, item: I) -> Result<(), PutError<I>> {
         Queue::put(self, item)
     }
-    fn put_timeout(&self, item: Item, timeout: Duration) -> Result<(), PutError<Item>> {
+    fn put_timeout(&self, item: I, timeout: Duration) -> Result<(), PutError<I>> {
         Queue::put_timeout(self, item, timeout)
     }
-    fn try_put(&self, item: Item) -> Result<(), PutError<Item>> {
+    fn try_put(&self, item: I) -> Result<(), PutError<I>> {
         Queue::try_put(self, item)
     }
-    fn get(&self) -> Result<Item, GetError> {
+    fn get(&self) -> Result<I, GetError> {
         Queue::get(self)
     }
-    fn get_timeout(&self, timeout: Duration) -> Result<Item, GetError> {
+    fn get_timeout(&self, timeout: Duration) -> Result<I, GetError> {
         Queue::get_timeout(self, timeout)
     }
-    fn try_get(&self) -> Result<Item, GetError> {
+    fn try_get(&self) -> Result<I, GetError> {
         Queue::try_get(self)
     }
     fn close(&self) {
@@ -87,23 +93,23 @@ impl Channel for Queue<Item> {
     }
 }
 
-impl Channel for JoinableQueue<Item> {
-    fn put(&self, item: Item) -> Result<(), PutError<Item>> {
+impl<I: Serialize + DeserializeOwned + Send + 'static> Channel<I> for JoinableQueue<I> {
+    fn put(&self, item: I) -> Result<(), PutError<I>> {
         JoinableQueue::put(self, item)
     }
-    fn put_timeout(&self, item: Item, timeout: Duration) -> Result<(), PutError<Item>> {
+    fn put_timeout(&self, item: I, timeout: Duration) -> Result<(), PutError<I>> {
         JoinableQueue::put_timeout(self, item, timeout)
     }
-    fn try_put(&self, item: Item) -> Result<(), PutError<Item>> {
+    fn try_put(&self, item: I) -> Result<(), PutError<I>> {
         JoinableQueue::try_put(self, item)
     }
-    fn get(&self) -> Result<Item, GetError> {
+    fn get(&self) -> Result<I, GetError> {
         JoinableQueue::get(self)
     }
-    fn get_timeout(&self, timeout: Duration) -> Result<Item, GetError> {
+    fn get_timeout(&self, timeout: Duration) -> Result<I, GetError> {
         JoinableQueue::get_timeout(self, timeout)
     }
-    fn try_get(&self) -> Result<Item, GetError> {
+    fn try_get(&self) -> Result<I, GetError> {
         JoinableQueue::try_get(self)
     }
     fn close(&self) {
@@ -154,14 +160,14 @@ struct Producer {
     killed: Option<bool>,
 }
 
-/// The shared objects of the rig and what the parent knows.
-pub struct QueueRig<C: Channel> {
-    channel: C,
-    tally: Tally,
-    slots: Slots,
-    board: Board,
-    style: Style,
-    sabotage: Sabotage,
+/// The books of a queue rig, whatever its items are: the shared tally, slots and counters
+/// that the workers write (see the module's docs), and what the parent knows of each
+/// incarnation and of each death. A rig with items of its own (`limit_rig`) keeps the same
+/// books, so that its figures mean what the queue rig's mean.
+pub struct Books {
+    pub tally: Tally,
+    pub slots: Slots,
+    pub board: Board,
     next_incarnation: u32,
     next_index: u64,
     producers: Vec<Producer>,
@@ -176,15 +182,12 @@ pub struct QueueRig<C: Channel> {
     puts_from_here: u64,
 }
 
-impl<C: Channel> QueueRig<C> {
-    pub fn new(channel: C, style: Style, sabotage: Sabotage) -> Result<QueueRig<C>, String> {
-        Ok(QueueRig {
-            channel,
+impl Books {
+    pub fn new() -> Result<Books, String> {
+        Ok(Books {
             tally: Tally::new()?,
             slots: Slots::new()?,
             board: Board::new()?,
-            style,
-            sabotage,
             next_incarnation: 0,
             next_index: 0,
             producers: Vec::new(),
@@ -197,30 +200,236 @@ impl<C: Channel> QueueRig<C> {
         })
     }
 
+    /// The progress counter the watchdog watches: puts acknowledged and gets recorded.
     pub fn progress(&self) -> impl Fn() -> u64 + Send + 'static {
         let board = self.board.clone();
         move || Board::read(&board.get().ops)
     }
 
-    /// Whether another incarnation with a full quota of items can be recorded.
-    pub fn has_room(&self) -> bool {
+    /// Whether another incarnation with `quota` items can be recorded, among the first
+    /// `items` indices (at most [`TALLY_ITEMS`]).
+    pub fn has_room(&self, quota: u64, items: u64) -> bool {
         (self.next_incarnation as usize) < MAX_INCARNATIONS
-            && self.next_index + self.style.quota <= TALLY_ITEMS
+            && self.next_index + quota <= items.min(TALLY_ITEMS)
     }
 
-    fn next_incarnation(&mut self) -> u32 {
+    /// The number of a new consumer incarnation.
+    pub fn next_incarnation(&mut self) -> u32 {
         let me = self.next_incarnation;
         self.next_incarnation += 1;
         me
     }
 
+    /// A new producer incarnation with `quota` items: its number and its first index. One
+    /// that never dies (this process) is `from_here`.
+    pub fn enrol_producer(&mut self, quota: u64, from_here: bool) -> (u32, u64) {
+        let me = self.next_incarnation();
+        let base = self.next_index;
+        self.next_index += quota;
+        self.producers.push(Producer {
+            incarnation: me,
+            base,
+            quota,
+            killed: from_here.then_some(false),
+        });
+        (me, base)
+    }
+
+    /// Counts a put made by this process.
+    pub fn put_from_here(&mut self) {
+        self.puts_from_here += 1;
+    }
+
+    /// The indices given out so far.
+    pub fn indices(&self) -> std::ops::Range<u64> {
+        0..self.next_index
+    }
+
+    /// The items found in the hand of a consumer that died.
+    pub fn held_by_dead(&self) -> &[u64] {
+        &self.held_by_dead
+    }
+
+    /// Whether incarnation `incarnation` runs its body (its signal handlers are in place).
+    pub fn running(&self, incarnation: u32) -> bool {
+        self.slots.at(incarnation).running.load(Ordering::Acquire) != 0
+    }
+
+    fn check_code(what: &str, code: i32, allowed: &[i32], report: &mut Report) {
+        if !allowed.contains(&code) {
+            report.corrupt(format!(
+                "{what} ended with exit code {code}, expected one of {allowed:?}"
+            ));
+        }
+    }
+
+    /// Producer `incarnation` ended with `code`.
+    pub fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        Self::check_code(&format!("producer {incarnation}"), code, allowed, r);
+        let died = code < 0;
+        if died && self.slots.at(incarnation).putting.load(Ordering::Acquire) != 0 {
+            // Reserved in a joinable queue's count, maybe never published.
+            self.owed_max += 1;
+        }
+        if let Some(p) = self
+            .producers
+            .iter_mut()
+            .rev()
+            .find(|p| p.incarnation == incarnation)
+        {
+            p.killed = Some(died);
+        }
+    }
+
+    /// Consumer `incarnation` ended with `code`.
+    pub fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        Self::check_code(&format!("consumer {incarnation}"), code, allowed, r);
+        self.consumers_ended += 1;
+        if code >= 0 {
+            return;
+        }
+        let slot = self.slots.at(incarnation);
+        let in_hand = slot.in_hand.load(Ordering::Acquire);
+        if in_hand != 0 {
+            let index = in_hand - 1;
+            self.held_by_dead.push(index);
+            self.owed_max += 1;
+            if !self.tally.is_marked(index) {
+                self.owed_min += 1;
+            }
+        } else if slot.in_get.load(Ordering::Acquire) != 0 {
+            self.windows += 1;
+            self.owed_max += 1;
+        }
+    }
+
+    /// Tells the producers to finish their put and end.
+    pub fn stop(&self) {
+        self.board.get().stop.store(1, Ordering::Release);
+    }
+
+    /// The figures, once every process has ended and the queue is drained.
+    pub fn finish(&self, report: &mut Report) {
+        let counters = self.board.get();
+        let mut acknowledged = 0u64;
+        let mut delivered = 0u64;
+        let mut missing = Vec::new();
+        let mut unacknowledged_delivered = 0u64;
+        for p in &self.producers {
+            let acked = self
+                .slots
+                .at(p.incarnation)
+                .acked
+                .load(Ordering::Acquire)
+                .min(p.quota);
+            acknowledged += acked;
+            let range = p.base..p.base + p.quota;
+            delivered += self.tally.count(range);
+            missing.extend(self.tally.unmarked(p.base..p.base + acked));
+            // Past the acknowledged ones, only the put in progress at a death may be there.
+            for index in self.tally.marked(p.base + acked..p.base + p.quota) {
+                if index == p.base + acked && p.killed == Some(true) {
+                    unacknowledged_delivered += 1;
+                } else {
+                    report.corrupt(format!(
+                        "item {index} of producer {} was delivered, but its producer had only \
+                         {acked} puts acknowledged",
+                        p.incarnation
+                    ));
+                }
+            }
+            if p.killed.is_none() {
+                report.corrupt(format!("producer {} was never seen to end", p.incarnation));
+            }
+        }
+        let held: HashSet<u64> = self.held_by_dead.iter().copied().collect();
+        let identified = missing.iter().filter(|i| held.contains(i)).count() as u64;
+        let unexplained = missing.len() as u64 - identified;
+        let in_window = unexplained.min(self.windows);
+        let lost = unexplained - in_window;
+        if lost > 0 {
+            let first: Vec<u64> = missing
+                .iter()
+                .filter(|i| !held.contains(i))
+                .take(10)
+                .copied()
+                .collect();
+            report.note(format!(
+                "{lost} acknowledged items lost (beyond {} deaths inside get), such as {first:?}",
+                self.windows
+            ));
+            eprintln!(
+                "torture: {}: lost items, such as {first:?}",
+                report.scenario
+            );
+        }
+        let duplicates = Board::read(&counters.duplicates);
+        let damaged = Board::read(&counters.damaged);
+        let out_of_order = Board::read(&counters.out_of_order);
+        let errors = Board::read(&counters.errors);
+        for (count, what) in [
+            (damaged, "items were damaged"),
+            (out_of_order, "items came out of their producer's order"),
+            (errors, "worker calls failed where none may"),
+        ] {
+            if count > 0 {
+                report.corrupt(format!("{count} {what}"));
+            }
+        }
+        // Puts acknowledged and gets recorded by the workers, and the puts of this process.
+        report.operations += Board::read(&counters.ops) + self.puts_from_here;
+        report.acknowledged += acknowledged;
+        report.delivered += delivered;
+        report.duplicates += duplicates;
+        report.lost += lost;
+        report.taken += identified + in_window;
+        report.note(format!(
+            "queue: {} producer and {} consumer incarnations; {acknowledged} acknowledged, \
+             {delivered} delivered ({unacknowledged_delivered} of them put by a producer killed \
+             before its put returned); taken by killed consumers: {identified} identified in \
+             hand, {in_window} within {} deaths inside get",
+            self.producers.len(),
+            self.consumers_ended,
+            self.windows,
+        ));
+    }
+}
+
+/// The queue's own checks once its consumers have drained it and ended: empty, and a get
+/// says it is closed.
+pub fn check_drained<I, C: Channel<I>>(channel: &C, report: &mut Report) {
+    if !channel.is_empty() {
+        report.corrupt("the queue is not empty after its consumers drained it");
+    }
+    if !matches!(channel.try_get(), Err(GetError::Closed)) {
+        report.corrupt("a get from the closed, drained queue did not say Closed");
+    }
+}
+
+/// The shared objects of the rig and what the parent knows.
+pub struct QueueRig<C: Channel<Item>> {
+    channel: C,
+    pub books: Books,
+    style: Style,
+    sabotage: Sabotage,
+}
+
+impl<C: Channel<Item>> QueueRig<C> {
+    pub fn new(channel: C, style: Style, sabotage: Sabotage) -> Result<QueueRig<C>, String> {
+        Ok(QueueRig {
+            channel,
+            books: Books::new()?,
+            style,
+            sabotage,
+        })
+    }
+
     /// Puts `count` items from this process, as a producer that never dies, and returns
     /// their indices.
     pub fn put_from_here(&mut self, count: u64) -> Result<std::ops::Range<u64>, String> {
-        let me = self.next_incarnation();
-        let base = self.next_index;
-        self.next_index += count;
-        let slot = self.slots.at(me);
+        let (me, base) = self.books.enrol_producer(count, true);
+        let slots = self.books.slots.clone();
+        let slot = slots.at(me);
         for seq in 0..count {
             let index = base + seq;
             let item = (me, index, ByteBuf::from(payload(index, &self.style)));
@@ -228,31 +437,33 @@ impl<C: Channel> QueueRig<C> {
                 .put(item)
                 .map_err(|e| format!("a put from the parent failed: {e:?}"))?;
             slot.acked.store(seq + 1, Ordering::Release);
-            self.puts_from_here += 1;
+            self.books.put_from_here();
         }
-        self.producers.push(Producer {
-            incarnation: me,
-            base,
-            quota: count,
-            killed: Some(false),
-        });
         Ok(base..base + count)
     }
 
     /// Whether every index of `range` is marked delivered.
     pub fn all_delivered(&self, range: std::ops::Range<u64>) -> bool {
-        self.tally.count(range.clone()) == range.end - range.start
+        self.books.tally.count(range.clone()) == range.end - range.start
+    }
+}
+
+impl<C: Channel<Item>> QueueWorkers for QueueRig<C> {
+    fn progress(&self) -> impl Fn() -> u64 + Send + 'static {
+        self.books.progress()
     }
 
-    pub fn spawn_producer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String> {
-        let me = self.next_incarnation();
-        let base = self.next_index;
+    fn has_room(&self) -> bool {
+        self.books.has_room(self.style.quota, TALLY_ITEMS)
+    }
+
+    fn spawn_producer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String> {
         let quota = self.style.quota;
-        self.next_index += quota;
+        let (me, base) = self.books.enrol_producer(quota, false);
         let (channel, slots, board, style, sabotage) = (
             self.channel.clone(),
-            self.slots.clone(),
-            self.board.clone(),
+            self.books.slots.clone(),
+            self.books.board.clone(),
             self.style,
             self.sabotage,
         );
@@ -275,7 +486,7 @@ impl<C: Channel> QueueRig<C> {
                     1
                 };
                 for _ in 0..copies {
-                    if !put_one(&channel, item.clone(), &style, &mut rng) {
+                    if !put_one(&channel, item.clone(), style.mixed_calls, &mut rng) {
                         Board::bump(&counters.errors);
                         return;
                     }
@@ -285,22 +496,16 @@ impl<C: Channel> QueueRig<C> {
                 Board::bump(&counters.ops);
             }
         })?;
-        self.producers.push(Producer {
-            incarnation: me,
-            base,
-            quota,
-            killed: None,
-        });
         Ok((me, process))
     }
 
-    pub fn spawn_consumer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String> {
-        let me = self.next_incarnation();
+    fn spawn_consumer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String> {
+        let me = self.books.next_incarnation();
         let (channel, slots, board, tally, style, sabotage) = (
             self.channel.clone(),
-            self.slots.clone(),
-            self.board.clone(),
-            self.tally.clone(),
+            self.books.slots.clone(),
+            self.books.board.clone(),
+            self.books.tally.clone(),
             self.style,
             self.sabotage,
         );
@@ -386,165 +591,36 @@ impl<C: Channel> QueueRig<C> {
         Ok((me, process))
     }
 
-    fn check_code(what: &str, code: i32, allowed: &[i32], report: &mut Report) {
-        if !allowed.contains(&code) {
-            report.corrupt(format!(
-                "{what} ended with exit code {code}, expected one of {allowed:?}"
-            ));
-        }
+    fn running(&self, incarnation: u32) -> bool {
+        self.books.running(incarnation)
     }
 
-    /// Whether incarnation `incarnation` runs its body (its signal handlers are in place).
-    pub fn running(&self, incarnation: u32) -> bool {
-        self.slots.at(incarnation).running.load(Ordering::Acquire) != 0
+    fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        self.books.producer_ended(incarnation, code, allowed, r);
     }
 
-    /// Producer `incarnation` ended with `code`.
-    pub fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
-        Self::check_code(&format!("producer {incarnation}"), code, allowed, r);
-        let died = code < 0;
-        if died && self.slots.at(incarnation).putting.load(Ordering::Acquire) != 0 {
-            // Reserved in a joinable queue's count, maybe never published.
-            self.owed_max += 1;
-        }
-        if let Some(p) = self
-            .producers
-            .iter_mut()
-            .rev()
-            .find(|p| p.incarnation == incarnation)
-        {
-            p.killed = Some(died);
-        }
+    fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        self.books.consumer_ended(incarnation, code, allowed, r);
     }
 
-    /// Consumer `incarnation` ended with `code`.
-    pub fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
-        Self::check_code(&format!("consumer {incarnation}"), code, allowed, r);
-        self.consumers_ended += 1;
-        if code >= 0 {
-            return;
-        }
-        let slot = self.slots.at(incarnation);
-        let in_hand = slot.in_hand.load(Ordering::Acquire);
-        if in_hand != 0 {
-            let index = in_hand - 1;
-            self.held_by_dead.push(index);
-            self.owed_max += 1;
-            if !self.tally.is_marked(index) {
-                self.owed_min += 1;
-            }
-        } else if slot.in_get.load(Ordering::Acquire) != 0 {
-            self.windows += 1;
-            self.owed_max += 1;
-        }
+    fn stop(&self) {
+        self.books.stop();
     }
 
-    /// Tells the producers to finish their put and end.
-    pub fn stop(&self) {
-        self.board.get().stop.store(1, Ordering::Release);
-    }
-
-    /// Closes the queue: consumers drain it and end.
-    pub fn close(&self) {
+    fn close(&self) {
         self.channel.close();
     }
 
-    /// The figures, once every process has ended and the queue is drained.
-    pub fn finish(&self, report: &mut Report) {
-        let counters = self.board.get();
-        if !self.channel.is_empty() {
-            report.corrupt("the queue is not empty after its consumers drained it");
-        }
-        if !matches!(self.channel.try_get(), Err(GetError::Closed)) {
-            report.corrupt("a get from the closed, drained queue did not say Closed");
-        }
-        let mut acknowledged = 0u64;
-        let mut delivered = 0u64;
-        let mut missing = Vec::new();
-        let mut unacknowledged_delivered = 0u64;
-        for p in &self.producers {
-            let acked = self
-                .slots
-                .at(p.incarnation)
-                .acked
-                .load(Ordering::Acquire)
-                .min(p.quota);
-            acknowledged += acked;
-            let range = p.base..p.base + p.quota;
-            delivered += self.tally.count(range);
-            missing.extend(self.tally.unmarked(p.base..p.base + acked));
-            // Past the acknowledged ones, only the put in progress at a death may be there.
-            for index in self.tally.marked(p.base + acked..p.base + p.quota) {
-                if index == p.base + acked && p.killed == Some(true) {
-                    unacknowledged_delivered += 1;
-                } else {
-                    report.corrupt(format!(
-                        "item {index} of producer {} was delivered, but its producer had only \
-                         {acked} puts acknowledged",
-                        p.incarnation
-                    ));
-                }
-            }
-            if p.killed.is_none() {
-                report.corrupt(format!("producer {} was never seen to end", p.incarnation));
-            }
-        }
-        let held: HashSet<u64> = self.held_by_dead.iter().copied().collect();
-        let identified = missing.iter().filter(|i| held.contains(i)).count() as u64;
-        let unexplained = missing.len() as u64 - identified;
-        let in_window = unexplained.min(self.windows);
-        let lost = unexplained - in_window;
-        if lost > 0 {
-            let first: Vec<u64> = missing
-                .iter()
-                .filter(|i| !held.contains(i))
-                .take(10)
-                .copied()
-                .collect();
-            report.note(format!(
-                "{lost} acknowledged items lost (beyond {} deaths inside get), such as {first:?}",
-                self.windows
-            ));
-            eprintln!(
-                "torture: {}: lost items, such as {first:?}",
-                report.scenario
-            );
-        }
-        let duplicates = Board::read(&counters.duplicates);
-        let damaged = Board::read(&counters.damaged);
-        let out_of_order = Board::read(&counters.out_of_order);
-        let errors = Board::read(&counters.errors);
-        for (count, what) in [
-            (damaged, "items were damaged"),
-            (out_of_order, "items came out of their producer's order"),
-            (errors, "worker calls failed where none may"),
-        ] {
-            if count > 0 {
-                report.corrupt(format!("{count} {what}"));
-            }
-        }
-        // Puts acknowledged and gets recorded by the workers, and the puts of this process.
-        report.operations += Board::read(&counters.ops) + self.puts_from_here;
-        report.acknowledged += acknowledged;
-        report.delivered += delivered;
-        report.duplicates += duplicates;
-        report.lost += lost;
-        report.taken += identified + in_window;
-        report.note(format!(
-            "queue: {} producer and {} consumer incarnations; {acknowledged} acknowledged, \
-             {delivered} delivered ({unacknowledged_delivered} of them put by a producer killed \
-             before its put returned); taken by killed consumers: {identified} identified in \
-             hand, {in_window} within {} deaths inside get",
-            self.producers.len(),
-            self.consumers_ended,
-            self.windows,
-        ));
+    fn finish(&self, report: &mut Report) {
+        check_drained(&self.channel, report);
+        self.books.finish(report);
     }
 }
 
-/// Puts `item` with a blocking, timed or try call; false on an error that may not happen.
-fn put_one<C: Channel>(channel: &C, mut item: Item, style: &Style, rng: &mut Rng) -> bool {
-    let form = if style.mixed_calls { rng.below(10) } else { 0 };
+/// Puts `item` with a blocking, timed or try call (`mixed`; else blocking); false on an
+/// error that may not happen.
+pub fn put_one<I, C: Channel<I>>(channel: &C, mut item: I, mixed: bool, rng: &mut Rng) -> bool {
+    let form = if mixed { rng.below(10) } else { 0 };
     loop {
         let result = match form {
             0..=6 => channel.put(item),

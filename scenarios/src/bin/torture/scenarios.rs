@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use multiproc::{JoinableQueue, Queue};
 
-use crate::fleet::{Fault, Faults, Fleet, Role};
+use crate::fleet::{Fault, Faults, Fleet, QueueWorkers, Role};
+use crate::limit_rig::{LimitRig, Parcel};
 use crate::lock_rig::LockRig;
 use crate::queue_rig::{Channel, Item, QueueRig, Style};
 use crate::report::Report;
@@ -39,6 +40,14 @@ pub const ALL: &[Scenario] = &[
         what: "the same through a JoinableQueue, phase after phase, with join() checked before \
                the kills and the items owed by the dead bounded after them",
         run: joinable,
+    },
+    Scenario {
+        name: "fdlimit",
+        what: "consumers run at their descriptor limit while items holding handles (Value, \
+               Array, Event, Connection, Queue) go through a Queue or JoinableQueue and random \
+               producers and consumers are SIGKILLed; a get refused for want of descriptors \
+               keeps the item, and no descriptor is left open",
+        run: fdlimit,
     },
     Scenario {
         name: "pool",
@@ -81,7 +90,7 @@ fn fault_style(rng: &mut Rng) -> (usize, usize, Style) {
 }
 
 /// Watches the fleet's progress counters.
-fn watch<C: Channel>(watchdog: &Watchdog, fleet: &Fleet<C>) {
+fn watch<Q: QueueWorkers>(watchdog: &Watchdog, fleet: &Fleet<Q>) {
     if let Some(lock) = &fleet.lock {
         watchdog.watch(lock.progress());
     }
@@ -91,7 +100,7 @@ fn watch<C: Channel>(watchdog: &Watchdog, fleet: &Fleet<C>) {
 }
 
 /// The check the fault loop runs every 200 ms: the lock's invariant, from outside.
-fn check_lock<C: Channel>(fleet: &mut Fleet<C>) {
+fn check_lock<Q: QueueWorkers>(fleet: &mut Fleet<Q>) {
     if let Some(lock) = &fleet.lock {
         lock.check(Duration::from_millis(100), &mut fleet.report);
     }
@@ -99,7 +108,7 @@ fn check_lock<C: Channel>(fleet: &mut Fleet<C>) {
 
 fn lock(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let started = Instant::now();
-    let mut fleet: Fleet<Queue<Item>> = Fleet::new(config, Report::new("lock"));
+    let mut fleet: Fleet<QueueRig<Queue<Item>>> = Fleet::new(config, Report::new("lock"));
     fleet.lock = Some(LockRig::new(3_000, config.sabotage)?);
     fleet.enlist(Role::Locker, 4)?;
     watch(watchdog, &fleet);
@@ -145,6 +154,82 @@ fn queue(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     fleet.storm(config.until(started), &faults, |_| {});
     watchdog.phase("winding down");
     fleet.wind_down();
+    Ok(fleet.finish())
+}
+
+fn fdlimit(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
+    let mut rng = Rng::new(config.seed);
+    let maxsize = rng.pick(&[0, 1, 4, 16]);
+    let ring_bytes = rng.pick(&[4 << 10, 64 << 10]);
+    let joinable = rng.chance(1, 2);
+    let (producers, consumers) = (rng.between(2, 3) as usize, rng.between(2, 3) as usize);
+    let mut report = Report::new("fdlimit");
+    report.note(format!(
+        "{producers} producers, {consumers} consumers, a {} with maxsize {maxsize}, ring \
+         {ring_bytes} bytes",
+        if joinable { "JoinableQueue" } else { "Queue" }
+    ));
+    if joinable {
+        let queue = JoinableQueue::<Parcel>::builder()
+            .maxsize(maxsize)
+            .ring_bytes(ring_bytes)
+            .build()
+            .map_err(|e| format!("JoinableQueue: {e}"))?;
+        let channel = queue.clone();
+        let counts = (producers, consumers);
+        fdlimit_with(config, watchdog, channel, counts, report, Some(&queue))
+    } else {
+        let queue = Queue::<Parcel>::builder()
+            .maxsize(maxsize)
+            .ring_bytes(ring_bytes)
+            .build()
+            .map_err(|e| format!("Queue: {e}"))?;
+        fdlimit_with(
+            config,
+            watchdog,
+            queue,
+            (producers, consumers),
+            report,
+            None,
+        )
+    }
+}
+
+/// The `fdlimit` scenario through `channel`; `joinable` is the same queue when it is a
+/// joinable one, whose count of unfinished items is then settled as in `joinable`.
+fn fdlimit_with<C: Channel<Parcel>>(
+    config: &Config,
+    watchdog: &Watchdog,
+    channel: C,
+    (producers, consumers): (usize, usize),
+    report: Report,
+    joinable: Option<&JoinableQueue<Parcel>>,
+) -> Result<Report, String> {
+    let started = Instant::now();
+    let mut fleet = Fleet::new(config, report);
+    fleet.queue = Some(LimitRig::new(channel, config.sabotage)?);
+    fleet.enlist(Role::Producer, producers)?;
+    fleet.enlist(Role::Consumer, consumers)?;
+    watch(watchdog, &fleet);
+    watchdog.phase("killing producers and consumers at their descriptor limit");
+    let faults = Faults {
+        pace: Duration::from_millis(8),
+        mix: vec![(Fault::Kill, 1)],
+    };
+    fleet.storm(config.until(started), &faults, |_| {});
+    watchdog.phase("winding down");
+    fleet.wind_down();
+    if let Some(queue) = joinable
+        && fleet.report.deadlocks == 0
+    {
+        let rig = fleet.queue.as_ref().ok_or("no queue rig")?;
+        let bounds = (rig.books.owed_min, rig.books.owed_max);
+        let owed = settle_owed(queue, bounds, "", &mut fleet.report);
+        fleet.report.note(format!(
+            "joinable: {owed} items owed by killed workers after the run (within the bounds \
+             their deaths allow), marked done by the parent, after which join() returned"
+        ));
+    }
     Ok(fleet.finish())
 }
 
@@ -210,37 +295,13 @@ fn joinable(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         // Every process has ended: what is still unfinished is owed by the dead.
         if fleet.report.deadlocks == 0 {
             let rig = fleet.queue.as_ref().ok_or("no queue rig")?;
-            let (min, max) = (rig.owed_min, rig.owed_max);
-            let owed = queue.unfinished() as u64;
-            if owed < min || owed > max {
-                fleet.report.corrupt(format!(
-                    "phase {phase}: {owed} items unfinished after the run; the deaths account \
-                     for {min} to {max}"
-                ));
-            }
-            if owed > 0 && queue.join_timeout(Duration::ZERO) {
-                fleet.report.corrupt(format!(
-                    "phase {phase}: join() returned with {owed} items unfinished"
-                ));
-            }
-            for _ in 0..owed {
-                if let Err(e) = queue.task_done() {
-                    fleet
-                        .report
-                        .corrupt(format!("phase {phase}: task_done failed: {e}"));
-                }
-            }
-            settled += owed;
-            if !queue.join_timeout(Duration::ZERO) {
-                fleet.report.corrupt(format!(
-                    "phase {phase}: join() did not return once all was done"
-                ));
-            }
-            if queue.task_done().is_ok() {
-                fleet.report.corrupt(format!(
-                    "phase {phase}: task_done() accepted more than was put"
-                ));
-            }
+            let bounds = (rig.books.owed_min, rig.books.owed_max);
+            settled += settle_owed(
+                &queue,
+                bounds,
+                &format!("phase {phase}: "),
+                &mut fleet.report,
+            );
         }
         let report = fleet.finish();
         merge(&mut total, report);
@@ -257,6 +318,42 @@ fn joinable(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         phase_time.as_secs_f64()
     ));
     Ok(total)
+}
+
+/// After a run with kills, once every process has ended: the items of joinable `queue`
+/// still unfinished are owed by the dead, and must be within `bounds` (what the deaths
+/// allow, from the books). Marks them done, then checks that `join()` returns and that
+/// `task_done()` refuses one more. Returns how many were owed. `label` starts each
+/// failure's words.
+pub fn settle_owed<T>(
+    queue: &JoinableQueue<T>,
+    (min, max): (u64, u64),
+    label: &str,
+    report: &mut Report,
+) -> u64 {
+    let owed = queue.unfinished() as u64;
+    if owed < min || owed > max {
+        report.corrupt(format!(
+            "{label}{owed} items unfinished after the run; the deaths account for {min} to {max}"
+        ));
+    }
+    if owed > 0 && queue.join_timeout(Duration::ZERO) {
+        report.corrupt(format!(
+            "{label}join() returned with {owed} items unfinished"
+        ));
+    }
+    for _ in 0..owed {
+        if let Err(e) = queue.task_done() {
+            report.corrupt(format!("{label}task_done failed: {e}"));
+        }
+    }
+    if !queue.join_timeout(Duration::ZERO) {
+        report.corrupt(format!("{label}join() did not return once all was done"));
+    }
+    if queue.task_done().is_ok() {
+        report.corrupt(format!("{label}task_done() accepted more than was put"));
+    }
+    owed
 }
 
 /// Adds `part`'s figures to `total`; its details only if it failed (the figures of the
