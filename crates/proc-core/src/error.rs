@@ -173,6 +173,23 @@ pub enum JoinError {
     /// encoded in the child.
     #[error("the child's value could not be transferred: {0}")]
     Codec(#[from] CodecError),
+    /// What the child sent back is not a value as multiproc hands values over: a record of
+    /// the wrong length or kind, a length over [`RESULT_LIMIT`](crate::RESULT_LIMIT),
+    /// descriptors where none belong, or a memory file that is not sealed or not of the
+    /// announced size. Nothing it sent was kept (its descriptors were closed). Only a child
+    /// that wrote to the channel itself gets here.
+    ///
+    /// ```
+    /// use proc_core::JoinError;
+    ///
+    /// let err = JoinError::Malformed { reason: "its record is of kind 0x00".into() };
+    /// assert!(err.to_string().contains("malformed"));
+    /// ```
+    #[error("the child's value arrived malformed: {reason}")]
+    Malformed {
+        /// What was wrong with it.
+        reason: String,
+    },
     /// Waiting for the child or reading its value failed.
     #[error("waiting for the child process failed: {0}")]
     Io(#[from] io::Error),

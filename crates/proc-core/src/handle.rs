@@ -1,27 +1,24 @@
 //! [`spawn`] and [`JoinHandle`]: `std::thread::spawn` across a process boundary. The child
-//! returns its value through a pipe, as one length-prefixed codec frame.
+//! hands its value to the kernel (see `handover.rs`: inline in a socket record, or in a
+//! sealed memory file) and exits without waiting for its parent; `join`
+//! takes the value once the child has ended.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::error::{Error, JoinError, Result};
+use crate::handover;
 use crate::process::Process;
 
-/// The largest value a child may return: 1 GiB. The frame's length prefix comes from
-/// another process, so it is checked before anything is allocated for it.
+/// The largest value a child may return: 1 GiB. A child whose value encodes longer ends
+/// with [`JoinError::Codec`]; the parent checks the length another process announces before
+/// it allocates or maps anything for it.
 pub const RESULT_LIMIT: usize = 1 << 30;
-
-/// Bytes of the frame header: the payload length, little-endian.
-const HEADER: usize = 8;
 
 /// What the child sends back.
 #[derive(Serialize, Deserialize)]
@@ -34,11 +31,22 @@ enum Outcome<T> {
 /// Runs `body` in a new child process and returns a handle whose [`join`](JoinHandle::join)
 /// gives back the closure's value, as `std::thread::spawn` does for a thread. The value
 /// crosses the process boundary through the codec, so `T` is any
-/// `Serialize + DeserializeOwned` type.
+/// `Serialize + DeserializeOwned` type, up to [`RESULT_LIMIT`] encoded.
+///
+/// The child does not wait for `join`: it hands its value over and exits, so `is_alive()`
+/// turns false when the closure is done, whatever the size of the value. A panic in the
+/// closure, or in the value's `Serialize` impl, makes `join` a [`JoinError::Panicked`].
 ///
 /// ```
 /// let h = proc_core::spawn(|| (1..=10u64).product::<u64>())?;
 /// assert_eq!(h.join().unwrap(), 3_628_800);
+///
+/// // A large value does not keep the child waiting for its parent.
+/// let h = proc_core::spawn(|| vec![7u8; 1 << 20])?;
+/// while h.is_alive() {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// assert_eq!(h.join().unwrap().len(), 1 << 20);
 /// # Ok::<(), proc_core::Error>(())
 /// ```
 pub fn spawn<F, T>(body: F) -> Result<JoinHandle<T>>
@@ -46,25 +54,29 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Serialize + DeserializeOwned,
 {
-    let (read, write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe2", e.into()))?;
+    let (ours, theirs) =
+        handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
     let mut process = Process::new(move || {
         let caught = catch_unwind(AssertUnwindSafe(body));
-        let (outcome, panic) = match caught {
+        let (outcome, mut panic) = match caught {
             Ok(value) => (Outcome::Returned(value), None),
             Err(payload) => (
                 Outcome::Panicked(panic_message(payload.as_ref())),
                 Some(payload),
             ),
         };
-        let payload = codec::encode(&outcome)
-            .or_else(|e| codec::encode(&Outcome::<T>::Unencodable(e.to_string())))
-            .unwrap_or_default();
-        let mut frame = Vec::with_capacity(HEADER + payload.len());
-        frame.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        frame.extend_from_slice(&payload);
-        // The parent may have dropped its handle; then nobody wants the value.
-        let _ = File::from(write).write_all(&frame);
+        let socket = theirs.as_fd();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| send(socket, &outcome))) {
+            // The value's Serialize panicked (the hook printed it): for the parent, a panic
+            // of the child like one in the body, with its message. Nothing was sent yet.
+            send(
+                socket,
+                &Outcome::<T>::Panicked(panic_message(payload.as_ref())),
+            );
+            panic = panic.or(Some(payload));
+        }
+        // Dropped here, not while unwinding below, where a panicking Drop would abort.
+        drop(outcome);
         if let Some(payload) = panic {
             // Ends the child with exit code 1, as any panic; the hook already printed it.
             resume_unwind(payload);
@@ -73,9 +85,19 @@ where
     process.start()?;
     Ok(JoinHandle {
         process,
-        result: read,
+        result: ours,
         _value: PhantomData,
     })
+}
+
+/// Hands `outcome` over to the parent; one that cannot be (it does not encode, is over the
+/// limit, or no memory file could be made for it) is replaced by the reason. When even that
+/// cannot be sent, the parent is gone or its socket is broken: nobody wants the value.
+fn send<T: Serialize>(socket: BorrowedFd<'_>, outcome: &Outcome<T>) {
+    if let Err(e) = handover::hand_over(socket, outcome, RESULT_LIMIT) {
+        let reason = Outcome::<T>::Unencodable(e.to_string());
+        let _ = handover::hand_over(socket, &reason, RESULT_LIMIT);
+    }
 }
 
 /// The message of a panic payload (what `panic!` was given, when it was a string), as
@@ -118,12 +140,14 @@ impl<T: DeserializeOwned> JoinHandle<T> {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
-        let frame = read_frame(self.result, &self.process)?;
+        // The child never waits for us: its value, if it sent one, is complete once it has
+        // ended.
         let code = self.process.join().map_err(|e| match e {
             Error::Io { source, .. } => JoinError::Io(source),
-            other => JoinError::Io(io::Error::other(other.to_string())),
+            other => JoinError::Io(std::io::Error::other(other.to_string())),
         })?;
-        match frame {
+        let value = handover::take(self.result.as_fd(), RESULT_LIMIT)?;
+        match value {
             Some(bytes) => match codec::decode::<Outcome<T>>(&bytes, RESULT_LIMIT)? {
                 Outcome::Returned(value) => Ok(value),
                 Outcome::Panicked(message) => Err(JoinError::Panicked { message }),
@@ -174,62 +198,5 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("process", &self.process)
             .finish()
-    }
-}
-
-/// Reads the child's frame. The write end may also be held by a sibling forked at the same
-/// moment by another thread, so the end of the child is seen on its pidfd, not as EOF.
-/// `Ok(None)`: the child ended without sending a whole frame.
-fn read_frame(pipe: OwnedFd, process: &Process) -> io::Result<Option<Vec<u8>>> {
-    fcntl(&pipe, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-    let sentinel = process
-        .sentinel()
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let mut pipe = File::from(pipe);
-    let mut buf = Vec::new();
-    let mut child_ended = false;
-    loop {
-        let eof = drain(&mut pipe, &mut buf)?;
-        if buf.len() >= HEADER {
-            let mut len = [0u8; HEADER];
-            len.copy_from_slice(&buf[..HEADER]);
-            let len = u64::from_le_bytes(len);
-            let len = usize::try_from(len).ok().filter(|&l| l <= RESULT_LIMIT).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("child announced a value of {len} bytes, over the limit of {RESULT_LIMIT}"))
-            })?;
-            if buf.len() >= HEADER + len {
-                buf.truncate(HEADER + len);
-                buf.drain(..HEADER);
-                return Ok(Some(buf));
-            }
-            buf.reserve((HEADER + len).saturating_sub(buf.len()));
-        }
-        // Everything an ended child wrote is already in the pipe: one last drain was done.
-        if eof || child_ended {
-            return Ok(None);
-        }
-        let mut fds = [
-            PollFd::new(pipe.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sentinel, PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => child_ended = fds[1].any().unwrap_or(false),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Reads what the pipe holds now; returns whether it reached end of file.
-fn drain(pipe: &mut File, buf: &mut Vec<u8>) -> io::Result<bool> {
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => return Ok(true),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }

@@ -37,6 +37,10 @@
 //! - No zombies, no leaked file descriptors: every child is reaped, by `join`,
 //!   `is_alive`, `exitcode`, [`active_children`], the next `start`, or at exit; a child whose
 //!   handle was dropped is reaped in the same ways.
+//! - A child of [`spawn`] never waits for its parent: it leaves its value with the kernel
+//!   (inline in a socket record, or in a sealed memory file) and ends, whatever the size of
+//!   the value (up to [`RESULT_LIMIT`]); `join` takes it afterwards. What comes back is
+//!   checked before it is used: a malformed record is a [`JoinError::Malformed`].
 //! - Signals go through a pidfd, so a recycled pid is never hit.
 //! - At normal exit, daemon children are terminated and the others joined. A daemon child
 //!   dies with its parent even when the parent is SIGKILLed (see the `lifeline` module's
@@ -62,6 +66,10 @@
 //!   as Spawn and nearly as cheap as Fork: the choice for many children from a threaded
 //!   program. The server is one more child process and one more descriptor for the life of
 //!   the program.
+//!
+//! A child inherits the method that started it: [`get_start_method`] in it returns that
+//! method, and its own children start the same way unless it sets another, as under
+//! Python's contexts.
 //!
 //! Use Fork for closures and for programs that start their children before any thread;
 //! Spawn or ForkServer in a program that runs threads (a server, a thread pool, a test
@@ -124,6 +132,7 @@ pub mod codec;
 mod error;
 mod exit;
 mod handle;
+mod handover;
 mod info;
 mod lifeline;
 mod method;

@@ -204,6 +204,58 @@ fn a_thousand_closures_and_spawn_handles_leave_no_fd_and_no_zombie() {
     assert!(zombies().is_empty(), "zombies: {:?}", zombies());
 }
 
+/// Whether a memory file is mapped in this process (a value taken from a child, not
+/// unmapped).
+fn a_memory_file_is_mapped() -> bool {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .contains("/memfd:")
+}
+
+/// Puts the default start method back when dropped.
+struct RestoreDefault(StartMethod);
+
+impl Drop for RestoreDefault {
+    fn drop(&mut self) {
+        proc_core::set_start_method(self.0).unwrap();
+    }
+}
+
+#[test]
+fn spawn_handles_of_large_values_joined_or_dropped_leave_no_fd_no_mapping_and_no_zombie() {
+    let _turn = one_at_a_time();
+    // spawn() runs closures: Fork, whatever the suite's default, for this test only (the
+    // tests of this binary take turns).
+    let _restore = RestoreDefault(get_start_method());
+    proc_core::set_start_method(StartMethod::Fork).unwrap();
+    assert_eq!(spawn(|| 0u8).unwrap().join().unwrap(), 0);
+    let fds_before = common::open_fds();
+
+    for i in 0..200usize {
+        // Values in a memory file (100 KiB) and inline (100 bytes), alternately.
+        let len = if i % 2 == 0 { 100 << 10 } else { 100 };
+        let h = spawn(move || vec![i as u8; len]).unwrap();
+        if i % 4 >= 2 {
+            // Half of each size dropped once the value is in flight: the value is discarded
+            // with the socket, and the next start reaps the child.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while h.is_alive() {
+                assert!(Instant::now() < deadline, "the child did not end");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(h);
+            continue;
+        }
+        assert_eq!(h.join().unwrap(), vec![i as u8; len]);
+        assert!(!a_memory_file_is_mapped(), "value {i} is still mapped");
+    }
+    active_children();
+
+    assert_eq!(common::open_fds(), fds_before, "file descriptors leaked");
+    assert!(!a_memory_file_is_mapped());
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+}
+
 /// Waits until `pid` has ended: a zombie, or gone (its fork server reaped it).
 fn wait_until_ended(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(60);
