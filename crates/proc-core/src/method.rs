@@ -149,6 +149,25 @@ pub fn set_start_method(method: StartMethod) -> Result<()> {
 
 /// The start method in force: [`StartMethod::Fork`] unless changed by [`set_start_method`]
 /// or by the `MULTIPROC_START_METHOD` environment variable read by [`init`].
+///
+/// In a child started by multiproc it is the method that started the child, as under
+/// Python's contexts: the child's own children start the same way, unless the child sets
+/// another method.
+///
+/// ```
+/// use proc_core::{Process, StartMethod, get_start_method};
+///
+/// /// Exits with the index of the method in force here.
+/// fn exit_with_my_start_method() {
+///     let index = StartMethod::ALL.iter().position(|&m| m == get_start_method());
+///     proc_core::exit(index.map_or(-1, |i| i as i32));
+/// }
+///
+/// let mut p = Process::target(exit_with_my_start_method, ()).with_start_method(StartMethod::Spawn);
+/// p.start()?;
+/// assert_eq!(p.join()?, 1, "the child was started by Spawn");
+/// # Ok::<(), proc_core::Error>(())
+/// ```
 pub fn get_start_method() -> StartMethod {
     StartMethod::from_index(DEFAULT.load(Ordering::Relaxed))
 }

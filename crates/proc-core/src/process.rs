@@ -209,13 +209,14 @@ impl Process {
             .map_err(|_| Error::AlreadyStarted {
                 name: self.name.clone(),
             })?;
+        let method = self.start_method();
         let spec = Spec {
             name: &self.name,
             identity: &self.identity,
             daemon: self.daemon,
+            method,
         };
-        let method = self.start_method();
-        self.child = Some(start::start(&spec, &mut self.body, method)?);
+        self.child = Some(start::start(&spec, &mut self.body)?);
         // From now on the method is fixed, whatever the default becomes.
         self.start_method = Some(method);
         Ok(())

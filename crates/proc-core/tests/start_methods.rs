@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use proc_core::{
     Error, Process, StartMethod, TASK_ERROR_EXIT_CODE, active_children, current_process, exit,
-    parent_process,
+    get_start_method, parent_process, set_start_method,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,9 @@ every_start_method![
     arguments_that_fail_to_decode_in_the_child_fail_its_task,
     arguments_whose_decoding_panics_fail_its_task,
     the_start_method_is_the_one_given_and_stays_fixed_after_start,
+    a_child_and_its_own_children_use_the_method_that_started_it,
+    a_child_that_sets_another_method_starts_its_children_with_that,
+    a_task_refused_with_a_long_reason_ends_without_waiting_for_its_parent,
 ];
 
 /// `Process::target(function, args)` with `method`, started.
@@ -537,4 +540,116 @@ fn the_start_method_is_the_one_given_and_stays_fixed_after_start(method: StartMe
     let p = p.with_start_method(other);
     assert_eq!(p.start_method(), method);
     assert_eq!(p.join().unwrap(), 0);
+}
+
+/// A grandchild: tells which start method is in force in it.
+fn report_my_start_method(reporter: Reporter) {
+    reporter.send(&get_start_method());
+}
+
+/// A child: tells the method in force in it and the one its new process would use, then
+/// starts that process (a grandchild, with no method given) and exits with its exit code.
+/// With `then_use`, it first sets that method, as its program may.
+fn report_and_start_a_grandchild(
+    me: Reporter,
+    grandchild: Reporter,
+    then_use: Option<StartMethod>,
+) {
+    if let Some(method) = then_use {
+        set_start_method(method).expect("set the child's start method");
+    }
+    let mut p = Process::target(report_my_start_method, (grandchild,));
+    me.send(&(get_start_method(), p.start_method()));
+    p.start().expect("start the grandchild");
+    exit(p.join().expect("join the grandchild"));
+}
+
+fn a_child_and_its_own_children_use_the_method_that_started_it(method: StartMethod) {
+    let (child_reports, child_reporter) = report_pipe();
+    let (grandchild_reports, grandchild_reporter) = report_pipe();
+    let p = started(
+        method,
+        report_and_start_a_grandchild,
+        (child_reporter, grandchild_reporter, None),
+    );
+    assert_eq!(
+        child_reports.recv::<(StartMethod, StartMethod)>(),
+        (method, method),
+        "in a child started by {method}: get_start_method(), and a new Process's method"
+    );
+    assert_eq!(
+        grandchild_reports.recv::<StartMethod>(),
+        method,
+        "in the grandchild of a child started by {method}"
+    );
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn a_child_that_sets_another_method_starts_its_children_with_that(method: StartMethod) {
+    let other = StartMethod::ALL
+        .into_iter()
+        .cycle()
+        .skip_while(|&m| m != method)
+        .nth(1)
+        .unwrap();
+    let (child_reports, child_reporter) = report_pipe();
+    let (grandchild_reports, grandchild_reporter) = report_pipe();
+    let p = started(
+        method,
+        report_and_start_a_grandchild,
+        (child_reporter, grandchild_reporter, Some(other)),
+    );
+    assert_eq!(
+        child_reports.recv::<(StartMethod, StartMethod)>(),
+        (other, other)
+    );
+    assert_eq!(grandchild_reports.recv::<StartMethod>(), other);
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+/// Encodes as a byte; refuses to decode with a reason of a MiB, longer than a socket holds.
+#[derive(Debug)]
+struct RefusesAtLength;
+
+impl Serialize for RefusesAtLength {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefusesAtLength {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u8::deserialize(deserializer)?;
+        Err(serde::de::Error::custom(format!(
+            "refused at length: {}",
+            "x".repeat(1 << 20)
+        )))
+    }
+}
+
+fn a_task_refused_with_a_long_reason_ends_without_waiting_for_its_parent(method: StartMethod) {
+    let p = started(method, takes::<RefusesAtLength>, (RefusesAtLength,));
+    // The parent reads the reason only once the child has ended: a child that waited for
+    // it to be read would never end. Waiting boundedly, not join(), lets that fail here.
+    let ended = p.join_timeout(Duration::from_secs(60));
+    if method == StartMethod::Fork {
+        assert_eq!(ended.unwrap(), Some(0));
+        return;
+    }
+    match ended {
+        Err(Error::TaskFailed { reason, .. }) => {
+            assert!(
+                reason.starts_with("its arguments did not decode"),
+                "{reason:.200}"
+            );
+            assert!(reason.contains("refused at length: xxx"), "{reason:.200}");
+            assert!(
+                reason.ends_with("more bytes)"),
+                "cut, and says so: …{}",
+                &reason[reason.len() - 100..]
+            );
+            assert!(reason.len() < 64 << 10, "{} bytes", reason.len());
+        }
+        other => panic!("expected TaskFailed within a minute, got {other:?}"),
+    }
 }

@@ -1,18 +1,21 @@
 //! A process that multiproc takes over before `main` (a spawned child, a fork server) reads
-//! what another process sent it: untrusted bytes. Each test runs this very test binary as
-//! such a process, with a task socket it fills itself, and checks that a malformed,
-//! truncated or missing task ends the process with `TASK_ERROR_EXIT_CODE` and a reason on
+//! what another process sent it: untrusted bytes and descriptors. Each test runs this very
+//! test binary as such a process, with a task socket it fills itself, and checks that a
+//! malformed, truncated or missing task, or one whose descriptors are missing, of the wrong
+//! kind or more than the process can open, ends it with `TASK_ERROR_EXIT_CODE` and a reason on
 //! its stderr (and on the task socket, where the parent reads it), never with a panic or
 //! by running the test harness. Were the takeover to fail, the harness would run (no
 //! test matches the filter given) and exit with 0: these tests would fail.
 
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
 use nix::sys::socket::{AddressFamily, Shutdown, SockFlag, SockType, shutdown, socketpair};
-use proc_core::TASK_ERROR_EXIT_CODE;
+use proc_core::codec::{self, ByteBuf};
+use proc_core::{ProcessInfo, StartMethod, TASK_ERROR_EXIT_CODE, current_process};
+use serde::Serialize;
 
 const TASK_FD: &str = "MULTIPROC_TASK_FD";
 const SERVER_FD: &str = "MULTIPROC_FORKSERVER_FD";
@@ -85,6 +88,12 @@ impl Ran {
 
 /// Runs this binary as a spawned child whose task socket receives `sent`, then end of file.
 fn spawned_child_given(sent: &[u8]) -> Ran {
+    spawned_child_given_fds(sent, &[], None)
+}
+
+/// As [`spawned_child_given`], with `fds` attached to the first bytes sent, and the child's
+/// limit of open files (`RLIMIT_NOFILE`) lowered to `open_files` when given.
+fn spawned_child_given_fds(sent: &[u8], fds: &[BorrowedFd<'_>], open_files: Option<u64>) -> Ran {
     let (ours, theirs) = socket_pair();
     let mut command = this_binary();
     command
@@ -92,11 +101,27 @@ fn spawned_child_given(sent: &[u8]) -> Ran {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     inherit(&mut command, theirs.as_raw_fd());
+    if let Some(limit) = open_files {
+        // SAFETY: runs between fork and exec; setrlimit is a plain system call
+        // (async-signal-safe) on a value on the stack, and nothing is allocated.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let child = command.spawn().expect("run this binary");
     drop(theirs);
     let mut socket = std::fs::File::from(ours);
-    // The child may refuse before it read everything; a write that then fails is fine.
-    let _ = socket.write_all(sent);
+    // The child may refuse before it read everything; a send that then fails is fine.
+    let _ = proc_core::travel::send_with_fds(socket.as_fd(), sent, fds);
     // End of file for the child even if a sibling process holds a copy of our end.
     let _ = shutdown(socket.as_raw_fd(), Shutdown::Write);
     let output = child.wait_with_output().expect("wait for the child");
@@ -140,6 +165,70 @@ fn a_task_that_announces_more_than_the_limit_is_refused() {
 fn a_whole_frame_that_holds_half_a_header_is_refused() {
     // The frame is complete; the header in it ends after its first fields.
     spawned_child_given(&frame(3, &[0, 0, 0])).refused_because("does not decode");
+}
+
+/// A task header as a parent writes it: the fields of `start::task::Header`, in order, with
+/// the entry point (a `CodeAddress`, which encodes as its `u64` offset) chosen by the test.
+/// Should the real header change, these tests fail with "does not decode" instead of the
+/// reason they expect, and say so.
+#[derive(Serialize)]
+struct Header {
+    name: String,
+    identity: Vec<u64>,
+    daemon: bool,
+    parent: ProcessInfo,
+    start_method: StartMethod,
+    entry: u64,
+    args: ByteBuf,
+}
+
+/// A whole task message whose header decodes, naming code at `entry` (no offset of this
+/// executable's code is ever this large, so the child can never call it).
+fn task_message(daemon: bool) -> Vec<u8> {
+    let header = Header {
+        name: "crafted".into(),
+        identity: vec![1],
+        daemon,
+        parent: current_process(),
+        start_method: StartMethod::Spawn,
+        entry: u64::MAX / 2,
+        args: ByteBuf::from(Vec::new()),
+    };
+    let bytes = codec::encode(&header).unwrap();
+    frame(bytes.len() as u32, &bytes)
+}
+
+#[test]
+fn a_task_naming_code_outside_the_executable_is_refused_with_its_descriptors() {
+    // The header decodes (the reason comes from the step after it), the descriptors arrive,
+    // and the entry point is refused before anything is called.
+    let (read, write) = std::io::pipe().unwrap();
+    let stderr = std::io::stderr();
+    let fds = [read.as_fd(), write.as_fd(), stderr.as_fd()];
+    spawned_child_given_fds(&task_message(false), &fds, None)
+        .refused_because("is not in this executable");
+}
+
+#[test]
+fn a_daemons_task_without_its_lifeline_is_refused() {
+    spawned_child_given(&task_message(true)).refused_because("carries no lifeline descriptor");
+}
+
+#[test]
+fn a_daemons_task_whose_lifeline_is_not_a_pipe_is_refused() {
+    // /dev/null is always readable: taken as the lifeline, it would read as the parent's
+    // death and SIGKILL the daemon at once, with no word of why.
+    let null = std::fs::File::open("/dev/null").unwrap();
+    spawned_child_given_fds(&task_message(true), &[null.as_fd()], None)
+        .refused_because("the lifeline, is not a pipe");
+}
+
+#[test]
+fn a_task_with_more_descriptors_than_the_child_can_open_is_refused() {
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let fds = vec![null.as_fd(); 40];
+    spawned_child_given_fds(&task_message(false), &fds, Some(16))
+        .refused_because("more file descriptors than this process could take");
 }
 
 /// Runs this binary with `variable` set to `value`, which names no usable descriptor.

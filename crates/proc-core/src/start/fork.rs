@@ -21,6 +21,7 @@ use nix::unistd::{ForkResult, fork};
 use crate::child::{Child, Ending};
 use crate::error::{Error, Result};
 use crate::lifeline::{self, Lifeline};
+use crate::method::{self, StartMethod};
 use crate::pidfd::Pidfd;
 use crate::state::{self, Me};
 
@@ -69,6 +70,9 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
             drop(forkserver_client.take());
             drop(forkserver_client);
             global.me = me;
+            // The copy of the parent's default says nothing about this child: it was
+            // started by Fork, and its own children fork too unless it says otherwise.
+            method::set_default(StartMethod::Fork);
             state::reset_child_numbering();
             drop(global);
             drop(stderr);

@@ -55,16 +55,17 @@ pub(crate) struct Spec<'a> {
     pub(crate) name: &'a str,
     pub(crate) identity: &'a [u64],
     pub(crate) daemon: bool,
+    /// The method that starts it, which becomes the child's default: its own children
+    /// start the same way unless it says otherwise, as under Python's contexts.
+    pub(crate) method: StartMethod,
 }
 
-/// Starts a child that runs `body` with `method`. On success the body has been taken (and,
-/// in the parent, dropped); on failure it is left in place so that `start()` can be retried.
-pub(crate) fn start(
-    spec: &Spec<'_>,
-    body: &mut Option<Body>,
-    method: StartMethod,
-) -> Result<Arc<Child>> {
+/// Starts a child that runs `body` with `spec.method`. On success the body has been taken
+/// (and, in the parent, dropped); on failure it is left in place so that `start()` can be
+/// retried.
+pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Child>> {
     install_exit_hook();
+    let method = spec.method;
     let Some(held) = body.as_ref() else {
         return Err(Error::AlreadyStarted {
             name: spec.name.to_string(),

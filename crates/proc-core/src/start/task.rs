@@ -144,7 +144,7 @@ struct Header {
     identity: Vec<u64>,
     daemon: bool,
     parent: ProcessInfo,
-    /// The parent's default start method, which becomes the child's (as Python's context).
+    /// The method that started the child, which becomes its default (as Python's context).
     start_method: StartMethod,
     entry: CodeAddress,
     args: ByteBuf,
@@ -200,7 +200,7 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
         identity: spec.identity.to_vec(),
         daemon: spec.daemon,
         parent,
-        start_method: method::get_start_method(),
+        start_method: spec.method,
         entry: address,
         args: ByteBuf::from(args.bytes),
     };
@@ -243,9 +243,21 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
         Ok(task) => task,
         Err(reason) => reject(socket, "a spawned process", &reason),
     };
-    // A daemon's first descriptor is the read end of its parent's lifeline.
+    // A daemon's first descriptor is the read end of its parent's lifeline: a pipe, which
+    // only the parent's end turns readable. Anything else (a file, /dev/null, a socket)
+    // would kill the daemon at once or never: refused, with the reason.
     let lifeline = match (header.daemon, fds.is_empty()) {
-        (true, false) => Some(fds.remove(0)),
+        (true, false) => {
+            let line = fds.remove(0);
+            if !is_pipe(line.as_fd()) {
+                reject(
+                    socket,
+                    &header.name,
+                    "the task is a daemon's and its first descriptor, the lifeline, is not a pipe",
+                )
+            }
+            Some(line)
+        }
         (true, true) => reject(
             socket,
             &header.name,
@@ -305,6 +317,13 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
     finish(code)
 }
 
+/// Whether `fd` is a pipe (a FIFO).
+fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+    use nix::sys::stat::{SFlag, fstat};
+    fstat(fd)
+        .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
+}
+
 /// Reads the task message and decodes its header. The bytes are untrusted: every failure
 /// is a reason, never a panic.
 fn receive(socket: BorrowedFd<'_>) -> Result<(Header, Vec<OwnedFd>), String> {
@@ -318,14 +337,39 @@ fn receive(socket: BorrowedFd<'_>) -> Result<(Header, Vec<OwnedFd>), String> {
     Ok((header, fds))
 }
 
+/// The longest reason a child tells: its parent reads the answer only once the child has
+/// ended, so the answer must fit the socket's buffer, and the reason (which may quote what
+/// a `Deserialize` impl or a panic said, of any length) is cut to this.
+const REASON_LIMIT: usize = 4 << 10;
+
 /// Tells the parent (and stderr) why the task cannot run, and ends with
-/// [`TASK_ERROR_EXIT_CODE`].
+/// [`TASK_ERROR_EXIT_CODE`]. Never waits for the parent.
 fn reject(socket: OwnedFd, name: &str, reason: &str) -> ! {
+    let reason = shortened(reason, REASON_LIMIT);
     eprintln!("multiproc: process {name:?} could not run its task: {reason}");
     let mut answer = Vec::with_capacity(1 + reason.len());
     answer.push(b'-');
     answer.extend_from_slice(reason.as_bytes());
-    let _ = send(socket.as_raw_fd(), &answer, MsgFlags::MSG_NOSIGNAL);
+    // Without waiting: the parent reads only after we end. The answer fits an empty
+    // buffer; should it not, a full answer is lost but the child still ends.
+    let _ = send(
+        socket.as_raw_fd(),
+        &answer,
+        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+    );
     drop(socket);
     finish(TASK_ERROR_EXIT_CODE)
+}
+
+/// `text` if it has at most `limit` bytes; otherwise its start, cut at a character
+/// boundary, and how much was left out.
+fn shortened(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end).into()
 }
