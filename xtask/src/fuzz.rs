@@ -23,6 +23,7 @@ const TARGETS: &[&str] = &[
     "ring_decoder",
     "connection_stream",
     "handle_receipt",
+    "spawn_value",
 ];
 
 /// What `cargo fuzz` asks of the compiler, less what only nightly takes (sanitizers).

@@ -144,6 +144,27 @@ mod state;
 mod target;
 pub mod travel;
 
+/// Entry points for the fuzz targets under `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+
+    /// A socket pair of the kind a spawned child hands its value over on: (the parent's
+    /// end, the child's end).
+    pub fn value_channel() -> std::io::Result<(OwnedFd, OwnedFd)> {
+        crate::handover::channel()
+    }
+
+    /// What `JoinHandle::join` takes from the parent's end: the value's length, or why it
+    /// was refused.
+    pub fn take_value(
+        socket: BorrowedFd<'_>,
+        limit: usize,
+    ) -> Result<Option<usize>, crate::JoinError> {
+        crate::handover::take(socket, limit).map(|value| value.map(|bytes| bytes.len()))
+    }
+}
+
 pub use code::CodeAddress;
 pub use codec::CodecError;
 pub use error::{Error, JoinError, Result};
