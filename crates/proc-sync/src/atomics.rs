@@ -8,7 +8,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::region::Region;
+use crate::region::{Expect, Region};
 
 /// A block of atomics that may live in shared memory.
 ///
@@ -71,12 +71,21 @@ impl<H: AtomicBlock> SharedAtomics<H> {
     }
 
     /// The block of another process, received as its memory file (see
-    /// [`proc_core::travel`]). An error when the file is too small for `H` or not sealed
-    /// against changing size.
+    /// [`proc_core::travel`]). An error when the descriptor is not a memory file, or the
+    /// file is too small for `H` or not sealed against changing size.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        let region = Region::from_fd(fd, size_of::<H>(), align_of::<H>(), None)?;
+        Self::from_fd_expecting(fd, Expect::at_least(size_of::<H>(), align_of::<H>()))
+    }
+
+    /// As [`from_fd`](SharedAtomics::from_fd), for a file that must be exactly the size of
+    /// `H`, as `new` makes it: for this crate's own primitives, whose layouts are fixed.
+    pub(crate) fn receive(fd: OwnedFd) -> Result<Self> {
+        Self::from_fd_expecting(fd, Expect::exactly(size_of::<H>(), align_of::<H>()))
+    }
+
+    fn from_fd_expecting(fd: OwnedFd, expect: Expect) -> Result<Self> {
         Ok(SharedAtomics {
-            region: Arc::new(region),
+            region: Arc::new(Region::from_fd(fd, expect)?),
             _block: PhantomData,
         })
     }

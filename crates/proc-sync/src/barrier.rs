@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
 use crate::raw_mutex::{Kind, RawMutex};
 use crate::shared::{How, MutexHeader, MutexRegion};
+use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
 struct BarrierHeader {
@@ -33,6 +34,10 @@ struct BarrierHeader {
     broken: AtomicU64,
     /// Moved by every trip, break and reset: what waiters sleep on.
     wakeups: AtomicU32,
+    /// The parties a round needs, written once at creation: what a received handle's
+    /// number is checked against.
+    parties: AtomicU32,
+    stamp: Stamp,
 }
 
 // SAFETY: repr(C), the mutex is the first field, the others are atomics (zero is valid).
@@ -126,18 +131,29 @@ impl Locked<'_> {
 }
 
 crate::travel::travels!(
-    [] Barrier,
+    Primitive::Barrier, [] Barrier,
     |barrier| (barrier.shared.fd(), barrier.parties),
     |fd, parties: u32| {
+        let refuse = |reason: String| Err(Error::Received { reason });
         if parties == 0 {
-            return Err(Error::Received {
-                reason: "a barrier for zero parties".into(),
-            });
+            return refuse("a barrier for zero parties".into());
         }
-        Ok(Barrier {
-            shared: MutexRegion::from_fd(fd, 0)?,
-            parties,
-        })
+        let shared: MutexRegion<BarrierHeader, u8> = MutexRegion::receive(fd, 0, Kind::ErrorCheck)?;
+        let header = shared.header();
+        header.stamp.check(Primitive::Barrier, Element::NONE)?;
+        let recorded = header.parties.load(Ordering::Relaxed);
+        if recorded != parties {
+            return refuse(format!("a barrier for {recorded} parties sent as one for {parties}"));
+        }
+        // Fewer than `parties` have arrived in any state a barrier can be in, even one a
+        // holder of its lock died updating (the count is one word, set below `parties`).
+        let arrived = header.arrived.load(Ordering::Relaxed);
+        if arrived >= parties {
+            return refuse(format!(
+                "a barrier for {parties} parties at which {arrived} are said to wait"
+            ));
+        }
+        Ok(Barrier { shared, parties })
     }
 );
 
@@ -160,10 +176,14 @@ impl Barrier {
                 reason: "a barrier needs at least one party",
             });
         }
-        Ok(Barrier {
-            shared: MutexRegion::new(c"multiproc-barrier", Kind::ErrorCheck, 0)?,
-            parties,
-        })
+        let shared: MutexRegion<BarrierHeader, u8> =
+            MutexRegion::new(c"multiproc-barrier", Kind::ErrorCheck, 0)?;
+        shared.header().parties.store(parties, Ordering::Relaxed);
+        shared
+            .header()
+            .stamp
+            .write(Primitive::Barrier, Element::NONE);
+        Ok(Barrier { shared, parties })
     }
 
     /// The number of parties a round needs.
@@ -242,8 +262,10 @@ impl Barrier {
         if locked.is_broken() {
             return Err(Error::BrokenBarrier);
         }
-        let index = header.arrived.load(Ordering::Relaxed);
-        if index + 1 >= self.parties {
+        // Another process may write any count: none can overflow this, nor give an index
+        // outside 0..parties.
+        let index = header.arrived.load(Ordering::Relaxed).min(self.parties - 1);
+        if index == self.parties - 1 {
             locked.next_generation();
             return Ok(index as usize);
         }

@@ -4,7 +4,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::region::Region;
+use crate::region::{Expect, Region};
 
 /// `len` zero-filled bytes in shared memory: an anonymous memory file mapped `MAP_SHARED`,
 /// sealed against changing size, that travels as its descriptor (see
@@ -46,7 +46,7 @@ impl SharedBytes {
     /// least `len` bytes and be sealed against changing size.
     pub fn from_fd(fd: OwnedFd, len: usize) -> Result<SharedBytes> {
         Ok(SharedBytes {
-            region: Arc::new(Region::from_fd(fd, len, 1, None)?),
+            region: Arc::new(Region::from_fd(fd, Expect::at_least(len, 1))?),
             len,
         })
     }

@@ -1,13 +1,30 @@
 //! [`Condition`]: a condition variable with its own robust lock, as Python's
 //! `multiprocessing.Condition`, optionally guarding a plain-data value.
 //!
-//! The region holds the mutex, a sequence word and a sleeper count, then the value. A
-//! waiter reads the sequence while holding the lock, counts itself as a sleeper, unlocks,
-//! and sleeps on the sequence word with a futex; a notifier bumps the sequence and wakes
-//! one or all sleepers, so a notification between the unlock and the sleep is never lost
-//! (the futex sees the sequence moved and returns at once). The sleeper count spares
-//! `notify_*` the system call when nobody waits; a waiter killed while counted only costs
-//! later notifications a wake-up with nobody to wake.
+//! ## How a notification finds its waiter
+//! The region holds the condition's mutex, a table of [`SLOTS`] waiter slots, a few counts,
+//! then the value. A waiter, holding the lock, takes a free slot: it locks the slot's own
+//! robust mutex (and holds it for as long as it waits), gives the slot a ticket that says
+//! when it came, and marks it `WAITING`; then it releases the condition's lock and sleeps
+//! (futex) on the slot's state word until that says `NOTIFIED` or its time is up. Under the
+//! lock, `notify(n)` marks the `n` longest-waiting slots `NOTIFIED` and wakes each one's
+//! sleeper alone. The waiter takes the lock back, frees its slot, and returns. So:
+//! - `notify_one` makes at most one waiter return as notified, `notify(n)` at most `n`:
+//!   only a `NOTIFIED` slot ends a wait, and a notification marks one slot.
+//! - A notified waiter does not stay asleep: the word it sleeps on has changed (a futex
+//!   wait that starts after that returns at once), and it was woken.
+//! - A spurious futex wake-up, or a signal, changes no slot: the waiter sleeps again.
+//! - A waiter whose time runs out takes the lock and frees its slot: no later notification
+//!   can be spent on it. One notified as its time ran out returns as notified.
+//! - A waiter killed while waiting leaves its slot taken, but the kernel releases the
+//!   slot's mutex when its thread dies: a notifier (or a new waiter) that finds a taken slot
+//!   whose mutex nobody holds frees it, and the notification goes to a live waiter. Only a
+//!   waiter killed after it was notified, and before it took the lock back, spends one.
+//!
+//! More waiters at once than there are slots is allowed: those without a slot sleep on one
+//! word that every notification and every freed slot moves, and return as from a spurious
+//! wake-up (which `wait` allows and `wait_while` absorbs), to take a slot when they wait
+//! again.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -15,23 +32,233 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::deadline::Deadline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
 use crate::lock::block_forever;
-use crate::raw_mutex::{Kind, RawMutex};
+use crate::raw_mutex::{Kind, KindCheck, RawMutex};
 use crate::shared::{How, MutexHeader, MutexRegion, ValueGuard};
+use crate::stamp::{Element, Primitive, Stamp};
+
+/// How many waiters at once are notified one by one; more sleep on a shared word and wake
+/// at every notification (see the module's docs). The table costs 48 bytes a slot.
+pub(crate) const SLOTS: usize = 128;
+
+/// A slot's states.
+const FREE: u32 = 0;
+const WAITING: u32 = 1;
+const NOTIFIED: u32 = 2;
+
+/// A waiter's place in the condition: its state is what the waiter sleeps on.
+#[repr(C)]
+struct Slot {
+    /// Locked by the waiting thread while the slot is not `FREE`, so that the kernel
+    /// releases it if the waiter dies (robust mutex): a taken slot whose mutex is free
+    /// belongs to a dead waiter.
+    mutex: RawMutex,
+    /// `FREE`, `WAITING` or `NOTIFIED` (changed under the condition's lock).
+    state: AtomicU32,
+    /// When the waiter came (from `next_ticket`): the longest-waiting are notified first.
+    ticket: AtomicU32,
+}
+
+impl Slot {
+    /// Under the condition's lock: whether a live waiter holds this slot. A taken slot
+    /// whose waiter died is freed on the way (its waiter was counted in `waiting`).
+    fn holds_live_waiter(&self, header: &ConditionHeader) -> bool {
+        if self.state.load(Ordering::Relaxed) == FREE {
+            return false;
+        }
+        if self.mutex.is_locked() {
+            return true;
+        }
+        self.state.store(FREE, Ordering::Relaxed);
+        header.uncount_waiter();
+        false
+    }
+
+    /// Under the condition's lock: tells this slot's waiter it was notified.
+    fn notify(&self) {
+        self.state.store(NOTIFIED, Ordering::Release);
+        futex::wake(&self.state, 1);
+    }
+}
 
 #[repr(C)]
 struct ConditionHeader {
     mutex: RawMutex,
-    sequence: AtomicU32,
-    sleepers: AtomicU32,
+    /// Slots taken. Never too few (a process killed in the middle of an update leaves it
+    /// too high); the next holder of the lock after such a death counts again.
+    waiting: AtomicU32,
+    /// Slots `0..used` have been taken at some time; the rest are untouched.
+    used: AtomicU32,
+    /// The next waiter's ticket.
+    next_ticket: AtomicU32,
+    /// What waiters without a slot sleep on: moved by every notification and freed slot.
+    overflow: AtomicU32,
+    /// How many sleep on `overflow` (too many after one is killed, never too few).
+    overflow_sleepers: AtomicU32,
+    stamp: Stamp,
+    slots: [Slot; SLOTS],
 }
 
-// SAFETY: repr(C), the mutex is the first field, the others are atomics (zero is valid).
+// SAFETY: repr(C), the mutex is the first field; the other fields are atomics, for which
+// zero is valid, and the slots' mutexes, which `Condition::with_value` initialises before
+// the region is shared (all-zero is a valid, if not robust, pthread mutex meanwhile).
 unsafe impl MutexHeader for ConditionHeader {
     fn mutex(&self) -> &RawMutex {
         &self.mutex
+    }
+}
+
+impl ConditionHeader {
+    /// The slots that have ever been taken (all that `used` may claim, at most).
+    fn used_slots(&self) -> &[Slot] {
+        let used = (self.used.load(Ordering::Relaxed) as usize).min(SLOTS);
+        &self.slots[..used]
+    }
+
+    fn uncount_waiter(&self) {
+        let _ = self
+            .waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Under the lock: a slot for the calling thread, `WAITING` with the next ticket and
+    /// its mutex held by this thread; `None` when live waiters hold every slot.
+    fn take_slot(&self) -> Option<&Slot> {
+        let used = self.used_slots().len();
+        // The slots ever used, then the first untouched one.
+        for (i, slot) in self.slots.iter().enumerate().take(used + 1) {
+            let state = slot.state.load(Ordering::Relaxed);
+            if state != FREE && slot.mutex.is_locked() {
+                continue; // a live waiter's
+            }
+            // Free, or a dead waiter's (already counted in `waiting`). A mutex that cannot
+            // be locked at once is not used (only a hand-written one can be so).
+            if !matches!(slot.mutex.try_lock("Condition"), Ok(Some(_))) {
+                continue;
+            }
+            // Counted before it is marked, so that a death in between leaves the count too
+            // high, never too low.
+            if state == FREE {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+            }
+            let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+            slot.ticket.store(ticket, Ordering::Relaxed);
+            if i == used {
+                self.used.store(i as u32 + 1, Ordering::Relaxed);
+            }
+            slot.state.store(WAITING, Ordering::Release);
+            return Some(slot);
+        }
+        None
+    }
+
+    /// Under the lock: frees the slot this thread holds, and lets a waiter without a slot
+    /// take it.
+    fn free_slot(&self, held: SlotHeld<'_>) {
+        held.0.state.store(FREE, Ordering::Relaxed);
+        self.uncount_waiter();
+        // Released after it is marked free: a death in between leaves a free slot whose
+        // mutex the kernel released, which `take_slot` takes as any.
+        drop(held);
+        self.ring_overflow();
+    }
+
+    /// Under the lock: notifies the `n` longest-waiting live waiters (fewer if fewer wait),
+    /// freeing the slots of dead ones on the way, and wakes the waiters without a slot.
+    fn notify(&self, n: usize) {
+        let slots = self.used_slots();
+        if n >= self.waiting.load(Ordering::Relaxed) as usize {
+            // Every waiter (the count is never too low): one pass, in any order. Still at
+            // most `n`, whatever the count says.
+            let mut left = n;
+            for slot in slots {
+                if left == 0 {
+                    break;
+                }
+                if slot.state.load(Ordering::Relaxed) == WAITING && slot.holds_live_waiter(self) {
+                    slot.notify();
+                    left -= 1;
+                }
+            }
+        } else {
+            for _ in 0..n {
+                let now = self.next_ticket.load(Ordering::Relaxed);
+                let oldest = slots
+                    .iter()
+                    .filter(|slot| {
+                        slot.state.load(Ordering::Relaxed) == WAITING
+                            && slot.holds_live_waiter(self)
+                    })
+                    .max_by_key(|slot| now.wrapping_sub(slot.ticket.load(Ordering::Relaxed)));
+                match oldest {
+                    Some(slot) => slot.notify(),
+                    None => break,
+                }
+            }
+        }
+        self.ring_overflow();
+    }
+
+    /// Under the lock: wakes the waiters without a slot, if any.
+    fn ring_overflow(&self) {
+        if self.overflow_sleepers.load(Ordering::Relaxed) > 0 {
+            self.overflow.fetch_add(1, Ordering::Release);
+            futex::wake_all(&self.overflow);
+        }
+    }
+
+    /// Under the lock, taken from a holder that died: whatever it was changing is either
+    /// done or not (every change is one word), but `waiting` may count too many. Frees the
+    /// slots of dead waiters and counts the rest.
+    fn repair(&self) {
+        let live = self
+            .used_slots()
+            .iter()
+            .filter(|slot| slot.holds_live_waiter(self))
+            .count();
+        self.waiting.store(live as u32, Ordering::Relaxed);
+    }
+
+    /// What a receiver checks beyond the stamp: the slots are in states a condition can
+    /// be in, each with a mutex of the right kind.
+    fn check_received(&self) -> Result<()> {
+        let refuse = |reason: String| Err(Error::Received { reason });
+        let used = self.used.load(Ordering::Relaxed) as usize;
+        if used > SLOTS {
+            return refuse(format!(
+                "a condition said to have used {used} waiter slots of {SLOTS}"
+            ));
+        }
+        let kinds = KindCheck::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Err(reason) = kinds.check(&slot.mutex, Some(Kind::ErrorCheck)) {
+                return refuse(format!("waiter slot {i}: {reason}"));
+            }
+            match slot.state.load(Ordering::Relaxed) {
+                FREE => {}
+                WAITING | NOTIFIED if i < used => {}
+                state => {
+                    return refuse(format!(
+                        "waiter slot {i} is in state {state}, which a condition that has \
+                         used {used} slots cannot be in"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// This thread's slot while it waits: released on an unwind, so that a slot is never left
+/// held by a thread that is no longer waiting (it then looks like a dead waiter's, and is
+/// freed by the next notifier or waiter).
+struct SlotHeld<'a>(&'a Slot);
+
+impl Drop for SlotHeld<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.mutex.unlock("Condition");
     }
 }
 
@@ -42,8 +269,11 @@ unsafe impl MutexHeader for ConditionHeader {
 /// [`lock`](Condition::lock) gives a [`ConditionGuard`] (with
 /// [`previous_owner_died`](ConditionGuard::previous_owner_died), as every lock here);
 /// [`wait`](Condition::wait) releases it while sleeping and returns it re-acquired.
-/// Wake-ups may be spurious: wait in a loop on a predicate, or use
-/// [`wait_while`](Condition::wait_while), which does.
+/// A wait returns when it is notified (or times out); still, wait in a loop on a
+/// predicate, or use [`wait_while`](Condition::wait_while), which does: a notification says
+/// that the state may have changed, not how, and another process may have changed it again
+/// before the waiter has the lock back (and, with more than 128 waiters at once, some wake
+/// spuriously: see the notes below).
 ///
 /// ```
 /// use proc_sync::Condition;
@@ -65,9 +295,15 @@ unsafe impl MutexHeader for ConditionHeader {
 /// # Ok::<(), proc_sync::Error>(())
 /// ```
 ///
-/// A notification reaches the processes waiting at that moment. If `notify_one` wakes a
-/// process that is killed before it re-acquires the lock, that notification is spent:
-/// use `notify_all` where waiters may die.
+/// A notification reaches the processes (and threads) waiting at that moment, the
+/// longest-waiting first: [`notify_one`](Condition::notify_one) makes at most one of them
+/// return, [`notify`](Condition::notify) at most `n`, and each one notified returns. A
+/// waiter that was killed is passed over; one killed after it was notified, before it took
+/// the lock back, spends that notification. A timed wait that runs out spends none.
+///
+/// Up to 128 waiters at once are notified one by one; with more, those beyond 128 wake at
+/// every notification (and whenever a waiter leaves), as from a spurious wake-up, and
+/// take a place among the 128 when they wait again.
 pub struct Condition<T = ()> {
     shared: MutexRegion<ConditionHeader, T>,
 }
@@ -107,7 +343,7 @@ impl WaitTimeoutResult {
     ///
     /// let c = proc_sync::Condition::new()?;
     /// let (_guard, result) = c.wait_timeout(c.lock(), Duration::from_millis(1));
-    /// # let _ = result.timed_out(); // a spurious wake-up may end it early
+    /// assert!(result.timed_out()); // nobody notified it
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn timed_out(&self) -> bool {
@@ -116,11 +352,17 @@ impl WaitTimeoutResult {
 }
 
 crate::travel::travels!(
-    [T: Pod] Condition<T>,
-    |condition| (condition.shared.fd(), ()),
-    |fd, _nothing: ()| Ok(Condition {
-        shared: MutexRegion::from_fd(fd, 1)?,
-    })
+    Primitive::Condition, [T: Pod] Condition<T>,
+    |condition| (condition.shared.fd(), Element::of::<T>()),
+    |fd, element: Element| {
+        element.check_sent::<T>(Primitive::Condition)?;
+        let shared: MutexRegion<ConditionHeader, T> =
+            MutexRegion::receive(fd, 1, Kind::ErrorCheck)?;
+        let header = shared.header();
+        header.stamp.check(Primitive::Condition, Element::of::<T>())?;
+        header.check_received()?;
+        Ok(Condition { shared })
+    }
 );
 
 impl<T: Pod> Condition<T> {
@@ -132,7 +374,17 @@ impl<T: Pod> Condition<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn with_value(value: T) -> Result<Condition<T>> {
-        let shared = MutexRegion::new(c"multiproc-condition", Kind::ErrorCheck, 1)?;
+        let shared: MutexRegion<ConditionHeader, T> =
+            MutexRegion::new(c"multiproc-condition", Kind::ErrorCheck, 1)?;
+        let header = shared.header();
+        for slot in &header.slots {
+            // SAFETY: nobody else can see the region yet, so nothing uses the slot's mutex;
+            // it is aligned (a field of the aligned header) and stays in place for the
+            // region's lifetime; a RawMutex is all interior mutability, so writing it
+            // through a pointer made from a shared reference is allowed.
+            unsafe { RawMutex::init(&raw const slot.mutex as *mut RawMutex, Kind::ErrorCheck)? };
+        }
+        header.stamp.write(Primitive::Condition, Element::of::<T>());
         // SAFETY: nobody else can see the region yet; the data pointer is valid and aligned.
         unsafe { shared.data().cast::<T>().write(value) };
         Ok(Condition { shared })
@@ -196,6 +448,9 @@ impl<T: Pod> Condition<T> {
         let Some(died) = self.shared.lock_with(how, "Condition")? else {
             return Ok(None);
         };
+        if died {
+            self.shared.header().repair();
+        }
         // SAFETY: this thread now holds the mutex; the value is valid, aligned and
         // initialised (Pod) for as long as `self` lives, and only touched under the mutex.
         let inner = unsafe {
@@ -212,8 +467,9 @@ impl<T: Pod> Condition<T> {
         }))
     }
 
-    /// Releases the lock, sleeps until notified (or woken spuriously), and re-acquires the
-    /// lock. The guard decides which condition is waited on.
+    /// Releases the lock, sleeps until notified, and re-acquires the lock. The guard decides
+    /// which condition is waited on. (Only with more than 128 waiters at once may a wait
+    /// return without a notification: see [`Condition`].)
     ///
     /// ```
     /// let c = proc_sync::Condition::with_value(0u8)?; // 1: the child was here
@@ -318,7 +574,8 @@ impl<T: Pod> Condition<T> {
         (guard, WaitTimeoutResult(timed_out))
     }
 
-    /// Wakes one process or thread waiting on this condition, if any.
+    /// Wakes the process or thread that has waited longest on this condition, if any: at
+    /// most one wait returns for it. As [`notify(1)`](Condition::notify).
     ///
     /// ```
     /// let c = proc_sync::Condition::new()?;
@@ -337,40 +594,139 @@ impl<T: Pod> Condition<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn notify_all(&self) {
-        self.notify(u32::MAX);
+        self.notify(usize::MAX);
     }
 
-    fn notify(&self, count: u32) {
+    /// Wakes the `n` processes or threads that have waited longest on this condition (all
+    /// of them if fewer wait), as Python's `Condition.notify(n)`: at most `n` waits return
+    /// for it, and each waiter it chose returns.
+    ///
+    /// It may be called with or without the condition's lock held (it takes the lock for
+    /// the moment it needs it if this thread does not hold it); change the state the
+    /// waiters look at under the lock, before notifying, or a waiter may miss the change.
+    ///
+    /// ```
+    /// use proc_sync::Condition;
+    ///
+    /// // [waiting, permits]: three threads wait for a permit each; two are handed out.
+    /// let c = Condition::with_value([0u32; 2])?;
+    /// let took_one = |c: &Condition<[u32; 2]>| {
+    ///     let mut guard = c.lock();
+    ///     guard[0] += 1;
+    ///     guard = c.wait_while(guard, |[_, permits]| *permits == 0);
+    ///     guard[0] -= 1;
+    ///     guard[1] -= 1;
+    /// };
+    /// let until = |c: &Condition<[u32; 2]>, waiting: u32| {
+    ///     while c.lock()[0] != waiting {
+    ///         std::thread::yield_now();
+    ///     }
+    /// };
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..3 {
+    ///         s.spawn(|| took_one(&c));
+    ///     }
+    ///     until(&c, 3);
+    ///     c.lock()[1] = 2;
+    ///     c.notify(2); // two of the three go; the third sleeps on
+    ///     until(&c, 1);
+    ///     assert_eq!(*c.lock(), [1, 0]);
+    ///     c.lock()[1] = 1;
+    ///     c.notify(1);
+    /// });
+    /// assert_eq!(*c.lock(), [0, 0]);
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    pub fn notify(&self, n: usize) {
         let header = self.shared.header();
-        if header.sleepers.load(Ordering::SeqCst) > 0 {
-            header.sequence.fetch_add(1, Ordering::SeqCst);
-            futex::wake(&header.sequence, count);
+        // A waiter counts itself under the lock, in the critical section where it saw the
+        // state unchanged; a notifier that changed the state under the lock afterwards sees
+        // the count. So nobody counted means nobody to wake, and no lock is taken.
+        if n == 0
+            || (header.waiting.load(Ordering::SeqCst) == 0
+                && header.overflow_sleepers.load(Ordering::SeqCst) == 0)
+        {
+            return;
+        }
+        let mutex = self.shared.mutex();
+        if mutex.is_held_by_this_thread() {
+            header.notify(n);
+            return;
+        }
+        // Only a lock corrupted from outside the crate cannot be taken: then there is no
+        // state that can be trusted to notify anyone with.
+        if let Ok(Some(died)) = self.shared.lock_with(How::Block, "Condition") {
+            if died {
+                header.repair();
+            }
+            header.notify(n);
+            let _ = mutex.unlock("Condition");
         }
     }
 }
 
-/// One wait: unlock, sleep on the sequence word, relock. `true` when the deadline passed.
+/// One wait: take a slot, unlock, sleep until notified or `deadline`, relock. `true` when
+/// the deadline passed without a notification.
 fn wait_once<'a, T: Pod>(
     guard: ConditionGuard<'a, T>,
     deadline: Option<Deadline>,
 ) -> (ConditionGuard<'a, T>, bool) {
     let shared = guard.shared;
     let header = shared.header();
-    // Read under the lock, and count ourselves before releasing it: a notifier that
-    // changes the state under the lock afterwards sees us and moves the sequence.
-    let sequence = header.sequence.load(Ordering::SeqCst);
-    header.sleepers.fetch_add(1, Ordering::SeqCst);
+    let Some(slot) = header.take_slot() else {
+        return wait_without_a_slot(guard, deadline);
+    };
+    let held = SlotHeld(slot);
     drop(guard);
-    let wake = futex::wait(&header.sequence, sequence, deadline.as_ref());
-    header.sleepers.fetch_sub(1, Ordering::SeqCst);
+    let mut timed_out = false;
+    // Only a notifier changes the word from WAITING (under the lock): a wake-up that finds
+    // it unchanged, or a signal, is slept through.
+    while slot.state.load(Ordering::Acquire) == WAITING {
+        if futex::wait(&slot.state, WAITING, deadline.as_ref()) == Wake::TimedOut {
+            timed_out = true;
+            break;
+        }
+    }
+    let guard = relock(shared);
+    // Under the lock, so that a notification cannot arrive after this look and be lost
+    // with the slot: one that came as the time ran out counts.
+    let notified = slot.state.load(Ordering::Acquire) == NOTIFIED;
+    header.free_slot(held);
+    (guard, timed_out && !notified)
+}
+
+/// A wait with every slot taken by a live waiter: sleeps until any notification or freed
+/// slot (or `deadline`), and returns as from a spurious wake-up.
+fn wait_without_a_slot<'a, T: Pod>(
+    guard: ConditionGuard<'a, T>,
+    deadline: Option<Deadline>,
+) -> (ConditionGuard<'a, T>, bool) {
+    let shared = guard.shared;
+    let header = shared.header();
+    let seen = header.overflow.load(Ordering::Acquire);
+    header.overflow_sleepers.fetch_add(1, Ordering::Relaxed);
+    drop(guard);
+    let wake = futex::wait(&header.overflow, seen, deadline.as_ref());
+    let guard = relock(shared);
+    let _ = header
+        .overflow_sleepers
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    (guard, wake == Wake::TimedOut)
+}
+
+/// Takes the condition's lock back after a wait.
+fn relock<'a, T: Pod>(shared: &'a MutexRegion<ConditionHeader, T>) -> ConditionGuard<'a, T> {
     let died = match shared.lock_with(How::Block, "Condition") {
         Ok(Some(died)) => died,
         Ok(None) | Err(_) => block_forever(),
     };
+    if died {
+        shared.header().repair();
+    }
     // SAFETY: this thread holds the mutex again; the value is valid as in `lock_with`.
     let inner =
         unsafe { ValueGuard::new(shared.mutex(), shared.data().cast::<T>(), "Condition", died) };
-    (ConditionGuard { inner, shared }, wake == Wake::TimedOut)
+    ConditionGuard { inner, shared }
 }
 
 impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Condition<T> {

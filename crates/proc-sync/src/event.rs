@@ -13,6 +13,7 @@ use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::futex::{self, Wake};
+use crate::stamp::{Element, Primitive, Stamp};
 
 const SET: u32 = 1;
 const SLEEPERS: u32 = 2;
@@ -43,19 +44,25 @@ pub struct Event {
     flag: SharedAtomics<Flag>,
 }
 
-/// The event's flag: 0 clear, 1 set.
+/// The event's word (see the module's docs), and what it is.
 #[repr(C)]
-struct Flag(AtomicU32);
+struct Flag {
+    word: AtomicU32,
+    stamp: Stamp,
+}
 
-// SAFETY: one atomic; zero is a clear event.
+// SAFETY: atomics only; zero is a clear event (and no stamp yet).
 unsafe impl AtomicBlock for Flag {}
 
 crate::travel::travels!(
-    [] Event,
+    Primitive::Event, [] Event,
     |event| (event.flag.fd(), ()),
-    |fd, _nothing: ()| Ok(Event {
-        flag: SharedAtomics::from_fd(fd)?,
-    })
+    |fd, _nothing: ()| {
+        // Any word is a valid event: the stamp is all there is to check.
+        let flag = SharedAtomics::<Flag>::receive(fd)?;
+        flag.get().stamp.check(Primitive::Event, Element::NONE)?;
+        Ok(Event { flag })
+    }
 );
 
 impl Event {
@@ -66,13 +73,13 @@ impl Event {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn new() -> Result<Event> {
-        Ok(Event {
-            flag: SharedAtomics::new(c"multiproc-event")?,
-        })
+        let flag = SharedAtomics::<Flag>::new(c"multiproc-event")?;
+        flag.get().stamp.write(Primitive::Event, Element::NONE);
+        Ok(Event { flag })
     }
 
     fn word(&self) -> &AtomicU32 {
-        &self.flag.get().0
+        &self.flag.get().word
     }
 
     /// Sets the flag and wakes every waiter.

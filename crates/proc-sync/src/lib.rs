@@ -50,6 +50,14 @@
 //! `Queue` or `Connection` to a process that is already running. Serialized anywhere else
 //! (JSON, a file) it refuses with an error that says so.
 //!
+//! A handle travels with its kind, and its receiver checks everything the sender wrote
+//! before using it: a `Lock` received as an `RLock`, a `Semaphore` as a `BoundedSemaphore`,
+//! a `Value<u64>` as a `Value<u32>` is a decode error, and so is a descriptor that is not a
+//! sealed memory file of exactly the right size, or whose contents are not what they claim
+//! (each object's memory says what it is; its lock, limit, parties, length are checked
+//! against it). Once shared, an object's memory is shared: a process holding it can write
+//! into it, as a forked child can.
+//!
 //! ```
 //! use proc_core::{Process, StartMethod};
 //! use proc_sync::Value;
@@ -127,6 +135,7 @@ mod raw_mutex;
 mod region;
 mod semaphore;
 mod shared;
+mod stamp;
 mod travel;
 mod value;
 

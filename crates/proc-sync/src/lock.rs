@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::raw_mutex::{Kind, RawMutex};
-use crate::region::Region;
+use crate::region::{Expect, Region};
+use crate::stamp::{Element, Primitive, Stamp};
 
 /// Waits forever: what acquiring a lock that can never be acquired amounts to.
 ///
@@ -23,35 +24,60 @@ pub(crate) fn block_forever() -> ! {
     }
 }
 
-/// A robust mutex alone in its own shared region: the state of a `Lock` or an `RLock`.
+/// The shared memory of a `Lock` or an `RLock`: the robust mutex, and what it is.
+#[repr(C)]
+struct LockHeader {
+    mutex: RawMutex,
+    stamp: Stamp,
+}
+
+/// A robust mutex in its own shared region: the state of a `Lock` or an `RLock`.
 #[derive(Clone)]
 struct Shared {
     region: Arc<Region>,
 }
 
 impl Shared {
-    fn new(kind: Kind, name: &'static std::ffi::CStr) -> Result<Shared> {
-        let region = Region::new(name, size_of::<RawMutex>(), align_of::<RawMutex>(), Some(0))?;
+    fn new(primitive: Primitive, kind: Kind, name: &'static std::ffi::CStr) -> Result<Shared> {
+        let region = Region::new(
+            name,
+            size_of::<LockHeader>(),
+            align_of::<LockHeader>(),
+            Some(0),
+        )?;
         // SAFETY: the region is fresh, page aligned, large enough and used by nobody yet;
         // the mutex stays at its start for the region's lifetime.
         unsafe { RawMutex::init(region.base().cast(), kind)? };
-        Ok(Shared {
+        let shared = Shared {
             region: Arc::new(region),
-        })
+        };
+        shared.header().stamp.write(primitive, Element::NONE);
+        Ok(shared)
     }
 
-    fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Shared> {
-        let region = Region::from_fd(fd, size_of::<RawMutex>(), align_of::<RawMutex>(), Some(0))?;
-        Ok(Shared {
-            region: Arc::new(region),
-        })
+    /// A received lock's memory: a sealed memory file of exactly a lock's size, stamped as
+    /// `primitive`, whose mutex is of `kind`.
+    fn receive(fd: std::os::fd::OwnedFd, primitive: Primitive, kind: Kind) -> Result<Shared> {
+        let expect = Expect::exactly(size_of::<LockHeader>(), align_of::<LockHeader>())
+            .with_mutex(0, Some(kind));
+        let shared = Shared {
+            region: Arc::new(Region::from_fd(fd, expect)?),
+        };
+        shared.header().stamp.check(primitive, Element::NONE)?;
+        Ok(shared)
+    }
+
+    #[inline]
+    fn header(&self) -> &LockHeader {
+        // SAFETY: the region holds a LockHeader at offset 0 (made by `new`, or checked to be
+        // exactly that size by `receive`): any bytes are a valid one (a RawMutex is opaque
+        // bytes, the stamp atomics); it lives as long as `self`.
+        unsafe { &*self.region.base().cast::<LockHeader>() }
     }
 
     #[inline]
     fn raw(&self) -> &RawMutex {
-        // SAFETY: `new` initialised a RawMutex at offset 0 of the region, which lives as
-        // long as `self`.
-        unsafe { &*self.region.base().cast::<RawMutex>() }
+        &self.header().mutex
     }
 }
 
@@ -64,10 +90,10 @@ macro_rules! lock_type {
         }
 
         crate::travel::travels!(
-            [] $name,
+            Primitive::$name, [] $name,
             |lock| (lock.shared.region.fd(), ()),
             |fd, _nothing: ()| Ok($name {
-                shared: Shared::from_fd(fd)?,
+                shared: Shared::receive(fd, Primitive::$name, $kind)?,
             })
         );
 
@@ -81,7 +107,7 @@ macro_rules! lock_type {
             /// ```
             pub fn new() -> Result<Self> {
                 Ok($name {
-                    shared: Shared::new($kind, $file)?,
+                    shared: Shared::new(Primitive::$name, $kind, $file)?,
                 })
             }
 

@@ -61,6 +61,128 @@ pub enum Kind {
     Recursive,
 }
 
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::ErrorCheck => "not re-entrant (a Lock's)",
+            Kind::Recursive => "re-entrant (an RLock's)",
+        }
+    }
+}
+
+/// Who holds a mutex, by its lock word: [`RawMutex::holder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Free (or its holder died and the kernel released it).
+    Nobody,
+    /// A thread of this process.
+    ThisProcess,
+    /// A live thread of another process: this thread id.
+    Other(i32),
+    /// A thread id that no thread has: a holder that died is released by the kernel, so
+    /// only a word written by hand says this.
+    Gone(i32),
+}
+
+/// Checks that received mutexes were initialised as this crate initialises its mutexes
+/// (robust, process-shared, of a given kind): a mutex of another kind, or garbage, would
+/// make every lock call fail or behave as another lock would.
+///
+/// glibc keeps the kind in one word of the mutex that `pthread_mutex_init` writes and
+/// nothing changes afterwards (robust mutexes are never elided). Which word, and what our
+/// kinds look like in it, is found out by initialising one mutex of each kind, rather than
+/// written into this crate as glibc's layout on one architecture. If that finds no single
+/// word, no check is made (glibc refuses a kind it does not know with EINVAL, it does not
+/// misbehave). Found again for each receipt (microseconds) rather than once in a static,
+/// whose lazy initialisation a forked child could find half done by another thread of its
+/// parent.
+pub(crate) struct KindCheck(Option<KindWord>);
+
+impl KindCheck {
+    pub(crate) fn new() -> KindCheck {
+        KindCheck(KindWord::find())
+    }
+
+    /// `Ok` when `mutex` is one of ours, of kind `expected` if given; otherwise what it is.
+    pub(crate) fn check(
+        &self,
+        mutex: &RawMutex,
+        expected: Option<Kind>,
+    ) -> std::result::Result<(), String> {
+        let Some(word) = &self.0 else {
+            return Ok(());
+        };
+        // SAFETY: `word.offset` is a 4-aligned offset within `pthread_mutex_t` (found in
+        // one), so within this mutex, which is aligned for it; glibc writes the word only
+        // when it initialises the mutex, and an atomic load reads it whatever another
+        // process does meanwhile.
+        let found = unsafe {
+            AtomicI32::from_ptr(mutex.get().cast::<u8>().add(word.offset).cast::<i32>())
+                .load(Ordering::Relaxed)
+        };
+        let kind = match found {
+            k if k == word.error_check => Kind::ErrorCheck,
+            k if k == word.recursive => Kind::Recursive,
+            k => {
+                return Err(format!(
+                    "its mutex is not a robust, process-shared one that proc-sync made (its \
+                     kind word is {k:#x})"
+                ));
+            }
+        };
+        match expected {
+            Some(expected) if expected != kind => Err(format!(
+                "its mutex is {}, where {} is expected",
+                kind.describe(),
+                expected.describe()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where glibc keeps a mutex's kind, and what this crate's two kinds look like there.
+struct KindWord {
+    offset: usize,
+    error_check: i32,
+    recursive: i32,
+}
+
+impl KindWord {
+    /// Initialises one mutex of each kind in zeroed memory and looks for the one word that
+    /// is not zero afterwards, at the same place in both.
+    fn find() -> Option<KindWord> {
+        let (offset, error_check) = Self::only_word_set(Kind::ErrorCheck)?;
+        let (other, recursive) = Self::only_word_set(Kind::Recursive)?;
+        (offset == other && error_check != recursive).then_some(KindWord {
+            offset,
+            error_check,
+            recursive,
+        })
+    }
+
+    fn only_word_set(kind: Kind) -> Option<(usize, i32)> {
+        let mut mutex = MaybeUninit::<RawMutex>::zeroed();
+        // SAFETY: zeroed, aligned memory of our own that nothing else uses; the mutex is
+        // never locked, so it is in no robust list, and it is destroyed before it goes.
+        unsafe { RawMutex::init(mutex.as_mut_ptr(), kind) }.ok()?;
+        let words = size_of::<RawMutex>() / size_of::<i32>();
+        let base = mutex.as_ptr().cast::<i32>();
+        let mut set = (0..words)
+            // SAFETY: within the mutex (`words` whole i32s), aligned (RawMutex is at least
+            // 4-aligned), initialised (zeroed, then written by pthread_mutex_init).
+            .map(|i| (i * size_of::<i32>(), unsafe { base.add(i).read() }))
+            .filter(|&(_, value)| value != 0);
+        let only = set.next();
+        let more = set.next().is_some();
+        // SAFETY: initialised above, never locked, destroyed once.
+        unsafe {
+            libc::pthread_mutex_destroy(UnsafeCell::raw_get(&raw const (*mutex.as_ptr()).inner))
+        };
+        if more { None } else { only }
+    }
+}
+
 /// A robust, process-shared pthread mutex that lives in shared memory.
 ///
 /// It is only ever used in place (a pthread mutex must not move), through a shared
@@ -168,7 +290,7 @@ impl RawMutex {
 
     /// The thread id that holds the mutex, 0 when free (or when its owner died and the
     /// kernel cleared it).
-    fn owner(&self) -> i32 {
+    pub(crate) fn owner(&self) -> i32 {
         // SAFETY: the lock word is the first, 4-byte aligned i32 of pthread_mutex_t; other
         // threads and processes change it only atomically, so an atomic load is the right
         // way to read it.
@@ -271,6 +393,52 @@ impl RawMutex {
         }
     }
 
+    /// Whether the calling thread holds the mutex right now.
+    pub(crate) fn is_held_by_this_thread(&self) -> bool {
+        let owner = self.owner();
+        // SAFETY: gettid has no preconditions and cannot fail.
+        owner != 0 && owner == unsafe { libc::gettid() }
+    }
+
+    /// Who holds the mutex, as its lock word says: for a mutex received from another
+    /// process, before anything is done with it.
+    pub(crate) fn holder(&self) -> Holder {
+        let mut owner = self.owner();
+        // A word that keeps changing is someone else's to be holding: a few looks suffice.
+        for _ in 0..4 {
+            if owner == 0 {
+                return Holder::Nobody;
+            }
+            if self.is_held_by_this_process() {
+                return Holder::ThisProcess;
+            }
+            // Signal 0 only asks whether thread `owner` exists (any thread id is a valid
+            // target of kill); EPERM means it exists but is not ours to signal.
+            // SAFETY: sends nothing.
+            let r = unsafe { libc::kill(owner, 0) };
+            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) {
+                return Holder::Other(owner);
+            }
+            // The kernel releases a dying thread's robust mutexes before its id goes: if
+            // the holder just ended, the word has changed by now, and is looked at again.
+            match self.owner() {
+                now if now == owner => return Holder::Gone(owner),
+                now => owner = now,
+            }
+        }
+        if self.is_held_by_this_process() {
+            Holder::ThisProcess
+        } else {
+            Holder::Other(owner)
+        }
+    }
+
+    /// Whether the mutex was initialised as this crate initialises its mutexes (robust,
+    /// process-shared) and, if `expected` says so, as that kind: see [`KindCheck`].
+    pub(crate) fn check_kind(&self, expected: Option<Kind>) -> std::result::Result<(), String> {
+        KindCheck::new().check(self, expected)
+    }
+
     /// Whether a thread of this process holds the mutex right now.
     ///
     /// For a robust mutex, glibc keeps the owner's thread id in the first word (`__lock`,
@@ -351,6 +519,51 @@ mod tests {
         m.lock("Lock").unwrap();
         assert!(matches!(m.lock("Lock"), Err(Error::WouldDeadlock { .. })));
         m.unlock("Lock").unwrap();
+    }
+
+    #[test]
+    fn the_kind_word_is_found_and_tells_the_two_kinds_apart() {
+        // Without it, received mutexes would go unchecked on this platform.
+        assert!(KindWord::find().is_some());
+        let (_lock, lock) = mutex(Kind::ErrorCheck);
+        let (_rlock, rlock) = mutex(Kind::Recursive);
+        // SAFETY: the regions outlive these uses.
+        let (lock, rlock) = unsafe { (&*lock, &*rlock) };
+        assert_eq!(lock.check_kind(Some(Kind::ErrorCheck)), Ok(()));
+        assert_eq!(rlock.check_kind(Some(Kind::Recursive)), Ok(()));
+        assert!(lock.check_kind(Some(Kind::Recursive)).is_err());
+        assert!(rlock.check_kind(Some(Kind::ErrorCheck)).is_err());
+        // Held, or taken over from a dead holder, a mutex keeps its kind word.
+        lock.lock("Lock").unwrap();
+        assert_eq!(lock.check_kind(Some(Kind::ErrorCheck)), Ok(()));
+        lock.unlock("Lock").unwrap();
+    }
+
+    #[test]
+    fn the_holder_of_a_mutex_is_told_by_its_lock_word() {
+        let (_region, m) = mutex(Kind::ErrorCheck);
+        // SAFETY: the region outlives these uses.
+        let m = unsafe { &*m };
+        assert_eq!(m.holder(), Holder::Nobody);
+        m.lock("Lock").unwrap();
+        assert_eq!(m.holder(), Holder::ThisProcess);
+        assert!(m.is_held_by_this_thread());
+        let addr = m as *const RawMutex as usize;
+        std::thread::spawn(move || {
+            // SAFETY: the region outlives the thread, which is joined here.
+            let m = unsafe { &*(addr as *const RawMutex) };
+            assert!(!m.is_held_by_this_thread());
+            assert_eq!(m.holder(), Holder::ThisProcess);
+        })
+        .join()
+        .unwrap();
+        m.unlock("Lock").unwrap();
+        // A word written by hand: a thread id no thread has.
+        // SAFETY: the lock word is the mutex's first i32, changed only atomically.
+        let word = unsafe { AtomicI32::from_ptr(m.get().cast::<i32>()) };
+        word.store(0x3fff_fff0, Ordering::Relaxed);
+        assert_eq!(m.holder(), Holder::Gone(0x3fff_fff0));
+        word.store(0, Ordering::Relaxed);
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //! `proc_core::travel`): [`Region::from_fd`] maps a received one. The file is sealed
 //! against shrinking and growing when it is made, and a received file must carry that seal:
 //! a file another process could shrink would turn this process's next access past its new
-//! end into a SIGBUS. Its size must hold the layout the receiving type expects.
+//! end into a SIGBUS. Its size must hold the layout the receiving type expects (the
+//! primitives of this crate: exactly that layout). A robust mutex in a received region is
+//! checked before anything locks it: its kind, and that its lock word names no thread of
+//! this process that could not have locked it, no thread that does not exist, and no
+//! thread of a process that does not map the file (where that process's maps can be read).
 
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -25,7 +29,7 @@ use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use crate::error::{Error, Result};
-use crate::raw_mutex::RawMutex;
+use crate::raw_mutex::{Holder, Kind, RawMutex};
 
 /// A shared memory region: the memory file and its mapping in this process.
 pub(crate) struct Region {
@@ -88,52 +92,78 @@ impl Region {
         })
     }
 
-    /// Maps a memory file received from another process, which must hold at least `len`
-    /// bytes and be sealed against changing size. `align` and `robust_mutex` are as for
-    /// [`Region::new`]; the mutex, if any, was initialised by the process that made it.
-    pub(crate) fn from_fd(
-        fd: OwnedFd,
-        len: usize,
-        align: usize,
-        robust_mutex: Option<usize>,
-    ) -> Result<Region> {
+    /// Maps a memory file received from another process, after checking everything about
+    /// it that can be checked without trusting its sender: that it is a memory file, sealed
+    /// against changing size, of the size `expect` says, mappable for reading and writing;
+    /// and, if it holds a robust mutex, that the mutex is one this crate initialised and
+    /// that its lock word names as its holder no thread of this process (unless this
+    /// process maps the file already), no thread that does not exist, and no thread of a
+    /// process that does not map the file. Every refusal is an [`Error::Received`] that
+    /// says what was wrong.
+    pub(crate) fn from_fd(fd: OwnedFd, expect: Expect) -> Result<Region> {
         let refuse = |reason: String| Err(Error::Received { reason });
+        let stat = nix::sys::stat::fstat(&fd)
+            .map_err(|e| Error::io("fstat of a received shared memory file", e.into()))?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return refuse(format!(
+                "the descriptor is {}, not a memory file",
+                file_type(stat.st_mode)
+            ));
+        }
         let seals = match fcntl(&fd, FcntlArg::F_GET_SEALS) {
             Ok(seals) => SealFlag::from_bits_truncate(seals),
             Err(e) => {
                 return refuse(format!(
-                    "the descriptor is not a sealable memory file ({e})"
+                    "the descriptor is a file but not a sealable memory file ({e})"
                 ));
             }
         };
         if !seals.contains(REQUIRED_SEALS) {
             return refuse(
-                "the memory file is not sealed against shrinking, so it could vanish under \
-                 this process"
+                "the memory file is not sealed against shrinking and growing, so it could \
+                 vanish under this process"
                     .into(),
             );
         }
-        let size = nix::sys::stat::fstat(&fd)
-            .map_err(|e| Error::io("fstat of a received shared memory file", e.into()))?
-            .st_size;
-        if usize::try_from(size).map_or(true, |size| size < len.max(1)) {
+        let len = expect.len.max(1);
+        let size = stat.st_size;
+        let fits = match usize::try_from(size) {
+            Ok(size) if expect.exact => size == len,
+            Ok(size) => size >= len,
+            Err(_) => false,
+        };
+        if !fits {
+            let wanted = if expect.exact { "exactly" } else { "at least" };
             return refuse(format!(
-                "the memory file holds {size} bytes where {len} are needed"
+                "the memory file holds {size} bytes where {wanted} {len} are needed"
             ));
         }
         // SAFETY: the file cannot change size (sealed, checked above) and holds at least the
         // layout's `len` bytes, so the mapping is entirely backed. Its contents were made by
-        // multiproc in another process of this program, and are accessed, as in every
-        // region, only through atomics, robust mutexes and the guards that serialise access
-        // (or `SharedBytes`' raw pointers, whose users order their accesses).
-        let map = unsafe { MmapMut::map_mut(&fd) }.map_err(|e| Error::io("mmap", e))?;
-        if align > PAGE_ALIGN || !(map.as_ptr() as usize).is_multiple_of(align) {
+        // another process; they are only read here as atomics and plain words (any bytes
+        // are valid), and used, as in every region, only through atomics, robust mutexes
+        // and the guards that serialise access (or `SharedBytes`' raw pointers, whose users
+        // order their accesses).
+        let map = match unsafe { MmapMut::map_mut(&fd) } {
+            Ok(map) => map,
+            Err(e) => {
+                return refuse(format!(
+                    "the memory file cannot be mapped for reading and writing ({e})"
+                ));
+            }
+        };
+        if expect.align > PAGE_ALIGN || !(map.as_ptr() as usize).is_multiple_of(expect.align) {
             return refuse("the received region cannot be mapped with its alignment".into());
+        }
+        if let Some(mutex) = expect.robust_mutex {
+            // Checked before the region exists: a refused mapping is simply unmapped (a
+            // region's drop could keep it, see `Drop`).
+            check_received_mutex(&map, &fd, mutex)?;
         }
         Ok(Region {
             map: ManuallyDrop::new(map),
             fd,
-            robust_mutex,
+            robust_mutex: expect.robust_mutex.map(|mutex| mutex.offset),
         })
     }
 
@@ -153,6 +183,146 @@ impl Region {
     /// `proc_core::travel`).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// What a received memory file must be: see [`Region::from_fd`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect {
+    /// Its size in bytes (what [`Region::new`] was given).
+    pub(crate) len: usize,
+    /// Exactly `len` bytes, as `Region::new` makes it, rather than at least.
+    pub(crate) exact: bool,
+    /// The alignment the layout needs.
+    pub(crate) align: usize,
+    /// The robust mutex the region holds, if any.
+    pub(crate) robust_mutex: Option<ExpectMutex>,
+}
+
+/// A robust mutex a received region holds: where, and of which kind if the receiver knows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExpectMutex {
+    pub(crate) offset: usize,
+    pub(crate) kind: Option<Kind>,
+}
+
+impl Expect {
+    /// A file of exactly `len` bytes aligned for `align`, with no mutex: what this crate's
+    /// own primitives (whose layouts are fixed) expect.
+    pub(crate) fn exactly(len: usize, align: usize) -> Expect {
+        Expect {
+            len,
+            exact: true,
+            align,
+            robust_mutex: None,
+        }
+    }
+
+    /// A file of at least `len` bytes: what the building blocks of [`crate::raw`] expect,
+    /// whose users may check the size themselves.
+    pub(crate) fn at_least(len: usize, align: usize) -> Expect {
+        Expect {
+            exact: false,
+            ..Expect::exactly(len, align)
+        }
+    }
+
+    /// With a robust mutex at `offset`, of `kind` if known.
+    pub(crate) fn with_mutex(self, offset: usize, kind: Option<Kind>) -> Expect {
+        Expect {
+            robust_mutex: Some(ExpectMutex { offset, kind }),
+            ..self
+        }
+    }
+}
+
+/// The checks of a received region's robust mutex: see [`Region::from_fd`].
+fn check_received_mutex(map: &MmapMut, fd: &OwnedFd, expect: ExpectMutex) -> Result<()> {
+    let refuse = |reason: String| Err(Error::Received { reason });
+    if expect.offset + size_of::<RawMutex>() > map.len() {
+        return refuse("the memory file is too small for its mutex".into());
+    }
+    // SAFETY: in bounds (checked above) and aligned (the offset is one a layout gave for a
+    // RawMutex, in a page-aligned mapping); any bytes are a valid RawMutex, which is only
+    // read here (its kind word and lock word, atomically).
+    let mutex = unsafe { &*map.as_ptr().add(expect.offset).cast::<RawMutex>() };
+    mutex.check_kind(expect.kind).or_else(refuse)?;
+    match mutex.holder() {
+        Holder::Nobody => Ok(()),
+        // glibc trusts a mutex whose lock word names the calling thread: an unlock would
+        // then follow the mutex's list pointers, which its sender wrote. A mutex a thread of
+        // this process really holds was locked through a mapping this process still has.
+        Holder::ThisProcess if maps("/proc/self/maps", fd, map.as_ptr()) == Some(true) => Ok(()),
+        Holder::ThisProcess => refuse(
+            "its mutex says a thread of this process holds it, which no thread of this \
+             process can have done through a memory file it does not map"
+                .into(),
+        ),
+        Holder::Gone(tid) => refuse(format!(
+            "its mutex says thread {tid} holds it, and there is no such thread (the kernel \
+             releases the mutexes of a thread that ends)"
+        )),
+        // A holder locked the mutex through its own mapping of the file, and keeps that
+        // mapping while it holds it. Another process's mappings are not always ours to
+        // read: then the holder is taken at its word, and the mutex as held.
+        Holder::Other(tid) => {
+            let path = format!("/proc/{tid}/maps");
+            if maps(&path, fd, std::ptr::null()) == Some(false) && mutex.owner() == tid {
+                return refuse(format!(
+                    "its mutex says thread {tid} holds it, and that thread's process does \
+                     not map the memory file (so it cannot be holding it)"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the process whose maps `maps_path` lists maps the file `fd` refers to, at an
+/// address other than `except`; `None` when that cannot be read. Only read on the rare
+/// paths where it matters (a received mutex said to be held).
+fn maps(maps_path: &str, fd: &OwnedFd, except: *const u8) -> Option<bool> {
+    let stat = nix::sys::stat::fstat(fd).ok()?;
+    let (major, minor) = (libc::major(stat.st_dev), libc::minor(stat.st_dev));
+    let maps = std::fs::read_to_string(maps_path).ok()?;
+    Some(maps.lines().any(|line| {
+        // "start-end perms offset major:minor inode path"
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(_), Some(_), Some(device), Some(inode)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            return false;
+        };
+        let start = range
+            .split('-')
+            .next()
+            .and_then(|start| usize::from_str_radix(start, 16).ok());
+        let device = device.split_once(':').and_then(|(major, minor)| {
+            Some((
+                u32::from_str_radix(major, 16).ok()?,
+                u32::from_str_radix(minor, 16).ok()?,
+            ))
+        });
+        start != Some(except as usize)
+            && device == Some((major, minor))
+            && inode.parse::<u64>().ok() == Some(stat.st_ino)
+    }))
+}
+
+/// What a file of mode `mode` is, for an error message.
+fn file_type(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFIFO => "a pipe",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symbolic link",
+        _ => "a file of an unknown type",
     }
 }
 
@@ -205,7 +375,8 @@ mod tests {
         let r = Region::new(c"test", 64, 8, None).unwrap();
         // SAFETY: 64 bytes are mapped and nothing else uses them.
         unsafe { r.base().add(10).write(42) };
-        let again = Region::from_fd(r.fd().try_clone_to_owned().unwrap(), 64, 8, None).unwrap();
+        let again =
+            Region::from_fd(r.fd().try_clone_to_owned().unwrap(), Expect::exactly(64, 8)).unwrap();
         // SAFETY: as above, in the second mapping of the same file.
         assert_eq!(unsafe { again.base().add(10).read() }, 42);
     }
@@ -215,20 +386,94 @@ mod tests {
         let r = Region::new(c"test", 64, 8, None).unwrap();
         let fd = r.fd().try_clone_to_owned().unwrap();
         assert!(matches!(
-            Region::from_fd(fd, 1 << 20, 8, None),
+            Region::from_fd(fd, Expect::at_least(1 << 20, 8)),
             Err(Error::Received { .. })
         ));
         let unsealed = memfd_create(c"test", MFdFlags::MFD_CLOEXEC).unwrap();
         nix::unistd::ftruncate(&unsealed, 4096).unwrap();
         assert!(matches!(
-            Region::from_fd(unsealed, 64, 8, None),
+            Region::from_fd(unsealed, Expect::at_least(64, 8)),
             Err(Error::Received { .. })
         ));
         let (pipe, _write) = std::io::pipe().unwrap();
-        assert!(matches!(
-            Region::from_fd(pipe.into(), 64, 8, None),
-            Err(Error::Received { .. })
-        ));
+        let err = Region::from_fd(pipe.into(), Expect::at_least(64, 8))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("a pipe, not a memory file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_received_file_larger_than_an_exact_layout_is_refused_and_accepted_as_at_least() {
+        let r = Region::new(c"test", 128, 8, None).unwrap();
+        let fd = || r.fd().try_clone_to_owned().unwrap();
+        let err = Region::from_fd(fd(), Expect::exactly(64, 8)).err().unwrap();
+        assert!(err.to_string().contains("exactly 64"), "{err}");
+        assert!(Region::from_fd(fd(), Expect::at_least(64, 8)).is_ok());
+        assert!(Region::from_fd(fd(), Expect::exactly(128, 8)).is_ok());
+    }
+
+    /// A region holding one robust mutex of `kind` at offset 0.
+    fn with_mutex(kind: Kind) -> Region {
+        let r = Region::new(c"test", size_of::<RawMutex>(), 8, Some(0)).unwrap();
+        // SAFETY: fresh, aligned, zeroed memory that nothing else uses.
+        unsafe { RawMutex::init(r.base().cast(), kind) }.unwrap();
+        r
+    }
+
+    fn receive(r: &Region, kind: Option<Kind>) -> Result<Region> {
+        let expect = Expect::exactly(size_of::<RawMutex>(), 8).with_mutex(0, kind);
+        Region::from_fd(r.fd().try_clone_to_owned().unwrap(), expect)
+    }
+
+    #[test]
+    fn a_received_mutex_of_another_kind_is_refused() {
+        let lock = with_mutex(Kind::ErrorCheck);
+        let rlock = with_mutex(Kind::Recursive);
+        assert!(receive(&lock, Some(Kind::ErrorCheck)).is_ok());
+        assert!(receive(&rlock, Some(Kind::Recursive)).is_ok());
+        assert!(receive(&lock, None).is_ok());
+        let err = receive(&lock, Some(Kind::Recursive)).err().unwrap();
+        assert!(err.to_string().contains("not re-entrant"), "{err}");
+        assert!(receive(&rlock, Some(Kind::ErrorCheck)).is_err());
+    }
+
+    #[test]
+    fn a_received_mutex_that_was_never_initialised_is_refused() {
+        // All zeros is a valid pthread mutex, but a normal one: not robust, not shared.
+        let r = Region::new(c"test", size_of::<RawMutex>(), 8, Some(0)).unwrap();
+        let err = receive(&r, None).err().unwrap();
+        assert!(err.to_string().contains("kind word is 0x0"), "{err}");
+    }
+
+    #[test]
+    fn a_mutex_held_by_this_process_is_received_only_through_a_file_it_maps_already() {
+        let r = with_mutex(Kind::ErrorCheck);
+        // SAFETY: the region holds an initialised mutex at offset 0 and outlives it.
+        let mutex = unsafe { &*r.base().cast::<RawMutex>() };
+        mutex.lock("test").unwrap();
+        // Legitimately held here, through the mapping `r`: accepted.
+        assert!(receive(&r, Some(Kind::ErrorCheck)).is_ok());
+        mutex.unlock("test").unwrap();
+        // The same words, written by hand into a file this process has never mapped: the
+        // lock word names this thread, but nothing of this process locked it.
+        let forged =
+            memfd_create(c"test", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).unwrap();
+        mutex.lock("test").unwrap();
+        // SAFETY: the mutex's bytes are readable for its size; copied while we hold it.
+        let bytes = unsafe { std::slice::from_raw_parts(r.base(), size_of::<RawMutex>()) };
+        nix::unistd::write(&forged, bytes).unwrap();
+        mutex.unlock("test").unwrap();
+        fcntl(&forged, FcntlArg::F_ADD_SEALS(REQUIRED_SEALS)).unwrap();
+        let expect = Expect::exactly(size_of::<RawMutex>(), 8).with_mutex(0, None);
+        let err = Region::from_fd(forged, expect).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("a thread of this process holds it"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,14 +17,19 @@ use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
+use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
 struct Header {
     count: AtomicU32,
     sleepers: AtomicU32,
+    /// The largest count (`u32::MAX` for a `Semaphore`), written once at creation: what a
+    /// received handle's limit is checked against.
+    limit: AtomicU32,
+    stamp: Stamp,
 }
 
-// SAFETY: two atomics; all-zero is a count of 0 with no sleepers.
+// SAFETY: atomics only; all-zero is a count of 0 with no sleepers (and no stamp yet).
 unsafe impl AtomicBlock for Header {}
 
 /// The shared state and the limit of a semaphore.
@@ -35,19 +40,49 @@ struct Shared {
 }
 
 impl Shared {
-    fn from_fd(fd: std::os::fd::OwnedFd, limit: u32) -> Result<Shared> {
-        Ok(Shared {
-            block: SharedAtomics::from_fd(fd)?,
-            limit,
-        })
+    /// A received semaphore's memory, checked: stamped as `primitive`, with the limit that
+    /// travelled with it, and a count within that limit.
+    fn receive(fd: std::os::fd::OwnedFd, primitive: Primitive, limit: u32) -> Result<Shared> {
+        let block = SharedAtomics::<Header>::receive(fd)?;
+        let header = block.get();
+        header.stamp.check(primitive, Element::NONE)?;
+        let refuse = |reason: String| Err(Error::Received { reason });
+        let recorded = header.limit.load(Ordering::Relaxed);
+        if recorded != limit {
+            return refuse(format!(
+                "{} whose limit is {recorded} was sent as one whose limit is {limit}",
+                primitive.a()
+            ));
+        }
+        if primitive == Primitive::Semaphore && limit != u32::MAX {
+            return refuse(format!(
+                "a Semaphore with a limit ({limit}), which only a BoundedSemaphore has"
+            ));
+        }
+        let count = header.count.load(Ordering::Acquire);
+        if count > limit {
+            return refuse(format!(
+                "{} whose count {count} is above its limit {limit}",
+                primitive.a()
+            ));
+        }
+        Ok(Shared { block, limit })
     }
 
-    fn new(value: u32, limit: u32, name: &'static std::ffi::CStr) -> Result<Shared> {
+    fn new(
+        value: u32,
+        limit: u32,
+        primitive: Primitive,
+        name: &'static std::ffi::CStr,
+    ) -> Result<Shared> {
         let shared = Shared {
             block: SharedAtomics::new(name)?,
             limit,
         };
-        shared.header().count.store(value, Ordering::Release);
+        let header = shared.header();
+        header.count.store(value, Ordering::Release);
+        header.limit.store(limit, Ordering::Release);
+        header.stamp.write(primitive, Element::NONE);
         Ok(shared)
     }
 
@@ -173,10 +208,10 @@ macro_rules! semaphore_type {
         }
 
         crate::travel::travels!(
-            [] $name,
+            Primitive::$name, [] $name,
             |semaphore| (semaphore.shared.block.fd(), semaphore.shared.limit),
             |fd, limit: u32| Ok($name {
-                shared: Shared::from_fd(fd, limit)?,
+                shared: Shared::receive(fd, Primitive::$name, limit)?,
             })
         );
 
@@ -224,7 +259,12 @@ impl Semaphore {
     /// ```
     pub fn new(value: u32) -> Result<Semaphore> {
         Ok(Semaphore {
-            shared: Shared::new(value, u32::MAX, c"multiproc-semaphore")?,
+            shared: Shared::new(
+                value,
+                u32::MAX,
+                Primitive::Semaphore,
+                c"multiproc-semaphore",
+            )?,
         })
     }
 
@@ -271,7 +311,12 @@ impl BoundedSemaphore {
     /// ```
     pub fn new(value: u32) -> Result<BoundedSemaphore> {
         Ok(BoundedSemaphore {
-            shared: Shared::new(value, value, c"multiproc-bounded-semaphore")?,
+            shared: Shared::new(
+                value,
+                value,
+                Primitive::BoundedSemaphore,
+                c"multiproc-bounded-semaphore",
+            )?,
         })
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::raw_mutex::{Kind, RawMutex};
-use crate::region::Region;
+use crate::region::{Expect, Region};
 
 /// A `#[repr(C)]` header whose first field is the robust mutex that guards the data.
 ///
@@ -83,15 +83,38 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
 
     /// The region of another process, received as its memory file (see
     /// [`proc_core::travel`]): a header of type `H` whose mutex that process initialised,
-    /// and `len` values of `T`. An error when the file is too small for that layout or not
-    /// sealed against changing size.
+    /// and `len` values of `T`. An error when the descriptor is not a memory file, the file
+    /// is too small for that layout or not sealed against changing size, or its mutex is
+    /// not one this crate initialised (or names as its holder a thread of this process that
+    /// cannot hold it, a thread that does not exist, or one of a process that does not map
+    /// the file).
     ///
     /// The processes that share a region trust each other as much as a forked child and
     /// its parent do: each can write anything into it.
     pub fn from_fd(fd: OwnedFd, len: usize) -> Result<Self> {
-        let (data_offset, total, align) = Self::layout(len)?;
+        Self::from_fd_expecting(fd, len, |total, align| {
+            Expect::at_least(total, align).with_mutex(0, None)
+        })
+    }
+
+    /// As [`from_fd`](MutexRegion::from_fd), for a file of exactly the layout's size (as
+    /// `new` makes it) whose mutex is of `kind`: for this crate's own primitives.
+    pub(crate) fn receive(fd: OwnedFd, len: usize, kind: Kind) -> Result<Self> {
+        Self::from_fd_expecting(fd, len, |total, align| {
+            Expect::exactly(total, align).with_mutex(0, Some(kind))
+        })
+    }
+
+    fn from_fd_expecting(
+        fd: OwnedFd,
+        len: usize,
+        expect: impl FnOnce(usize, usize) -> Expect,
+    ) -> Result<Self> {
+        let (data_offset, total, align) = Self::layout(len).map_err(|_| Error::Received {
+            reason: format!("{len} values would be larger than the address space"),
+        })?;
         Ok(MutexRegion {
-            region: Arc::new(Region::from_fd(fd, total, align, Some(0))?),
+            region: Arc::new(Region::from_fd(fd, expect(total, align))?),
             data_offset,
             len,
             _header: PhantomData,

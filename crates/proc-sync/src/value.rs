@@ -18,17 +18,19 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::block_forever;
 use crate::raw_mutex::{Kind, RawMutex};
 use crate::shared::{How, MutexHeader, MutexRegion, ValueGuard};
+use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
 struct ValueHeader {
     mutex: RawMutex,
+    stamp: Stamp,
 }
 
-// SAFETY: repr(C), the mutex is the first field, and there is nothing else.
+// SAFETY: repr(C), the mutex is the first field, and the stamp is atomics.
 unsafe impl MutexHeader for ValueHeader {
     fn mutex(&self) -> &RawMutex {
         &self.mutex
@@ -40,9 +42,10 @@ struct ArrayHeader {
     mutex: RawMutex,
     /// The element count, for a process that receives the region without the handle.
     len: AtomicU64,
+    stamp: Stamp,
 }
 
-// SAFETY: repr(C), the mutex is the first field, and `len` is atomic.
+// SAFETY: repr(C), the mutex is the first field, `len` and the stamp are atomics.
 unsafe impl MutexHeader for ArrayHeader {
     fn mutex(&self) -> &RawMutex {
         &self.mutex
@@ -98,24 +101,34 @@ impl<T> Clone for Value<T> {
 }
 
 crate::travel::travels!(
-    [T: Pod] Value<T>,
-    |value| (value.shared.fd(), ()),
-    |fd, _nothing: ()| Ok(Value {
-        shared: MutexRegion::from_fd(fd, 1)?,
-    })
+    Primitive::Value, [T: Pod] Value<T>,
+    |value| (value.shared.fd(), Element::of::<T>()),
+    |fd, element: Element| {
+        element.check_sent::<T>(Primitive::Value)?;
+        let shared: MutexRegion<ValueHeader, T> = MutexRegion::receive(fd, 1, Kind::ErrorCheck)?;
+        shared.header().stamp.check(Primitive::Value, Element::of::<T>())?;
+        Ok(Value { shared })
+    }
 );
 
 crate::travel::travels!(
-    [T: Pod] Array<T>,
-    |array| (array.shared.fd(), array.shared.len() as u64),
-    |fd, len: u64| {
-        let len = usize::try_from(len).map_err(|_| crate::Error::Received {
+    Primitive::Array, [T: Pod] Array<T>,
+    |array| (array.shared.fd(), (Element::of::<T>(), array.shared.len() as u64)),
+    |fd, sent: (Element, u64)| {
+        let (element, len) = sent;
+        element.check_sent::<T>(Primitive::Array)?;
+        let len = usize::try_from(len).map_err(|_| Error::Received {
             reason: format!("an array of {len} elements is larger than the address space"),
         })?;
-        let shared: MutexRegion<ArrayHeader, T> = MutexRegion::from_fd(fd, len)?;
-        let recorded = shared.header().len.load(Ordering::Acquire);
+        // The file's size is checked to be exactly that of `len` elements before it is
+        // mapped; the length recorded in it must say the same.
+        let shared: MutexRegion<ArrayHeader, T> =
+            MutexRegion::receive(fd, len, Kind::ErrorCheck)?;
+        let header = shared.header();
+        header.stamp.check(Primitive::Array, Element::of::<T>())?;
+        let recorded = header.len.load(Ordering::Acquire);
         if recorded != len as u64 {
-            return Err(crate::Error::Received {
+            return Err(Error::Received {
                 reason: format!("an array of {recorded} elements announced as {len}"),
             });
         }
@@ -132,7 +145,12 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn new(value: T) -> Result<Value<T>> {
-        let shared = MutexRegion::new(c"multiproc-value", Kind::ErrorCheck, 1)?;
+        let shared: MutexRegion<ValueHeader, T> =
+            MutexRegion::new(c"multiproc-value", Kind::ErrorCheck, 1)?;
+        shared
+            .header()
+            .stamp
+            .write(Primitive::Value, Element::of::<T>());
         // SAFETY: nobody else can see the region yet; the data pointer is valid and aligned.
         unsafe { shared.data().cast::<T>().write(value) };
         Ok(Value { shared })
@@ -168,8 +186,8 @@ impl<T: Pod> Value<T> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) if this thread holds the lock
-    /// already; [`Error::NotRecoverable`](crate::Error::NotRecoverable) if the shared state
+    /// [`Error::WouldDeadlock`] if this thread holds the lock
+    /// already; [`Error::NotRecoverable`] if the shared state
     /// was corrupted from outside the crate.
     #[inline]
     pub fn lock_checked(&self) -> Result<ValueGuard<'_, T>> {
@@ -298,6 +316,10 @@ impl<T: Pod> Array<T> {
         let shared: MutexRegion<ArrayHeader, T> =
             MutexRegion::new(c"multiproc-array", Kind::ErrorCheck, len)?;
         shared.header().len.store(len as u64, Ordering::Release);
+        shared
+            .header()
+            .stamp
+            .write(Primitive::Array, Element::of::<T>());
         Ok(Array { shared })
     }
 

@@ -130,3 +130,231 @@ fn the_condition_lock_holder_dying_is_reported_to_the_next_locker() {
         .expect("freed by the kernel");
     assert!(guard.previous_owner_died());
 }
+
+// The books of the tests below, kept in the condition's value (so, under its lock).
+/// Waiters that have said they are about to wait and have not returned yet.
+const WAITING: usize = 0;
+/// Notifications the test made, each for one waiter that was waiting and not yet notified.
+const NOTIFIED: usize = 1;
+/// Waits that returned.
+const RETURNED: usize = 2;
+/// Returns beyond the notifications made: each is a waiter woken for nothing, or a second
+/// waiter woken by one notification.
+const EXTRA: usize = 3;
+/// Set to end the waiters.
+const STOP: usize = 4;
+
+type Books = Condition<[u32; 5]>;
+
+/// Waits, over and over, with a plain `wait` (no predicate: each return must be for a
+/// notification), keeping the books.
+fn wait_and_count(condition: Books) {
+    let mut guard = condition.lock();
+    while guard[STOP] == 0 {
+        guard[WAITING] += 1;
+        guard = condition.wait(guard);
+        guard[WAITING] -= 1;
+        guard[RETURNED] += 1;
+        if guard[RETURNED] > guard[NOTIFIED] {
+            guard[EXTRA] += 1;
+        }
+        // Lets the others in before waiting again.
+        drop(guard);
+        guard = condition.lock();
+    }
+}
+
+/// Waiters that are waiting and not yet notified.
+fn not_yet_notified(books: &[u32; 5]) -> u32 {
+    books[WAITING] - (books[NOTIFIED] - books[RETURNED]).min(books[WAITING])
+}
+
+/// Waits until the books say `done`, failing after a while.
+fn until(condition: &Books, what: &str, done: impl Fn(&[u32; 5]) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let guard = condition.lock();
+        if done(&guard) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never {what}: books {:?}",
+            *guard
+        );
+        drop(guard);
+        std::thread::yield_now();
+    }
+}
+
+/// Ends the waiters of `wait_and_count` and joins them.
+fn stop(condition: &Books, waiters: &[proc_core::Process]) {
+    let mut guard = condition.lock();
+    guard[STOP] = 1;
+    guard[NOTIFIED] += not_yet_notified(&guard);
+    condition.notify_all();
+    drop(guard);
+    for waiter in waiters {
+        assert_eq!(join(waiter), 0);
+    }
+}
+
+/// Six waiting processes, and 20,000 notifications of one or two of them, made under the
+/// lock or just after it, the moment a waiter is back: waiters are at every step of a wait
+/// when the notifications come (about to sleep, asleep, waking, back). Never does a wait
+/// return without its notification, and every notified waiter returns. (Before waiters had
+/// slots, a notification woke a waiter that was asleep and let one that had not yet gone to
+/// sleep return as well: each of six runs saw that within its 20,000 notifications.)
+#[test]
+fn notify_one_and_notify_n_wake_at_most_that_many_and_every_one_notified_returns() {
+    const NOTIFICATIONS: u32 = 20_000;
+    let condition: Books = Condition::with_value([0; 5]).unwrap();
+    let waiters: Vec<_> = (0..6)
+        .map(|_| start(wait_and_count, (condition.clone(),)))
+        .collect();
+    let mut round = 0u32;
+    let start_time = std::time::Instant::now();
+    loop {
+        let mut guard = condition.lock();
+        assert_eq!(
+            guard[EXTRA], 0,
+            "a wait returned without a notification: {:?}",
+            *guard
+        );
+        if guard[NOTIFIED] >= NOTIFICATIONS {
+            break;
+        }
+        let ready = not_yet_notified(&guard);
+        if ready == 0 {
+            assert!(
+                start_time.elapsed() < Duration::from_secs(20),
+                "the waiters stopped coming back: {:?}",
+                *guard
+            );
+            drop(guard);
+            std::thread::yield_now();
+            continue;
+        }
+        let n = 1 + round % 2;
+        guard[NOTIFIED] += n.min(ready);
+        // Notifying after the lock is released is only exact when there are `n` to
+        // notify: a waiter that comes in between would be one more to choose from.
+        if round.is_multiple_of(3) && ready >= n {
+            drop(guard);
+            condition.notify(n as usize);
+        } else {
+            condition.notify(n as usize);
+            drop(guard);
+        }
+        round += 1;
+    }
+    until(&condition, "did every notified waiter return", |books| {
+        books[RETURNED] == books[NOTIFIED]
+    });
+    let books = *condition.lock();
+    assert_eq!(books[EXTRA], 0, "{books:?}");
+    stop(&condition, &waiters);
+    let books = *condition.lock();
+    assert_eq!(
+        (books[RETURNED], books[EXTRA]),
+        (books[NOTIFIED], 0),
+        "{books:?}"
+    );
+}
+
+/// Waits for one notification, once, keeping the books.
+fn wait_once_and_count(condition: Books) {
+    let mut guard = condition.lock();
+    guard[WAITING] += 1;
+    guard = condition.wait(guard);
+    guard[WAITING] -= 1;
+    guard[RETURNED] += 1;
+}
+
+/// Waits with a short timeout, over and over, until killed.
+fn wait_briefly_forever(condition: Books) {
+    let mut guard = condition.lock();
+    loop {
+        guard = condition.wait_timeout(guard, Duration::from_micros(200)).0;
+    }
+}
+
+/// Asserts that `RETURNED` stays at `returned` for a while: a second waiter does not come
+/// back on the same notification. (A correct condition never fails this; a wrong one may
+/// come back later than this looks, and pass.)
+fn stays_at(condition: &Books, returned: u32) {
+    std::thread::sleep(Duration::from_millis(30));
+    let books = *condition.lock();
+    assert_eq!(books[RETURNED], returned, "{books:?}");
+}
+
+/// Waiters killed at random moments (asleep, waking, holding the lock, between) leave
+/// their places behind: later notifications still go to live waiters, one each.
+#[test]
+fn waiters_killed_at_random_moments_neither_swallow_notifications_nor_double_them() {
+    let mut rng = common::Rng::new();
+    let condition: Books = Condition::with_value([0; 5]).unwrap();
+    for round in 0..8 {
+        let victims: Vec<_> = (0..3)
+            .map(|_| start(wait_briefly_forever, (condition.clone(),)))
+            .collect();
+        for victim in &victims {
+            common::wait_until_asleep_in_futex(victim);
+            rng.spin(200_000);
+            common::kill(victim);
+        }
+        let waiters: Vec<_> = (0..2)
+            .map(|_| start(wait_once_and_count, (condition.clone(),)))
+            .collect();
+        let returned = 2 * round;
+        until(&condition, "did both waiters come", |books| {
+            books[WAITING] == 2
+        });
+        for n in 1..=2 {
+            let mut guard = condition.lock();
+            guard[NOTIFIED] += 1;
+            condition.notify_one();
+            drop(guard);
+            until(&condition, "did a notified waiter return", |books| {
+                books[RETURNED] == returned + n
+            });
+            stays_at(&condition, returned + n);
+        }
+        for waiter in &waiters {
+            assert_eq!(join(waiter), 0);
+        }
+    }
+}
+
+/// Waits with a timeout that runs out, once, keeping the books.
+fn time_out_once(condition: Books) {
+    let mut guard = condition.lock();
+    guard[WAITING] += 1;
+    let (mut guard, result) = condition.wait_timeout(guard, Duration::from_millis(20));
+    assert!(result.timed_out());
+    guard[WAITING] -= 1;
+    guard[RETURNED] += 1;
+}
+
+#[test]
+fn a_timed_wait_that_runs_out_spends_no_notification() {
+    let condition: Books = Condition::with_value([0; 5]).unwrap();
+    let waiter = start(wait_once_and_count, (condition.clone(),));
+    until(&condition, "did the waiter come", |books| {
+        books[WAITING] == 1
+    });
+    let impatient = start(time_out_once, (condition.clone(),));
+    until(&condition, "did the impatient one time out", |books| {
+        books[RETURNED] == 1
+    });
+    assert_eq!(join(&impatient), 0);
+    // One notification, for the one still waiting.
+    let mut guard = condition.lock();
+    guard[NOTIFIED] += 1;
+    condition.notify_one();
+    drop(guard);
+    until(&condition, "did the waiter return", |books| {
+        books[RETURNED] == 2
+    });
+    assert_eq!(join(&waiter), 0);
+}

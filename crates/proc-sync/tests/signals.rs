@@ -103,3 +103,29 @@ fn a_barrier_wait_interrupted_by_signals_keeps_waiting() {
         || assert!(barrier.wait().is_ok()),
     );
 }
+
+/// A plain `wait`, with no predicate to loop on: a signal (EINTR) is not a notification, so
+/// the wait goes on until the notification comes.
+#[test]
+fn a_condition_wait_interrupted_by_signals_returns_only_when_notified() {
+    // The value says whether the waiter is waiting (so that the notification is not made
+    // before there is anyone to notify).
+    let condition = Condition::with_value(0u8).unwrap();
+    let waiter = condition.clone();
+    interrupted_many_times(
+        move || {
+            let mut guard = waiter.lock();
+            *guard = 1;
+            drop(waiter.wait(guard));
+        },
+        || loop {
+            let guard = condition.lock();
+            if *guard == 1 {
+                condition.notify_one();
+                return;
+            }
+            drop(guard);
+            std::thread::yield_now();
+        },
+    );
+}
