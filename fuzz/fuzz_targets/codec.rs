@@ -1,7 +1,7 @@
-//! The codec on arbitrary bytes, as every receiver runs it on what another process sent:
-//! from a slice and from a source that gives it in pieces (as a consumer decodes a streamed
-//! item). Neither may panic, loop, or set aside memory for bytes that never came, and the
-//! two must agree.
+//! The codec (proc-wire) on arbitrary bytes, as every receiver runs it on what another
+//! process sent: from a slice and from a source that gives it in pieces (as a consumer
+//! decodes a streamed item). Neither may panic, loop, or set aside memory for bytes that
+//! never came, and the two must agree.
 //!
 //! ```text
 //! cargo xtask fuzz --only codec --seconds 300
@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use proc_core::codec::{self, ByteBuf, Source};
+use proc_wire::{ByteBuf, Source};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +47,14 @@ fn agree<T>(item: &[u8], piece: usize)
 where
     T: DeserializeOwned + Serialize + std::fmt::Debug,
 {
-    let whole = codec::decode::<T>(item, 1 << 16);
-    let streamed = codec::decode_from::<T, _>(&mut Pieces(item, piece), 1 << 16);
+    let whole = proc_wire::decode::<T>(item, 1 << 16);
+    let streamed = proc_wire::decode_from::<T, _>(&mut Pieces(item, piece), 1 << 16);
     match (whole, streamed) {
         // Compared by their encodings: a NaN is not equal to itself.
-        (Ok(a), Ok(b)) => assert_eq!(codec::encode(&a).unwrap(), codec::encode(&b).unwrap()),
+        (Ok(a), Ok(b)) => assert_eq!(
+            proc_wire::encode(&a).unwrap(),
+            proc_wire::encode(&b).unwrap()
+        ),
         (Err(_), Err(_)) => {}
         (a, b) => panic!("from a slice {a:?}, in pieces {b:?}"),
     }

@@ -18,7 +18,7 @@ use libfuzzer_sys::fuzz_target;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use proc_core::travel;
+use proc_core::internal::handle_wire;
 use proc_ipc::{Connection, Queue};
 use proc_patterns::JoinableQueue;
 use proc_sync::{
@@ -49,7 +49,7 @@ fn real_fds() -> &'static [OwnedFd] {
             ),
             (queue, joinable, a),
         );
-        travel::encode(&handles).unwrap().fds
+        handle_wire::encode(&handles).unwrap().fds
     })
 }
 
@@ -111,60 +111,60 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let limit = 1 << 12;
     match kind % 14 {
-        0 => use_lock(travel::decode::<Lock>(wire, limit, fds).ok()),
-        1 => use_rlock(travel::decode::<RLock>(wire, limit, fds).ok()),
+        0 => use_lock(handle_wire::decode::<Lock>(wire, limit, fds).ok()),
+        1 => use_rlock(handle_wire::decode::<RLock>(wire, limit, fds).ok()),
         2 => {
-            if let Ok(s) = travel::decode::<Semaphore>(wire, limit, fds) {
+            if let Ok(s) = handle_wire::decode::<Semaphore>(wire, limit, fds) {
                 let _ = (s.value(), s.try_acquire());
             }
         }
         3 => {
-            if let Ok(s) = travel::decode::<BoundedSemaphore>(wire, limit, fds) {
+            if let Ok(s) = handle_wire::decode::<BoundedSemaphore>(wire, limit, fds) {
                 let _ = (s.value(), s.try_acquire());
             }
         }
         4 => {
-            if let Ok(e) = travel::decode::<Event>(wire, limit, fds) {
+            if let Ok(e) = handle_wire::decode::<Event>(wire, limit, fds) {
                 let _ = e.is_set();
             }
         }
         5 => {
-            if let Ok(c) = travel::decode::<Condition>(wire, limit, fds) {
+            if let Ok(c) = handle_wire::decode::<Condition>(wire, limit, fds) {
                 drop(c.try_lock());
             }
         }
         6 => {
-            if let Ok(b) = travel::decode::<Barrier>(wire, limit, fds) {
+            if let Ok(b) = handle_wire::decode::<Barrier>(wire, limit, fds) {
                 let _ = (b.parties(), b.n_waiting(), b.is_broken());
             }
         }
         7 => {
-            if let Ok(v) = travel::decode::<Value<u64>>(wire, limit, fds) {
+            if let Ok(v) = handle_wire::decode::<Value<u64>>(wire, limit, fds) {
                 let _ = v.try_lock().map(|g| *g);
             }
         }
         8 => {
-            if let Ok(a) = travel::decode::<Array<u32>>(wire, limit, fds) {
+            if let Ok(a) = handle_wire::decode::<Array<u32>>(wire, limit, fds) {
                 let _ = a.try_lock().map(|g| g.iter().sum::<u32>());
             }
         }
         9 => {
-            if let Ok(q) = travel::decode::<Queue<u8>>(wire, limit, fds) {
+            if let Ok(q) = handle_wire::decode::<Queue<u8>>(wire, limit, fds) {
                 let _ = (q.len(), q.is_empty(), q.maxsize(), q.is_closed());
             }
         }
         10 => {
-            if let Ok(q) = travel::decode::<JoinableQueue<u8>>(wire, limit, fds) {
+            if let Ok(q) = handle_wire::decode::<JoinableQueue<u8>>(wire, limit, fds) {
                 let _ = q.len();
             }
         }
         11 => {
-            if let Ok(c) = travel::decode::<Connection>(wire, limit, fds) {
+            if let Ok(c) = handle_wire::decode::<Connection>(wire, limit, fds) {
                 let _ = c.poll(Some(std::time::Duration::ZERO));
             }
         }
-        12 => drop(travel::decode::<(Lock, Event)>(wire, limit, fds)),
-        _ => drop(travel::decode::<Vec<Value<u8>>>(wire, limit, fds)),
+        12 => drop(handle_wire::decode::<(Lock, Event)>(wire, limit, fds)),
+        _ => drop(handle_wire::decode::<Vec<Value<u8>>>(wire, limit, fds)),
     }
 });
 

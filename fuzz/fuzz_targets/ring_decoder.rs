@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(ring: &[u8], head: u64, tail: u64) {
     // A limit small enough that announced totals often pass it.
-    if let Ok(items) = proc_ipc::fuzzing::decode_ring(ring, head, tail, 1 << 12) {
+    if let Ok(items) = proc_ipc::internal::fuzzing::decode_ring(ring, head, tail, 1 << 12) {
         for item in items {
             agree::<(u32, u64, Vec<u8>)>(&item);
             agree::<(String, Option<Vec<u64>>)>(&item);

@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     // the memory file.
     let split = rest.first().map_or(0, |&b| usize::from(b)).min(rest.len());
     let (record, contents) = rest.split_at(split);
-    let (parent, child) = proc_core::fuzzing::value_channel().unwrap();
+    let (parent, child) = proc_core::internal::fuzzing::value_channel().unwrap();
     let before = open_fds();
     let count = usize::from(recipe & 0x03);
     let fds: Vec<OwnedFd> = (0..count)
@@ -73,6 +73,6 @@ fuzz_target!(|data: &[u8]| {
     drop(fds);
     drop(child);
     // Whatever came, the parent's answer; then nothing it received stays open.
-    let _ = proc_core::fuzzing::take_value(parent.as_fd(), 1 << 20);
+    let _ = proc_core::internal::fuzzing::take_value(parent.as_fd(), 1 << 20);
     assert_eq!(open_fds() + 1, before, "a received descriptor stayed open");
 });

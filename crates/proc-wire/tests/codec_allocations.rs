@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use proc_core::codec::{self, ByteBuf, CodecError, Source, StreamError};
+use proc_wire::{ByteBuf, CodecError, Source, StreamError};
 
 struct Largest;
 
@@ -57,12 +57,12 @@ fn announced_lengths_do_not_turn_into_allocations() {
     LARGEST.store(0, Ordering::Relaxed);
     for input in &inputs {
         assert!(matches!(
-            codec::decode::<String>(input, usize::MAX),
+            proc_wire::decode::<String>(input, usize::MAX),
             Err(CodecError::Decode(_))
         ));
-        assert!(codec::decode::<Vec<u8>>(input, usize::MAX).is_err());
-        assert!(codec::decode::<Vec<u64>>(input, usize::MAX).is_err());
-        assert!(codec::decode::<Vec<String>>(input, usize::MAX).is_err());
+        assert!(proc_wire::decode::<Vec<u8>>(input, usize::MAX).is_err());
+        assert!(proc_wire::decode::<Vec<u64>>(input, usize::MAX).is_err());
+        assert!(proc_wire::decode::<Vec<String>>(input, usize::MAX).is_err());
     }
     let largest = LARGEST.load(Ordering::Relaxed);
     assert!(
@@ -77,14 +77,14 @@ fn announced_lengths_do_not_turn_into_allocations() {
         input.extend(std::iter::repeat_n(b'a', behind));
         LARGEST.store(0, Ordering::Relaxed);
         assert!(matches!(
-            codec::decode_from::<String, _>(&mut Unknown(&input), usize::MAX),
+            proc_wire::decode_from::<String, _>(&mut Unknown(&input), usize::MAX),
             Err(StreamError::Codec(CodecError::Decode(_)))
         ));
-        assert!(codec::decode_from::<ByteBuf, _>(&mut Unknown(&input), usize::MAX).is_err());
+        assert!(proc_wire::decode_from::<ByteBuf, _>(&mut Unknown(&input), usize::MAX).is_err());
         // A sequence sets room aside for no more elements than bytes may be left: here the
         // limit of 1 KiB.
-        assert!(codec::decode_from::<Vec<u64>, _>(&mut Unknown(&input), 1024).is_err());
-        assert!(codec::decode_from::<Vec<String>, _>(&mut Unknown(&input), 1024).is_err());
+        assert!(proc_wire::decode_from::<Vec<u64>, _>(&mut Unknown(&input), 1024).is_err());
+        assert!(proc_wire::decode_from::<Vec<String>, _>(&mut Unknown(&input), 1024).is_err());
         let largest = LARGEST.load(Ordering::Relaxed);
         assert!(
             largest <= (2 * behind).max(64 << 10),
@@ -94,9 +94,9 @@ fn announced_lengths_do_not_turn_into_allocations() {
 
     // A value whose memory is many times its encoding still decodes.
     let many_nones = vec![None::<[u64; 4]>; 100_000];
-    let bytes = codec::encode(&many_nones).unwrap();
+    let bytes = proc_wire::encode(&many_nones).unwrap();
     assert_eq!(
-        codec::decode::<Vec<Option<[u64; 4]>>>(&bytes, usize::MAX).unwrap(),
+        proc_wire::decode::<Vec<Option<[u64; 4]>>>(&bytes, usize::MAX).unwrap(),
         many_nones
     );
 }
