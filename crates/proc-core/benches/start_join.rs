@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use proc_core::codec::{self, ByteBuf, Layout};
-use proc_core::travel;
+use proc_core::internal::handle_wire;
 use proc_core::{Process, spawn};
 
 fn start_join(c: &mut Criterion) {
@@ -47,14 +47,15 @@ fn codec(c: &mut Criterion) {
     group.bench_function("travel::encode_into (u64, 16-byte String)", |b| {
         b.iter(|| {
             buf.clear();
-            travel::encode_into(black_box(&small), &mut buf).expect("encode")
+            handle_wire::encode_into(black_box(&small), &mut buf).expect("encode")
         })
     });
     // What a queue's put does: the same, up to the inline limit of a 1 MiB ring.
     group.bench_function("travel::encode_into_at_most (u64, 16-byte String)", |b| {
         b.iter(|| {
             buf.clear();
-            travel::encode_into_at_most(black_box(&small), &mut buf, 256 << 10).expect("encode")
+            handle_wire::encode_into_at_most(black_box(&small), &mut buf, 256 << 10)
+                .expect("encode")
         })
     });
 

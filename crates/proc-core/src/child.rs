@@ -16,9 +16,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, recv};
 
-use crate::info::ProcessInfo;
 use crate::pidfd::{ExitCode, Pidfd};
-use crate::poll::wait_readable;
+use crate::process_info::ProcessInfo;
+use crate::wait_readable::wait_readable;
 
 /// How the end of a child is learned.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! Errors of the process layer: one enum for misuse and system failures, one for `join`
-//! of a [`JoinHandle`](crate::JoinHandle).
+//! of a [`JoinHandle`](crate::JoinHandle); and [`panic_message`], how a panic is reported.
 
 use std::io;
 
 use crate::codec::CodecError;
-use crate::method::StartMethod;
+use crate::start_method::StartMethod;
 
 /// `Result` with the process layer's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -193,4 +193,22 @@ pub enum JoinError {
     /// Waiting for the child or reading its value failed.
     #[error("waiting for the child process failed: {0}")]
     Io(#[from] io::Error),
+}
+
+/// The message of a panic payload (what `panic!` was given, when it was a string), as
+/// [`JoinError::Panicked`] reports it; the other layers report their children's and tasks'
+/// panics the same way.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("gave up after {} tries", 3)).unwrap_err();
+/// assert_eq!(proc_core::internal::panic_message(&*payload), "gave up after 3 tries");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
 }

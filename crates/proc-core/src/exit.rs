@@ -1,7 +1,7 @@
 //! [`exit`]: end the calling process with an exit code, Python's `sys.exit(n)` in a child.
 
-use crate::start;
-use crate::state;
+use crate::global_state;
+use crate::start::finish::{finish, flush_stdio};
 
 /// Ends the calling process with `code`, after flushing stdout and stderr.
 ///
@@ -20,10 +20,10 @@ use crate::state;
 /// # Ok::<(), proc_core::Error>(())
 /// ```
 pub fn exit(code: i32) -> ! {
-    let managed = state::lock().me.managed;
+    let managed = global_state::lock().me.managed;
     if managed {
-        start::finish(code)
+        finish(code)
     }
-    start::flush_stdio();
+    flush_stdio();
     std::process::exit(code)
 }

@@ -123,56 +123,59 @@
 //! holds its own locks (and stdout's and stderr's) across the fork so that they are usable
 //! in the child, and prints one warning per process when it forks with more than one thread
 //! running. Start child processes before creating threads, or use Spawn or ForkServer.
-
-#![warn(missing_docs)]
+//!
+//! ## Modules
+//! Top to bottom: each module uses only modules below it.
+//!
+//! - `internal`: plumbing for the other layers and the fuzz targets (hidden from these docs).
+//! - `join_handle`: [`spawn`] and [`JoinHandle`], a `process` and a `value_handover`.
+//! - `exit`: [`exit`], which ends a child through `start`.
+//! - `process`: [`Process`]: configure a child, start it through `start`, watch it, join it.
+//! - `start/`: how a child comes to be: one module per start method (`mod.rs` maps them), [`init`].
+//! - `current`: [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`].
+//! - `global_state`: the one mutex over who this process is, its children, its lifeline.
+//! - `child`: what a parent knows about one child: its pidfd, its end, its task's answer.
+//! - `lifeline`: the pipe that kills a daemon child when its parent dies.
+//! - `method_choice`: the start method in force ([`set_start_method`], [`get_start_method`]).
+//! - `code_address`: a function named by its offset in the executable, for another run of it.
+//! - `value_handover`: how a child leaves its value with the kernel for `join` to take.
+//! - `handle_wire`: handles that travel: a value encoded with the descriptors it holds.
+//! - `error`: [`Error`], [`JoinError`], and how a panic is reported.
+//! - `start_method` ([`StartMethod`]), `process_info` ([`ProcessInfo`]), `target` ([`Target`]),
+//!   `pidfd`, `wait_readable`, `fd_passing` (descriptors over Unix sockets), [`codec`]: leaves.
 
 mod child;
-mod code;
+mod code_address;
 pub mod codec;
+mod current;
 mod error;
 mod exit;
-mod handle;
-mod handover;
-mod info;
-mod lifeline;
-mod method;
-mod pidfd;
-mod poll;
-mod process;
-mod start;
-mod state;
-mod target;
-pub mod travel;
-
-/// Entry points for the fuzz targets under `fuzz/`; not part of the API.
+mod fd_passing;
+mod global_state;
+mod handle_wire;
 #[doc(hidden)]
-pub mod fuzzing {
-    use std::os::fd::{BorrowedFd, OwnedFd};
+pub mod internal;
+mod join_handle;
+mod lifeline;
+mod method_choice;
+mod pidfd;
+mod process;
+mod process_info;
+mod start;
+mod start_method;
+mod target;
+mod value_handover;
+mod wait_readable;
 
-    /// A socket pair of the kind a spawned child hands its value over on: (the parent's
-    /// end, the child's end).
-    pub fn value_channel() -> std::io::Result<(OwnedFd, OwnedFd)> {
-        crate::handover::channel()
-    }
-
-    /// What `JoinHandle::join` takes from the parent's end: the value's length, or why it
-    /// was refused.
-    pub fn take_value(
-        socket: BorrowedFd<'_>,
-        limit: usize,
-    ) -> Result<Option<usize>, crate::JoinError> {
-        crate::handover::take(socket, limit).map(|value| value.map(|bytes| bytes.len()))
-    }
-}
-
-pub use code::CodeAddress;
 pub use codec::CodecError;
+pub use current::{active_children, cpu_count, current_process, parent_process};
 pub use error::{Error, JoinError, Result};
 pub use exit::exit;
-pub use handle::{JoinHandle, RESULT_LIMIT, panic_message, spawn};
-pub use info::{ProcessInfo, active_children, cpu_count, current_process, parent_process};
-pub use method::{START_METHOD_ENV, StartMethod, get_start_method, init, set_start_method};
-pub use poll::wait_readable;
+pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn};
+pub use method_choice::{START_METHOD_ENV, get_start_method, set_start_method};
 pub use process::Process;
+pub use process_info::ProcessInfo;
+pub use start::takeover::init;
 pub use start::task::TASK_ERROR_EXIT_CODE;
+pub use start_method::StartMethod;
 pub use target::Target;

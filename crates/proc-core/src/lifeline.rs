@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
-use crate::poll::wait_readable;
+use crate::wait_readable::wait_readable;
 
 #[derive(Debug)]
 pub(crate) struct Lifeline {

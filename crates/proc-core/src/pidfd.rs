@@ -25,9 +25,8 @@ impl Pidfd {
         let fd = i32::try_from(fd)
             .map_err(|_| io::Error::other("pidfd_open returned an fd out of range"))?;
         // SAFETY: the kernel just returned this fd to us and nothing else owns it.
-        Ok(Pidfd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Pidfd { fd })
     }
 
     /// A pidfd received from elsewhere (the fork server, which opened it while the child

@@ -9,10 +9,12 @@ use serde::de::DeserializeOwned;
 
 use crate::child::{Child, TaskReport};
 use crate::error::{Error, Result};
-use crate::method::{StartMethod, get_start_method};
-use crate::start::task::TargetCall;
-use crate::start::{self, Body, Spec};
-use crate::state;
+use crate::global_state;
+use crate::method_choice::get_start_method;
+use crate::start;
+use crate::start::spec::{Body, Spec};
+use crate::start::target_call::TargetCall;
+use crate::start_method::StartMethod;
 use crate::target::Target;
 
 /// A child process, as Python's `multiprocessing.Process`.
@@ -64,7 +66,7 @@ impl Process {
     }
 
     fn with_body(body: Body) -> Self {
-        let (identity, name) = state::next_child_identity();
+        let (identity, name) = global_state::next_child_identity();
         Process {
             name,
             identity,
@@ -344,7 +346,7 @@ impl Process {
     /// handle.
     fn forget_reaped(&self) {
         if let Some(child) = &self.child {
-            state::forget(child);
+            global_state::forget(child);
         }
     }
 

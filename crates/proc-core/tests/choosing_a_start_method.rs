@@ -3,19 +3,13 @@
 //! or test suite runs under another method unchanged. The tests here change the process's
 //! default, so they take turns.
 
+use multiproc_test_support::fds::one_at_a_time;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use proc_core::{
     Error, Process, START_METHOD_ENV, StartMethod, exit, get_start_method, set_start_method, spawn,
 };
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Sets the default for the rest of a test and puts back the one before when dropped.
 struct DefaultFor(StartMethod);

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -12,12 +11,7 @@ use nix::unistd::Pid;
 use proc_core::{Error, Process, StartMethod, exit};
 
 use common::{Reporter, my_fork_servers, report_pipe, stat_of, zombies};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+use multiproc_test_support::fds::one_at_a_time;
 
 fn exit_with(code: i32) {
     exit(code)

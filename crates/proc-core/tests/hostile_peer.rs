@@ -1,6 +1,6 @@
 //! Hostile peers of the process layer: what crosses into a parent from a child that does not
 //! play by the rules. A child of `spawn` hands its value back as one record on a socket (the
-//! value inline, or a sealed memory file's descriptor; see `src/handover.rs`). Each test
+//! value inline, or a sealed memory file's descriptor; see `src/value_handover.rs`). Each test
 //! here runs a child that writes a crafted record on that socket itself, then exits, and
 //! checks what the parent's `join` makes of it: a clear error that says what was wrong (or
 //! the value, for the controls that craft a correct record), never a panic, never a wait,
@@ -19,21 +19,15 @@
 mod common;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use multiproc_test_support::fds::one_at_a_time;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{SockType, getsockopt, sockopt};
 use proc_core::codec::{self, CodecError};
 use proc_core::{JoinError, JoinHandle, RESULT_LIMIT, StartMethod, exit, set_start_method, spawn};
 use serde::Serialize;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The kind byte of a record whose value follows inline.
 const INLINE: u8 = b'v';
@@ -106,7 +100,7 @@ fn send_on_the_value_channel(record: &[u8], fds: &[OwnedFd]) {
         // child's only one doing anything.
         let fd = unsafe { BorrowedFd::borrow_raw(number) };
         if getsockopt(&fd, sockopt::SockType) == Ok(SockType::SeqPacket)
-            && proc_core::travel::send_with_fds(fd, record, &fds).is_ok()
+            && proc_core::internal::fd_passing::send_with_fds(fd, record, &fds).is_ok()
         {
             sent += 1;
         }
@@ -123,8 +117,8 @@ type Craft = fn() -> (Vec<u8>, Vec<OwnedFd>);
 /// Open descriptors of this process (the listing's own left out), and whether a memory file
 /// is mapped.
 fn what_this_process_holds() -> (usize, bool) {
-    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
-    (common::open_fds(), maps.contains("/memfd:"))
+    let mapped = multiproc_test_support::maps::memfd_mappings("") > 0;
+    (common::open_fds(), mapped)
 }
 
 /// Waits, without joining, until the child has ended by itself; fails if it does not.

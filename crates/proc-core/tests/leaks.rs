@@ -10,21 +10,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use multiproc_test_support::fds::one_at_a_time;
 use proc_core::{Error, Process, StartMethod, active_children, exit, get_start_method, spawn};
 
 use common::{
     RefusesToDecode, Reporter, children_of, my_fork_servers, report_pipe, stat_of, takes, zombies,
 };
-
-/// The tests of this binary run one at a time: each counts this process's children.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// This process's open descriptors and what each one is.
 fn fd_table() -> BTreeMap<u32, String> {
@@ -207,9 +200,7 @@ fn a_thousand_closures_and_spawn_handles_leave_no_fd_and_no_zombie() {
 /// Whether a memory file is mapped in this process (a value taken from a child, not
 /// unmapped).
 fn a_memory_file_is_mapped() -> bool {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .contains("/memfd:")
+    multiproc_test_support::maps::memfd_mappings("") > 0
 }
 
 /// Puts the default start method back when dropped.
@@ -335,7 +326,7 @@ fn a_dropped_handle_of_a_running_child_is_reaped_not_left_a_zombie(method: Start
         let status = unsafe { BorrowedFd::borrow_raw(status[0] as RawFd) };
         let deadline = Instant::now() + Duration::from_secs(60);
         assert!(
-            proc_core::wait_readable(status, Some(deadline)).unwrap(),
+            proc_core::internal::wait_readable(status, Some(deadline)).unwrap(),
             "the fork server never reported the end of the child"
         );
     }

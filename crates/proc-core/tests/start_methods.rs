@@ -177,9 +177,11 @@ fn signals_after_the_child_was_reaped_are_no_ops(method: StartMethod) {
 fn the_sentinel_turns_readable_when_the_child_ends(method: StartMethod) {
     let p = running_child(method);
     let sentinel = p.sentinel().unwrap();
-    assert!(!proc_core::wait_readable(sentinel, Some(std::time::Instant::now())).unwrap());
+    assert!(
+        !proc_core::internal::wait_readable(sentinel, Some(std::time::Instant::now())).unwrap()
+    );
     p.kill().unwrap();
-    assert!(proc_core::wait_readable(sentinel, None).unwrap());
+    assert!(proc_core::internal::wait_readable(sentinel, None).unwrap());
     assert_eq!(p.join().unwrap(), -9);
 }
 
@@ -188,7 +190,7 @@ fn active_children_lists_the_running_child_and_forgets_the_ended_one(method: Sta
     let ended = started(method, nothing, ());
     let ended_pid = ended.pid().unwrap();
     // Wait for the end through the sentinel, which does not reap.
-    assert!(proc_core::wait_readable(ended.sentinel().unwrap(), None).unwrap());
+    assert!(proc_core::internal::wait_readable(ended.sentinel().unwrap(), None).unwrap());
     let active = active_children();
     assert!(active.iter().any(|c| Some(c.pid()) == running.pid()));
     assert!(active.iter().all(|c| c.pid() != ended_pid));

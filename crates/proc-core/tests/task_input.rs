@@ -121,7 +121,7 @@ fn spawned_child_given_fds(sent: &[u8], fds: &[BorrowedFd<'_>], open_files: Opti
     drop(theirs);
     let mut socket = std::fs::File::from(ours);
     // The child may refuse before it read everything; a send that then fails is fine.
-    let _ = proc_core::travel::send_with_fds(socket.as_fd(), sent, fds);
+    let _ = proc_core::internal::fd_passing::send_with_fds(socket.as_fd(), sent, fds);
     // End of file for the child even if a sibling process holds a copy of our end.
     let _ = shutdown(socket.as_raw_fd(), Shutdown::Write);
     let output = child.wait_with_output().expect("wait for the child");
@@ -202,8 +202,8 @@ fn task_message(daemon: bool) -> Vec<u8> {
 fn a_task_naming_code_outside_the_executable_is_refused_with_its_descriptors() {
     // The header decodes (the reason comes from the step after it), the descriptors arrive,
     // and the entry point is refused before anything is called.
-    let (read, write) = std::io::pipe().unwrap();
-    let stderr = std::io::stderr();
+    let (read, write) = io::pipe().unwrap();
+    let stderr = io::stderr();
     let fds = [read.as_fd(), write.as_fd(), stderr.as_fd()];
     spawned_child_given_fds(&task_message(false), &fds, None)
         .refused_because("is not in this executable");

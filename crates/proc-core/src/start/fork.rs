@@ -20,12 +20,15 @@ use nix::unistd::{ForkResult, fork};
 
 use crate::child::{Child, Ending};
 use crate::error::{Error, Result};
+use crate::global_state::{self, Me};
 use crate::lifeline::{self, Lifeline};
-use crate::method::{self, StartMethod};
+use crate::method_choice;
 use crate::pidfd::Pidfd;
-use crate::state::{self, Me};
+use crate::start_method::StartMethod;
 
-use super::{Body, Spec, finish, flush_stdio, forkserver, redirect_stdin_to_null};
+use super::finish::{finish, flush_stdio, redirect_stdin_to_null};
+use super::forkserver;
+use super::spec::{Body, Spec};
 
 /// Forks a child that runs `body`. On success the body has been taken (and, in the parent,
 /// dropped); on failure it is left in place so that `start()` can be retried.
@@ -42,7 +45,7 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
     // Held across the fork like the global state, so that the child's copy of the fork
     // server's connection is in a known state (no request half made by another thread).
     let mut forkserver_client = forkserver::lock_client();
-    let mut global = state::lock();
+    let mut global = global_state::lock();
     let parent = global.prepare_start(spec.daemon)?;
 
     // SAFETY: fork's contract is that the child of a multi-threaded parent calls only
@@ -50,7 +53,7 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
     // code, which is safe only as far as no lock held by another thread at the fork is
     // needed in the child: the locks this crate uses (stdio, the global state) are held by
     // this very thread across the fork, the one static it sets lazily (the code image, see
-    // `code::find_before_threads`) is set before `main`, glibc's allocator re-initialises
+    // `code_address::find_before_threads`) is set before `main`, glibc's allocator re-initialises
     // its locks in the child, and for everything else the user is warned once (see
     // warn_if_threaded) and pointed at starting processes before threads.
     match unsafe { fork() } {
@@ -72,8 +75,8 @@ pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Chil
             global.me = me;
             // The copy of the parent's default says nothing about this child: it was
             // started by Fork, and its own children fork too unless it says otherwise.
-            method::set_default(StartMethod::Fork);
-            state::reset_child_numbering();
+            method_choice::set_default(StartMethod::Fork);
+            global_state::reset_child_numbering();
             drop(global);
             drop(stderr);
             drop(stdout);

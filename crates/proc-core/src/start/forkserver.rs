@@ -39,9 +39,10 @@ use serde::{Deserialize, Serialize};
 use crate::child::Ending;
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::fd_passing;
 use crate::pidfd::Pidfd;
-use crate::travel;
 
+use super::finish::redirect_stdin_to_null;
 use super::spawn;
 use super::task::{self, Launched};
 
@@ -134,7 +135,7 @@ impl Client {
     fn ask(&mut self, task: BorrowedFd<'_>) -> io::Result<()> {
         let stdout = io::stdout();
         let stderr = io::stderr();
-        travel::send_frame(
+        fd_passing::send_frame(
             self.control.as_fd(),
             REQUEST,
             &[task, stdout.as_fd(), stderr.as_fd()],
@@ -144,7 +145,8 @@ impl Client {
 
     /// The server's answer to the request just sent: the new child, or why there is none.
     fn answer(&mut self) -> io::Result<std::result::Result<Launched, String>> {
-        let Some((bytes, fds)) = travel::recv_frame(self.control.as_fd(), MESSAGE_LIMIT)? else {
+        let Some((bytes, fds)) = fd_passing::recv_frame(self.control.as_fd(), MESSAGE_LIMIT)?
+        else {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server closed its connection",
@@ -193,7 +195,7 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
-    super::redirect_stdin_to_null();
+    redirect_stdin_to_null();
     let mut children: Vec<Served> = Vec::new();
     loop {
         let ready = {
@@ -239,7 +241,7 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
         if !ready[0] {
             continue;
         }
-        let (bytes, fds) = match travel::recv_frame(control.as_fd(), MESSAGE_LIMIT) {
+        let (bytes, fds) = match fd_passing::recv_frame(control.as_fd(), MESSAGE_LIMIT) {
             Ok(Some(request)) => request,
             // The requester is gone.
             Ok(None) | Err(_) => break,
@@ -296,7 +298,7 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
             .map_err(io::Error::other)
             .and_then(|bytes| {
                 let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-                travel::send_frame(control.as_fd(), &bytes, &fds, MESSAGE_LIMIT)
+                fd_passing::send_frame(control.as_fd(), &bytes, &fds, MESSAGE_LIMIT)
             });
         if sent.is_err() {
             break;

@@ -33,10 +33,32 @@ extern "C" fn constructor(
 ) {
     // Nothing may unwind out of a constructor; a task's own panics are caught inside it.
     let _ = std::panic::catch_unwind(|| {
-        crate::code::find_before_threads();
+        crate::code_address::find_before_threads();
         take_over_if_child();
-        crate::method::apply_environment();
+        crate::method_choice::apply_environment();
     });
+}
+
+/// The first line of `main` in a program that uses the Spawn or ForkServer start method.
+///
+/// A process started by Spawn (or the fork server itself) is a new run of the program; it
+/// must run its task, not `main`. multiproc takes such a process over before `main` runs,
+/// from an ELF constructor, so that this also holds where `main` is not yours (the test
+/// harness under `cargo test`: a spawned child never runs the harness). `init()` is the
+/// documented, belt-and-braces entry: it takes the process over if the constructor did not,
+/// and it applies the `MULTIPROC_START_METHOD` environment variable when set (an unknown
+/// value is reported on stderr and ignored). In the main process it returns at once.
+///
+/// ```
+/// fn main() {
+///     proc_core::init();
+///     // … the program
+/// }
+/// # main();
+/// ```
+pub fn init() {
+    take_over_if_child();
+    crate::method_choice::apply_environment();
 }
 
 /// Becomes the task (or the fork server) this process was started for, if it was started

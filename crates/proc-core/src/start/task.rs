@@ -3,10 +3,11 @@
 //! A child that is not a copy of its parent knows nothing of it: who it is (name, identity,
 //! daemon flag, parent), what to run, and with which arguments all arrive as one message on
 //! a private Unix socket the parent made for it. The function is named by its offset in the
-//! executable ([`CodeAddress`]): not the user's function itself, but [`call_encoded`]
-//! instantiated for it, the one function that knows the target's type and its arguments'
-//! type. The arguments are encoded with [`travel`], so that handles among them (locks,
-//! queues, connections) arrive as their file descriptors, attached to the message.
+//! executable ([`CodeAddress`]): not the user's function itself, but
+//! [`call_encoded`](super::target_call) instantiated for it, the one function that knows
+//! the target's type and its arguments' type. The arguments are encoded with
+//! [`handle_wire`](crate::handle_wire), so that handles among them (locks, queues,
+//! connections) arrive as their file descriptors, attached to the message.
 //!
 //! ```text
 //! parent -> child   u32 length (little-endian), then the encoded Header; SCM_RIGHTS: the
@@ -23,119 +24,32 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::child::{Child, Ending};
-use crate::code::CodeAddress;
-use crate::codec::{self, ByteBuf, CodecError};
-use crate::error::{Error, Result};
-use crate::info::ProcessInfo;
+use crate::code_address::CodeAddress;
+use crate::codec::{self, ByteBuf};
+use crate::error::{Error, Result, panic_message};
+use crate::fd_passing;
+use crate::global_state::{self, Me};
 use crate::lifeline;
-use crate::method::{self, StartMethod};
-use crate::panic_message;
+use crate::method_choice;
 use crate::pidfd::Pidfd;
-use crate::state::{self, Me};
-use crate::target::Target;
-use crate::travel::{self, Parcel};
+use crate::process_info::ProcessInfo;
+use crate::start_method::StartMethod;
 
-use super::{Spec, finish, redirect_stdin_to_null};
+use super::finish::{finish, flush_stdio, redirect_stdin_to_null};
+use super::spec::Spec;
+use super::target_call::{Entry, EntryFn, TASK_LIMIT};
 
 /// The exit code of a spawned or served child that could not run its task: its task
 /// message was malformed or truncated, or its arguments did not decode. The child prints
 /// why on its stderr and tells its parent, whose `join` returns
 /// [`Error::TaskFailed`](crate::Error::TaskFailed) with the reason.
 pub const TASK_ERROR_EXIT_CODE: i32 = 125;
-
-/// The largest task message (the arguments, mostly) a child accepts: 1 GiB.
-const TASK_LIMIT: usize = 1 << 30;
-
-/// The function a spawned child calls: decodes the arguments from the bytes and the
-/// descriptors, calls `accepted`, then the target. `Err` when the arguments do not decode.
-type EntryFn = fn(&[u8], Vec<OwnedFd>, &mut dyn FnMut()) -> Result<(), CodecError>;
-
-/// A target ready to travel: its entry point and its encoded arguments.
-pub(crate) struct Entry {
-    address: CodeAddress,
-    args: Parcel,
-}
-
-/// A target that can run here (forked) or be sent (spawned, served).
-pub(crate) trait TargetBody: Send {
-    /// Calls the function with the arguments, in this process.
-    fn run(self: Box<Self>);
-
-    /// The entry point and encoded arguments, for a child started by `method`. An error
-    /// when the target cannot be named in another process, or the arguments do not encode.
-    fn entry(&self, name: &str, method: StartMethod) -> Result<Entry>;
-}
-
-/// A function and its arguments, as `Process::target` takes them.
-pub(crate) struct TargetCall<F, Args> {
-    pub(crate) function: F,
-    pub(crate) args: Args,
-}
-
-impl<F, Args> TargetBody for TargetCall<F, Args>
-where
-    F: Target<Args>,
-    Args: Serialize + DeserializeOwned + Send + 'static,
-{
-    fn run(self: Box<Self>) {
-        let TargetCall { function, args } = *self;
-        function.call(args);
-    }
-
-    fn entry(&self, name: &str, method: StartMethod) -> Result<Entry> {
-        // A function item or a closure that captures nothing is zero-sized: its type alone
-        // says what to call, so the child can make the value from nothing. Anything else
-        // carries data (captures, or a function pointer's address) that cannot travel.
-        if size_of::<F>() != 0 {
-            return Err(Error::TargetCannotTravel {
-                name: name.to_string(),
-                method,
-                function: std::any::type_name::<F>(),
-            });
-        }
-        let entry: EntryFn = call_encoded::<F, Args>;
-        Ok(Entry {
-            address: CodeAddress::of(entry as usize)?,
-            args: travel::encode(&self.args)?,
-        })
-    }
-}
-
-/// The entry point of a spawned child for targets of type `F` with arguments `Args`.
-fn call_encoded<F, Args>(
-    args: &[u8],
-    fds: Vec<OwnedFd>,
-    accepted: &mut dyn FnMut(),
-) -> Result<(), CodecError>
-where
-    F: Target<Args>,
-    Args: DeserializeOwned,
-{
-    let args: Args = travel::decode(args, TASK_LIMIT, fds)?;
-    if size_of::<F>() != 0 {
-        return Err(CodecError::Decode(format!(
-            "{} is not zero-sized and cannot be made in this process",
-            std::any::type_name::<F>()
-        )));
-    }
-    // SAFETY: F is zero-sized (checked above, and by the parent before it named this
-    // function): a read of it through a dangling but well-aligned pointer reads no bytes.
-    // The only such values are function items and closures that capture nothing (or only
-    // zero-sized values), which the parent held one of: making one here is what calling
-    // the same function in another run of the program means.
-    let function: F = unsafe { std::ptr::read(NonNull::<F>::dangling().as_ptr()) };
-    accepted();
-    function.call(args);
-    Ok(())
-}
 
 /// Everything a spawned or served child needs to know, apart from the descriptors.
 #[derive(Serialize, Deserialize)]
@@ -175,7 +89,7 @@ pub(crate) struct Launched {
 /// Starts a child with `launch` (Spawn's or ForkServer's) and sends it `entry` as its task.
 pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc<Child>> {
     let (parent, lifeline) = {
-        let mut global = state::lock();
+        let mut global = global_state::lock();
         let parent = global.prepare_start(spec.daemon)?;
         // A daemon watches a copy of the lifeline's read end (which prepare_start made for
         // it), as a forked daemon does; it is the task's first descriptor.
@@ -210,9 +124,9 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
 
     // What the parent printed before start() comes out before what the child prints, as
     // under Fork (and as Python does for every start method).
-    super::flush_stdio();
+    flush_stdio();
     let (ours, launched) = launch()?;
-    let sent = travel::send_frame(ours.as_fd(), &message, &fds, TASK_LIMIT);
+    let sent = fd_passing::send_frame(ours.as_fd(), &message, &fds, TASK_LIMIT);
     let child = Child::new(
         launched.pid,
         spec.name.to_string(),
@@ -228,7 +142,7 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
         return Err(Error::io("sending the task to the new child", e));
     }
     let child = Arc::new(child);
-    state::lock().children.push(Arc::clone(&child));
+    global_state::lock().children.push(Arc::clone(&child));
     Ok(child)
 }
 
@@ -265,14 +179,14 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
         ),
         (false, _) => None,
     };
-    state::lock().me = Me {
+    global_state::lock().me = Me {
         name: header.name.clone().into(),
         identity: header.identity.clone(),
         daemon: header.daemon,
         parent: Some(header.parent.clone()),
         managed: true,
     };
-    method::set_default(header.start_method);
+    method_choice::set_default(header.start_method);
     if let Some(read) = lifeline {
         lifeline::watch(read);
     }
@@ -327,7 +241,7 @@ fn is_pipe(fd: BorrowedFd<'_>) -> bool {
 /// Reads the task message and decodes its header. The bytes are untrusted: every failure
 /// is a reason, never a panic.
 fn receive(socket: BorrowedFd<'_>) -> Result<(Header, Vec<OwnedFd>), String> {
-    let (bytes, fds) = match travel::recv_frame(socket, TASK_LIMIT) {
+    let (bytes, fds) = match fd_passing::recv_frame(socket, TASK_LIMIT) {
         Ok(Some(message)) => message,
         Ok(None) => return Err("the task message never came (the socket was closed)".into()),
         Err(e) => return Err(format!("the task message could not be read: {e}")),

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use proc_core::codec;
-use proc_core::travel::Descriptor;
+use proc_core::internal::handle_wire::Descriptor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -19,13 +19,13 @@ const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The write end of a report pipe: give it to a child as an argument of its target.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Reporter(Descriptor);
+pub(crate) struct Reporter(Descriptor);
 
 impl Reporter {
     /// Sends `value` as one frame (a `u32` length, then the codec's bytes) in one write,
     /// which a pipe keeps whole for frames up to `PIPE_BUF` bytes. Panics on failure: in a
     /// child, that is exit code 1, which the test sees.
-    pub fn send<T: Serialize>(&self, value: &T) {
+    pub(crate) fn send<T: Serialize>(&self, value: &T) {
         let bytes = codec::encode(value).expect("encode a report");
         let mut frame = (bytes.len() as u32).to_le_bytes().to_vec();
         frame.extend_from_slice(&bytes);
@@ -42,12 +42,12 @@ impl Reporter {
 
 /// The read end of a report pipe.
 #[derive(Debug)]
-pub struct Reports(OwnedFd);
+pub(crate) struct Reports(OwnedFd);
 
 impl Reports {
     /// The next report; panics when the pipe ends first (every writer gone without a word)
     /// or when nothing came for two minutes.
-    pub fn recv<T: DeserializeOwned>(&self) -> T {
+    pub(crate) fn recv<T: DeserializeOwned>(&self) -> T {
         let mut len = [0u8; 4];
         self.read_exact(&mut len);
         let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
@@ -56,8 +56,8 @@ impl Reports {
     }
 
     /// Whether a report (or the end of the pipe) is waiting right now.
-    pub fn ready(&self) -> bool {
-        proc_core::wait_readable(self.0.as_fd(), Some(Instant::now())).expect("poll")
+    pub(crate) fn ready(&self) -> bool {
+        proc_core::internal::wait_readable(self.0.as_fd(), Some(Instant::now())).expect("poll")
     }
 
     fn read_exact(&self, buf: &mut [u8]) {
@@ -65,7 +65,7 @@ impl Reports {
         let mut filled = 0;
         while filled < buf.len() {
             assert!(
-                proc_core::wait_readable(self.0.as_fd(), Some(deadline)).expect("poll"),
+                proc_core::internal::wait_readable(self.0.as_fd(), Some(deadline)).expect("poll"),
                 "no report from the child within {REPORT_PATIENCE:?}"
             );
             match nix::unistd::read(&self.0, &mut buf[filled..]) {
@@ -79,85 +79,27 @@ impl Reports {
 }
 
 /// A new report pipe: keep the [`Reports`], give the [`Reporter`] to a child.
-pub fn report_pipe() -> (Reports, Reporter) {
+pub(crate) fn report_pipe() -> (Reports, Reporter) {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
     (Reports(read), Reporter(write.into()))
 }
 
-/// The number of descriptors this process has open.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
-
-/// A process as `/proc/<pid>/stat` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcStat {
-    pub pid: u32,
-    pub state: char,
-    pub ppid: u32,
-}
-
-/// `/proc/<pid>/stat`, or `None` when there is no such process.
-pub fn stat_of(pid: u32) -> Option<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some(ProcStat { pid, state, ppid })
-}
-
-/// Every process whose parent is `parent`.
-pub fn children_of(parent: u32) -> Vec<ProcStat> {
-    std::fs::read_dir("/proc")
-        .expect("read /proc")
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(stat_of)
-        .filter(|stat| stat.ppid == parent)
-        .collect()
-}
-
-/// Whether `pid` runs as a fork server (its command line carries the marker argument).
-pub fn is_fork_server(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|&b| b == 0)
-            .any(|arg| arg == b"--multiproc-forkserver")
-    })
-}
-
-/// This process's fork servers (it has one once it started a child by ForkServer).
-pub fn my_fork_servers() -> Vec<u32> {
-    children_of(std::process::id())
-        .into_iter()
-        .filter(|c| c.state != 'Z' && is_fork_server(c.pid))
-        .map(|c| c.pid)
-        .collect()
-}
-
-/// Children of this process, and of its fork servers, that ended and were not reaped.
-pub fn zombies() -> Vec<ProcStat> {
-    let mut parents = vec![std::process::id()];
-    parents.extend(my_fork_servers());
-    parents
-        .into_iter()
-        .flat_map(children_of)
-        .filter(|c| c.state == 'Z')
-        .collect()
-}
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use multiproc_test_support::fds::open_fds;
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use multiproc_test_support::procs::{
+    ProcStat, children_of, is_fork_server, my_fork_servers, stat_of, zombies,
+};
 
 /// Encodes as a byte; when decoded, refuses with an error (`PANICS` false) or panics.
 #[derive(Debug)]
-pub struct BadToDecode<const PANICS: bool>;
+pub(crate) struct BadToDecode<const PANICS: bool>;
 
 /// Encodes as a byte; refuses to decode.
-pub type RefusesToDecode = BadToDecode<false>;
+pub(crate) type RefusesToDecode = BadToDecode<false>;
 
 /// Encodes as a byte; panics when decoded.
-pub type PanicsWhenDecoded = BadToDecode<true>;
+pub(crate) type PanicsWhenDecoded = BadToDecode<true>;
 
 impl<const PANICS: bool> Serialize for BadToDecode<PANICS> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -176,4 +118,4 @@ impl<'de, const PANICS: bool> Deserialize<'de> for BadToDecode<PANICS> {
 }
 
 /// A target that takes one argument of any type and does nothing with it.
-pub fn takes<T>(_: T) {}
+pub(crate) fn takes<T>(_: T) {}

@@ -43,7 +43,7 @@ use serde::Serialize;
 
 use crate::codec::{self, CodecError, Sink, StreamError};
 use crate::error::JoinError;
-use crate::travel;
+use crate::fd_passing;
 
 /// The largest value sent inline. Larger ones travel in a memory file.
 pub(crate) const INLINE_LIMIT: usize = 32 << 10;
@@ -145,7 +145,7 @@ pub(crate) fn hand_over<T: Serialize + ?Sized>(
     header[1..].copy_from_slice(&(len as u64).to_le_bytes());
     // A record of 9 bytes and a descriptor: the socket takes it unless it is full of
     // records sent by others than this child, which nothing of multiproc does.
-    travel::send_with_fds(socket, &header, &[file.as_fd()])?;
+    fd_passing::send_with_fds(socket, &header, &[file.as_fd()])?;
     Ok(())
 }
 
@@ -246,7 +246,7 @@ pub(crate) fn take(socket: BorrowedFd<'_>, limit: usize) -> Result<Option<Value>
     let mut fds: Vec<OwnedFd> = Vec::new();
     let mut reset_seen = false;
     let got = loop {
-        match travel::recv_with_fds(socket, &mut buf, &mut fds, MsgFlags::MSG_DONTWAIT) {
+        match fd_passing::recv_with_fds(socket, &mut buf, &mut fds, MsgFlags::MSG_DONTWAIT) {
             Ok(got) => break got,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             // The child's end closed with records sent *to* it unread (by some process
@@ -486,7 +486,7 @@ mod tests {
                 Ok(_) => panic!("{why:?}: mapped"),
             }
         }
-        let (read, _write) = std::io::pipe().unwrap();
+        let (read, _write) = io::pipe().unwrap();
         let reason = map_sealed(read.into(), 1).err().unwrap();
         assert!(reason.contains("not a sealable memory file"), "{reason}");
         let mapped = map_sealed(file(100, REQUIRED_SEALS), 100).ok().unwrap();

@@ -15,8 +15,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::child::Child;
 use crate::error::{Error, Result};
-use crate::info::ProcessInfo;
 use crate::lifeline::Lifeline;
+use crate::process_info::ProcessInfo;
 
 /// Who this process is.
 #[derive(Debug)]

@@ -88,7 +88,7 @@ fn find_image() -> Option<Image> {
 /// follows it is `unsafe` at the caller.
 ///
 /// ```
-/// use proc_core::CodeAddress;
+/// use proc_core::internal::CodeAddress;
 ///
 /// fn double(x: u64) -> u64 { x * 2 }
 ///
@@ -158,7 +158,7 @@ mod tests {
         let status = std::process::Command::new(exe)
             .args([
                 "--exact",
-                "code::tests::probe_image_found_before_main",
+                "code_address::tests::probe_image_found_before_main",
                 "--include-ignored",
                 "--quiet",
             ])

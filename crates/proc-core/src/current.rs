@@ -1,60 +1,8 @@
-//! Who a process is: [`ProcessInfo`], [`current_process`], [`parent_process`],
+//! Who this process is and whom it started: [`current_process`], [`parent_process`],
 //! [`active_children`], [`cpu_count`].
 
-use serde::{Deserialize, Serialize};
-
-use crate::state;
-
-/// A snapshot of one process's identity, as Python's `current_process()` shows it.
-///
-/// ```
-/// let me = proc_core::current_process();
-/// assert_eq!(me.name(), "MainProcess");
-/// assert_eq!(me.pid(), std::process::id());
-/// assert!(!me.is_daemon());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ProcessInfo {
-    name: String,
-    pid: u32,
-    ppid: u32,
-    daemon: bool,
-}
-
-impl ProcessInfo {
-    pub(crate) fn new(name: String, pid: u32, ppid: u32, daemon: bool) -> Self {
-        ProcessInfo {
-            name,
-            pid,
-            ppid,
-            daemon,
-        }
-    }
-
-    /// The process's name: `"MainProcess"`, `"Process-N"` by default, or the name given
-    /// with [`Process::with_name`](crate::Process::with_name).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The parent's process id. For [`current_process`] in a child started by multiproc,
-    /// the process that started it (under the ForkServer start method the fork server forks
-    /// the child, but the parent is the process that asked for it); elsewhere the operating
-    /// system's parent, read when it was called.
-    pub fn ppid(&self) -> u32 {
-        self.ppid
-    }
-
-    /// Whether the process is a daemon (killed when its parent ends).
-    pub fn is_daemon(&self) -> bool {
-        self.daemon
-    }
-}
+use crate::global_state;
+use crate::process_info::ProcessInfo;
 
 /// The calling process: its name, pid, parent pid and daemon flag.
 ///
@@ -75,7 +23,7 @@ impl ProcessInfo {
 /// assert_eq!(ppid, main_pid);
 /// ```
 pub fn current_process() -> ProcessInfo {
-    state::lock().me.info()
+    global_state::lock().me.info()
 }
 
 /// The process that started this one, as it was when it did; `None` in the main process.
@@ -88,7 +36,7 @@ pub fn current_process() -> ProcessInfo {
 /// assert_eq!(h.join().unwrap(), Some(current_process().pid()));
 /// ```
 pub fn parent_process() -> Option<ProcessInfo> {
-    state::lock().me.parent.clone()
+    global_state::lock().me.parent.clone()
 }
 
 /// The children of this process that are still running. Finished children are reaped as
@@ -105,7 +53,7 @@ pub fn parent_process() -> Option<ProcessInfo> {
 /// assert!(active_children().iter().all(|c| Some(c.pid()) != p.pid()));
 /// ```
 pub fn active_children() -> Vec<ProcessInfo> {
-    let mut global = state::lock();
+    let mut global = global_state::lock();
     global.reap_finished();
     global.children.iter().map(|c| c.info()).collect()
 }

@@ -1,5 +1,5 @@
 //! [`spawn`] and [`JoinHandle`]: `std::thread::spawn` across a process boundary. The child
-//! hands its value to the kernel (see `handover.rs`: inline in a socket record, or in a
+//! hands its value to the kernel (see `value_handover.rs`: inline in a socket record, or in a
 //! sealed memory file) and exits without waiting for its parent; `join`
 //! takes the value once the child has ended.
 
@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::error::{Error, JoinError, Result};
-use crate::handover;
+use crate::error::{Error, JoinError, Result, panic_message};
 use crate::process::Process;
+use crate::value_handover;
 
 /// The largest value a child may return: 1 GiB. A child whose value encodes longer ends
 /// with [`JoinError::Codec`]; the parent checks the length another process announces before
@@ -55,7 +55,7 @@ where
     T: Serialize + DeserializeOwned,
 {
     let (ours, theirs) =
-        handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
+        value_handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
     let mut process = Process::new(move || {
         let caught = catch_unwind(AssertUnwindSafe(body));
         let (outcome, mut panic) = match caught {
@@ -94,27 +94,9 @@ where
 /// limit, or no memory file could be made for it) is replaced by the reason. When even that
 /// cannot be sent, the parent is gone or its socket is broken: nobody wants the value.
 fn send<T: Serialize>(socket: BorrowedFd<'_>, outcome: &Outcome<T>) {
-    if let Err(e) = handover::hand_over(socket, outcome, RESULT_LIMIT) {
+    if let Err(e) = value_handover::hand_over(socket, outcome, RESULT_LIMIT) {
         let reason = Outcome::<T>::Unencodable(e.to_string());
-        let _ = handover::hand_over(socket, &reason, RESULT_LIMIT);
-    }
-}
-
-/// The message of a panic payload (what `panic!` was given, when it was a string), as
-/// [`JoinError::Panicked`] reports it; the other layers report their children's and tasks'
-/// panics the same way.
-///
-/// ```
-/// let payload = std::panic::catch_unwind(|| panic!("gave up after {} tries", 3)).unwrap_err();
-/// assert_eq!(proc_core::panic_message(&*payload), "gave up after 3 tries");
-/// ```
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
+        let _ = value_handover::hand_over(socket, &reason, RESULT_LIMIT);
     }
 }
 
@@ -146,7 +128,7 @@ impl<T: DeserializeOwned> JoinHandle<T> {
             Error::Io { source, .. } => JoinError::Io(source),
             other => JoinError::Io(std::io::Error::other(other.to_string())),
         })?;
-        let value = handover::take(self.result.as_fd(), RESULT_LIMIT)?;
+        let value = value_handover::take(self.result.as_fd(), RESULT_LIMIT)?;
         match value {
             Some(bytes) => match codec::decode::<Outcome<T>>(&bytes, RESULT_LIMIT)? {
                 Outcome::Returned(value) => Ok(value),

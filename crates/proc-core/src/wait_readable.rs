@@ -18,9 +18,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 ///
 /// let (read, write) = std::io::pipe()?;
 /// let soon = Instant::now() + Duration::from_millis(10);
-/// assert!(!proc_core::wait_readable(read.as_fd(), Some(soon))?);
+/// assert!(!proc_core::internal::wait_readable(read.as_fd(), Some(soon))?);
 /// drop(write); // a hang-up counts as readable: a read would now return end of file
-/// assert!(proc_core::wait_readable(read.as_fd(), None)?);
+/// assert!(proc_core::internal::wait_readable(read.as_fd(), None)?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
