@@ -47,17 +47,23 @@
 //!   the others finish.
 //! - [`Pool`]: a task that panics is an error for that task only; a worker that dies makes
 //!   its chunk's tasks fail with [`Error::WorkerDied`], and is replaced.
-
-#![warn(missing_docs)]
+//!
+//! ## Modules
+//! Top to bottom, each using only those below it:
+//! - `producer_consumer`: [`ProducerConsumer`], its [`Producer`] handle and its report;
+//! - `joinable_queue`: [`JoinableQueue`], a proc-ipc queue with a shared count of
+//!   unfinished items;
+//! - `pool`: [`Pool`] and its results (its own files are listed in its module's docs);
+//! - `error`: [`Error`], the one error of this crate.
 
 mod error;
-mod joinable;
+mod joinable_queue;
 mod pool;
-pub mod producer_consumer;
+mod producer_consumer;
 
 pub use error::{Error, Result};
-pub use joinable::{JoinableQueue, JoinableQueueBuilder};
+pub use joinable_queue::{JoinableQueue, JoinableQueueBuilder};
 pub use pool::{AsyncResult, MapIter, Pool, PoolBuilder, UnorderedIter};
 pub use producer_consumer::{
-    BoxError, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport,
+    BoxError, FailureKind, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport, Role,
 };

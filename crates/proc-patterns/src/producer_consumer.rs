@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::joinable::JoinableQueue;
-use proc_core::panic_message;
+use crate::joinable_queue::JoinableQueue;
+use proc_core::internal::panic_message;
 
 /// Any error a producer function may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -321,7 +321,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ProducerConsumer<T> {
     /// already started are then ended).
     ///
     /// ```
-    /// use proc_patterns::{ProducerConsumer, producer_consumer::{FailureKind, Role}};
+    /// use proc_patterns::{FailureKind, ProducerConsumer, Role};
     ///
     /// let report = ProducerConsumer::new()
     ///     .producer("counter", |out| {

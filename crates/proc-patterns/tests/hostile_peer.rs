@@ -4,23 +4,25 @@
 
 use std::os::fd::OwnedFd;
 
-use proc_core::{codec, travel};
+use proc_core::codec;
+use proc_core::internal::handle_wire;
 use proc_ipc::Queue;
 use proc_patterns::JoinableQueue;
 
 #[test]
 fn a_joinable_queue_received_as_a_queue_or_the_reverse_is_refused_naming_both() {
     let joinable: JoinableQueue<u32> = JoinableQueue::new(0).unwrap();
-    let parcel = travel::encode(&joinable).unwrap();
-    let err = travel::decode::<Queue<u32>>(&parcel.bytes, 1 << 10, parcel.fds).unwrap_err();
+    let parcel = handle_wire::encode(&joinable).unwrap();
+    let err = handle_wire::decode::<Queue<u32>>(&parcel.bytes, 1 << 10, parcel.fds).unwrap_err();
     assert!(
         err.to_string()
             .contains("received a JoinableQueue where a Queue was expected"),
         "{err}"
     );
     let queue: Queue<u32> = Queue::new(0).unwrap();
-    let parcel = travel::encode(&queue).unwrap();
-    let err = travel::decode::<JoinableQueue<u32>>(&parcel.bytes, 1 << 10, parcel.fds).unwrap_err();
+    let parcel = handle_wire::encode(&queue).unwrap();
+    let err =
+        handle_wire::decode::<JoinableQueue<u32>>(&parcel.bytes, 1 << 10, parcel.fds).unwrap_err();
     assert!(
         err.to_string()
             .contains("received a Queue where a JoinableQueue was expected"),
@@ -31,21 +33,21 @@ fn a_joinable_queue_received_as_a_queue_or_the_reverse_is_refused_naming_both() 
 /// A joinable queue's wire form with its count's descriptor replaced by `count`.
 fn with_count(count: OwnedFd) -> Result<JoinableQueue<u32>, codec::CodecError> {
     let joinable: JoinableQueue<u32> = JoinableQueue::new(0).unwrap();
-    let mut parcel = travel::encode(&joinable).unwrap();
+    let mut parcel = handle_wire::encode(&joinable).unwrap();
     // The count's descriptor is the last one (after the queue's four).
     *parcel.fds.last_mut().unwrap() = count;
-    travel::decode::<JoinableQueue<u32>>(&parcel.bytes, 1 << 10, parcel.fds)
+    handle_wire::decode::<JoinableQueue<u32>>(&parcel.bytes, 1 << 10, parcel.fds)
 }
 
 #[test]
 fn a_joinable_queue_whose_count_is_not_a_count_s_file_is_refused() {
     // The joinable queue's own count, as a control.
     let joinable: JoinableQueue<u32> = JoinableQueue::new(0).unwrap();
-    let own = travel::encode(&joinable).unwrap().fds.pop().unwrap();
+    let own = handle_wire::encode(&joinable).unwrap().fds.pop().unwrap();
     assert!(with_count(own).is_ok());
     // Its queue's ring: a sealed memory file, larger than a count.
     let queue: Queue<u32> = Queue::new(0).unwrap();
-    let ring = travel::encode(&queue).unwrap().fds.remove(0);
+    let ring = handle_wire::encode(&queue).unwrap().fds.remove(0);
     let err = with_count(ring).err().unwrap();
     assert!(err.to_string().contains("count is not a file of"), "{err}");
     // A pipe.

@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
+use multiproc_test_support::fds::open_fds;
 use proc_patterns::Pool;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 fn square(x: u64) -> u64 {
     x * x

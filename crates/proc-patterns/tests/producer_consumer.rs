@@ -8,8 +8,7 @@ mod common;
 
 use common::Tally;
 use proc_core::{StartMethod, current_process, exit};
-use proc_patterns::producer_consumer::{FailureKind, Role};
-use proc_patterns::{BoxError, Error, Producer, ProducerConsumer};
+use proc_patterns::{BoxError, Error, FailureKind, Producer, ProducerConsumer, Role};
 use proc_sync::Array;
 
 /// Producer `Producer-n` puts the hundred items from `(n - 1) * 100`.

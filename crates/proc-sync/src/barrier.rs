@@ -19,8 +19,8 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
+use crate::mutex_region::{How, MutexHeader, MutexRegion};
 use crate::raw_mutex::{Kind, RawMutex};
-use crate::shared::{How, MutexHeader, MutexRegion};
 use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
@@ -130,7 +130,7 @@ impl Locked<'_> {
     }
 }
 
-crate::travel::travels!(
+crate::handle_wire::travels!(
     Primitive::Barrier, [] Barrier,
     |barrier| (barrier.shared.fd(), barrier.parties),
     |fd, parties: u32| {

@@ -35,8 +35,8 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
 use crate::lock::block_forever;
+use crate::mutex_region::{How, MutexHeader, MutexRegion, ValueGuard};
 use crate::raw_mutex::{Kind, KindCheck, RawMutex};
-use crate::shared::{How, MutexHeader, MutexRegion, ValueGuard};
 use crate::stamp::{Element, Primitive, Stamp};
 
 /// How many waiters at once are notified one by one; more sleep on a shared word and wake
@@ -351,7 +351,7 @@ impl WaitTimeoutResult {
     }
 }
 
-crate::travel::travels!(
+crate::handle_wire::travels!(
     Primitive::Condition, [T: Pod] Condition<T>,
     |condition| (condition.shared.fd(), Element::of::<T>()),
     |fd, element: Element| {

@@ -56,8 +56,8 @@ impl Deadline {
 /// an atomic, and that every process of the machine reads alike. Never 0.
 ///
 /// ```
-/// let earlier = proc_sync::raw::monotonic_nanos();
-/// assert!(proc_sync::raw::monotonic_nanos() >= earlier);
+/// let earlier = proc_sync::internal::monotonic_nanos();
+/// assert!(proc_sync::internal::monotonic_nanos() >= earlier);
 /// ```
 pub fn monotonic_nanos() -> u64 {
     let now = now();

@@ -23,14 +23,14 @@ use crate::futex::{self, Wake};
 /// one.
 ///
 /// All-zero is a valid doorbell (nobody asleep), so it may live in a zeroed shared region,
-/// such as the header of a [`MutexRegion`](crate::raw::MutexRegion) or a
-/// [`SharedAtomics`](crate::raw::SharedAtomics) block.
+/// such as the header of a [`MutexRegion`](crate::mutex_region::MutexRegion) or a
+/// [`SharedAtomics`](crate::shared_atomics::SharedAtomics) block.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
 ///
-/// use proc_sync::raw::{Deadline, Doorbell, futex};
+/// use proc_sync::internal::{Deadline, Doorbell, futex};
 ///
 /// let bell = Doorbell::default();
 /// let watched = AtomicU32::new(0);

@@ -9,10 +9,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::futex::{self, Wake};
+use crate::shared_atomics::{AtomicBlock, SharedAtomics};
 use crate::stamp::{Element, Primitive, Stamp};
 
 const SET: u32 = 1;
@@ -54,7 +54,7 @@ struct Flag {
 // SAFETY: atomics only; zero is a clear event (and no stamp yet).
 unsafe impl AtomicBlock for Flag {}
 
-crate::travel::travels!(
+crate::handle_wire::travels!(
     Primitive::Event, [] Event,
     |event| (event.flag.fd(), ()),
     |fd, _nothing: ()| {

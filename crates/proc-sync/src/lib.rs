@@ -117,27 +117,49 @@
 //! name, and the memory is freed when the last process holding it ends, however it ends.
 //! Shared values are limited to [`bytemuck::Pod`] types: plain data that means the same in
 //! every address space.
+//!
+//! ## Modules
+//! Top to bottom, each using only those below it:
+//! - `internal`: the building blocks the other layers use (hidden from these docs);
+//! - `condition`: [`Condition`], a table of waiter slots under a robust lock;
+//! - `value`: [`Value<T>`] and [`Array<T>`];
+//! - `barrier`: [`Barrier`];
+//! - `lock`: [`Lock`], [`RLock`] and their [`LockGuard`];
+//! - `semaphore`: [`Semaphore`] and [`BoundedSemaphore`];
+//! - `event`: [`Event`];
+//! - `mutex_region`: `MutexRegion`, a header that starts with a robust mutex and the data
+//!   it guards, and its [`ValueGuard`];
+//! - `shared_atomics`: `SharedAtomics`, a block of atomics with no lock;
+//! - `shared_bytes`: `SharedBytes`, plain bytes with no lock;
+//! - `handle_wire`: how a handle is written for another process and read back (`travels!`);
+//! - `stamp`: the words in each object's memory that say which primitive made it;
+//! - `region`: `Region`, a sealed memory file mapped shared, checked when received;
+//! - `raw_mutex`: `RawMutex`, a robust process-shared pthread mutex;
+//! - `doorbell`: `Doorbell`, a futex word to sleep on until something changes;
+//! - `futex`: futex waits and wakes on a 32-bit word in shared memory;
+//! - `deadline`: `Deadline`, an absolute point on `CLOCK_MONOTONIC`;
+//! - `error`: [`Error`], the one error of this crate.
 
-#![warn(missing_docs)]
-
-mod atomics;
 mod barrier;
-mod bytes;
 mod condition;
 mod deadline;
 mod doorbell;
 mod error;
 mod event;
 mod futex;
+mod handle_wire;
 mod lock;
-pub mod raw;
+mod mutex_region;
 mod raw_mutex;
 mod region;
 mod semaphore;
-mod shared;
+mod shared_atomics;
+mod shared_bytes;
 mod stamp;
-mod travel;
 mod value;
+
+#[doc(hidden)]
+pub mod internal;
 
 pub use barrier::Barrier;
 pub use bytemuck::{self, Pod, Zeroable};
@@ -145,6 +167,6 @@ pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock};
+pub use mutex_region::ValueGuard;
 pub use semaphore::{BoundedSemaphore, Semaphore};
-pub use shared::ValueGuard;
 pub use value::{Array, Value};

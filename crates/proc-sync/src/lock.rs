@@ -89,7 +89,7 @@ macro_rules! lock_type {
             shared: Shared,
         }
 
-        crate::travel::travels!(
+        crate::handle_wire::travels!(
             Primitive::$name, [] $name,
             |lock| (lock.shared.region.fd(), ()),
             |fd, _nothing: ()| Ok($name {

@@ -192,6 +192,15 @@ pub struct RawMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,
 }
 
+impl std::fmt::Debug for RawMutex {
+    /// The mutex's bytes are another process's to change at any moment: only its place.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawMutex")
+            .field("at", &self.inner.get())
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: a process-shared pthread mutex is made to be operated on concurrently by
 // threads of any process; every access goes through the pthread functions (or, for the
 // owner check, an atomic load of its lock word).

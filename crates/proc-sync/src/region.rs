@@ -12,7 +12,7 @@
 //!
 //! ## Travelling
 //! A region travels to another process as its memory file's descriptor (see
-//! `proc_core::travel`): [`Region::from_fd`] maps a received one. The file is sealed
+//! `proc_core::internal::handle_wire`): [`Region::from_fd`] maps a received one. The file is sealed
 //! against shrinking and growing when it is made, and a received file must carry that seal:
 //! a file another process could shrink would turn this process's next access past its new
 //! end into a SIGBUS. Its size must hold the layout the receiving type expects (the
@@ -180,7 +180,7 @@ impl Region {
     }
 
     /// The memory file, for handing the region to another process (over `SCM_RIGHTS`, see
-    /// `proc_core::travel`).
+    /// `proc_core::internal::handle_wire`).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -218,7 +218,7 @@ impl Expect {
         }
     }
 
-    /// A file of at least `len` bytes: what the building blocks of [`crate::raw`] expect,
+    /// A file of at least `len` bytes: what the building blocks of `internal` expect,
     /// whose users may check the size themselves.
     pub(crate) fn at_least(len: usize, align: usize) -> Expect {
         Expect {
@@ -366,7 +366,7 @@ mod tests {
         let r = Region::new(c"test", 100, 8, None).unwrap();
         let stat = nix::sys::stat::fstat(r.fd()).unwrap();
         assert_eq!(stat.st_size, 100);
-        let flags = nix::fcntl::fcntl(r.fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        let flags = fcntl(r.fd(), FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
     }
 

@@ -13,10 +13,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::atomics::{AtomicBlock, SharedAtomics};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
+use crate::shared_atomics::{AtomicBlock, SharedAtomics};
 use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
@@ -207,7 +207,7 @@ macro_rules! semaphore_type {
             }
         }
 
-        crate::travel::travels!(
+        crate::handle_wire::travels!(
             Primitive::$name, [] $name,
             |semaphore| (semaphore.shared.block.fd(), semaphore.shared.limit),
             |fd, limit: u32| Ok($name {

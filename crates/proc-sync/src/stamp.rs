@@ -46,7 +46,7 @@ impl Primitive {
     ];
 
     /// The type's name, as users know it: what its handle travels as
-    /// (`proc_core::travel::HandleKind`) and what errors call it.
+    /// (`proc_core::internal::handle_wire::HandleKind`) and what errors call it.
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Primitive::Lock => "Lock",

@@ -20,8 +20,8 @@ use bytemuck::Pod;
 
 use crate::error::{Error, Result};
 use crate::lock::block_forever;
+use crate::mutex_region::{How, MutexHeader, MutexRegion, ValueGuard};
 use crate::raw_mutex::{Kind, RawMutex};
-use crate::shared::{How, MutexHeader, MutexRegion, ValueGuard};
 use crate::stamp::{Element, Primitive, Stamp};
 
 #[repr(C)]
@@ -100,7 +100,7 @@ impl<T> Clone for Value<T> {
     }
 }
 
-crate::travel::travels!(
+crate::handle_wire::travels!(
     Primitive::Value, [T: Pod] Value<T>,
     |value| (value.shared.fd(), Element::of::<T>()),
     |fd, element: Element| {
@@ -111,7 +111,7 @@ crate::travel::travels!(
     }
 );
 
-crate::travel::travels!(
+crate::handle_wire::travels!(
     Primitive::Array, [T: Pod] Array<T>,
     |array| (array.shared.fd(), (Element::of::<T>(), array.shared.len() as u64)),
     |fd, sent: (Element, u64)| {

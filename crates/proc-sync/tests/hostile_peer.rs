@@ -16,7 +16,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use nix::sys::stat::Mode;
 use proc_core::codec;
-use proc_core::travel::{self, HandleKind, Parcel};
+use proc_core::internal::handle_wire::{self, HandleKind, Parcel};
 use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
 };
@@ -46,15 +46,15 @@ const M: usize = size_of::<libc::pthread_mutex_t>();
 /// `Condition<u64>` and an `Array<u64>` of 3.
 fn real(kind: &str) -> Parcel {
     let parcel = match kind {
-        "Lock" => travel::encode(&Lock::new().unwrap()),
-        "RLock" => travel::encode(&RLock::new().unwrap()),
-        "Semaphore" => travel::encode(&Semaphore::new(1).unwrap()),
-        "BoundedSemaphore" => travel::encode(&BoundedSemaphore::new(2).unwrap()),
-        "Event" => travel::encode(&Event::new().unwrap()),
-        "Condition" => travel::encode(&Condition::with_value(5u64).unwrap()),
-        "Barrier" => travel::encode(&Barrier::new(2).unwrap()),
-        "Value" => travel::encode(&Value::new(7u64).unwrap()),
-        "Array" => travel::encode(&Array::from_slice(&[1u64, 2, 3]).unwrap()),
+        "Lock" => handle_wire::encode(&Lock::new().unwrap()),
+        "RLock" => handle_wire::encode(&RLock::new().unwrap()),
+        "Semaphore" => handle_wire::encode(&Semaphore::new(1).unwrap()),
+        "BoundedSemaphore" => handle_wire::encode(&BoundedSemaphore::new(2).unwrap()),
+        "Event" => handle_wire::encode(&Event::new().unwrap()),
+        "Condition" => handle_wire::encode(&Condition::with_value(5u64).unwrap()),
+        "Barrier" => handle_wire::encode(&Barrier::new(2).unwrap()),
+        "Value" => handle_wire::encode(&Value::new(7u64).unwrap()),
+        "Array" => handle_wire::encode(&Array::from_slice(&[1u64, 2, 3]).unwrap()),
         other => unreachable!("{other}"),
     };
     parcel.unwrap()
@@ -81,7 +81,7 @@ fn wire_with(kind: &'static str, numbers: impl Serialize) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
-    travel::decode::<T>(bytes, LIMIT, fds)
+    handle_wire::decode::<T>(bytes, LIMIT, fds)
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -277,20 +277,26 @@ fn a_lock_sent_through_a_socket_and_received_as_an_rlock_is_refused() {
     .unwrap();
     let lock = Lock::new().unwrap();
     for _ in 0..2 {
-        let parcel = travel::encode(&lock).unwrap();
+        let parcel = handle_wire::encode(&lock).unwrap();
         let fds: Vec<BorrowedFd<'_>> = parcel.fds.iter().map(AsFd::as_fd).collect();
-        travel::send_with_fds(theirs.as_fd(), &parcel.bytes, &fds).unwrap();
+        proc_core::internal::fd_passing::send_with_fds(theirs.as_fd(), &parcel.bytes, &fds)
+            .unwrap();
     }
     let receive = || {
         let mut buf = vec![0u8; real("Lock").bytes.len()];
         let mut fds = Vec::new();
-        let got =
-            travel::recv_with_fds(ours.as_fd(), &mut buf, &mut fds, MsgFlags::empty()).unwrap();
+        let got = proc_core::internal::fd_passing::recv_with_fds(
+            ours.as_fd(),
+            &mut buf,
+            &mut fds,
+            MsgFlags::empty(),
+        )
+        .unwrap();
         assert_eq!((got.bytes, fds.len()), (buf.len(), 1));
         (buf, fds)
     };
     let (bytes, fds) = receive();
-    let err = travel::decode::<RLock>(&bytes, LIMIT, fds).unwrap_err();
+    let err = handle_wire::decode::<RLock>(&bytes, LIMIT, fds).unwrap_err();
     assert!(
         err.to_string()
             .contains("received a Lock where an RLock was expected"),
@@ -298,7 +304,7 @@ fn a_lock_sent_through_a_socket_and_received_as_an_rlock_is_refused() {
     );
     // The same message received as what it is: the same lock.
     let (bytes, fds) = receive();
-    let same: Lock = travel::decode(&bytes, LIMIT, fds).unwrap();
+    let same: Lock = handle_wire::decode(&bytes, LIMIT, fds).unwrap();
     let guard = lock.acquire();
     assert!(same.try_acquire().is_none());
     drop(guard);
@@ -306,27 +312,27 @@ fn a_lock_sent_through_a_socket_and_received_as_an_rlock_is_refused() {
 
 #[test]
 fn a_value_or_array_or_condition_received_with_another_element_type_is_refused() {
-    let value = travel::encode(&Value::new(7u64).unwrap()).unwrap();
+    let value = handle_wire::encode(&Value::new(7u64).unwrap()).unwrap();
     refused(
         decode::<Value<u32>>(&value.bytes, value.fds),
         "a Value of 8-byte elements aligned to 8 received as one of 4-byte elements aligned to 4",
     );
-    let value = travel::encode(&Value::new(7u64).unwrap()).unwrap();
+    let value = handle_wire::encode(&Value::new(7u64).unwrap()).unwrap();
     refused(
         decode::<Value<[u8; 8]>>(&value.bytes, value.fds),
         "aligned to 8 received as one of 8-byte elements aligned to 1",
     );
-    let array = travel::encode(&Array::from_slice(&[1u64, 2]).unwrap()).unwrap();
+    let array = handle_wire::encode(&Array::from_slice(&[1u64, 2]).unwrap()).unwrap();
     refused(
         decode::<Array<u16>>(&array.bytes, array.fds),
         "an Array of 8-byte elements",
     );
-    let condition = travel::encode(&Condition::with_value(1u64).unwrap()).unwrap();
+    let condition = handle_wire::encode(&Condition::with_value(1u64).unwrap()).unwrap();
     refused(
         decode::<Condition<u32>>(&condition.bytes, condition.fds),
         "a Condition of 8-byte elements",
     );
-    let condition = travel::encode(&Condition::new().unwrap()).unwrap();
+    let condition = handle_wire::encode(&Condition::new().unwrap()).unwrap();
     refused(
         decode::<Condition<u64>>(&condition.bytes, condition.fds),
         "a Condition of 0-byte elements",
@@ -338,12 +344,12 @@ fn a_value_or_array_or_condition_received_with_another_element_type_is_refused()
 #[test]
 fn an_element_the_sender_lies_about_is_refused_by_what_the_memory_says() {
     let bytes = wire_with("Value", (8u64, 8u64));
-    let memory = travel::encode(&Value::new([7u8; 8]).unwrap()).unwrap();
+    let memory = handle_wire::encode(&Value::new([7u8; 8]).unwrap()).unwrap();
     refused(
         decode::<Value<u64>>(&bytes, memory.fds),
         "holds a Value of 8-byte elements aligned to 1, not of 8-byte elements aligned to 8",
     );
-    let memory = travel::encode(&Value::new(7u32).unwrap()).unwrap();
+    let memory = handle_wire::encode(&Value::new(7u32).unwrap()).unwrap();
     refused(
         decode::<Value<u64>>(&bytes, memory.fds),
         "bytes where exactly",
@@ -678,8 +684,8 @@ fn a_lock_that_another_process_holds_is_received_as_held() {
             .with_daemon(true);
     holder.start().unwrap();
     assert!(held.wait_timeout(std::time::Duration::from_secs(60)));
-    let parcel = travel::encode(&lock).unwrap();
-    let received: Lock = travel::decode(&parcel.bytes, LIMIT, parcel.fds).unwrap();
+    let parcel = handle_wire::encode(&lock).unwrap();
+    let received: Lock = handle_wire::decode(&parcel.bytes, LIMIT, parcel.fds).unwrap();
     assert!(received.try_acquire().is_none());
     release.set();
     assert_eq!(holder.join().unwrap(), 0);

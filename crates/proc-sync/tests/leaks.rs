@@ -2,27 +2,12 @@
 //! no mapping and nothing in /dev/shm behind. This binary holds only these tests, run one
 //! after another, so that no other test's objects blur the counts.
 
-use std::sync::Mutex;
-
 use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
 };
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Mappings of this crate's memory files. (Not every mapping: the test harness's threads
-/// come and go while a test runs, and their stacks are mappings too.)
-fn shared_memory_mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .filter(|line| line.contains("memfd:multiproc-"))
-        .count()
-}
+use multiproc_test_support::fds::{one_at_a_time, open_fds};
+use multiproc_test_support::maps::multiproc_mappings as shared_memory_mappings;
 
 fn dev_shm() -> Vec<String> {
     match std::fs::read_dir("/dev/shm") {
@@ -36,7 +21,7 @@ fn dev_shm() -> Vec<String> {
 
 #[test]
 fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // Warm up: the first objects may allocate lazily.
     drop(Lock::new().unwrap());
     let (fds, maps, shm) = (open_fds(), shared_memory_mappings(), dev_shm());
@@ -80,7 +65,7 @@ fn run_set_seven(value: &Value<u32>) {
 
 #[test]
 fn a_child_that_used_objects_leaves_nothing_behind_in_the_parent() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // A first child sets up what lives as long as this process: under ForkServer, the fork
     // server and this process's connection to it (one descriptor).
     run_set_seven(&Value::new(0u32).unwrap());
@@ -95,7 +80,7 @@ fn a_child_that_used_objects_leaves_nothing_behind_in_the_parent() {
 
 #[test]
 fn dropping_the_last_handle_of_a_lock_held_through_a_forgotten_guard_is_sound() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // A thread forgets a guard and drops the last handle: the mapping must stay, because
     // the thread's robust list still links the mutex, and glibc and the kernel write to
     // it later (here: when the thread locks another robust mutex, and when it exits).

@@ -29,8 +29,9 @@ use proc_core::codec::CodecError;
 use proc_ipc::Connection;
 
 use super::mailbox::Mailbox;
-use super::results::{ChunkDone, ChunkFailure, Results};
-use super::task::{FromWorker, KEEP_BUFFER, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
+use super::message::{FromWorker, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
+use super::outcome::{ChunkDone, ChunkFailure, Results};
+use super::spares::Spares;
 use super::worker::{self, Mailboxes, WorkerConfig};
 use crate::error::Result;
 
@@ -51,35 +52,6 @@ pub(crate) struct PendingChunk {
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
     pub(crate) sink: Sender<ChunkDone>,
-}
-
-/// Message buffers already sent, kept for the next chunks: the caller's thread encodes a
-/// chunk into one, the driver gives it back once the worker has it. A map then uses the
-/// same few buffers over and over instead of a fresh one per chunk, whose pages would be
-/// faulted in again.
-#[derive(Default)]
-pub(crate) struct Spares(Mutex<Vec<Vec<u8>>>);
-
-impl Spares {
-    /// How many buffers are kept: about what a map has out at once.
-    const KEPT: usize = 8;
-
-    /// An empty buffer, with room when one was kept.
-    pub(crate) fn take(&self) -> Vec<u8> {
-        self.0.lock().pop().unwrap_or_default()
-    }
-
-    /// Keeps `buffer` for a later message, unless enough are kept or it is too large.
-    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() == 0 || buffer.capacity() > KEEP_BUFFER {
-            return;
-        }
-        buffer.clear();
-        let mut kept = self.0.lock();
-        if kept.len() < Self::KEPT {
-            kept.push(buffer);
-        }
-    }
 }
 
 /// A chunk a worker holds: where its result goes.
@@ -541,15 +513,5 @@ mod tests {
             "a result that fills its buffer keeps it"
         );
         assert_eq!(full.capacity(), 0, "nothing is left to go back");
-    }
-
-    #[test]
-    fn spares_keep_buffers_with_room_only() {
-        let spares = Spares::default();
-        spares.give(Vec::new());
-        spares.give(Vec::with_capacity(KEEP_BUFFER + 1));
-        assert_eq!(spares.take().capacity(), 0, "neither was kept");
-        spares.give(Vec::with_capacity(4096));
-        assert!(spares.take().capacity() >= 4096);
     }
 }

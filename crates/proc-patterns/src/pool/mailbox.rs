@@ -22,14 +22,14 @@
 //! Mapping them with `MADV_DONTFORK`, and having each worker map its own pair from the
 //! descriptors, would end that; not done yet.
 
-use proc_core::travel::{self, FdRef, ReceivedFd};
-use proc_sync::raw::SharedBytes;
+use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
+use proc_sync::internal::SharedBytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use proc_ipc::Connection;
 
-use super::task::{KEEP_BUFFER, seal};
+use super::message::{KEEP_BUFFER, seal};
 use crate::error::Result;
 
 /// How large a message a mailbox holds: the largest buffer the pool and its workers keep.
@@ -130,7 +130,7 @@ impl Mailbox {
 impl Serialize for Mailbox {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let rest = (FdRef::new(self.0.fd()), self.capacity() as u64);
-        travel::serialize_handle(serializer, KIND, &rest)
+        handle_wire::serialize_handle(serializer, KIND, &rest)
     }
 }
 
@@ -139,7 +139,8 @@ const KIND: &str = "Mailbox";
 
 impl<'de> Deserialize<'de> for Mailbox {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (fd, capacity): (ReceivedFd, u64) = travel::deserialize_handle(deserializer, KIND)?;
+        let (fd, capacity): (ReceivedFd, u64) =
+            handle_wire::deserialize_handle(deserializer, KIND)?;
         let capacity = usize::try_from(capacity).map_err(D::Error::custom)?;
         SharedBytes::from_fd(fd.into_inner(), capacity)
             .map(Mailbox)
@@ -159,6 +160,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::undocumented_unsafe_blocks,
+        reason = "one SAFETY comment covers the calls below: no other process has this mailbox"
+    )]
     fn a_message_that_fits_comes_out_as_it_went_in_and_one_that_does_not_is_refused() {
         let mailbox = Mailbox::new().unwrap();
         let mut out = vec![9];

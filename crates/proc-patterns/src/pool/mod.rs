@@ -1,17 +1,21 @@
 //! [`Pool`]: a fixed number of worker processes that run `fn(A) -> R` tasks, as Python's
 //! `multiprocessing.Pool`.
 //!
-//! The layout, one concern per file:
+//! The layout, one concern per file, each using only those listed below it:
 //! - this file: the pool's handle and the calls a user makes (`map`, `imap`, `apply`, …);
-//! - `task`: what travels to and from a worker, and how a worker calls a `fn(A) -> R` it
-//!   knows only by address;
-//! - `mailbox`: the shared memory a chunk and its results cross in, announced over the
-//!   worker's connection;
-//! - `worker`: the loop a worker process runs;
 //! - `driver`: the thread of the pool's process that hands chunks to workers, collects
 //!   results and replaces workers that die;
 //! - `results`: [`AsyncResult`], [`MapIter`] and [`UnorderedIter`], which decode results in
-//!   the caller's thread.
+//!   the caller's thread;
+//! - `worker`: the loop a worker process runs;
+//! - `outcome`: a finished chunk's encoded results, or why it failed, on their way from
+//!   the driver to the caller's thread;
+//! - `spares`: the message buffers kept for the next chunks;
+//! - `mailbox`: the shared memory a chunk and its results cross in, announced over the
+//!   worker's connection;
+//! - `call`: how a worker calls a `fn(A) -> R` it knows only by address;
+//! - `message`: what travels to and from a worker, and how a message's header is sealed
+//!   onto it and read back.
 //!
 //! ## Why a connection per worker, not a shared task queue
 //! The driver sends each chunk to one idle worker over that worker's own connection, so it
@@ -22,10 +26,13 @@
 //! call per chunk costs nothing that matters; their bytes do not go through the socket,
 //! which would copy them twice, but through the worker's mailboxes (see `mailbox`).
 
+mod call;
 mod driver;
 mod mailbox;
+mod message;
+mod outcome;
 mod results;
-mod task;
+mod spares;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -38,16 +45,18 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
-use proc_core::{CodeAddress, StartMethod};
+use proc_core::StartMethod;
+use proc_core::internal::CodeAddress;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use results::{AsyncResult, MapIter, UnorderedIter};
 
 use crate::error::{Error, Result};
-use driver::{Command, Driver, PendingChunk, Spares, Worker};
-use results::{ChunkDone, ChunkFailure};
-use task::{ToWorker, seal};
+use driver::{Command, Driver, PendingChunk, Worker};
+use message::{BODY, ToWorker, seal};
+use outcome::{ChunkDone, ChunkFailure};
+use spares::Spares;
 use worker::{WorkerConfig, WorkerSettings};
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
@@ -563,7 +572,7 @@ impl Pool {
         if self.closed.load(Ordering::SeqCst) {
             return fail_all(ChunkFailure::Closed, inputs);
         }
-        let call: task::Call = task::call_chunk::<A, R>;
+        let call: call::Call = call::call_chunk::<A, R>;
         let named = CodeAddress::of(call as usize)
             .and_then(|call| CodeAddress::of(f as usize).map(|func| (call, func)));
         let (call, func) = match named {
@@ -621,7 +630,7 @@ impl Pool {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut message = self.spares.take();
             message.reserve(expected);
-            let sealed = task::BODY
+            let sealed = BODY
                 .encode_into(&chunk[..], &mut message)
                 .and_then(|()| seal(&mut message, &ToWorker::Chunk { id, call, func }));
             intake.chunk(chunk.len(), message.len());

@@ -2,12 +2,14 @@
 //! receives chunks on its connection, runs them, and sends the results back, until told to
 //! stop, until its connection fails, or after `maxtasksperchild` chunks.
 
-use proc_core::{CodeAddress, StartMethod};
+use proc_core::StartMethod;
+use proc_core::internal::CodeAddress;
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
+use super::call::{Call, in_task};
 use super::mailbox::Mailbox;
-use super::task::{Call, FromWorker, KEEP_BUFFER, ToWorker, in_task, open, seal};
+use super::message::{FromWorker, KEEP_BUFFER, ToWorker, open, seal};
 
 /// How the pool starts its workers.
 #[derive(Clone, Copy)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use proc_core::Process;
 
 /// Long enough never to be reached by a correct run; only a broken one waits this long.
-pub const NEVER: Duration = Duration::from_secs(60);
+pub(crate) const NEVER: Duration = Duration::from_secs(60);
 
 /// A path no other test (of this process or another) uses, in the temporary directory.
 fn unique_path(kind: &str, tag: &str) -> PathBuf {
@@ -33,32 +33,32 @@ fn unique_path(kind: &str, tag: &str) -> PathBuf {
 /// A file through which a child says its pid: the test makes one and passes its
 /// [`path`](PidFile::path) to the child, the child calls [`PidFile::announce`], the test
 /// [`wait`](PidFile::wait)s for it. Removed when dropped.
-pub struct PidFile {
+pub(crate) struct PidFile {
     path: PathBuf,
 }
 
 impl PidFile {
-    pub fn new(tag: &str) -> PidFile {
+    pub(crate) fn new(tag: &str) -> PidFile {
         let path = unique_path("pid", tag);
         let _ = std::fs::remove_file(&path);
         PidFile { path }
     }
 
     /// The path, as a task argument.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         self.path.to_string_lossy().into_owned()
     }
 
     /// In the child: writes this process's pid to `path`, all at once (written aside, then
     /// renamed), so that the test never reads half of it.
-    pub fn announce(path: &str) {
+    pub(crate) fn announce(path: &str) {
         let aside = format!("{path}.{}", std::process::id());
         std::fs::write(&aside, std::process::id().to_string()).unwrap();
         std::fs::rename(&aside, path).unwrap();
     }
 
     /// Waits (polling) until the child has announced itself; its pid.
-    pub fn wait(&self) -> u32 {
+    pub(crate) fn wait(&self) -> u32 {
         let start = Instant::now();
         loop {
             if let Ok(pid) = std::fs::read_to_string(&self.path) {
@@ -79,7 +79,7 @@ impl Drop for PidFile {
 /// The items that the children of this test process saw, each child recording in its own
 /// file of a directory named after this process and `tag`. For functions that cannot be
 /// handed a shared object: they find the directory from their parent's pid.
-pub struct Tally {
+pub(crate) struct Tally {
     dir: PathBuf,
 }
 
@@ -90,7 +90,7 @@ impl Tally {
 
     /// In the test: an empty tally for the children of this process that record under
     /// `tag` (unique to the test, since the tests of a binary share its pid).
-    pub fn new(tag: &str) -> Tally {
+    pub(crate) fn new(tag: &str) -> Tally {
         let dir = Tally::dir(std::process::id(), tag);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
@@ -98,7 +98,7 @@ impl Tally {
     }
 
     /// In a child of the test process: records that this process saw `item`.
-    pub fn record(tag: &str, item: u64) {
+    pub(crate) fn record(tag: &str, item: u64) {
         let parent = proc_core::parent_process()
             .expect("a child of the test")
             .pid();
@@ -112,7 +112,7 @@ impl Tally {
     }
 
     /// Every item recorded, by every child, sorted (an item seen twice is there twice).
-    pub fn items(&self) -> Vec<u64> {
+    pub(crate) fn items(&self) -> Vec<u64> {
         let mut items = Vec::new();
         for file in std::fs::read_dir(&self.dir).unwrap() {
             let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
@@ -130,7 +130,7 @@ impl Drop for Tally {
 }
 
 /// Starts a child that calls `target` with `args`, by the start method in force.
-pub fn start<F, Args>(target: F, args: Args) -> Process
+pub(crate) fn start<F, Args>(target: F, args: Args) -> Process
 where
     F: proc_core::Target<Args>,
     Args: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
@@ -142,7 +142,7 @@ where
 
 /// Polls the kernel's record of where the child sleeps until it is a futex wait: the child
 /// has gone to sleep in a blocking call (join, get, …), not merely been started.
-pub fn wait_until_asleep_in_futex(p: &Process) {
+pub(crate) fn wait_until_asleep_in_futex(p: &Process) {
     let pid = p.pid().expect("a started child");
     let start = Instant::now();
     while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))

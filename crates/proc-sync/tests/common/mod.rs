@@ -14,18 +14,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use memmap2::MmapMut;
-use proc_core::travel::{FdRef, ReceivedFd};
+use proc_core::internal::handle_wire::{FdRef, ReceivedFd};
 use proc_core::{Process, Target};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A generous bound for anything that must happen "eventually": only reached on a bug.
-pub const EVENTUALLY: Duration = Duration::from_secs(60);
+pub(crate) const EVENTUALLY: Duration = Duration::from_secs(60);
 
 /// Starts a child that calls `target` with `args`, by the start method in force: a daemon,
 /// so that a failing test does not leave the test binary waiting at exit for a child that
 /// waits for a lock.
-pub fn start<F, Args>(target: F, args: Args) -> Process
+pub(crate) fn start<F, Args>(target: F, args: Args) -> Process
 where
     F: Target<Args>,
     Args: Serialize + DeserializeOwned + Send + 'static,
@@ -36,21 +36,21 @@ where
 }
 
 /// Joins a child, failing the test if it does not end within [`EVENTUALLY`].
-pub fn join(p: &Process) -> i32 {
+pub(crate) fn join(p: &Process) -> i32 {
     p.join_timeout(EVENTUALLY)
         .expect("join")
         .unwrap_or_else(|| panic!("child {:?} did not end in time", p.pid()))
 }
 
 /// Kills a child and waits for it.
-pub fn kill(p: &Process) {
+pub(crate) fn kill(p: &Process) {
     p.kill().expect("kill");
     assert_eq!(join(p), -9, "the child was expected to die of SIGKILL");
 }
 
 /// Polls the kernel's record of where the child sleeps until it is a futex wait: the child
 /// has gone to sleep in a blocking call (acquire, wait, …), not merely been started.
-pub fn wait_until_asleep_in_futex(p: &Process) {
+pub(crate) fn wait_until_asleep_in_futex(p: &Process) {
     let pid = p.pid().expect("a started child");
     let start = std::time::Instant::now();
     while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
@@ -67,7 +67,7 @@ pub fn wait_until_asleep_in_futex(p: &Process) {
 /// Clones share the words; passed as an argument of `Process::target`, the child maps the
 /// same memory file, whatever the start method.
 #[derive(Clone)]
-pub struct Words(Arc<Mapped>);
+pub(crate) struct Words(Arc<Mapped>);
 
 struct Mapped {
     map: MmapMut,
@@ -76,7 +76,7 @@ struct Mapped {
 }
 
 impl Words {
-    pub fn new(count: usize) -> Words {
+    pub(crate) fn new(count: usize) -> Words {
         let fd =
             nix::sys::memfd::memfd_create(c"test-words", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
                 .expect("memfd_create");
@@ -96,7 +96,7 @@ impl Words {
         Ok(Words(Arc::new(Mapped { map, fd, count })))
     }
 
-    pub fn at(&self, index: usize) -> &AtomicU32 {
+    pub(crate) fn at(&self, index: usize) -> &AtomicU32 {
         assert!(index < self.0.count.max(1));
         // SAFETY: in bounds (checked, and the map is at least count * 4 bytes), 4-aligned
         // (page-aligned base), only used atomically.
@@ -104,7 +104,7 @@ impl Words {
     }
 
     /// Spins (yielding) until word `index` is at least `value`; fails after [`EVENTUALLY`].
-    pub fn wait_for(&self, index: usize, value: u32) {
+    pub(crate) fn wait_for(&self, index: usize, value: u32) {
         let start = std::time::Instant::now();
         while self.at(index).load(Ordering::Acquire) < value {
             assert!(
@@ -132,13 +132,13 @@ impl<'de> Deserialize<'de> for Words {
 
 /// splitmix64: a small, seeded generator for random kill moments. The seed comes from
 /// `PROC_SYNC_SEED` if set, else from the clock; it is printed if the test fails.
-pub struct Rng {
+pub(crate) struct Rng {
     state: u64,
     seed: u64,
 }
 
 impl Rng {
-    pub fn new() -> Rng {
+    pub(crate) fn new() -> Rng {
         let seed = std::env::var("PROC_SYNC_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -152,7 +152,7 @@ impl Rng {
         Rng { state: seed, seed }
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -161,12 +161,12 @@ impl Rng {
     }
 
     /// A number in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
     /// Spins for a random number of iterations below `n`: a random moment, not a sleep.
-    pub fn spin(&mut self, n: u64) {
+    pub(crate) fn spin(&mut self, n: u64) {
         for _ in 0..self.below(n) {
             std::hint::spin_loop();
         }

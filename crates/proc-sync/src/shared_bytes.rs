@@ -8,7 +8,7 @@ use crate::region::{Expect, Region};
 
 /// `len` zero-filled bytes in shared memory: an anonymous memory file mapped `MAP_SHARED`,
 /// sealed against changing size, that travels as its descriptor (see
-/// [`proc_core::travel`]) and is mapped again by [`from_fd`](SharedBytes::from_fd) on the
+/// `proc_core::internal::handle_wire`) and is mapped again by [`from_fd`](SharedBytes::from_fd) on the
 /// other side. Its pages are taken only as they are first written.
 ///
 /// It has no lock: the processes that share it order their accesses by other means (a
@@ -16,7 +16,7 @@ use crate::region::{Expect, Region};
 /// raw pointers. Clones share the same mapping.
 ///
 /// ```
-/// use proc_sync::raw::SharedBytes;
+/// use proc_sync::internal::SharedBytes;
 ///
 /// let bytes = SharedBytes::new(c"example", 4096)?;
 /// assert_eq!(bytes.len(), 4096);
@@ -31,6 +31,14 @@ use crate::region::{Expect, Region};
 pub struct SharedBytes {
     region: Arc<Region>,
     len: usize,
+}
+
+impl std::fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBytes")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SharedBytes {

@@ -2,8 +2,8 @@
 //! `Process::target` under any start method, or through a multiproc `Queue` or
 //! `Connection`.
 //!
-//! A handle serializes as its kind (a `proc_core::travel::HandleKind`: "Lock", "RLock",
-//! …), the descriptor of its memory file (a `proc_core::travel::FdRef`, which only a
+//! A handle serializes as its kind (a `proc_core::internal::handle_wire::HandleKind`: "Lock", "RLock",
+//! …), the descriptor of its memory file (a `proc_core::internal::handle_wire::FdRef`, which only a
 //! multiproc channel can carry) and a few numbers (a semaphore's limit, a barrier's
 //! parties, the size and alignment of a value's element, an array's length); the receiver
 //! maps the same file, so both processes use the same object.
@@ -20,7 +20,7 @@
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use proc_core::travel::{self, FdRef, ReceivedFd};
+use proc_core::internal::handle_wire::{FdRef, ReceivedFd, deserialize_handle, serialize_handle};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -34,7 +34,7 @@ pub(crate) fn serialize<S: Serializer, X: Serialize>(
     extra: X,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    travel::serialize_handle(serializer, primitive.name(), &(FdRef::new(fd), extra))
+    serialize_handle(serializer, primitive.name(), &(FdRef::new(fd), extra))
 }
 
 /// Reads what [`serialize`] wrote, refusing (before anything else is read) a handle of
@@ -48,7 +48,7 @@ where
     D: Deserializer<'de>,
     X: Deserialize<'de>,
 {
-    let (fd, extra): (ReceivedFd, X) = travel::deserialize_handle(deserializer, primitive.name())?;
+    let (fd, extra): (ReceivedFd, X) = deserialize_handle(deserializer, primitive.name())?;
     make(fd.into_inner(), extra).map_err(D::Error::custom)
 }
 
@@ -64,13 +64,13 @@ macro_rules! travels {
         impl<$($generic: $bound),*> serde::Serialize for $ty {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let $this = self;
-                $crate::travel::serialize($primitive, $fd, $extra, serializer)
+                $crate::handle_wire::serialize($primitive, $fd, $extra, serializer)
             }
         }
 
         impl<'de, $($generic: $bound),*> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::travel::deserialize(deserializer, $primitive, |$file, $received: $extra_ty| {
+                $crate::handle_wire::deserialize(deserializer, $primitive, |$file, $received: $extra_ty| {
                     $make
                 })
             }

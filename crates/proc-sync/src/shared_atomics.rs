@@ -24,7 +24,7 @@ pub unsafe trait AtomicBlock: Sized {}
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 ///
-/// use proc_sync::raw::{AtomicBlock, SharedAtomics};
+/// use proc_sync::internal::{AtomicBlock, SharedAtomics};
 ///
 /// #[repr(C)]
 /// struct Counters {
@@ -51,6 +51,14 @@ pub struct SharedAtomics<H> {
     _block: PhantomData<fn() -> H>,
 }
 
+impl<H> std::fmt::Debug for SharedAtomics<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedAtomics")
+            .field("block", &std::any::type_name::<H>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<H> Clone for SharedAtomics<H> {
     fn clone(&self) -> Self {
         SharedAtomics {
@@ -71,7 +79,7 @@ impl<H: AtomicBlock> SharedAtomics<H> {
     }
 
     /// The block of another process, received as its memory file (see
-    /// [`proc_core::travel`]). An error when the descriptor is not a memory file, or the
+    /// `proc_core::internal::handle_wire`). An error when the descriptor is not a memory file, or the
     /// file is too small for `H` or not sealed against changing size.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         Self::from_fd_expecting(fd, Expect::at_least(size_of::<H>(), align_of::<H>()))
@@ -91,7 +99,7 @@ impl<H: AtomicBlock> SharedAtomics<H> {
     }
 
     /// The memory file, for sending the block to another process (see
-    /// [`proc_core::travel::FdRef`]); [`from_fd`](SharedAtomics::from_fd) maps it there.
+    /// `proc_core::internal::handle_wire::FdRef`); [`from_fd`](SharedAtomics::from_fd) maps it there.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.region.fd()
     }

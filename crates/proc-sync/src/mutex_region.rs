@@ -37,6 +37,15 @@ pub struct MutexRegion<H, T> {
     _data: PhantomData<T>,
 }
 
+impl<H, T> std::fmt::Debug for MutexRegion<H, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MutexRegion")
+            .field("data_offset", &self.data_offset)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<H, T> Clone for MutexRegion<H, T> {
     fn clone(&self) -> Self {
         MutexRegion {
@@ -82,7 +91,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// The region of another process, received as its memory file (see
-    /// [`proc_core::travel`]): a header of type `H` whose mutex that process initialised,
+    /// `proc_core::internal::handle_wire`): a header of type `H` whose mutex that process initialised,
     /// and `len` values of `T`. An error when the descriptor is not a memory file, the file
     /// is too small for that layout or not sealed against changing size, or its mutex is
     /// not one this crate initialised (or names as its holder a thread of this process that
@@ -123,7 +132,7 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// The memory file, for sending the region to another process (see
-    /// [`proc_core::travel::FdRef`]); [`from_fd`](MutexRegion::from_fd) maps it there.
+    /// `proc_core::internal::handle_wire::FdRef`); [`from_fd`](MutexRegion::from_fd) maps it there.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.region.fd()
     }

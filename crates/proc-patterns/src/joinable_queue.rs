@@ -19,9 +19,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use proc_core::travel::{self, FdRef, ReceivedFd};
+use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
 use proc_ipc::{GetError, Iter, PutError, Queue, QueueBuilder};
-use proc_sync::raw::{AtomicBlock, Deadline, SharedAtomics, futex};
+use proc_sync::internal::{AtomicBlock, Deadline, SharedAtomics, futex};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -103,7 +103,7 @@ impl<T> Clone for JoinableQueue<T> {
 impl<T> Serialize for JoinableQueue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let rest = (&self.queue, FdRef::new(self.counter.fd()));
-        travel::serialize_handle(serializer, KIND, &rest)
+        handle_wire::serialize_handle(serializer, KIND, &rest)
     }
 }
 
@@ -113,7 +113,7 @@ const KIND: &str = "JoinableQueue";
 impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let (queue, counter): (Queue<T>, ReceivedFd) =
-            travel::deserialize_handle(deserializer, KIND)?;
+            handle_wire::deserialize_handle(deserializer, KIND)?;
         let counter = counter.into_inner();
         // Exactly a count's file: another file of the queue (its ring, say) is no count.
         let size = nix::sys::stat::fstat(&counter).map(|stat| stat.st_size);

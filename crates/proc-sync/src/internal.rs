@@ -2,10 +2,13 @@
 //! robust process-shared mutex, a shared region whose header starts with one, a lock-free
 //! block of shared atomics, futex waits and absolute deadlines. Most programs want the safe types at the crate root instead.
 //!
+//! Hidden from the docs (`#[doc(hidden)]`): plumbing that multiproc's other layers share,
+//! not part of the user's API.
+//!
 //! ```
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //!
-//! use proc_sync::raw::{futex, Deadline, MutexHeader, MutexKind, MutexRegion, RawMutex};
+//! use proc_sync::internal::{futex, Deadline, MutexHeader, MutexKind, MutexRegion, RawMutex};
 //!
 //! #[repr(C)]
 //! struct Header {
@@ -35,12 +38,12 @@
 //! # Ok::<(), proc_sync::Error>(())
 //! ```
 
-pub use crate::atomics::{AtomicBlock, SharedAtomics};
-pub use crate::bytes::SharedBytes;
 pub use crate::deadline::{Deadline, monotonic_nanos};
 pub use crate::doorbell::Doorbell;
+pub use crate::mutex_region::{MutexHeader, MutexRegion};
 pub use crate::raw_mutex::{Kind as MutexKind, RawMutex};
-pub use crate::shared::{MutexHeader, MutexRegion};
+pub use crate::shared_atomics::{AtomicBlock, SharedAtomics};
+pub use crate::shared_bytes::SharedBytes;
 
 /// Futex waits and wakes on a 32-bit word in shared memory.
 pub mod futex {
