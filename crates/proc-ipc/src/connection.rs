@@ -5,7 +5,7 @@
 //! encoding of the value). The header's low 48 bits are the payload's length, its high 16
 //! bits the number of file descriptors that travel with the message (`SCM_RIGHTS`, attached
 //! to the header's first byte): the handles a value holds (a `Lock`, a `Queue`, another
-//! `Connection`) go that way, see `proc_core::travel`. The receiver checks the length against
+//! `Connection`) go that way, see `proc_core::internal::handle_wire`. The receiver checks the length against
 //! its limit before it stores anything, and sets room aside only in step with what has
 //! arrived (at most 1 MiB, or as much again as has arrived, ahead of it), so a peer that
 //! announces a huge message cannot make it allocate memory for bytes it never sends.
@@ -23,7 +23,8 @@ use nix::sys::socket::{
 };
 use std::collections::VecDeque;
 
-use proc_core::travel::{self, FdRef, ReceivedFd};
+use proc_core::internal::fd_passing;
+use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -185,7 +186,7 @@ impl Connection {
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.check_direction(self.writable, "send", "read")?;
         let mut frame = vec![0u8; HEADER];
-        let fds = travel::encode_into(value, &mut frame)?;
+        let fds = handle_wire::encode_into(value, &mut frame)?;
         let len = frame.len() - HEADER;
         self.check_limit(len)?;
         frame[..HEADER].copy_from_slice(&header(len, fds.len()));
@@ -193,7 +194,7 @@ impl Connection {
             return self.write_all(&frame);
         }
         let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-        travel::send_with_fds(self.stream.as_fd(), &frame, &fds).map_err(|e| {
+        fd_passing::send_with_fds(self.stream.as_fd(), &frame, &fds).map_err(|e| {
             match e.raw_os_error() {
                 Some(libc::EPIPE | libc::ECONNRESET) => Error::Eof,
                 _ => Error::io("sendmsg", e),
@@ -215,7 +216,7 @@ impl Connection {
     /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
         let (bytes, fds) = self.recv_message()?;
-        Ok(travel::decode(&bytes, self.limit, fds)?)
+        Ok(handle_wire::decode(&bytes, self.limit, fds)?)
     }
 
     /// Sends `bytes` as one message.
@@ -365,7 +366,8 @@ impl Connection {
         }
         // A timeout too large to add to the clock waits as without one.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        proc_core::wait_readable(self.stream.as_fd(), deadline).map_err(|e| Error::io("poll", e))
+        proc_core::internal::wait_readable(self.stream.as_fd(), deadline)
+            .map_err(|e| Error::io("poll", e))
     }
 
     fn check_direction(
@@ -471,7 +473,7 @@ impl Connection {
         let mut fds = Vec::new();
         // recv_with_fds tries again itself when interrupted.
         let received =
-            travel::recv_with_fds_into(self.stream.as_fd(), buf, &mut fds, MsgFlags::empty());
+            fd_passing::recv_with_fds_into(self.stream.as_fd(), buf, &mut fds, MsgFlags::empty());
         let received = match received {
             Ok(received) => received,
             Err(e) => return read_count(Err(e)),
@@ -666,7 +668,7 @@ impl Serialize for Connection {
             self.writable,
             self.limit as u64,
         );
-        travel::serialize_handle(serializer, KIND, &rest)
+        handle_wire::serialize_handle(serializer, KIND, &rest)
     }
 }
 
@@ -676,7 +678,7 @@ const KIND: &str = "Connection";
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let (fd, readable, writable, limit): (ReceivedFd, bool, bool, u64) =
-            travel::deserialize_handle(deserializer, KIND)?;
+            handle_wire::deserialize_handle(deserializer, KIND)?;
         let fd = fd.into_inner();
         // Framing, descriptors and end of file are those of a Unix stream socket.
         let refuse = |what: String| {

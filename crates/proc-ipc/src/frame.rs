@@ -23,8 +23,6 @@
 
 use std::mem::MaybeUninit;
 
-use crate::chunk::{Collected, Payload};
-
 /// Bytes of a frame's header.
 pub(crate) const HEADER: usize = 8;
 
@@ -244,6 +242,24 @@ impl Ring {
     }
 }
 
+/// Where the payload of a frame comes from: the ring, or (tests, the fuzz target) a slice.
+///
+/// # Safety
+/// `copy_to` must write every byte of `out`: [`Assembly`](crate::chunk::Assembly) then treats
+/// them as initialised.
+pub(crate) unsafe trait Payload {
+    /// Copies `out.len()` bytes of the payload, from `offset` on, into `out`. Called only
+    /// within the payload's length.
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]);
+}
+
+// SAFETY: forwards to `P`, which writes every byte of `out`.
+unsafe impl<P: Payload> Payload for &mut P {
+    fn copy_to(&mut self, offset: usize, out: &mut [MaybeUninit<u8>]) {
+        (**self).copy_to(offset, out);
+    }
+}
+
 /// The payload of a frame in a ring, as the consumer's [`Assembly`](crate::chunk::Assembly)
 /// copies it out.
 pub(crate) struct RingPayload {
@@ -368,45 +384,6 @@ impl Handoff {
     }
 }
 
-/// Reads every frame between `head` and `tail` as a consumer would, streamed items
-/// reassembled, and returns what a consumer would decode (encoded items and hand-over
-/// records). The fuzz target drives the decoder through this.
-#[doc(hidden)]
-pub fn decode_all(
-    ring: &[u8],
-    mut head: u64,
-    tail: u64,
-    limit: usize,
-) -> Result<Vec<Vec<u8>>, String> {
-    let mut bytes = ring.to_vec();
-    let ring = Ring::over(&mut bytes);
-    let mut items = Vec::new();
-    let mut assembly = crate::chunk::Assembly::new(limit);
-    let mut buf = Vec::new();
-    // SAFETY: `bytes` is this function's own copy; nothing else touches it.
-    while let Some(frame) = unsafe { decode(ring, head, tail) }.map_err(|e| e.to_string())? {
-        let payload = RingPayload {
-            ring,
-            offset: frame.payload_offset,
-        };
-        let collected = assembly.collect(&mut buf, frame.kind, frame.payload_len, payload);
-        match collected {
-            Collected::Consumed { .. } | Collected::Spoiled(_) => {}
-            Collected::Item => items.push(std::mem::take(&mut buf)),
-            Collected::Handoff => {
-                if Handoff::from_bytes(&buf).is_none() {
-                    return Err("a hand-over frame does not hold a hand-over record".to_string());
-                }
-                items.push(std::mem::take(&mut buf));
-            }
-            // Looked at again, without moving past it.
-            Collected::Abandoned => continue,
-        }
-        head = frame.next;
-    }
-    Ok(items)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,42 +397,6 @@ mod tests {
         let mut copy = ring.to_vec();
         // SAFETY: the test owns the copy.
         unsafe { decode(Ring::over(&mut copy), head, tail) }
-    }
-
-    #[test]
-    fn frames_round_trip_including_across_the_end_of_the_ring() {
-        let mut ring = vec![0u8; 64];
-        let mut tail = 50; // close to the end: the first frame wraps
-        let head = tail;
-        for payload in [&b"hello, ring"[..], b"", b"0123456789"] {
-            tail = encode_in(&mut ring, tail, FrameKind::Inline, payload);
-        }
-        assert_eq!(
-            decode_all(&ring, head, tail, 1 << 20).unwrap(),
-            vec![b"hello, ring".to_vec(), vec![], b"0123456789".to_vec()]
-        );
-    }
-
-    #[test]
-    fn a_streamed_item_written_in_parts_across_the_end_of_the_ring_reads_back_whole() {
-        let mut ring = vec![0u8; 128];
-        let mut tail = 100;
-        let head = tail;
-        let total = 11u64.to_le_bytes();
-        for (kind, parts) in [
-            (FrameKind::ChunkFirst, &[&total[..], b"hell"][..]),
-            (FrameKind::ChunkMore, &[&b"o, r"[..]][..]),
-            (FrameKind::ChunkLast, &[&b"in"[..], b"g"][..]),
-            (FrameKind::ChunkFirst, &[&total[..], b"lost"][..]),
-            (FrameKind::Abort, &[][..]),
-        ] {
-            // SAFETY: the test owns the bytes; they leave room for every frame.
-            tail = unsafe { encode(Ring::over(&mut ring), tail, kind, parts) };
-        }
-        assert_eq!(
-            decode_all(&ring, head, tail, 1 << 20).unwrap(),
-            vec![b"hello, ring".to_vec()]
-        );
     }
 
     #[test]

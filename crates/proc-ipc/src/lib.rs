@@ -48,23 +48,36 @@
 //! still held when it forked: end a conversation with a message (as above), not by closing.
 //! The other way round works: `start` closes the parent's copy of what the closure captured,
 //! so the parent sees end of file when the child has ended.
-
-#![warn(missing_docs)]
+//!
+//! ## Modules, top to bottom
+//! Each uses only those below it; the crate root re-exports what users call.
+//! - `internal` (hidden): what the fuzz targets reach inside for.
+//! - `queue`: [`Queue`], [`QueueBuilder`]: a ring of frames in shared memory, its put and
+//!   get paths, and how a queue travels (`queue/mod.rs` maps its files).
+//! - `connection`: [`Connection`], [`pipe`], [`pipe_oneway`]: a socket pair, its framing,
+//!   and the descriptors that travel with a message.
+//! - `chunk`: items streamed through a ring in chunks: a consumer's reassembly of them.
+//! - `side_channel`: items handed over as sealed memory files through a datagram socket pair.
+//! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
+//! - `error`: [`Error`], [`PutError`], [`GetError`].
 
 mod chunk;
 mod connection;
 mod error;
 mod frame;
-mod handoff;
 mod queue;
-mod travel;
+mod side_channel;
 
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};
 pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, LargeItems, Queue, QueueBuilder};
 
-/// Entry points for the fuzz targets under `fuzz/`; not part of the API.
+/// What the fuzz targets under `fuzz/` and this crate's tests reach inside it for; not
+/// part of the API.
 #[doc(hidden)]
-pub mod fuzzing {
-    pub use crate::frame::decode_all as decode_ring;
+pub mod internal {
+    /// Entry points for the fuzz targets.
+    pub mod fuzzing {
+        pub use crate::chunk::decode_all as decode_ring;
+    }
 }

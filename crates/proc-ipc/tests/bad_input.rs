@@ -282,7 +282,7 @@ fn the_ring_decoder_takes_random_rings_and_positions_without_panicking() {
         } else {
             (rng.next(), rng.next())
         };
-        if let Ok(payloads) = proc_ipc::fuzzing::decode_ring(&ring, head, tail, 1 << 20) {
+        if let Ok(payloads) = proc_ipc::internal::fuzzing::decode_ring(&ring, head, tail, 1 << 20) {
             let total: u64 = payloads.iter().map(|p| p.len() as u64 + 8).sum();
             assert!(
                 total <= tail - head,

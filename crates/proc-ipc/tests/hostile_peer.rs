@@ -9,21 +9,12 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use common::open_fds;
+use multiproc_test_support::fds::one_at_a_time;
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use proc_core::codec;
-use proc_core::travel::{self, Descriptor};
+use proc_core::internal::handle_wire::{self, Descriptor, HandleKind};
 use proc_ipc::{Connection, Error, Queue, pipe};
 use proc_sync::Event;
-
-/// Held by every test here: they count this process's open descriptors, which another test
-/// running at the same time would change.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A frame's header as a connection writes it: the payload length, and the descriptor
 /// count in the top 16 bits.
@@ -102,7 +93,7 @@ fn a_stray_descriptor_is_never_taken_for_the_next_message_s_handle() {
     let (peer, ours) = pipe().unwrap();
     let (stray, real) = (Event::new().unwrap(), Event::new().unwrap());
     // The stray event's descriptor, attached to a frame that announces none...
-    let stray_parcel = travel::encode(&stray).unwrap();
+    let stray_parcel = handle_wire::encode(&stray).unwrap();
     let payload = codec::encode(&1u8).unwrap();
     send_frame(&peer, &payload, 0, &[stray_parcel.fds[0].as_fd()]);
     // ... then the real event in a well-formed message.
@@ -122,7 +113,7 @@ fn a_frame_with_fewer_descriptors_than_announced_is_refused_and_the_next_arrives
     let _serial = one_at_a_time();
     let (peer, ours) = pipe().unwrap();
     let event = Event::new().unwrap();
-    let parcel = travel::encode(&(event.clone(), event.clone())).unwrap();
+    let parcel = handle_wire::encode(&(event.clone(), event.clone())).unwrap();
     let before = open_fds();
     send_frame(&peer, &parcel.bytes, 2, &[parcel.fds[0].as_fd()]);
     peer.send("next").unwrap();
@@ -136,7 +127,7 @@ fn more_descriptors_within_a_frame_than_its_header_announces_are_refused() {
     let _serial = one_at_a_time();
     let (peer, ours) = pipe().unwrap();
     let event = Event::new().unwrap();
-    let parcel = travel::encode(&event).unwrap();
+    let parcel = handle_wire::encode(&event).unwrap();
     let extra = parcel.fds[0].try_clone().unwrap();
     let before = open_fds();
     // The header with the one descriptor it announces, then the payload with another.
@@ -196,11 +187,8 @@ fn a_descriptor_that_is_not_the_handle_it_claims_is_an_error_for_that_message() 
     let (read, _write) = std::io::pipe().unwrap();
     let fd = OwnedFd::from(read);
     // A pipe, announced as what an Event sends.
-    peer.send(&(
-        proc_core::travel::HandleKind::new("Event"),
-        Descriptor::from(fd),
-    ))
-    .unwrap();
+    peer.send(&(HandleKind::new("Event"), Descriptor::from(fd)))
+        .unwrap();
     peer.send("next").unwrap();
     assert!(matches!(ours.recv::<Event>(), Err(Error::Codec(_))));
     assert_eq!(ours.recv::<String>().unwrap(), "next");
@@ -232,7 +220,7 @@ fn a_handle_received_as_another_kind_is_a_decode_error_that_names_both() {
 /// handed over) and whose descriptors are `fds`, as a receiver would.
 fn forged_queue(fds: Vec<OwnedFd>, settings: (u64, u64, u64, bool)) -> String {
     let bytes = codec::encode(&("Queue", 0u32, 1u32, 2u32, 3u32, settings)).unwrap();
-    match travel::decode::<Queue<u32>>(&bytes, 1 << 10, fds) {
+    match handle_wire::decode::<Queue<u32>>(&bytes, 1 << 10, fds) {
         Ok(_) => "accepted".to_string(),
         Err(e) => e.to_string(),
     }
@@ -241,7 +229,7 @@ fn forged_queue(fds: Vec<OwnedFd>, settings: (u64, u64, u64, bool)) -> String {
 /// The four descriptors of a real queue with a ring of `ring` bytes.
 fn queue_fds(ring: usize) -> Vec<OwnedFd> {
     let queue: Queue<u32> = Queue::builder().ring_bytes(ring).build().unwrap();
-    travel::encode(&queue).unwrap().fds
+    handle_wire::encode(&queue).unwrap().fds
 }
 
 #[test]
@@ -310,7 +298,7 @@ fn a_connection_handle_that_is_not_a_unix_stream_socket_is_refused() {
     .unwrap();
     for fd in [OwnedFd::from(read), datagram.0] {
         let bytes = codec::encode(&("Connection", 0u32, true, true, 1024u64)).unwrap();
-        let err = travel::decode::<Connection>(&bytes, 1 << 10, vec![fd]).unwrap_err();
+        let err = handle_wire::decode::<Connection>(&bytes, 1 << 10, vec![fd]).unwrap_err();
         assert!(
             err.to_string().contains("not a Unix stream socket"),
             "{err}"

@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Long enough never to be reached by a correct run; only a broken one waits this long.
-pub const NEVER: Duration = Duration::from_secs(60);
+pub(crate) const NEVER: Duration = Duration::from_secs(60);
 
 /// Starts a child that calls `target` with `args`, by the start method in force.
-pub fn start<F, Args>(target: F, args: Args) -> Process
+pub(crate) fn start<F, Args>(target: F, args: Args) -> Process
 where
     F: Target<Args>,
     Args: Serialize + DeserializeOwned + Send + 'static,
@@ -35,7 +35,7 @@ where
 /// `/proc/<pid>/syscall` shows it: the test then knows it wakes a sleeper. (A spawned or
 /// served child takes a millisecond or more to reach its target: without this wait, the
 /// test would mostly change the queue before the child even looked at it.)
-pub fn wait_until_asleep_on_a_futex(p: &Process) {
+pub(crate) fn wait_until_asleep_on_a_futex(p: &Process) {
     let path = format!("/proc/{}/syscall", p.pid().expect("a started child"));
     let futex = libc::SYS_futex.to_string();
     let start = Instant::now();
@@ -51,7 +51,7 @@ pub fn wait_until_asleep_on_a_futex(p: &Process) {
 }
 
 /// Writes raw bytes on a connection's socket, bypassing its framing.
-pub fn write_raw(conn: &Connection, bytes: &[u8]) {
+pub(crate) fn write_raw(conn: &Connection, bytes: &[u8]) {
     let mut left = bytes;
     while !left.is_empty() {
         let n = nix::unistd::write(conn.as_fd(), left).expect("raw write");
@@ -59,39 +59,5 @@ pub fn write_raw(conn: &Connection, bytes: &[u8]) {
     }
 }
 
-/// The descriptors open in this process now.
-pub fn open_fds() -> usize {
-    // The directory's own descriptor is counted while it is read; it is the same in every
-    // count, so counts compare.
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
-
-/// Brings this process to its limit of open descriptors: lowers the soft `RLIMIT_NOFILE`
-/// to a little above the highest descriptor open now, then opens copies of stdin until no
-/// more can be opened. Dropping `free` of the returned copies leaves room for that many.
-/// Only for a child process of a test: the limit is the whole process's.
-pub fn exhaust_descriptors() -> Vec<std::os::fd::OwnedFd> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let highest = std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(2);
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    setrlimit(Resource::RLIMIT_NOFILE, highest + 8, hard).expect("setrlimit");
-    let mut copies = Vec::new();
-    loop {
-        match std::io::stdin().as_fd().try_clone_to_owned() {
-            Ok(copy) => copies.push(copy),
-            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return copies,
-            Err(e) => panic!("duplicating stdin: {e}"),
-        }
-        assert!(
-            copies.len() as u64 <= highest + 8,
-            "the limit does not hold"
-        );
-    }
-}
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use multiproc_test_support::fds::{exhaust_descriptors, open_fds};

@@ -7,13 +7,15 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use proc_core::travel::{self, FdRef, ReceivedFd};
-use proc_sync::raw::MutexRegion;
+use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
+use proc_sync::internal::MutexRegion;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::handoff::SideChannel;
-use crate::queue::{self, GetSide, LargeItems, PutSide, Queue, Shared};
+use super::handle::Queue;
+use super::layout::{GetSide, PutSide, Shared};
+use super::settings::{LargeItems, check_settings};
+use crate::side_channel::SideChannel;
 
 /// The kind a queue travels as.
 const KIND: &str = "Queue";
@@ -44,7 +46,7 @@ impl<T> Serialize for Queue<T> {
             FdRef::new(recv_end),
             settings,
         );
-        travel::serialize_handle(serializer, KIND, &rest)
+        handle_wire::serialize_handle(serializer, KIND, &rest)
     }
 }
 
@@ -52,7 +54,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         type Wire = (ReceivedFd, ReceivedFd, ReceivedFd, ReceivedFd, Settings);
         let (ring, gets, send_end, recv_end, settings): Wire =
-            travel::deserialize_handle(deserializer, KIND)?;
+            handle_wire::deserialize_handle(deserializer, KIND)?;
         let refuse = |reason: String| D::Error::custom(format!("a received queue's {reason}"));
         let too_large = |what: &str, n: u64| refuse(format!("{what} of {n} bytes is too large"));
         let ring_bytes = usize::try_from(settings.ring_bytes)
@@ -60,7 +62,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         let item_limit = usize::try_from(settings.item_limit)
             .map_err(|_| too_large("item limit", settings.item_limit))?;
         // What no builder makes, no receiver takes.
-        queue::check_settings(ring_bytes, item_limit)
+        check_settings(ring_bytes, item_limit)
             .map_err(|reason| refuse(format!("settings are not ones a builder makes: {reason}")))?;
         // The files hold exactly the layout of those settings: a ring that the processes
         // sharing it saw with different sizes would be read at different places.

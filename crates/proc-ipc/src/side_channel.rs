@@ -24,7 +24,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, recv, sendmsg, socketpair,
 };
-use proc_core::travel::recv_with_fds;
+use proc_core::internal::fd_passing::recv_with_fds;
 
 /// The seals of a handed-over memory file: its bytes can no longer change in any way.
 const SEALED: SealFlag = SealFlag::F_SEAL_SHRINK
@@ -59,7 +59,7 @@ pub(crate) struct SideChannel {
 /// The most descriptors one datagram carries: the kernel's limit per message. A datagram
 /// carries the message's memory file, then the descriptors of the handles the item holds
 /// (at most `MAX_FDS - 1` of them).
-pub(crate) const MAX_FDS: usize = proc_core::travel::MAX_FDS;
+pub(crate) const MAX_FDS: usize = proc_core::internal::fd_passing::MAX_FDS;
 
 impl SideChannel {
     pub(crate) fn new() -> io::Result<Self> {
