@@ -36,7 +36,7 @@ fn main() -> multiproc::Result<()> {
     println!(
         "主 (main) started {} and goes on (start method: {})",
         p.name(),
-        multiproc::get_start_method()
+        get_start_method()
     );
     Ok(())
 }

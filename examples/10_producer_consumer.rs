@@ -26,7 +26,7 @@ fn pause() {
 }
 
 /// A cook: makes 10 portions of `food`, one at a time.
-fn cook(out: &Producer<String>, food: &str) -> Result<(), multiproc::proc_patterns::BoxError> {
+fn cook(out: &Producer<String>, food: &str) -> Result<(), proc_patterns::BoxError> {
     for i in 0..10 {
         let dish = format!("{food}{i}");
         pause();

@@ -21,8 +21,6 @@
 //! # Ok::<(), multiproc::Error>(())
 //! ```
 
-#![warn(missing_docs)]
-
 pub use proc_core;
 pub use proc_core::codec::ByteBuf;
 pub use proc_core::{
@@ -42,6 +40,7 @@ pub use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
     Semaphore, Value, ValueGuard,
 };
+pub use proc_wire;
 
 /// Any error of multiproc: converts from the error of every layer.
 ///

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use multiproc::prelude::*;
-use multiproc::proc_core::travel::Descriptor;
+use multiproc::proc_core::internal::handle_wire::Descriptor;
 use serde::{Deserialize, Serialize};
 
 /// The write end of a pipe, as an argument of a target: inherited by a forked child, sent

@@ -63,7 +63,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use multiproc::proc_ipc::Error as IpcError;
-use multiproc::proc_sync::raw::{AtomicBlock, SharedAtomics};
+use multiproc::proc_sync::internal::{AtomicBlock, SharedAtomics};
 use multiproc::{Array, Connection, Event, GetError, Process, Queue, Value, pipe_oneway};
 
 use crate::fleet::QueueWorkers;

@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use multiproc::proc_sync::raw::{AtomicBlock, SharedAtomics};
+use multiproc::proc_sync::internal::{AtomicBlock, SharedAtomics};
 
 /// Items a [`Tally`] can tell apart: 2^29 bits, a 64 MiB shared file of which only the
 /// pages that items actually reach take memory.

@@ -57,7 +57,7 @@ pub fn kill_child(pid: u32, wait: Duration) -> io::Result<bool> {
         return Ok(false);
     }
     // A pidfd turns readable once its process has exited.
-    multiproc::proc_core::wait_readable(pidfd.as_fd(), Instant::now().checked_add(wait))?;
+    multiproc::proc_core::internal::wait_readable(pidfd.as_fd(), Instant::now().checked_add(wait))?;
     Ok(true)
 }
 
