@@ -41,6 +41,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         clippy,
     )?;
 
+    // Files import one way within each crate.
+    println!("\n==> cargo xtask modules");
+    crate::modules::run(&[])?;
+
     // Unit, integration and doc tests, under the default start method whatever the
     // caller's environment says.
     let mut test = cargo();
