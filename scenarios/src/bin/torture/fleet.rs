@@ -10,6 +10,7 @@ use multiproc::Process;
 use crate::Config;
 use crate::lock_rig::LockRig;
 use crate::procfs;
+use crate::queue_rig::Books;
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::signals;
@@ -76,14 +77,28 @@ pub trait QueueWorkers {
     fn has_room(&self) -> bool;
     fn spawn_producer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String>;
     fn spawn_consumer(&mut self, seed: u64, graceful: bool) -> Result<(u32, Process), String>;
+    /// The books of puts and gets the rig keeps (the queue rig's, shared by every rig).
+    fn books(&self) -> &Books;
+    /// The same, to record an ending.
+    fn books_mut(&mut self) -> &mut Books;
     /// Whether incarnation `incarnation` runs its body (its signal handlers are in place).
-    fn running(&self, incarnation: u32) -> bool;
+    fn running(&self, incarnation: u32) -> bool {
+        self.books().running(incarnation)
+    }
     /// Producer `incarnation` ended with `code`; `allowed` are the codes it may have.
-    fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report);
+    fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        self.books_mut()
+            .producer_ended(incarnation, code, allowed, r);
+    }
     /// Consumer `incarnation` ended with `code`; `allowed` are the codes it may have.
-    fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report);
+    fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
+        self.books_mut()
+            .consumer_ended(incarnation, code, allowed, r);
+    }
     /// Tells the producers to finish their put and end.
-    fn stop(&self);
+    fn stop(&self) {
+        self.books().stop();
+    }
     /// Closes the queue: consumers drain it and end.
     fn close(&self);
     /// The figures, once every process has ended and the queue is drained.

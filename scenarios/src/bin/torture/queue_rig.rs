@@ -591,20 +591,12 @@ impl<C: Channel<Item>> QueueWorkers for QueueRig<C> {
         Ok((me, process))
     }
 
-    fn running(&self, incarnation: u32) -> bool {
-        self.books.running(incarnation)
+    fn books(&self) -> &Books {
+        &self.books
     }
 
-    fn producer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
-        self.books.producer_ended(incarnation, code, allowed, r);
-    }
-
-    fn consumer_ended(&mut self, incarnation: u32, code: i32, allowed: &[i32], r: &mut Report) {
-        self.books.consumer_ended(incarnation, code, allowed, r);
-    }
-
-    fn stop(&self) {
-        self.books.stop();
+    fn books_mut(&mut self) -> &mut Books {
+        &mut self.books
     }
 
     fn close(&self) {
