@@ -17,6 +17,12 @@ pub mod fd_passing {
     pub use crate::fd_passing::*;
 }
 
+/// Memory files made and received: creating, sealing, and looking at a received one before
+/// trusting it. See `memory_file.rs`.
+pub mod memory_file {
+    pub use crate::memory_file::*;
+}
+
 /// Entry points for the fuzz targets under `fuzz/`; not part of the API.
 pub mod fuzzing {
     use std::os::fd::{BorrowedFd, OwnedFd};

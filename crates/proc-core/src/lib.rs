@@ -157,6 +157,7 @@ mod handle_wire;
 pub mod internal;
 mod join_handle;
 mod lifeline;
+mod memory_file;
 mod method_choice;
 mod pidfd;
 mod process;

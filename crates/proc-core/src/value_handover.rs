@@ -34,16 +34,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, SealFlag, fcntl};
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
-use nix::sys::stat::{SFlag, fstat};
 use serde::Serialize;
 
 use crate::codec::{self, CodecError, Sink, StreamError};
 use crate::error::JoinError;
 use crate::fd_passing;
+use crate::memory_file::{self, FIXED_CONTENTS};
 
 /// The largest value sent inline. Larger ones travel in a memory file.
 pub(crate) const INLINE_LIMIT: usize = 32 << 10;
@@ -56,12 +54,6 @@ const INLINE: u8 = b'v';
 
 /// The kind of a record whose value is in the memory file that comes with it.
 const IN_FILE: u8 = b'f';
-
-/// The seals that make a received memory file safe to map and read: its size and its
-/// bytes are fixed.
-const REQUIRED_SEALS: SealFlag = SealFlag::F_SEAL_SHRINK
-    .union(SealFlag::F_SEAL_GROW)
-    .union(SealFlag::F_SEAL_WRITE);
 
 /// A new channel: the parent's end (it receives), and the child's end (it sends once).
 pub(crate) fn channel() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -135,11 +127,7 @@ pub(crate) fn hand_over<T: Serialize + ?Sized>(
         }
         (sink.file, sink.written)
     };
-    fcntl(
-        &file,
-        FcntlArg::F_ADD_SEALS(REQUIRED_SEALS | SealFlag::F_SEAL_SEAL),
-    )
-    .map_err(io::Error::from)?;
+    memory_file::seal(&file, FIXED_CONTENTS)?;
     let mut header = [0u8; HEADER];
     header[0] = IN_FILE;
     header[1..].copy_from_slice(&(len as u64).to_le_bytes());
@@ -167,11 +155,7 @@ fn send_record(socket: BorrowedFd<'_>, record: &[u8]) -> Result<(), Errno> {
 
 /// A memory file to write a value into, sealable.
 fn new_file() -> io::Result<File> {
-    let fd = memfd_create(
-        c"multiproc-value",
-        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    )?;
-    Ok(File::from(fd))
+    memory_file::create(c"multiproc-value")
 }
 
 /// Writes an encoding into a file, counting its bytes.
@@ -344,29 +328,18 @@ fn malformed<T>(reason: String) -> Result<T, JoinError> {
 /// shrink, grow or change. The reason otherwise. The descriptor is closed either way (a
 /// mapping does not need it).
 fn map_sealed(file: OwnedFd, len: usize) -> Result<Value, String> {
-    // Seals first: once they are there, the size read next cannot change.
-    let seals = match fcntl(&file, FcntlArg::F_GET_SEALS) {
-        Ok(seals) => SealFlag::from_bits_truncate(seals),
-        Err(e) => {
-            return Err(format!(
-                "its descriptor is not a sealable memory file (memfd): {e}"
-            ));
-        }
-    };
-    if !seals.contains(REQUIRED_SEALS) {
+    let seen = memory_file::inspect(&file).map_err(|e| format!("its value's {e}"))?;
+    if !seen.seals.contains(FIXED_CONTENTS) {
         return Err(format!(
             "its memory file is not sealed against shrinking, growing and writing (seals \
-             {seals:?}), so it could vanish or change while it is read"
+             {:?}), so it could vanish or change while it is read",
+            seen.seals
         ));
     }
-    let stat = fstat(&file).map_err(|e| format!("fstat of its memory file failed: {e}"))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err("its descriptor is not a memory file (not a regular file)".into());
-    }
-    if u64::try_from(stat.st_size).ok() != Some(len as u64) {
+    if seen.size != len as u64 {
         return Err(format!(
             "its memory file holds {} bytes where it announces {len}",
-            stat.st_size
+            seen.size
         ));
     }
     let Some(nonzero) = NonZeroUsize::new(len) else {
@@ -396,6 +369,7 @@ fn map_sealed(file: OwnedFd, len: usize) -> Result<Value, String> {
 mod tests {
     use super::*;
 
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
     use nix::sys::socket::{setsockopt, sockopt};
 
     fn taken(parent: &OwnedFd) -> Result<Option<Value>, JoinError> {
@@ -474,11 +448,11 @@ mod tests {
                 "not sealed",
             ),
             (
-                file(50, REQUIRED_SEALS),
+                file(50, FIXED_CONTENTS),
                 100,
                 "holds 50 bytes where it announces 100",
             ),
-            (file(150, REQUIRED_SEALS), 100, "holds 150 bytes"),
+            (file(150, FIXED_CONTENTS), 100, "holds 150 bytes"),
         ];
         for (fd, len, why) in cases {
             match map_sealed(fd, len) {
@@ -488,8 +462,8 @@ mod tests {
         }
         let (read, _write) = io::pipe().unwrap();
         let reason = map_sealed(read.into(), 1).err().unwrap();
-        assert!(reason.contains("not a sealable memory file"), "{reason}");
-        let mapped = map_sealed(file(100, REQUIRED_SEALS), 100).ok().unwrap();
+        assert!(reason.contains("is a pipe, not a memory file"), "{reason}");
+        let mapped = map_sealed(file(100, FIXED_CONTENTS), 100).ok().unwrap();
         assert_eq!(&*mapped, &[0u8; 100][..]);
     }
 }

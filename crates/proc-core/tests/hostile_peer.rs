@@ -397,7 +397,7 @@ fn a_pipe_in_place_of_a_memory_file_is_refused() {
             let (read, _write) = std::io::pipe().unwrap();
             (record(IN_FILE, 8, &[]), vec![read.into()])
         }),
-        "not a sealable memory file",
+        "is a pipe, not a memory file",
     );
 }
 

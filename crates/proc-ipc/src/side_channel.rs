@@ -19,18 +19,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, SealFlag, fcntl};
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, recv, sendmsg, socketpair,
 };
 use proc_core::internal::fd_passing::recv_with_fds;
-
-/// The seals of a handed-over memory file: its bytes can no longer change in any way.
-const SEALED: SealFlag = SealFlag::F_SEAL_SHRINK
-    .union(SealFlag::F_SEAL_GROW)
-    .union(SealFlag::F_SEAL_WRITE)
-    .union(SealFlag::F_SEAL_SEAL);
+use proc_core::internal::memory_file::{self, FIXED_CONTENTS};
 
 /// A received large message: mapped from its sealed memory file, or copied out of it.
 pub(crate) enum Message {
@@ -95,13 +88,9 @@ impl SideChannel {
     /// Writes `message` into a new memory file, sealed against any further change, ready
     /// to be sent.
     pub(crate) fn file_with(message: &[u8]) -> io::Result<OwnedFd> {
-        let fd = memfd_create(
-            c"multiproc-queue-message",
-            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-        )?;
-        let mut file = File::from(fd);
+        let mut file = memory_file::create(c"multiproc-queue-message")?;
         file.write_all(message)?;
-        fcntl(&file, FcntlArg::F_ADD_SEALS(SEALED))?;
+        memory_file::seal(&file, FIXED_CONTENTS)?;
         Ok(OwnedFd::from(file))
     }
 
@@ -109,16 +98,19 @@ impl SideChannel {
     /// file (as [`file_with`](Self::file_with) makes them) is mapped, not copied; one that
     /// is not sealed could shrink under the mapping (a SIGBUS), so it is copied.
     pub(crate) fn read_file(file: OwnedFd, len: usize) -> io::Result<Message> {
-        let file = File::from(file);
-        let size = file.metadata()?.len();
-        if size != len as u64 {
+        let seen = memory_file::inspect(&file)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if seen.size != len as u64 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("a large item's memory file holds {size} bytes, not {len}"),
+                format!(
+                    "a large item's memory file holds {} bytes, not {len}",
+                    seen.size
+                ),
             ));
         }
-        let seals = fcntl(&file, FcntlArg::F_GET_SEALS).unwrap_or(0);
-        if len > 0 && SealFlag::from_bits_truncate(seals).contains(SEALED) {
+        let file = File::from(file);
+        if len > 0 && seen.seals.contains(FIXED_CONTENTS) {
             // SAFETY: the file is sealed against shrinking, growing and writing, so the
             // mapped bytes can neither change nor vanish while the map lives.
             let map = unsafe { memmap2::Mmap::map(&file) }?;

@@ -245,9 +245,9 @@ fn a_queue_handle_with_settings_no_builder_makes_is_refused() {
         ((4096, 0, 0, false), "item limit must be at least 1 byte"),
         // The ring's file holds 4096 bytes of ring: a receiver that took 1024 or 8192
         // would read other places than its senders.
-        ((1024, 0, 1 << 20, false), "where its settings make"),
-        ((8192, 0, 1 << 20, false), "where its settings make"),
-        ((u64::MAX, 0, 1 << 20, false), "where its settings make"),
+        ((1024, 0, 1 << 20, false), "does not hold its settings' layout"),
+        ((8192, 0, 1 << 20, false), "does not hold its settings' layout"),
+        ((u64::MAX, 0, 1 << 20, false), "does not hold its settings' layout"),
     ] {
         let got = forged_queue(queue_fds(4096), settings);
         assert!(got.contains(why), "{settings:?}: {got}");
@@ -274,7 +274,7 @@ fn a_queue_handle_whose_descriptors_are_not_its_files_and_sockets_is_refused() {
     // The consumers' state and the ring swapped: sizes that do not match.
     let mut fds = queue_fds(4096);
     fds.swap(0, 1);
-    assert!(forged_queue(fds, settings).contains("where its settings make"));
+    assert!(forged_queue(fds, settings).contains("does not hold its settings' layout"));
     // A stream socket for the side channel.
     let mut fds = queue_fds(4096);
     fds[2] = stream.0;

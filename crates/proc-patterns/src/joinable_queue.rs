@@ -115,14 +115,6 @@ impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
         let (queue, counter): (Queue<T>, ReceivedFd) =
             handle_wire::deserialize_handle(deserializer, KIND)?;
         let counter = counter.into_inner();
-        // Exactly a count's file: another file of the queue (its ring, say) is no count.
-        let size = nix::sys::stat::fstat(&counter).map(|stat| stat.st_size);
-        if size.ok() != i64::try_from(size_of::<Counter>()).ok() {
-            return Err(D::Error::custom(format!(
-                "a received joinable queue's count is not a file of {} bytes ({size:?})",
-                size_of::<Counter>()
-            )));
-        }
         let counter = SharedAtomics::from_fd(counter).map_err(D::Error::custom)?;
         Ok(JoinableQueue { queue, counter })
     }

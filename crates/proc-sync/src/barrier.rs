@@ -138,7 +138,7 @@ crate::handle_wire::travels!(
         if parties == 0 {
             return refuse("a barrier for zero parties".into());
         }
-        let shared: MutexRegion<BarrierHeader, u8> = MutexRegion::receive(fd, 0, Kind::ErrorCheck)?;
+        let shared: MutexRegion<BarrierHeader, u8> = MutexRegion::from_fd(fd, 0, Kind::ErrorCheck)?;
         let header = shared.header();
         header.stamp.check(Primitive::Barrier, Element::NONE)?;
         let recorded = header.parties.load(Ordering::Relaxed);

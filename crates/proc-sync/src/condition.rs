@@ -357,7 +357,7 @@ crate::handle_wire::travels!(
     |fd, element: Element| {
         element.check_sent::<T>(Primitive::Condition)?;
         let shared: MutexRegion<ConditionHeader, T> =
-            MutexRegion::receive(fd, 1, Kind::ErrorCheck)?;
+            MutexRegion::from_fd(fd, 1, Kind::ErrorCheck)?;
         let header = shared.header();
         header.stamp.check(Primitive::Condition, Element::of::<T>())?;
         header.check_received()?;

@@ -59,7 +59,7 @@ crate::handle_wire::travels!(
     |event| (event.flag.fd(), ()),
     |fd, _nothing: ()| {
         // Any word is a valid event: the stamp is all there is to check.
-        let flag = SharedAtomics::<Flag>::receive(fd)?;
+        let flag = SharedAtomics::<Flag>::from_fd(fd)?;
         flag.get().stamp.check(Primitive::Event, Element::NONE)?;
         Ok(Event { flag })
     }

@@ -91,24 +91,17 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     }
 
     /// The region of another process, received as its memory file (see
-    /// `proc_core::internal::handle_wire`): a header of type `H` whose mutex that process initialised,
-    /// and `len` values of `T`. An error when the descriptor is not a memory file, the file
-    /// is too small for that layout or not sealed against changing size, or its mutex is
-    /// not one this crate initialised (or names as its holder a thread of this process that
-    /// cannot hold it, a thread that does not exist, or one of a process that does not map
-    /// the file).
+    /// `proc_core::internal::handle_wire`): a header of type `H` whose mutex that process
+    /// initialised as `kind`, and `len` values of `T`. An error when the descriptor is not a
+    /// memory file, the file is not of exactly that layout's size (as [`new`](Self::new)
+    /// makes it) or not sealed against changing size, or its mutex is not one of `kind`
+    /// this crate initialised (or names as its holder a thread of this process that cannot
+    /// hold it, a thread that does not exist, or one of a process that does not map the
+    /// file).
     ///
     /// The processes that share a region trust each other as much as a forked child and
     /// its parent do: each can write anything into it.
-    pub fn from_fd(fd: OwnedFd, len: usize) -> Result<Self> {
-        Self::from_fd_expecting(fd, len, |total, align| {
-            Expect::at_least(total, align).with_mutex(0, None)
-        })
-    }
-
-    /// As [`from_fd`](MutexRegion::from_fd), for a file of exactly the layout's size (as
-    /// `new` makes it) whose mutex is of `kind`: for this crate's own primitives.
-    pub(crate) fn receive(fd: OwnedFd, len: usize, kind: Kind) -> Result<Self> {
+    pub fn from_fd(fd: OwnedFd, len: usize, kind: Kind) -> Result<Self> {
         Self::from_fd_expecting(fd, len, |total, align| {
             Expect::exactly(total, align).with_mutex(0, Some(kind))
         })

@@ -25,8 +25,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use memmap2::MmapMut;
-use nix::fcntl::{FcntlArg, SealFlag, fcntl};
-use nix::sys::memfd::{MFdFlags, memfd_create};
+use proc_core::internal::memory_file::{self, FIXED_SIZE};
 
 use crate::error::{Error, Result};
 use crate::raw_mutex::{Holder, Kind, RawMutex};
@@ -41,9 +40,6 @@ pub(crate) struct Region {
 
 /// The smallest alignment any mapping has.
 const PAGE_ALIGN: usize = 4096;
-
-/// The seals every region's file carries, and a received one must: its size is fixed.
-const REQUIRED_SEALS: SealFlag = SealFlag::F_SEAL_SHRINK.union(SealFlag::F_SEAL_GROW);
 
 impl Region {
     /// A zero-filled region of `len` bytes whose start is aligned for `align`.
@@ -64,17 +60,13 @@ impl Region {
         let file_len = i64::try_from(len).map_err(|_| Error::InvalidArgument {
             reason: "the shared region would be larger than a file can be",
         })?;
-        // The name is only a label in /proc/<pid>/fd and /proc/<pid>/maps; it cannot be
-        // opened by anyone.
-        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-            .map_err(|e| Error::io("memfd_create", e.into()))?;
+        // Every region's file is sealed against changing size, and a received one must be.
+        let fd =
+            OwnedFd::from(memory_file::create(name).map_err(|e| Error::io("memfd_create", e))?);
         nix::unistd::ftruncate(&fd, file_len)
             .map_err(|e| Error::io("ftruncate of the shared memory file", e.into()))?;
-        fcntl(
-            &fd,
-            FcntlArg::F_ADD_SEALS(REQUIRED_SEALS | SealFlag::F_SEAL_SEAL),
-        )
-        .map_err(|e| Error::io("sealing the shared memory file", e.into()))?;
+        memory_file::seal(&fd, FIXED_SIZE)
+            .map_err(|e| Error::io("sealing the shared memory file", e))?;
         // SAFETY: the file is ours alone (just created, not yet shared) and `len` bytes
         // long, so the mapping is entirely backed; the memory is only ever accessed through
         // atomics, pthread mutexes and guards that serialise access between processes, or,
@@ -102,40 +94,23 @@ impl Region {
     /// says what was wrong.
     pub(crate) fn from_fd(fd: OwnedFd, expect: Expect) -> Result<Region> {
         let refuse = |reason: String| Err(Error::Received { reason });
-        let stat = nix::sys::stat::fstat(&fd)
-            .map_err(|e| Error::io("fstat of a received shared memory file", e.into()))?;
-        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return refuse(format!(
-                "the descriptor is {}, not a memory file",
-                file_type(stat.st_mode)
-            ));
-        }
-        let seals = match fcntl(&fd, FcntlArg::F_GET_SEALS) {
-            Ok(seals) => SealFlag::from_bits_truncate(seals),
-            Err(e) => {
-                return refuse(format!(
-                    "the descriptor is a file but not a sealable memory file ({e})"
-                ));
-            }
+        let seen = match memory_file::inspect(&fd) {
+            Ok(seen) => seen,
+            Err(e) => return refuse(e.to_string()),
         };
-        if !seals.contains(REQUIRED_SEALS) {
+        if !seen.seals.contains(FIXED_SIZE) {
             return refuse(
                 "the memory file is not sealed against shrinking and growing, so it could \
                  vanish under this process"
                     .into(),
             );
         }
+        // Exactly what `Region::new` makes: a file of any other size is another layout's.
         let len = expect.len.max(1);
-        let size = stat.st_size;
-        let fits = match usize::try_from(size) {
-            Ok(size) if expect.exact => size == len,
-            Ok(size) => size >= len,
-            Err(_) => false,
-        };
-        if !fits {
-            let wanted = if expect.exact { "exactly" } else { "at least" };
+        let size = seen.size;
+        if usize::try_from(size) != Ok(len) {
             return refuse(format!(
-                "the memory file holds {size} bytes where {wanted} {len} are needed"
+                "the memory file holds {size} bytes where exactly {len} are needed"
             ));
         }
         // SAFETY: the file cannot change size (sealed, checked above) and holds at least the
@@ -189,10 +164,8 @@ impl Region {
 /// What a received memory file must be: see [`Region::from_fd`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expect {
-    /// Its size in bytes (what [`Region::new`] was given).
+    /// Its size in bytes (what [`Region::new`] was given): exactly that.
     pub(crate) len: usize,
-    /// Exactly `len` bytes, as `Region::new` makes it, rather than at least.
-    pub(crate) exact: bool,
     /// The alignment the layout needs.
     pub(crate) align: usize,
     /// The robust mutex the region holds, if any.
@@ -207,23 +180,12 @@ pub(crate) struct ExpectMutex {
 }
 
 impl Expect {
-    /// A file of exactly `len` bytes aligned for `align`, with no mutex: what this crate's
-    /// own primitives (whose layouts are fixed) expect.
+    /// A file of exactly `len` bytes aligned for `align`, with no mutex.
     pub(crate) fn exactly(len: usize, align: usize) -> Expect {
         Expect {
             len,
-            exact: true,
             align,
             robust_mutex: None,
-        }
-    }
-
-    /// A file of at least `len` bytes: what the building blocks of `internal` expect,
-    /// whose users may check the size themselves.
-    pub(crate) fn at_least(len: usize, align: usize) -> Expect {
-        Expect {
-            exact: false,
-            ..Expect::exactly(len, align)
         }
     }
 
@@ -313,19 +275,6 @@ fn maps(maps_path: &str, fd: &OwnedFd, except: *const u8) -> Option<bool> {
     }))
 }
 
-/// What a file of mode `mode` is, for an error message.
-fn file_type(mode: libc::mode_t) -> &'static str {
-    match mode & libc::S_IFMT {
-        libc::S_IFIFO => "a pipe",
-        libc::S_IFSOCK => "a socket",
-        libc::S_IFCHR => "a character device",
-        libc::S_IFBLK => "a block device",
-        libc::S_IFDIR => "a directory",
-        libc::S_IFLNK => "a symbolic link",
-        _ => "a file of an unknown type",
-    }
-}
-
 impl Drop for Region {
     fn drop(&mut self) {
         // A robust mutex that a thread of this process holds is linked into that thread's
@@ -350,6 +299,8 @@ impl Drop for Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
 
     #[test]
     fn a_new_region_is_zero_filled_and_page_aligned() {
@@ -386,17 +337,17 @@ mod tests {
         let r = Region::new(c"test", 64, 8, None).unwrap();
         let fd = r.fd().try_clone_to_owned().unwrap();
         assert!(matches!(
-            Region::from_fd(fd, Expect::at_least(1 << 20, 8)),
+            Region::from_fd(fd, Expect::exactly(1 << 20, 8)),
             Err(Error::Received { .. })
         ));
         let unsealed = memfd_create(c"test", MFdFlags::MFD_CLOEXEC).unwrap();
         nix::unistd::ftruncate(&unsealed, 4096).unwrap();
         assert!(matches!(
-            Region::from_fd(unsealed, Expect::at_least(64, 8)),
+            Region::from_fd(unsealed, Expect::exactly(4096, 8)),
             Err(Error::Received { .. })
         ));
         let (pipe, _write) = std::io::pipe().unwrap();
-        let err = Region::from_fd(pipe.into(), Expect::at_least(64, 8))
+        let err = Region::from_fd(pipe.into(), Expect::exactly(64, 8))
             .err()
             .unwrap();
         assert!(
@@ -406,12 +357,11 @@ mod tests {
     }
 
     #[test]
-    fn a_received_file_larger_than_an_exact_layout_is_refused_and_accepted_as_at_least() {
+    fn a_received_file_larger_than_its_layout_is_refused() {
         let r = Region::new(c"test", 128, 8, None).unwrap();
         let fd = || r.fd().try_clone_to_owned().unwrap();
         let err = Region::from_fd(fd(), Expect::exactly(64, 8)).err().unwrap();
         assert!(err.to_string().contains("exactly 64"), "{err}");
-        assert!(Region::from_fd(fd(), Expect::at_least(64, 8)).is_ok());
         assert!(Region::from_fd(fd(), Expect::exactly(128, 8)).is_ok());
     }
 
@@ -466,7 +416,7 @@ mod tests {
         let bytes = unsafe { std::slice::from_raw_parts(r.base(), size_of::<RawMutex>()) };
         nix::unistd::write(&forged, bytes).unwrap();
         mutex.unlock("test").unwrap();
-        fcntl(&forged, FcntlArg::F_ADD_SEALS(REQUIRED_SEALS)).unwrap();
+        fcntl(&forged, FcntlArg::F_ADD_SEALS(FIXED_SIZE)).unwrap();
         let expect = Expect::exactly(size_of::<RawMutex>(), 8).with_mutex(0, None);
         let err = Region::from_fd(forged, expect).err().unwrap();
         assert!(

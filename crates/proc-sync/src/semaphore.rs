@@ -43,7 +43,7 @@ impl Shared {
     /// A received semaphore's memory, checked: stamped as `primitive`, with the limit that
     /// travelled with it, and a count within that limit.
     fn receive(fd: std::os::fd::OwnedFd, primitive: Primitive, limit: u32) -> Result<Shared> {
-        let block = SharedAtomics::<Header>::receive(fd)?;
+        let block = SharedAtomics::<Header>::from_fd(fd)?;
         let header = block.get();
         header.stamp.check(primitive, Element::NONE)?;
         let refuse = |reason: String| Err(Error::Received { reason });

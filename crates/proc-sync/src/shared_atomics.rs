@@ -79,15 +79,10 @@ impl<H: AtomicBlock> SharedAtomics<H> {
     }
 
     /// The block of another process, received as its memory file (see
-    /// `proc_core::internal::handle_wire`). An error when the descriptor is not a memory file, or the
-    /// file is too small for `H` or not sealed against changing size.
+    /// `proc_core::internal::handle_wire`). An error when the descriptor is not a memory
+    /// file, or the file is not exactly the size of `H` (as [`new`](Self::new) makes it) or
+    /// not sealed against changing size.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::from_fd_expecting(fd, Expect::at_least(size_of::<H>(), align_of::<H>()))
-    }
-
-    /// As [`from_fd`](SharedAtomics::from_fd), for a file that must be exactly the size of
-    /// `H`, as `new` makes it: for this crate's own primitives, whose layouts are fixed.
-    pub(crate) fn receive(fd: OwnedFd) -> Result<Self> {
         Self::from_fd_expecting(fd, Expect::exactly(size_of::<H>(), align_of::<H>()))
     }
 

@@ -50,11 +50,12 @@ impl SharedBytes {
         })
     }
 
-    /// The region of another process, received as its memory file, which must hold at
-    /// least `len` bytes and be sealed against changing size.
+    /// The region of another process, received as its memory file, which must hold
+    /// exactly `len` bytes (as [`new`](Self::new) makes it) and be sealed against changing
+    /// size.
     pub fn from_fd(fd: OwnedFd, len: usize) -> Result<SharedBytes> {
         Ok(SharedBytes {
-            region: Arc::new(Region::from_fd(fd, Expect::at_least(len, 1))?),
+            region: Arc::new(Region::from_fd(fd, Expect::exactly(len, 1))?),
             len,
         })
     }

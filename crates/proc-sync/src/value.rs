@@ -105,7 +105,7 @@ crate::handle_wire::travels!(
     |value| (value.shared.fd(), Element::of::<T>()),
     |fd, element: Element| {
         element.check_sent::<T>(Primitive::Value)?;
-        let shared: MutexRegion<ValueHeader, T> = MutexRegion::receive(fd, 1, Kind::ErrorCheck)?;
+        let shared: MutexRegion<ValueHeader, T> = MutexRegion::from_fd(fd, 1, Kind::ErrorCheck)?;
         shared.header().stamp.check(Primitive::Value, Element::of::<T>())?;
         Ok(Value { shared })
     }
@@ -123,7 +123,7 @@ crate::handle_wire::travels!(
         // The file's size is checked to be exactly that of `len` elements before it is
         // mapped; the length recorded in it must say the same.
         let shared: MutexRegion<ArrayHeader, T> =
-            MutexRegion::receive(fd, len, Kind::ErrorCheck)?;
+            MutexRegion::from_fd(fd, len, Kind::ErrorCheck)?;
         let header = shared.header();
         header.stamp.check(Primitive::Array, Element::of::<T>())?;
         let recorded = header.len.load(Ordering::Acquire);

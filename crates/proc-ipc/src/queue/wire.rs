@@ -5,15 +5,13 @@
 //! items); the receiver maps the same regions, so both hold the same queue. (A `Connection`
 //! travels as its socket, see its own module.)
 
-use std::os::fd::{AsFd, OwnedFd};
-
 use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
-use proc_sync::internal::MutexRegion;
+use proc_sync::internal::{MutexKind, MutexRegion};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::handle::Queue;
-use super::layout::{GetSide, PutSide, Shared};
+use super::layout::Shared;
 use super::settings::{LargeItems, check_settings};
 use crate::side_channel::SideChannel;
 
@@ -64,23 +62,13 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         // What no builder makes, no receiver takes.
         check_settings(ring_bytes, item_limit)
             .map_err(|reason| refuse(format!("settings are not ones a builder makes: {reason}")))?;
-        // The files hold exactly the layout of those settings: a ring that the processes
-        // sharing it saw with different sizes would be read at different places.
-        let (ring, gets) = (ring.into_inner(), gets.into_inner());
-        let ring_layout = (size_of::<PutSide>() as u64).saturating_add(settings.ring_bytes);
-        for (file, what, layout) in [
-            (&ring, "ring", ring_layout),
-            (&gets, "consumers' state", size_of::<GetSide>() as u64),
-        ] {
-            let size = file_size(file).map_err(|e| refuse(format!("{what} {e}")))?;
-            if size != layout {
-                return Err(refuse(format!(
-                    "{what} is a file of {size} bytes where its settings make {layout}"
-                )));
-            }
-        }
-        let ring = MutexRegion::from_fd(ring, ring_bytes).map_err(D::Error::custom)?;
-        let gets = MutexRegion::from_fd(gets, 0).map_err(D::Error::custom)?;
+        // The files must hold exactly the layout of those settings (proc-sync checks): a
+        // ring that the processes sharing it saw with different sizes would be read at
+        // different places.
+        let ring = MutexRegion::from_fd(ring.into_inner(), ring_bytes, MutexKind::ErrorCheck)
+            .map_err(|e| refuse(format!("ring does not hold its settings' layout: {e}")))?;
+        let gets = MutexRegion::from_fd(gets.into_inner(), 0, MutexKind::ErrorCheck)
+            .map_err(|e| refuse(format!("consumers' state does not hold its layout: {e}")))?;
         let side = SideChannel::from_fds(send_end.into_inner(), recv_end.into_inner())
             .map_err(D::Error::custom)?;
         let large_items = match settings.handed_over {
@@ -96,14 +84,4 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
             large_items,
         )))
     }
-}
-
-/// The size of a received file; an error for anything that is not a regular file (a
-/// memory file is one).
-fn file_size(file: &OwnedFd) -> Result<u64, String> {
-    let stat = nix::sys::stat::fstat(file.as_fd()).map_err(|e| format!("fstat failed: {e}"))?;
-    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err("is not a memory file".to_string());
-    }
-    u64::try_from(stat.st_size).map_err(|_| "has a negative size".to_string())
 }
