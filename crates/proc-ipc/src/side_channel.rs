@@ -8,7 +8,7 @@
 //! delivered.
 //!
 //! Datagrams come out in the order they went in. A consumer that takes a hand-over frame
-//! looks at the id of the next datagram first ([`SideChannel::peek_id`]): an older id is an
+//! looks at the next datagram first ([`SideChannel::peek`]): an older id is an
 //! orphan (its producer died between sending it and publishing the frame) and is dropped;
 //! a newer id, or none, means this frame's datagram was taken by a consumer that died
 //! before it could advance the ring, and the message is gone with that consumer.
@@ -150,62 +150,32 @@ impl SideChannel {
         }
     }
 
-    /// The id of the next datagram, without taking it; `None` when there is none.
-    pub(crate) fn peek_id(&self) -> io::Result<Option<u64>> {
-        let mut id = [0u8; 8];
-        loop {
-            // No control buffer: peeking installs no descriptor.
-            match recv(
-                self.recv_end.as_raw_fd(),
-                &mut id,
-                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(8) => return Ok(Some(u64::from_le_bytes(id))),
-                // A datagram that is not an id: take it out of the way, report it as id 0,
-                // which no message has (ids start at 1), so that it is dropped as an orphan.
-                Ok(_) => return Ok(Some(0)),
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Takes the next datagram: its id (0 if malformed) and the descriptors it carried, the
-    /// memory file first, then those of the handles its item holds.
+    /// The next datagram, looked at and left in place (`MSG_PEEK`): its id (0 if
+    /// malformed: ids start at 1, so it reads as an orphan) and duplicates of its
+    /// descriptors, the memory file first, then those of the handles its item holds.
+    /// `None` when there is none.
     ///
-    /// The datagram is looked at first (`MSG_PEEK`), which opens duplicates of its
-    /// descriptors and leaves it queued; it is taken only when all of them could be opened.
-    /// A process at its limit of open files gets [`Taking::Exhausted`] and the datagram
-    /// stays, whole, for a later take here or in another process.
-    pub(crate) fn take(&self) -> io::Result<Taking> {
+    /// A process at its limit of open files gets those it could open, and
+    /// [`Peeked::cut_off`]: the datagram stays, whole, for a later look here or in another
+    /// process. Taking it is [`discard`](Self::discard): the duplicates are its descriptors.
+    pub(crate) fn peek(&self) -> io::Result<Option<Peeked>> {
         let mut id = [0u8; 8];
         let mut fds = Vec::new();
         let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
         let peeked = match recv_with_fds(self.recv_end.as_fd(), &mut id, &mut fds, flags) {
             Ok(peeked) => peeked,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Taking::Empty),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
         };
-        if peeked.fds_cut_off {
-            // The duplicates that could be opened close here; the datagram stays.
-            return Ok(Taking::Exhausted { opened: fds.len() });
-        }
-        // The duplicates are the message's descriptors: the datagram is taken without
-        // opening them again.
-        let taken_id = self.discard()?;
         let id = match (peeked.bytes, peeked.bytes_cut_off) {
             (8, false) => u64::from_le_bytes(id),
             _ => 0,
         };
-        if taken_id != Some(id) {
-            // Someone took the datagram between the two calls, without the consumers' lock.
-            return Ok(Taking::Taken {
-                id: 0,
-                fds: Vec::new(),
-            });
-        }
-        Ok(Taking::Taken { id, fds })
+        Ok(Some(Peeked {
+            id,
+            fds,
+            cut_off: peeked.fds_cut_off,
+        }))
     }
 
     /// Takes the next datagram without opening any of its descriptors (the kernel closes
@@ -229,12 +199,12 @@ impl SideChannel {
     }
 }
 
-/// What [`SideChannel::take`] found.
-pub(crate) enum Taking {
-    /// The datagram was taken: its id (0 if malformed) and its descriptors.
-    Taken { id: u64, fds: Vec<OwnedFd> },
-    /// This process could open only `opened` of its descriptors: it was left in place.
-    Exhausted { opened: usize },
-    /// There was no datagram.
-    Empty,
+/// A datagram looked at by [`SideChannel::peek`].
+pub(crate) struct Peeked {
+    /// Its id; 0 if it is not one.
+    pub(crate) id: u64,
+    /// Duplicates of its descriptors that this process could open.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// It carried more descriptors than this process could open.
+    pub(crate) cut_off: bool,
 }

@@ -10,76 +10,80 @@ use serde::de::DeserializeOwned;
 use super::handle::Queue;
 use crate::error::Error;
 use crate::frame::Handoff;
-use crate::side_channel::{Message, SideChannel, Taking};
+use crate::side_channel::{Message, SideChannel};
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// The bytes of the item a hand-over frame names, and the descriptors of the handles it
     /// holds (see [`HandedOver`]). Runs under the lock.
     pub(super) fn take_handoff(&self, record: &[u8]) -> HandedOver {
-        let shared = &*self.shared;
-        let taken = |result| HandedOver::Taken(result);
+        let side = &self.shared.side;
+        let failed = |error| HandedOver::Taken(Err(error));
         let Some(record) = Handoff::from_bytes(record) else {
-            return taken(Err(Error::CorruptQueue {
+            return failed(Error::CorruptQueue {
                 detail: "a hand-over frame does not hold a hand-over record".to_string(),
-            }));
+            });
         };
-        let side_failed = |e| taken(Err(Error::io("reading a queue's side channel", e)));
+        let side_failed = |e| failed(Error::io("reading a queue's side channel", e));
+        // With its memory file, the datagram carries the descriptors of the handles.
+        let carried = usize::try_from(record.handles)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         loop {
-            let id = match shared.side.peek_id() {
+            let peeked = match side.peek() {
                 Err(e) => return side_failed(e),
                 Ok(None) => return HandedOver::Gone,
-                Ok(Some(id)) if id > record.id => return HandedOver::Gone,
-                Ok(Some(id)) => id,
+                Ok(Some(peeked)) => peeked,
             };
-            if id < record.id {
-                // An orphan of a producer that died before publishing its frame: dropped
-                // without opening its descriptors.
-                if let Err(e) = shared.side.discard() {
-                    return side_failed(e);
-                }
-                continue;
+            if peeked.id > record.id {
+                return HandedOver::Gone;
             }
-            // With its memory file, the datagram carries the descriptors of the handles.
-            let carried = usize::try_from(record.handles)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1);
-            let mut fds = match shared.side.take() {
+            // An orphan of a producer that died before publishing its frame.
+            let orphan = peeked.id < record.id;
+            if !orphan && peeked.cut_off {
+                return HandedOver::Left(Error::DescriptorsExhausted {
+                    carried,
+                    received: peeked.fds.len(),
+                    item_kept: true,
+                });
+            }
+            // Taken: this process holds all of its descriptors (an orphan's close with
+            // `peeked`).
+            match side.discard() {
                 Err(e) => return side_failed(e),
-                Ok(Taking::Empty) => return HandedOver::Gone,
-                Ok(Taking::Exhausted { opened }) => {
-                    return HandedOver::Left(Error::DescriptorsExhausted {
-                        carried,
-                        received: opened,
-                        item_kept: true,
+                Ok(taken) if taken != Some(peeked.id) => {
+                    return failed(Error::CorruptQueue {
+                        detail: "the queue's side channel was read without its lock".to_string(),
                     });
                 }
-                Ok(Taking::Taken { id, fds }) if id == record.id => fds,
-                Ok(Taking::Taken { .. }) => {
-                    return taken(Err(Error::CorruptQueue {
-                        detail: "a hand-over message is not the one its frame names".to_string(),
-                    }));
-                }
-            };
-            if fds.len() != carried {
-                return taken(Err(Error::DescriptorMismatch {
-                    announced: carried,
-                    arrived: fds.len(),
-                }));
+                Ok(_) if orphan => continue,
+                Ok(_) => return HandedOver::Taken(self.handed_over(record, carried, peeked.fds)),
             }
-            let file = fds.remove(0);
-            let len = usize::try_from(record.len).unwrap_or(usize::MAX);
-            if len > shared.item_limit {
-                return taken(Err(Error::TooLarge {
-                    len,
-                    limit: shared.item_limit,
-                }));
-            }
-            return taken(
-                SideChannel::read_file(file, len)
-                    .map(|message| (message, fds))
-                    .map_err(|e| Error::io("reading a large item's memory file", e)),
-            );
         }
+    }
+
+    /// The bytes and the handles' descriptors of the item `record` names, from the
+    /// descriptors its datagram brought (`carried` of them, the memory file first).
+    fn handed_over(
+        &self,
+        record: Handoff,
+        carried: usize,
+        mut fds: Vec<OwnedFd>,
+    ) -> Result<(Message, Vec<OwnedFd>), Error> {
+        if fds.len() != carried {
+            return Err(Error::DescriptorMismatch {
+                announced: carried,
+                arrived: fds.len(),
+            });
+        }
+        let file = fds.remove(0);
+        let len = usize::try_from(record.len).unwrap_or(usize::MAX);
+        let limit = self.shared.item_limit;
+        if len > limit {
+            return Err(Error::TooLarge { len, limit });
+        }
+        let message = SideChannel::read_file(file, len)
+            .map_err(|e| Error::io("reading a large item's memory file", e))?;
+        Ok((message, fds))
     }
 }
 
@@ -104,6 +108,16 @@ mod tests {
     use crate::error::GetError;
     use crate::queue::LargeItems;
 
+    /// Takes the next datagram as a consumer does: its id and its descriptors.
+    fn take(side: &SideChannel) -> (u64, Vec<OwnedFd>) {
+        let peeked = side
+            .peek()
+            .unwrap()
+            .expect("a datagram in the side channel");
+        assert_eq!(side.discard().unwrap(), Some(peeked.id));
+        (peeked.id, peeked.fds)
+    }
+
     #[test]
     fn a_handoff_record_whose_file_was_taken_by_a_dead_consumer_is_skipped() {
         let q: Queue<Vec<u8>> = Queue::builder()
@@ -114,9 +128,7 @@ mod tests {
         q.put(vec![1; 5000]).unwrap(); // handed over
         q.put(vec![2; 10]).unwrap(); // inline
         // A consumer takes the first item's file and dies before moving the ring's head.
-        let Ok(Taking::Taken { id, fds }) = q.shared.side.take() else {
-            panic!("the first item's file is in the side channel");
-        };
+        let (id, fds) = take(&q.shared.side);
         assert_eq!((id, fds.len()), (1, 1));
         drop(fds);
         assert_eq!(q.get().unwrap(), vec![2; 10]);
@@ -131,9 +143,7 @@ mod tests {
             q.put((1, event.clone())).unwrap();
             // A holder of the queue swaps the item's datagram for one with another count of
             // descriptors: its memory file, and `extra` instead of the event's one.
-            let Ok(Taking::Taken { id, fds }) = q.shared.side.take() else {
-                panic!("the item's datagram is in the side channel");
-            };
+            let (id, fds) = take(&q.shared.side);
             let carried: Vec<OwnedFd> = (0..extra).map(|_| fds[1].try_clone().unwrap()).collect();
             q.shared.side.send(id, &fds[0], &carried).unwrap();
             q.put((2, event.clone())).unwrap();
