@@ -426,7 +426,12 @@ impl Connection {
             }
             let spare = payload.spare_capacity_mut();
             let room = spare.len().min(missing);
-            match self.read(&mut inbox.book, &mut spare[..room])? {
+            let spare = &mut spare[..room];
+            let socket = self.stream.as_fd();
+            let read = self.read(&mut inbox.book, |fds| {
+                fd_passing::recv_with_fds_into(socket, spare, fds, MsgFlags::empty())
+            })?;
+            match read {
                 0 => return Ok(()),
                 // SAFETY: the read initialised the first `n` (at most `room`) spare bytes.
                 n => unsafe { payload.set_len(payload.len() + n) },
@@ -438,11 +443,16 @@ impl Connection {
     /// Reads and drops the next `count` bytes (the rest of a message over the limit);
     /// returns how many there were before the peer closed.
     fn skip(&self, inbox: &mut Inbox, count: u64) -> Result<u64> {
-        let mut scratch = vec![std::mem::MaybeUninit::uninit(); INBOX];
+        let mut scratch = vec![0; INBOX];
         let mut skipped = 0;
         while skipped < count {
             let room = usize::try_from(count - skipped).map_or(INBOX, |left| left.min(INBOX));
-            match self.read(&mut inbox.book, &mut scratch[..room])? {
+            let scratch = &mut scratch[..room];
+            let socket = self.stream.as_fd();
+            let read = self.read(&mut inbox.book, |fds| {
+                fd_passing::recv_with_fds(socket, scratch, fds, MsgFlags::empty())
+            })?;
+            match read {
                 0 => break,
                 n => skipped += n as u64,
             }
@@ -458,23 +468,26 @@ impl Connection {
             bytes, end, book, ..
         } = inbox;
         let spare = &mut bytes[*end..];
-        // SAFETY: a `[u8]` is a valid `[MaybeUninit<u8>]` of the same length, and a read
-        // writes only initialised bytes into it.
-        let spare = unsafe { &mut *(spare as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
-        let n = self.read(book, spare)?;
+        let socket = self.stream.as_fd();
+        let n = self.read(book, |fds| {
+            fd_passing::recv_with_fds(socket, spare, fds, MsgFlags::empty())
+        })?;
         *end += n;
         Ok(n)
     }
 
-    /// One read from the socket into `buf` (at least one byte unless the peer closed: 0).
-    /// The stretch of the stream it covered is counted, and descriptors that came with it
-    /// are kept with that stretch (see [`Book::settle`]).
-    fn read(&self, book: &mut Book, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize> {
+    /// One read from the socket by `receive` (`fd_passing`'s receive into some buffer; at
+    /// least one byte unless the peer closed: 0). The stretch of the stream it covered is
+    /// counted, and descriptors that came with it are kept with that stretch (see
+    /// [`Book::settle`]).
+    fn read(
+        &self,
+        book: &mut Book,
+        receive: impl FnOnce(&mut Vec<OwnedFd>) -> io::Result<fd_passing::Received>,
+    ) -> Result<usize> {
         let mut fds = Vec::new();
-        // recv_with_fds tries again itself when interrupted.
-        let received =
-            fd_passing::recv_with_fds_into(self.stream.as_fd(), buf, &mut fds, MsgFlags::empty());
-        let received = match received {
+        // The receive tries again itself when interrupted.
+        let received = match receive(&mut fds) {
             Ok(received) => received,
             Err(e) => return read_count(Err(e)),
         };
@@ -511,22 +524,20 @@ struct Arrival {
 /// The descriptors that arrived within one frame (see [`Book::settle`]).
 #[derive(Default)]
 struct Came {
-    /// Those of a read that reached the frame's header: sent with it.
-    with_header: Option<Arrival>,
-    /// Some came attached to the frame's later bytes: not where a sender puts them.
+    /// Those of the read that reached the frame's header: sent with it.
+    with_header: Vec<OwnedFd>,
+    /// How many came attached to the frame's later bytes: not where a sender puts them.
     elsewhere: usize,
-    elsewhere_cut_off: bool,
+    /// Some that came within the frame could not be opened (`MSG_CTRUNC`).
+    cut_off: bool,
 }
 
 impl Came {
     /// The frame's descriptors if they are the `wanted` its header announced; otherwise the
     /// error for this frame (the descriptors are closed).
     fn for_message(self, wanted: usize) -> Result<Vec<OwnedFd>> {
-        let (fds, cut_off) = match self.with_header {
-            Some(arrival) => (arrival.fds, arrival.cut_off),
-            None => (Vec::new(), false),
-        };
-        if cut_off || self.elsewhere_cut_off {
+        let fds = self.with_header;
+        if self.cut_off {
             return Err(Error::DescriptorsExhausted {
                 carried: wanted,
                 received: fds.len(),
@@ -628,11 +639,12 @@ impl Book {
                 // Left by a frame that ended in error before it settled: closed here.
                 continue;
             }
-            if arrival.from <= start && came.with_header.is_none() {
-                came.with_header = Some(arrival);
+            came.cut_off |= arrival.cut_off;
+            // Reads do not overlap: one at most reached the header.
+            if arrival.from <= start {
+                came.with_header = arrival.fds;
             } else {
                 came.elsewhere += arrival.fds.len();
-                came.elsewhere_cut_off |= arrival.cut_off;
             }
         }
         came
