@@ -88,16 +88,10 @@ fn not_a_memory_file() -> OwnedFd {
 /// of the value channel among them.
 fn send_on_the_value_channel(record: &[u8], fds: &[OwnedFd]) {
     let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-    let numbers: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
     let mut sent = 0;
-    for number in numbers {
-        // SAFETY: borrowed for this iteration only; the descriptor (if still open: one of
-        // the listing's own is gone by now) is not closed meanwhile, this thread being the
-        // child's only one doing anything.
+    for number in multiproc_test_support::fds::open_fd_numbers() {
+        // SAFETY: borrowed for this iteration only; the descriptor is open and not closed
+        // meanwhile, this thread being the child's only one doing anything.
         let fd = unsafe { BorrowedFd::borrow_raw(number) };
         if getsockopt(&fd, sockopt::SockType) == Ok(SockType::SeqPacket)
             && proc_core::internal::fd_passing::send_with_fds(fd, record, &fds).is_ok()

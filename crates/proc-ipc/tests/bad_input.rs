@@ -12,36 +12,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
 use common::write_raw;
+use multiproc_test_support::rng::Rng;
 use proc_core::Process;
 use proc_core::codec::{self, ByteBuf};
 use proc_ipc::{Error, GetError, PutError, Queue, pipe};
-
-/// A small seeded generator (splitmix64), so that a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Random bytes, fewer than `max` of them.
-    fn bytes_below(&mut self, max: u64) -> Vec<u8> {
-        let len = self.below(max) as usize;
-        self.bytes(len)
-    }
-}
 
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = (payload.len() as u64).to_le_bytes().to_vec();
@@ -82,7 +56,7 @@ fn a_whole_frame_holding_a_truncated_encoding_is_a_codec_error_and_the_next_mess
 
 #[test]
 fn random_payloads_in_whole_frames_decode_or_fail_for_that_message_only() {
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::seeded(0x5eed_0001);
     let (a, b) = pipe().unwrap();
     for round in 0..2_000 {
         a.send_bytes(&rng.bytes_below(64)).unwrap();
@@ -99,7 +73,7 @@ fn random_payloads_in_whole_frames_decode_or_fail_for_that_message_only() {
 
 #[test]
 fn random_byte_streams_from_a_peer_that_then_closes_end_in_errors_never_a_panic_or_a_hang() {
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Rng::seeded(0x5eed_0002);
     for round in 0..500 {
         let (a, b) = pipe().unwrap();
         let b = b.with_limit(64);
@@ -172,7 +146,7 @@ impl Scribbler {
 }
 
 fn marker(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded(seed);
     rng.bytes(16)
 }
 
@@ -242,7 +216,7 @@ fn a_ring_payload_whose_encoding_announces_more_than_it_holds_is_a_codec_error_f
 
 #[test]
 fn random_bytes_over_ring_frames_give_items_or_errors_never_a_panic_and_the_queue_goes_on() {
-    let mut rng = Rng(0x5eed_0003);
+    let mut rng = Rng::seeded(0x5eed_0003);
     for round in 0..300u64 {
         let (q, mut ring) = queue_with_one_item(1_000 + round);
         for i in 0..rng.below(4) {
@@ -273,7 +247,7 @@ fn random_bytes_over_ring_frames_give_items_or_errors_never_a_panic_and_the_queu
 
 #[test]
 fn the_ring_decoder_takes_random_rings_and_positions_without_panicking() {
-    let mut rng = Rng(0x5eed_0004);
+    let mut rng = Rng::seeded(0x5eed_0004);
     for round in 0..20_000 {
         let ring = rng.bytes_below(200);
         let (head, tail) = if rng.below(2) == 0 {

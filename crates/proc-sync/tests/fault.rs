@@ -83,7 +83,7 @@ fn kill_holders(
     victim: impl Fn(bool, Marks) -> proc_core::Process,
     mut take_over: impl FnMut(usize) -> bool,
 ) {
-    let mut rng = Rng::new();
+    let mut rng = common::rng();
     let words = Words::new(2);
     for kill_number in 0..KILLS {
         let stays = kill_number % 2 == 0;
@@ -299,7 +299,7 @@ fn acquire_then_say(semaphore: Semaphore, got_it: Event) {
 
 #[test]
 fn a_semaphore_waiter_sigkilled_at_any_moment_never_strands_the_other_waiter() {
-    let mut rng = Rng::new();
+    let mut rng = common::rng();
     for kill_number in 0..KILLS {
         let semaphore = Semaphore::new(0).unwrap();
         let got_it = Event::new().unwrap();
@@ -356,7 +356,7 @@ fn wait_for_the_partner(barrier: Barrier) {
 
 #[test]
 fn a_barrier_party_sigkilled_at_any_moment_leaves_the_barrier_usable() {
-    let mut rng = Rng::new();
+    let mut rng = common::rng();
     let barrier = Barrier::new(2).unwrap();
     let words = Words::new(2);
     let (mut counted, mut broken, mut not_arrived) = (0, 0, 0);

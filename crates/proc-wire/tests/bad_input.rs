@@ -2,20 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use multiproc_test_support::rng::Rng;
 use proc_wire::CodecError;
-
-/// splitmix64, seeded, so that a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 type Nested = (
     u8,
@@ -27,7 +15,7 @@ type Nested = (
 
 #[test]
 fn random_bytes_decode_as_a_value_or_an_error_never_a_panic() {
-    let mut rng = Rng(0x5eed_c0de);
+    let mut rng = Rng::seeded(0x5eed_c0de);
     for round in 0..50_000 {
         let len = (rng.next() % 48) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

@@ -20,10 +20,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Modules, top to bottom: [`probe`] (a forked child with a time limit) uses [`procs`];
-//! [`fds`], [`maps`] and [`procs`] use nothing of this crate.
+//! Modules, none of which uses another: [`fds`] (descriptors: counting them, running a
+//! test alone while it counts, a process at its limit), [`maps`] (mappings of memory
+//! files), [`procs`] (children, fork servers, zombies), [`rng`] (a seeded generator).
 
 pub mod fds;
 pub mod maps;
-pub mod probe;
 pub mod procs;
+pub mod rng;

@@ -130,56 +130,10 @@ impl<'de> Deserialize<'de> for Words {
     }
 }
 
-/// splitmix64: a small, seeded generator for random kill moments. The seed comes from
-/// `PROC_SYNC_SEED` if set, else from the clock; it is printed if the test fails.
-pub(crate) struct Rng {
-    state: u64,
-    seed: u64,
-}
+pub(crate) use multiproc_test_support::rng::Rng;
 
-impl Rng {
-    pub(crate) fn new() -> Rng {
-        let seed = std::env::var("PROC_SYNC_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-                    ^ u64::from(std::process::id())
-            });
-        Rng { state: seed, seed }
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Spins for a random number of iterations below `n`: a random moment, not a sleep.
-    pub(crate) fn spin(&mut self, n: u64) {
-        for _ in 0..self.below(n) {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-impl Drop for Rng {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "random kill moments came from seed {0}; rerun with PROC_SYNC_SEED={0}",
-                self.seed
-            );
-        }
-    }
+/// The generator of random kill moments: seeded from `PROC_SYNC_SEED` if set, else from
+/// the clock; the seed is printed if the test fails.
+pub(crate) fn rng() -> Rng {
+    Rng::from_env("PROC_SYNC_SEED")
 }
