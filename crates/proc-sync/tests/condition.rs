@@ -292,7 +292,7 @@ fn stays_at(condition: &Books, returned: u32) {
 /// their places behind: later notifications still go to live waiters, one each.
 #[test]
 fn waiters_killed_at_random_moments_neither_swallow_notifications_nor_double_them() {
-    let mut rng = common::Rng::new();
+    let mut rng = common::rng();
     let condition: Books = Condition::with_value([0; 5]).unwrap();
     for round in 0..8 {
         let victims: Vec<_> = (0..3)
@@ -326,7 +326,8 @@ fn waiters_killed_at_random_moments_neither_swallow_notifications_nor_double_the
     }
 }
 
-/// Waits with a timeout that runs out, once, keeping the books.
+/// Waits with a timeout that runs out, once, keeping the books; then stays alive (so that
+/// nothing it left in the condition is freed by its death) until told to stop.
 fn time_out_once(condition: Books) {
     let mut guard = condition.lock();
     guard[WAITING] += 1;
@@ -334,21 +335,30 @@ fn time_out_once(condition: Books) {
     assert!(result.timed_out());
     guard[WAITING] -= 1;
     guard[RETURNED] += 1;
+    while guard[STOP] == 0 {
+        drop(guard);
+        std::thread::yield_now();
+        guard = condition.lock();
+    }
 }
 
+/// The impatient waiter comes first and times out, and lives on; the patient one comes after
+/// it. Were the timed-out wait still counted as waiting, the one notification would go to
+/// it, the longest waiting, and the patient waiter would never return.
 #[test]
 fn a_timed_wait_that_runs_out_spends_no_notification() {
     let condition: Books = Condition::with_value([0; 5]).unwrap();
-    let waiter = start(wait_once_and_count, (condition.clone(),));
-    until(&condition, "did the waiter come", |books| {
-        books[WAITING] == 1
-    });
     let impatient = start(time_out_once, (condition.clone(),));
-    until(&condition, "did the impatient one time out", |books| {
-        books[RETURNED] == 1
+    until(&condition, "did the impatient one come", |books| {
+        books[WAITING] + books[RETURNED] == 1
     });
-    assert_eq!(join(&impatient), 0);
-    // One notification, for the one still waiting.
+    let waiter = start(wait_once_and_count, (condition.clone(),));
+    until(
+        &condition,
+        "did the impatient one time out and the waiter come",
+        |books| books[RETURNED] == 1 && books[WAITING] == 1,
+    );
+    // One notification, for the one still waiting (the impatient one lives on).
     let mut guard = condition.lock();
     guard[NOTIFIED] += 1;
     condition.notify_one();
@@ -357,4 +367,6 @@ fn a_timed_wait_that_runs_out_spends_no_notification() {
         books[RETURNED] == 2
     });
     assert_eq!(join(&waiter), 0);
+    condition.lock()[STOP] = 1;
+    assert_eq!(join(&impatient), 0);
 }
