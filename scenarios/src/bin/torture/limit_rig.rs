@@ -57,7 +57,7 @@
 //! - the consumers were refused for want of descriptors at least once: the limit was
 //!   reached, and the table's figures are about items that went through it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -67,7 +67,7 @@ use multiproc::proc_sync::internal::{AtomicBlock, SharedAtomics};
 use multiproc::{Array, Connection, Event, GetError, Process, Queue, Value, pipe_oneway};
 
 use crate::fleet::QueueWorkers;
-use crate::queue_rig::{Books, Channel, check_drained, put_one};
+use crate::queue_rig::{Books, Channel, Deliveries, check_drained, put_one};
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::shared::Board;
@@ -582,7 +582,7 @@ impl<C: Channel<Parcel>> QueueWorkers for LimitRig<C> {
                 }
             };
             Board::bump(&limits.at_limit);
-            let mut last_of_producer: HashMap<u32, u64> = HashMap::new();
+            let mut deliveries = Deliveries::new(me, &tally, sabotage, counters);
             let mut done = 0u64;
             let mut refusals_in_a_row = 0u64;
             let mut kept_one = false;
@@ -674,14 +674,6 @@ impl<C: Channel<Parcel>> QueueWorkers for LimitRig<C> {
                     Board::bump(&counters.damaged);
                     eprintln!("torture: consumer {me}: item {index} is damaged: it {what}");
                 }
-                if let Some(last) = last_of_producer.insert(producer, index)
-                    && last >= index
-                {
-                    Board::bump(&counters.out_of_order);
-                    eprintln!(
-                        "torture: consumer {me}: producer {producer}'s item {index} came after {last}"
-                    );
-                }
                 // The proof first, then the tally: a delivered item was touched.
                 {
                     let mut sheet = parcel.3.lock();
@@ -697,24 +689,7 @@ impl<C: Channel<Parcel>> QueueWorkers for LimitRig<C> {
                         }
                     }
                 }
-                let lose = sabotage == Sabotage::Lose && index % 4 == 0;
-                if !lose {
-                    match tally.mark(index) {
-                        Some(false) => {}
-                        Some(true) => {
-                            Board::bump(&counters.duplicates);
-                            eprintln!("torture: consumer {me}: item {index} delivered twice");
-                        }
-                        None => {
-                            Board::bump(&counters.damaged);
-                            eprintln!("torture: consumer {me}: item index {index} cannot be");
-                        }
-                    }
-                }
-                if let Err(e) = channel.task_done() {
-                    Board::bump(&counters.errors);
-                    eprintln!("torture: consumer {me}: task_done failed: {e}");
-                }
+                deliveries.record(producer, index, &channel);
                 drop(parcel);
                 done += 1;
                 slot.done.store(done, Ordering::Release);

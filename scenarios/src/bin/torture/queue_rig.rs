@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use crate::fleet::QueueWorkers;
 use crate::report::Report;
 use crate::rng::Rng;
-use crate::shared::{Board, MAX_INCARNATIONS, Slots, TALLY_ITEMS, Tally};
+use crate::shared::{Board, Counters, MAX_INCARNATIONS, Slots, TALLY_ITEMS, Tally};
 use crate::signals;
 use crate::{Sabotage, spawn_worker};
 
@@ -515,7 +515,7 @@ impl<C: Channel<Item>> QueueWorkers for QueueRig<C> {
             slot.running.store(1, Ordering::Release);
             let counters = board.get();
             let mut rng = Rng::new(seed);
-            let mut last_of_producer: HashMap<u32, u64> = HashMap::new();
+            let mut deliveries = Deliveries::new(me, &tally, sabotage, counters);
             let mut done = 0u64;
             loop {
                 if signals::stop_requested() {
@@ -556,32 +556,7 @@ impl<C: Channel<Item>> QueueWorkers for QueueRig<C> {
                     Board::bump(&counters.damaged);
                     eprintln!("torture: consumer {me}: item {index} is damaged");
                 }
-                if let Some(last) = last_of_producer.insert(producer, index)
-                    && last >= index
-                {
-                    Board::bump(&counters.out_of_order);
-                    eprintln!(
-                        "torture: consumer {me}: producer {producer}'s item {index} came after {last}"
-                    );
-                }
-                let lose = sabotage == Sabotage::Lose && index % 4 == 0;
-                if !lose {
-                    match tally.mark(index) {
-                        Some(false) => {}
-                        Some(true) => {
-                            Board::bump(&counters.duplicates);
-                            eprintln!("torture: consumer {me}: item {index} delivered twice");
-                        }
-                        None => {
-                            Board::bump(&counters.damaged);
-                            eprintln!("torture: consumer {me}: item index {index} cannot be");
-                        }
-                    }
-                }
-                if let Err(e) = channel.task_done() {
-                    Board::bump(&counters.errors);
-                    eprintln!("torture: consumer {me}: task_done failed: {e}");
-                }
+                deliveries.record(producer, index, &channel);
                 done += 1;
                 slot.done.store(done, Ordering::Release);
                 Board::bump(&counters.ops);
@@ -606,6 +581,61 @@ impl<C: Channel<Item>> QueueWorkers for QueueRig<C> {
     fn finish(&self, report: &mut Report) {
         check_drained(&self.channel, report);
         self.books.finish(report);
+    }
+}
+
+/// What a consumer keeps to record the items it gets, the same way in every queue rig.
+pub struct Deliveries<'a> {
+    me: u32,
+    tally: &'a Tally,
+    sabotage: Sabotage,
+    counters: &'a Counters,
+    /// The last item index each producer's items came with.
+    last_of_producer: HashMap<u32, u64>,
+}
+
+impl<'a> Deliveries<'a> {
+    pub fn new(me: u32, tally: &'a Tally, sabotage: Sabotage, counters: &'a Counters) -> Self {
+        Deliveries {
+            me,
+            tally,
+            sabotage,
+            counters,
+            last_of_producer: HashMap::new(),
+        }
+    }
+
+    /// Records item `index` of `producer`, once its contents were checked: that it came
+    /// after that producer's earlier items, its mark in the tally (a second mark is a
+    /// duplicate; the `lose` sabotage skips every fourth), and the queue's `task_done`.
+    pub fn record<I>(&mut self, producer: u32, index: u64, channel: &impl Channel<I>) {
+        let (me, counters) = (self.me, self.counters);
+        if let Some(last) = self.last_of_producer.insert(producer, index)
+            && last >= index
+        {
+            Board::bump(&counters.out_of_order);
+            eprintln!(
+                "torture: consumer {me}: producer {producer}'s item {index} came after {last}"
+            );
+        }
+        let lose = self.sabotage == Sabotage::Lose && index.is_multiple_of(4);
+        if !lose {
+            match self.tally.mark(index) {
+                Some(false) => {}
+                Some(true) => {
+                    Board::bump(&counters.duplicates);
+                    eprintln!("torture: consumer {me}: item {index} delivered twice");
+                }
+                None => {
+                    Board::bump(&counters.damaged);
+                    eprintln!("torture: consumer {me}: item index {index} cannot be");
+                }
+            }
+        }
+        if let Err(e) = channel.task_done() {
+            Board::bump(&counters.errors);
+            eprintln!("torture: consumer {me}: task_done failed: {e}");
+        }
     }
 }
 
