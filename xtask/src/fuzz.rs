@@ -113,18 +113,15 @@ fn fuzz_one(
 ) -> Result<(), String> {
     println!("\n==> fuzz {name} for {seconds} s");
     let started = Instant::now();
-    let mut prefix = artifacts.as_os_str().to_owned();
-    prefix.push("/");
+    let mut artifact_prefix = std::ffi::OsString::from("-artifact_prefix=");
+    artifact_prefix.push(artifacts);
+    artifact_prefix.push("/");
     let output = Command::new(binary)
         .arg(format!("-max_total_time={seconds}"))
         .arg("-timeout=10")
         .arg("-rss_limit_mb=2048")
         .arg("-print_final_stats=1")
-        .arg({
-            let mut flag = std::ffi::OsString::from("-artifact_prefix=");
-            flag.push(&prefix);
-            flag
-        })
+        .arg(artifact_prefix)
         .arg(corpus)
         .current_dir(workspace_root())
         .stdin(Stdio::null())
@@ -144,9 +141,8 @@ fn fuzz_one(
     }
     let runs = said
         .lines()
-        .find(|line| line.starts_with("stat::number_of_executed_units:"))
-        .and_then(|line| line.split(':').nth(3).or(line.rsplit(':').next()))
-        .map_or("?".to_string(), |n| n.trim().to_string());
+        .find_map(|line| line.strip_prefix("stat::number_of_executed_units:"))
+        .map_or("?", str::trim);
     let corpus_size = std::fs::read_dir(corpus).map_or(0, Iterator::count);
     println!(
         "==> fuzz {name}: ok, {runs} inputs in {:.0} s, nothing failed; corpus {corpus_size} inputs",
