@@ -245,9 +245,18 @@ fn a_queue_handle_with_settings_no_builder_makes_is_refused() {
         ((4096, 0, 0, false), "item limit must be at least 1 byte"),
         // The ring's file holds 4096 bytes of ring: a receiver that took 1024 or 8192
         // would read other places than its senders.
-        ((1024, 0, 1 << 20, false), "does not hold its settings' layout"),
-        ((8192, 0, 1 << 20, false), "does not hold its settings' layout"),
-        ((u64::MAX, 0, 1 << 20, false), "does not hold its settings' layout"),
+        (
+            (1024, 0, 1 << 20, false),
+            "does not hold its settings' layout",
+        ),
+        (
+            (8192, 0, 1 << 20, false),
+            "does not hold its settings' layout",
+        ),
+        (
+            (u64::MAX, 0, 1 << 20, false),
+            "does not hold its settings' layout",
+        ),
     ] {
         let got = forged_queue(queue_fds(4096), settings);
         assert!(got.contains(why), "{settings:?}: {got}");

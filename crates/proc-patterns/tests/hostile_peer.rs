@@ -49,7 +49,10 @@ fn a_joinable_queue_whose_count_is_not_a_count_s_file_is_refused() {
     let queue: Queue<u32> = Queue::new(0).unwrap();
     let ring = handle_wire::encode(&queue).unwrap().fds.remove(0);
     let err = with_count(ring).err().unwrap();
-    assert!(err.to_string().contains("where exactly 12 are needed"), "{err}");
+    assert!(
+        err.to_string().contains("where exactly 12 are needed"),
+        "{err}"
+    );
     // A pipe.
     let (read, _write) = std::io::pipe().unwrap();
     assert!(with_count(OwnedFd::from(read)).is_err());
