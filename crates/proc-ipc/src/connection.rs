@@ -1,6 +1,8 @@
 //! [`Connection`], [`pipe`] and [`pipe_oneway`]: Python's `multiprocessing.Pipe`.
 //!
-//! A connection is one end of a Unix stream socket pair. Each message is one frame: an
+//! A connection is one end of a Unix stream socket pair (or, from a
+//! [`Listener`](crate::Listener) or [`Client`](crate::Client), of a Unix or TCP socket
+//! speaking Python's protocol, see the `framing` module). Each message is one frame: an
 //! 8-byte little-endian header, then the payload (for [`Connection::send`], the codec's
 //! encoding of the value). The header's low 48 bits are the payload's length, its high 16
 //! bits the number of file descriptors that travel with the message (`SCM_RIGHTS`, attached
@@ -10,10 +12,9 @@
 //! arrived (at most 1 MiB, or as much again as has arrived, ahead of it), so a peer that
 //! announces a huge message cannot make it allocate memory for bytes it never sends.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -21,32 +22,22 @@ use nix::sys::socket::{
     AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, SockaddrLike, SockaddrStorage,
     getsockname, getsockopt, send, shutdown, socketpair, sockopt,
 };
-use std::collections::VecDeque;
-
 use proc_core::internal::fd_passing;
 use proc_core::internal::handle_wire::{self, FdRef, ReceivedFd};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::closing;
 use crate::error::{Error, Result};
+use crate::framing::{Framing, MAX_HEADER, Parsed};
+use crate::inbox::{Arrival, Book, INBOX, Inbox, READ_AHEAD};
 
 /// The largest message a connection sends or receives unless told otherwise: 64 MiB of
 /// data and 64 KiB more for the encoding's own bytes, so that a `Vec<u8>` of 64 MiB fits.
 /// A receiver's buffer grows in step with the bytes that arrive, so the limit costs nothing
 /// by itself.
 pub const DEFAULT_MESSAGE_LIMIT: usize = (64 << 20) + (64 << 10);
-
-/// Bytes of a frame's header: the payload length and descriptor count, little-endian.
-const HEADER: usize = 8;
-
-/// The header's bits that hold the payload length; the bits above hold the descriptor count.
-const LENGTH_BITS: u32 = 48;
-
-/// The header of a message of `len` bytes carrying `fds` descriptors.
-fn header(len: usize, fds: usize) -> [u8; HEADER] {
-    ((len as u64) | ((fds as u64) << LENGTH_BITS)).to_le_bytes()
-}
 
 /// Payloads up to this size are copied behind their header and sent with one call; larger
 /// ones are sent in place, after the header.
@@ -119,22 +110,87 @@ fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
 /// and `send` returns one at once. Mind that a forked child holds copies of its parent's
 /// ends (see the crate docs): the peer is gone only when every copy is closed.
 pub struct Connection {
-    stream: UnixStream,
+    /// The socket: a Unix stream socket, or a TCP one with Python framing.
+    stream: OwnedFd,
     /// Also what makes a connection `!Sync`: one thread reads at a time.
     inbox: RefCell<Inbox>,
     readable: bool,
     writable: bool,
     limit: usize,
+    framing: Framing,
+    closed: Cell<bool>,
+}
+
+/// A frame whose header has been read: where it starts in the stream, its header's size,
+/// its payload's length and the descriptors it announces.
+#[derive(Clone, Copy)]
+struct Frame {
+    start: u64,
+    header: usize,
+    len: usize,
+    wanted: usize,
 }
 
 impl Connection {
     fn new(fd: OwnedFd, readable: bool, writable: bool) -> Self {
         Connection {
-            stream: UnixStream::from(fd),
+            stream: fd,
             inbox: RefCell::new(Inbox::new()),
             readable,
             writable,
             limit: DEFAULT_MESSAGE_LIMIT,
+            framing: Framing::Native,
+            closed: Cell::new(false),
+        }
+    }
+
+    /// A duplex connection over `socket` (a connected Unix or TCP stream socket) that
+    /// speaks Python's `multiprocessing.connection` framing.
+    pub(crate) fn python(socket: OwnedFd) -> Self {
+        Connection {
+            framing: Framing::Python,
+            ..Connection::new(socket, true, true)
+        }
+    }
+
+    /// Closes this end, as Python's `Connection.close`: the socket is released at once
+    /// (the peer sees end of file once no other process holds a copy of this end), and
+    /// every later use of this end is an [`Error::Closed`]. Closing again does nothing.
+    /// Bytes received and not yet handed out are dropped.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.close();
+    /// assert!(a.closed());
+    /// assert!(matches!(a.send_bytes(b"x"), Err(proc_ipc::Error::Closed { .. })));
+    /// assert!(b.recv_bytes().unwrap_err().is_eof(), "the peer sees end of file");
+    /// a.close(); // again: nothing happens
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    ///
+    /// Until the connection is dropped, [`as_fd`](AsFd::as_fd) gives a descriptor that
+    /// refers to `/dev/null`, not to the socket. Should this process have no descriptor
+    /// left to make that switch (`RLIMIT_NOFILE`), the socket is released only when the
+    /// connection is dropped; the connection is closed all the same.
+    pub fn close(&self) {
+        if let Ok(mut inbox) = self.inbox.try_borrow_mut() {
+            self.shut(&mut inbox);
+        } else {
+            self.closed.set(true);
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called (or the peer broke the protocol, see
+    /// [`Error::Protocol`]).
+    pub fn closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    fn shut(&self, inbox: &mut Inbox) {
+        if !self.closed.replace(true) {
+            *inbox = Inbox::new();
+            // On failure the socket goes when the connection is dropped (see `close`).
+            let _ = closing::release(self.stream.as_fd());
         }
     }
 
@@ -185,16 +241,22 @@ impl Connection {
     /// descriptors with it: the receiver's copy refers to the same objects.
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.check_direction(self.writable, "send", "read")?;
-        let mut frame = vec![0u8; HEADER];
+        let mut frame = vec![0u8; MAX_HEADER];
         let fds = handle_wire::encode_into(value, &mut frame)?;
-        let len = frame.len() - HEADER;
+        if !fds.is_empty() && !self.framing.carries_fds() {
+            return Err(Error::HandlesNotCarried { count: fds.len() });
+        }
+        let len = frame.len() - MAX_HEADER;
         self.check_limit(len)?;
-        frame[..HEADER].copy_from_slice(&header(len, fds.len()));
+        let mut head = [0; MAX_HEADER];
+        let size = self.framing.encode(len, fds.len(), &mut head);
+        frame[..MAX_HEADER].copy_from_slice(&head);
+        let frame = &frame[MAX_HEADER - size..];
         if fds.is_empty() {
-            return self.write_all(&frame);
+            return self.write_all(frame);
         }
         let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-        fd_passing::send_with_fds(self.stream.as_fd(), &frame, &fds).map_err(|e| {
+        fd_passing::send_with_fds(self.stream.as_fd(), frame, &fds).map_err(|e| {
             match e.raw_os_error() {
                 Some(libc::EPIPE | libc::ECONNRESET) => Error::Eof,
                 _ => Error::io("sendmsg", e),
@@ -215,7 +277,7 @@ impl Connection {
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        let (bytes, fds) = self.recv_message()?;
+        let (bytes, fds) = self.recv_message(self.limit)?;
         Ok(handle_wire::decode(&bytes, self.limit, fds)?)
     }
 
@@ -230,16 +292,44 @@ impl Connection {
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         self.check_direction(self.writable, "send", "read")?;
         self.check_limit(bytes.len())?;
-        let header = header(bytes.len(), 0);
+        let mut head = [0; MAX_HEADER];
+        let size = self.framing.encode(bytes.len(), 0, &mut head);
+        let header = &head[MAX_HEADER - size..];
         if bytes.len() < COPY_BELOW {
-            let mut frame = Vec::with_capacity(HEADER + bytes.len());
-            frame.extend_from_slice(&header);
+            let mut frame = Vec::with_capacity(size + bytes.len());
+            frame.extend_from_slice(header);
             frame.extend_from_slice(bytes);
             self.write_all(&frame)
         } else {
-            self.write_all(&header)?;
+            self.write_all(header)?;
             self.write_all(bytes)
         }
+    }
+
+    /// Sends `size` bytes of `buf` from `offset` on as one message, as Python's
+    /// `send_bytes(buf, offset, size)`. A range that does not lie within `buf` is an
+    /// [`Error::OutOfRange`], and nothing is sent.
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.send_bytes_range(b"hello world", 6, 5)?;
+    /// assert_eq!(b.recv_bytes()?, b"world");
+    /// assert!(matches!(
+    ///     a.send_bytes_range(b"hello", 3, 3),
+    ///     Err(proc_ipc::Error::OutOfRange { offset: 3, size: 3, len: 5 })
+    /// ));
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn send_bytes_range(&self, buf: &[u8], offset: usize, size: usize) -> Result<()> {
+        let range = offset
+            .checked_add(size)
+            .and_then(|end| buf.get(offset..end))
+            .ok_or(Error::OutOfRange {
+                offset,
+                size,
+                len: buf.len(),
+            })?;
+        self.send_bytes(range)
     }
 
     /// Receives one message as bytes. Blocks until it arrives. A message over this end's
@@ -247,7 +337,64 @@ impl Connection {
     /// message can then be received. Descriptors that came with the message (it was sent
     /// with [`send`](Self::send) and held handles) are closed.
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        self.recv_message().map(|(bytes, _fds)| bytes)
+        self.recv_message(self.limit).map(|(bytes, _fds)| bytes)
+    }
+
+    /// Receives one message as bytes, as [`recv_bytes`](Self::recv_bytes), refusing one
+    /// longer than `maxlength` (Python's `recv_bytes(maxlength)`): such a message is read
+    /// past without being stored and reported as [`Error::TooLarge`], and the connection
+    /// stays usable, receiving the next message (where Python closes the connection).
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// a.send_bytes(b"too long")?;
+    /// a.send_bytes(b"fits")?;
+    /// assert!(matches!(b.recv_bytes_max(4), Err(proc_ipc::Error::TooLarge { len: 8, limit: 4 })));
+    /// assert_eq!(b.recv_bytes_max(4)?, b"fits");
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn recv_bytes_max(&self, maxlength: usize) -> Result<Vec<u8>> {
+        self.recv_message(maxlength.min(self.limit))
+            .map(|(bytes, _fds)| bytes)
+    }
+
+    /// Receives one message into `buf` from `offset` on, in place, and returns its length
+    /// (Python's `recv_bytes_into(buf, offset)`). A message longer than the room after
+    /// `offset` is an [`Error::BufferTooShort`] that holds the whole message (`buf` is left
+    /// as it was) and the connection goes on with the next. An `offset` past the end of
+    /// `buf` is an [`Error::OutOfRange`] and receives nothing. Otherwise as
+    /// [`recv_bytes`](Self::recv_bytes).
+    ///
+    /// ```
+    /// let (a, b) = proc_ipc::pipe()?;
+    /// let mut buf = [0u8; 8];
+    /// a.send_bytes(b"abc")?;
+    /// assert_eq!(b.recv_bytes_into_slice(&mut buf, 2)?, 3);
+    /// assert_eq!(&buf, b"\0\0abc\0\0\0");
+    /// a.send_bytes(b"far too long")?;
+    /// match b.recv_bytes_into_slice(&mut buf, 0) {
+    ///     Err(proc_ipc::Error::BufferTooShort { message }) => assert_eq!(message, b"far too long"),
+    ///     other => panic!("expected BufferTooShort, got {other:?}"),
+    /// }
+    /// # Ok::<(), proc_ipc::Error>(())
+    /// ```
+    pub fn recv_bytes_into_slice(&self, buf: &mut [u8], offset: usize) -> Result<usize> {
+        let len = buf.len();
+        let room = buf.get_mut(offset..).ok_or(Error::OutOfRange {
+            offset,
+            size: 0,
+            len,
+        })?;
+        self.check_direction(self.readable, "recv", "write")?;
+        let mut inbox = self.inbox.borrow_mut();
+        let frame = self.next_frame(&mut inbox, self.limit)?;
+        if frame.len > room.len() {
+            let mut message = Vec::new();
+            self.finish_into_vec(&mut inbox, frame, &mut message)?;
+            return Err(Error::BufferTooShort { message });
+        }
+        self.finish_into_slice(&mut inbox, frame, &mut room[..frame.len])?;
+        Ok(frame.len)
     }
 
     /// Receives one message as bytes into `buf`, which it replaces: `buf` keeps its
@@ -266,85 +413,148 @@ impl Connection {
     /// ```
     pub fn recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
         buf.clear();
-        let received = self.recv_message_into(buf).map(drop);
+        let received = self.recv_message_into(buf, self.limit).map(drop);
         if received.is_err() {
             buf.clear();
         }
         received.map(|()| buf.len())
     }
 
-    /// Receives one message: its bytes and the descriptors that came with it.
-    fn recv_message(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    /// Receives one message of at most `max` bytes: its bytes and the descriptors that
+    /// came with it.
+    fn recv_message(&self, max: usize) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
         let mut payload = Vec::new();
-        let fds = self.recv_message_into(&mut payload)?;
+        let fds = self.recv_message_into(&mut payload, max)?;
         Ok((payload, fds))
     }
 
-    /// Receives one message: its bytes appended to `payload` (empty on entry), and the
-    /// descriptors that came with it.
+    /// Receives one message of at most `max` bytes: its bytes appended to `payload` (empty
+    /// on entry), and the descriptors that came with it.
     ///
     /// Whatever goes wrong with one message (over the limit, descriptors that do not match
     /// what its header announces, or that this process could not take), all of its bytes
     /// are read, so that the next message is received intact and in order.
-    fn recv_message_into(&self, payload: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
+    fn recv_message_into(&self, payload: &mut Vec<u8>, max: usize) -> Result<Vec<OwnedFd>> {
         self.check_direction(self.readable, "recv", "write")?;
         let mut inbox = self.inbox.borrow_mut();
+        let frame = self.next_frame(&mut inbox, max)?;
+        self.finish_into_vec(&mut inbox, frame, payload)
+    }
+
+    /// Reads the next frame's header. A frame over `max` bytes is read past (its
+    /// descriptors closed) and reported as [`Error::TooLarge`].
+    fn next_frame(&self, inbox: &mut Inbox, max: usize) -> Result<Frame> {
         // One read usually brings the header and the whole of a small message.
-        while inbox.len() < HEADER {
-            if self.fill(&mut inbox)? == 0 {
-                return match inbox.len() {
-                    0 => Err(Error::Eof),
-                    got => {
-                        inbox.take(got); // the part of a header that arrived is discarded
-                        let end = inbox.book.received;
-                        drop(inbox.book.settle(end - got as u64, end));
-                        Err(Error::EofInMessage {
-                            received: got,
-                            expected: HEADER,
-                        })
+        let header = loop {
+            match self.framing.parse(inbox.peek()) {
+                Parsed::Header(header) => break header,
+                Parsed::Invalid(detail) => {
+                    // What follows cannot be read in step: nothing more is read from it.
+                    self.shut(inbox);
+                    return Err(Error::Protocol { detail });
+                }
+                Parsed::Need(expected) => {
+                    if self.fill(inbox)? == 0 {
+                        return Err(match inbox.len() {
+                            0 => Error::Eof,
+                            got => {
+                                inbox.take(got); // the part of a header that arrived is discarded
+                                let end = inbox.book.received;
+                                drop(inbox.book.settle(end - got as u64, end));
+                                Error::EofInMessage {
+                                    received: got,
+                                    expected,
+                                }
+                            }
+                        });
                     }
-                };
+                }
             }
-        }
+        };
         let start = inbox.position();
-        let mut header = [0u8; HEADER];
-        header.copy_from_slice(inbox.take(HEADER));
-        let header = u64::from_le_bytes(header);
-        let announced = header & ((1 << LENGTH_BITS) - 1);
-        let wanted = (header >> LENGTH_BITS) as usize;
-        let len = usize::try_from(announced).unwrap_or(usize::MAX);
-        let expected = len.saturating_add(HEADER);
-        let buffered = inbox.len().min(len);
-        if len > self.limit {
+        inbox.take(header.size);
+        let len = usize::try_from(header.len).unwrap_or(usize::MAX);
+        if len > max {
+            let buffered = inbox.len().min(len);
             inbox.take(buffered);
-            let skipped = buffered as u64 + self.skip(&mut inbox, announced - buffered as u64)?;
+            let skipped = buffered as u64 + self.skip(inbox, header.len - buffered as u64)?;
             // Descriptors that came with it are closed with it.
-            drop(inbox.book.settle(start, start + HEADER as u64 + skipped));
-            if skipped < announced {
+            drop(
+                inbox
+                    .book
+                    .settle(start, start + header.size as u64 + skipped),
+            );
+            if skipped < header.len {
                 return Err(Error::EofInMessage {
-                    received: HEADER.saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX)),
-                    expected,
+                    received: header
+                        .size
+                        .saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX)),
+                    expected: len.saturating_add(header.size),
                 });
             }
-            return Err(Error::TooLarge {
-                len,
-                limit: self.limit,
-            });
+            return Err(Error::TooLarge { len, limit: max });
         }
+        Ok(Frame {
+            start,
+            header: header.size,
+            len,
+            wanted: header.fds,
+        })
+    }
+
+    /// Receives the payload of `frame` (its header read, its length within the limit),
+    /// appended to `payload` (empty on entry).
+    fn finish_into_vec(
+        &self,
+        inbox: &mut Inbox,
+        frame: Frame,
+        payload: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedFd>> {
+        let buffered = inbox.len().min(frame.len);
         payload.extend_from_slice(inbox.take(buffered));
-        if payload.len() < len {
+        if payload.len() < frame.len {
             // The rest belongs to this message alone: read it straight into the payload.
-            self.read_rest(&mut inbox, payload, len)?;
+            self.read_rest(inbox, payload, frame.len)?;
         }
-        let end = start + (HEADER + payload.len()) as u64;
-        let came = inbox.book.settle(start, end);
-        if payload.len() < len {
+        Self::settle(inbox, frame, payload.len())
+    }
+
+    /// Receives the payload of `frame` into `out`, which is exactly as long.
+    fn finish_into_slice(
+        &self,
+        inbox: &mut Inbox,
+        frame: Frame,
+        out: &mut [u8],
+    ) -> Result<Vec<OwnedFd>> {
+        let buffered = inbox.len().min(out.len());
+        out[..buffered].copy_from_slice(inbox.take(buffered));
+        let mut got = buffered;
+        while got < out.len() {
+            let socket = self.stream.as_fd();
+            let rest = &mut out[got..];
+            let read = self.read(&mut inbox.book, |fds| {
+                fd_passing::recv_with_fds(socket, rest, fds, MsgFlags::empty())
+            })?;
+            match read {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Self::settle(inbox, frame, got)
+    }
+
+    /// Ends the receipt of `frame`, of which `got` payload bytes arrived: the descriptors
+    /// sent with it, or the error if it was cut short or they do not match its header.
+    fn settle(inbox: &mut Inbox, frame: Frame, got: usize) -> Result<Vec<OwnedFd>> {
+        let end = frame.start + (frame.header + got) as u64;
+        let came = inbox.book.settle(frame.start, end);
+        if got < frame.len {
             return Err(Error::EofInMessage {
-                received: HEADER + payload.len(),
-                expected,
+                received: frame.header + got,
+                expected: frame.len.saturating_add(frame.header),
             });
         }
-        came.for_message(wanted)
+        came.for_message(frame.wanted)
     }
 
     /// Waits at most `timeout` (`None`: without limit) for a message to be ready, and
@@ -376,7 +586,9 @@ impl Connection {
         operation: &'static str,
         direction: &'static str,
     ) -> Result<()> {
-        if allowed {
+        if self.closed.get() {
+            Err(Error::Closed { what: "connection" })
+        } else if allowed {
             Ok(())
         } else {
             Err(Error::WrongDirection {
@@ -387,7 +599,7 @@ impl Connection {
     }
 
     fn check_limit(&self, len: usize) -> Result<()> {
-        let limit = self.limit.min((1 << LENGTH_BITS) - 1);
+        let limit = self.limit.min(self.framing.max_len());
         if len > limit {
             return Err(Error::TooLarge { len, limit });
         }
@@ -505,152 +717,6 @@ impl Connection {
     }
 }
 
-/// Descriptors that came with one read from the socket, and the stretch of the stream
-/// (positions counted from the connection's first byte) that the read covered.
-///
-/// The kernel hands out a message's descriptors with the read that reaches the first byte
-/// they were attached to, and ends that read within the bytes sent with them: so a read
-/// that brings descriptors ends inside the frame whose header they were sent with (a
-/// sender attaches them to its header's first byte). That frame is the one whose header
-/// lies in the read's stretch and which reaches to its end.
-struct Arrival {
-    from: u64,
-    to: u64,
-    fds: Vec<OwnedFd>,
-    /// Some descriptors could not be opened in this process (`MSG_CTRUNC`).
-    cut_off: bool,
-}
-
-/// The descriptors that arrived within one frame (see [`Book::settle`]).
-#[derive(Default)]
-struct Came {
-    /// Those of the read that reached the frame's header: sent with it.
-    with_header: Vec<OwnedFd>,
-    /// How many came attached to the frame's later bytes: not where a sender puts them.
-    elsewhere: usize,
-    /// Some that came within the frame could not be opened (`MSG_CTRUNC`).
-    cut_off: bool,
-}
-
-impl Came {
-    /// The frame's descriptors if they are the `wanted` its header announced; otherwise the
-    /// error for this frame (the descriptors are closed).
-    fn for_message(self, wanted: usize) -> Result<Vec<OwnedFd>> {
-        let fds = self.with_header;
-        if self.cut_off {
-            return Err(Error::DescriptorsExhausted {
-                carried: wanted,
-                received: fds.len(),
-                item_kept: false,
-            });
-        }
-        if fds.len() != wanted || self.elsewhere > 0 {
-            return Err(Error::DescriptorMismatch {
-                announced: wanted,
-                arrived: fds.len() + self.elsewhere,
-            });
-        }
-        Ok(fds)
-    }
-}
-
-/// Bytes read from the socket and not yet handed out: a read takes what is there (up to
-/// [`INBOX`] bytes), which may be a header and a whole small message, or several.
-struct Inbox {
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
-    book: Book,
-}
-
-/// What has been read from the socket, by position in the stream.
-#[derive(Default)]
-struct Book {
-    /// Bytes ever read from the socket, into the inbox or straight into a payload.
-    received: u64,
-    /// Descriptors received and not yet handed out, with the stretch of the stream their
-    /// read covered, in the order they came.
-    arrivals: VecDeque<Arrival>,
-}
-
-/// The most a single read takes into the inbox.
-const INBOX: usize = 64 << 10;
-
-/// The room a large message's payload may have reserved beyond what has arrived, before
-/// it holds that much (see `Connection::read_rest`).
-const READ_AHEAD: usize = 1 << 20;
-
-impl Inbox {
-    fn new() -> Self {
-        Inbox {
-            bytes: Vec::new(),
-            start: 0,
-            end: 0,
-            book: Book::default(),
-        }
-    }
-
-    /// The stream position of the first byte not yet handed out.
-    fn position(&self) -> u64 {
-        self.book.received - self.len() as u64
-    }
-
-    fn len(&self) -> usize {
-        self.end - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Hands out the next `n` buffered bytes (`n <= len()`).
-    fn take(&mut self, n: usize) -> &[u8] {
-        let taken = self.start..self.start + n;
-        self.start += n;
-        &self.bytes[taken]
-    }
-
-    /// Moves what is buffered to the front, so that the room after it is free to read into.
-    fn make_room(&mut self) {
-        if self.bytes.is_empty() {
-            self.bytes = vec![0; INBOX];
-        }
-        self.bytes.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-    }
-}
-
-impl Book {
-    /// Takes the descriptors that arrived within the frame from `start` to `end` (now read
-    /// up to there): those whose read reached its header, and any that came attached to
-    /// its later bytes. Those of reads that end past `end` came with a later frame, and stay.
-    fn settle(&mut self, start: u64, end: u64) -> Came {
-        let mut came = Came::default();
-        while self
-            .arrivals
-            .front()
-            .is_some_and(|arrival| arrival.to <= end)
-        {
-            let Some(arrival) = self.arrivals.pop_front() else {
-                break;
-            };
-            if arrival.to <= start {
-                // Left by a frame that ended in error before it settled: closed here.
-                continue;
-            }
-            came.cut_off |= arrival.cut_off;
-            // Reads do not overlap: one at most reached the header.
-            if arrival.from <= start {
-                came.with_header = arrival.fds;
-            } else {
-                came.elsewhere += arrival.fds.len();
-            }
-        }
-        came
-    }
-}
-
 /// What one read from the socket came to: the bytes read, 0 at end of file. A peer that
 /// reset the connection has ended too. Other failures are errors.
 fn read_count(read: io::Result<usize>) -> Result<usize> {
@@ -664,9 +730,21 @@ fn read_count(read: io::Result<usize>) -> Result<usize> {
 /// A connection travels as its socket, its direction and its limit: sent through another
 /// connection or a queue, or passed to `Process::target`, it is the same end in the
 /// receiver. An end with received bytes not yet handed out refuses to travel (they would be
-/// lost): receive them first.
+/// lost): receive them first. A closed end, and one from a [`Listener`](crate::Listener) or
+/// [`Client`](crate::Client) (Python's protocol), do not travel either.
 impl Serialize for Connection {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.closed.get() {
+            return Err(S::Error::custom(
+                "this connection is closed: it cannot be sent to another process",
+            ));
+        }
+        if self.framing != Framing::Native {
+            return Err(S::Error::custom(
+                "a connection from a Listener or Client (Python's protocol) cannot be sent to \
+                 another process; connect from that process instead",
+            ));
+        }
         let inbox = self.inbox.try_borrow().map_err(S::Error::custom)?;
         if !inbox.is_empty() || !inbox.book.arrivals.is_empty() {
             return Err(S::Error::custom(
@@ -710,7 +788,8 @@ impl<'de> Deserialize<'de> for Connection {
 }
 
 impl AsFd for Connection {
-    /// The socket, for `poll`/`epoll` alongside other fds.
+    /// The socket, for `poll`/`epoll` alongside other fds (after [`close`](Connection::close),
+    /// a descriptor of `/dev/null`).
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
     }
@@ -723,6 +802,8 @@ impl std::fmt::Debug for Connection {
             .field("readable", &self.readable)
             .field("writable", &self.writable)
             .field("limit", &self.limit)
+            .field("framing", &self.framing)
+            .field("closed", &self.closed.get())
             .finish()
     }
 }

@@ -132,6 +132,74 @@ pub enum Error {
     /// A queue was closed (from a [`PutError`] or [`GetError`] converted with `?`).
     #[error("the queue is closed")]
     QueueClosed,
+    /// The connection or listener was closed with `close`: it can no longer be used.
+    #[error("this {what} is closed: it was closed with close() and can no longer be used")]
+    Closed {
+        /// `"connection"` or `"listener"`.
+        what: &'static str,
+    },
+    /// [`Connection::recv_bytes_into_slice`](crate::Connection::recv_bytes_into_slice): the
+    /// message did not fit in the buffer from the given offset on (Python's
+    /// `BufferTooShort`). The whole message is here; the connection goes on with the next.
+    #[error(
+        "the buffer is too short for the message of {} bytes that arrived; the error holds \
+         the whole message",
+        message.len()
+    )]
+    BufferTooShort {
+        /// The message that arrived, whole.
+        message: Vec<u8>,
+    },
+    /// A range of a buffer (an offset and a size) that does not lie within it.
+    #[error("the range of {size} bytes from offset {offset} is outside the buffer of {len} bytes")]
+    OutOfRange {
+        /// The range's first byte.
+        offset: usize,
+        /// The range's length.
+        size: usize,
+        /// The buffer's length.
+        len: usize,
+    },
+    /// The handshake of a [`Listener`](crate::Listener) or [`Client`](crate::Client) failed:
+    /// the peer does not hold the same key, or does not speak the protocol (Python's
+    /// `AuthenticationError`). The connection is dropped; no payload was read from it.
+    #[error("authentication failed: {reason}")]
+    AuthenticationError {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A wait with a time limit ran out, such as a handshake whose peer stalls.
+    #[error("{operation} timed out after {after:?}")]
+    TimedOut {
+        /// What was waited for.
+        operation: &'static str,
+        /// The time limit.
+        after: std::time::Duration,
+    },
+    /// A value holding handles (a `Lock`, a `Queue`, a `Connection`, …) sent over a
+    /// connection that speaks Python's protocol (from a [`Listener`](crate::Listener) or a
+    /// [`Client`](crate::Client)), which carries no file descriptors. Nothing was sent.
+    #[error(
+        "the value holds {count} handles (file descriptors), which this connection cannot \
+         carry: it speaks Python's protocol (Listener / Client); send handles through a pipe \
+         or a queue"
+    )]
+    HandlesNotCarried {
+        /// The descriptors the value holds.
+        count: usize,
+    },
+    /// The peer wrote bytes that are not a frame of the connection's protocol (a negative
+    /// length). The stream cannot be read in step any more, so the connection was closed.
+    #[error("the peer broke the framing protocol ({detail}); the connection was closed")]
+    Protocol {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A value could not be pickled, or the bytes that arrived are not a pickle of the
+    /// expected type (feature `python`). The connection stays usable.
+    #[cfg(feature = "python")]
+    #[error("pickle: {0}")]
+    Pickle(#[from] serde_pickle::Error),
     /// A system call failed.
     #[error("{operation} failed: {source}")]
     Io {
@@ -162,7 +230,20 @@ impl Error {
                 | Error::Codec(_)
                 | Error::CorruptQueue { .. }
                 | Error::Io { .. }
-        )
+                | Error::BufferTooShort { .. }
+                | Error::OutOfRange { .. }
+                | Error::HandlesNotCarried { .. }
+        ) || self.is_pickle()
+    }
+
+    #[cfg(feature = "python")]
+    fn is_pickle(&self) -> bool {
+        matches!(self, Error::Pickle(_))
+    }
+
+    #[cfg(not(feature = "python"))]
+    fn is_pickle(&self) -> bool {
+        false
     }
 
     pub(crate) fn io(operation: &'static str, source: impl Into<io::Error>) -> Self {

@@ -61,15 +61,24 @@
 //! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
 //! - `error`: [`Error`], [`PutError`], [`GetError`].
 
+mod address;
+mod auth;
 mod chunk;
+mod closing;
 mod connection;
 mod error;
 mod frame;
+mod framing;
+mod inbox;
+mod listener;
 mod queue;
 mod side_channel;
 
+pub use address::Address;
+pub use auth::DEFAULT_HANDSHAKE_TIMEOUT;
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};
+pub use listener::{Client, Listener};
 pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, LargeItems, Queue, QueueBuilder};
 
 /// What the fuzz targets under `fuzz/` and this crate's tests reach inside it for; not
