@@ -233,7 +233,7 @@ fn a_peer_that_stalls_in_the_handshake_times_out_and_the_next_client_is_accepted
 fn a_client_whose_listener_stalls_times_out() {
     let listener = Listener::bind("127.0.0.1:0", None::<&[u8]>).unwrap();
     let got = Client::connect_with_timeout(
-        &listener.address(),
+        listener.address(),
         Some(b"key"),
         Some(Duration::from_millis(100)),
     );
