@@ -71,6 +71,8 @@ mod frame;
 mod framing;
 mod inbox;
 mod listener;
+#[cfg(feature = "python")]
+mod pickle;
 mod queue;
 mod side_channel;
 
