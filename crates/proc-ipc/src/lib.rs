@@ -13,6 +13,9 @@
 //!   descriptors with it, and the receiver's copies are the same objects.
 //! - [`Connection::send`] / [`Connection::recv`] move any serde value; `send_bytes` /
 //!   `recv_bytes` move raw bytes; [`Connection::poll`] waits for a message with a timeout.
+//! - [`Listener`] / [`Client`] connect processes that did not start each other, Python
+//!   ones included: by a Unix path, an abstract name or a TCP address, authenticated by a
+//!   shared key with Python's handshake.
 //! - Messages of any size up to a limit per end (default 64 MiB, [`DEFAULT_MESSAGE_LIMIT`]).
 //!   What arrives is untrusted: a message over the limit is skipped without being stored,
 //!   bytes that do not decode are an error for that message only, and a peer that closed or
@@ -54,8 +57,12 @@
 //! - `internal` (hidden): what the fuzz targets reach inside for.
 //! - `queue`: [`Queue`], [`QueueBuilder`]: a ring of frames in shared memory, its put and
 //!   get paths, and how a queue travels (`queue/mod.rs` maps its files).
-//! - `connection`: [`Connection`], [`pipe`], [`pipe_oneway`]: a socket pair, its framing,
-//!   and the descriptors that travel with a message.
+//! - `listener`: [`Listener`], [`Client`]: connections by [`Address`] that speak Python's
+//!   `multiprocessing.connection` protocol, with its handshake (`auth`); `pickle` (feature
+//!   `python`): `Connection::send_pickle` / `recv_pickle`.
+//! - `connection`: [`Connection`], [`pipe`], [`pipe_oneway`]: a socket pair, its framing
+//!   (`framing`: native or Python's), what it has received (`inbox`), and the descriptors
+//!   that travel with a message; `closing`: how `close(&self)` releases a socket.
 //! - `chunk`: items streamed through a ring in chunks: a consumer's reassembly of them.
 //! - `side_channel`: items handed over as sealed memory files through a datagram socket pair.
 //! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
