@@ -17,10 +17,7 @@ const FUZZ_SECONDS: u64 = 10;
 /// The start methods besides the default, Fork.
 const OTHER_START_METHODS: [&str; 2] = ["spawn", "forkserver"];
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("ci takes no arguments, got {arg:?}"));
-    }
+pub fn run() -> Result<(), String> {
     let started = Instant::now();
 
     let mut fmt = cargo();
@@ -43,7 +40,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     // Files import one way within each crate.
     println!("\n==> cargo xtask modules");
-    crate::modules::run(&[])?;
+    crate::modules::run(&crate::modules::Options::default())?;
 
     // Unit, integration and doc tests, under the default start method whatever the
     // caller's environment says.
@@ -103,22 +100,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     for method in ["fork", "spawn", "forkserver"] {
         println!("\n==> cargo xtask examples --start-method {method}");
-        crate::examples::run(&["--start-method".to_string(), method.to_string()])?;
+        crate::examples::run(&crate::examples::Options::under(method))?;
     }
 
     // Benchmarks report and never judge: this smoke run fails only when a workload does.
     println!("\n==> cargo xtask bench --quick");
-    crate::bench::run(&["--quick".to_string()])?;
+    crate::bench::run(&crate::bench::Options::quick())?;
 
     // Every decode path that takes bytes or descriptors from another process, fuzzed for a
     // bounded time (coverage-guided, from the corpus earlier runs here left).
     println!("\n==> cargo xtask fuzz --seconds {FUZZ_SECONDS}");
-    crate::fuzz::run(&["--seconds".to_string(), FUZZ_SECONDS.to_string()])?;
+    crate::fuzz::run(&crate::fuzz::Options::for_seconds(FUZZ_SECONDS))?;
 
     // A short pass of the fault and load suite, with a fresh seed each time (printed, so
     // that a failure can be replayed).
     println!("\n==> cargo xtask torture --seconds 30");
-    crate::torture::run(&["--seconds".to_string(), "30".to_string()])?;
+    crate::torture::run(&crate::torture::Options::for_seconds(30.0))?;
 
     println!(
         "\nci: every check passed in {:.0} s",

@@ -28,64 +28,65 @@ use workloads::Workload;
 
 use crate::run::{cargo, step, workspace_root};
 
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
-
-  --quick        fewer operations per run and 3 rounds: a smoke test, under 2 minutes
-  --json FILE    also write every run, the medians and the ratios as JSON
-  --plot FILE    also draw the table as an SVG bar chart
-  --rounds N     rounds of runs (default 7, or 3 with --quick)
-  --only NAMES   only these workloads (comma-separated names of benches/workloads.txt)";
-
-/// The command line.
-struct Options {
+/// `cargo xtask bench`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Fewer operations per run and 3 rounds: a smoke test, under 2 minutes.
+    #[arg(long)]
     quick: bool,
+    /// Also write every run, the medians and the ratios as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also draw the table as an SVG bar chart to FILE.
+    #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
-    rounds: usize,
+    /// Rounds of runs (default 7, or 3 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: Option<u16>,
+    /// Only these workloads (names of benches/workloads.txt).
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     only: Option<Vec<String>>,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
-            quick: false,
+    /// `--quick`, as CI runs it.
+    pub fn quick() -> Options {
+        Options {
+            quick: true,
             json: None,
             plot: None,
-            rounds: 0,
+            rounds: None,
             only: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--json" => options.json = Some(PathBuf::from(value()?)),
-                "--plot" => options.plot = Some(PathBuf::from(value()?)),
-                "--rounds" => {
-                    options.rounds = match value()?.parse() {
-                        Ok(n) if n > 0 => n,
-                        _ => {
-                            return Err(format!(
-                                "--rounds takes a number of at least 1\n\n{USAGE}"
-                            ));
-                        }
-                    }
-                }
-                "--only" => {
-                    options.only = Some(value()?.split(',').map(str::to_string).collect());
-                }
-                "-h" | "--help" => return Err(USAGE.to_string()),
-                other => return Err(format!("bench: unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+
+    /// The command that runs the bench with these options.
+    fn command_line(&self) -> String {
+        let mut line = "cargo xtask bench".to_string();
+        if self.quick {
+            line.push_str(" --quick");
+        }
+        for (flag, path) in [("--json", &self.json), ("--plot", &self.plot)] {
+            if let Some(path) = path {
+                line.push_str(&format!(" {flag} {}", path.display()));
             }
         }
-        if options.rounds == 0 {
-            options.rounds = if options.quick { 3 } else { 7 };
+        if let Some(rounds) = self.rounds {
+            line.push_str(&format!(" --rounds {rounds}"));
         }
-        Ok(options)
+        if let Some(only) = &self.only {
+            line.push_str(&format!(" --only {}", only.join(",")));
+        }
+        line
+    }
+
+    /// Rounds of runs.
+    fn rounds(&self) -> usize {
+        match self.rounds {
+            Some(n) => usize::from(n),
+            None if self.quick => 3,
+            None => 7,
+        }
     }
 
     /// How long one run may take before it is killed and reported.
@@ -94,8 +95,7 @@ impl Options {
     }
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args)?;
+pub fn run(options: &Options) -> Result<(), String> {
     let started = Instant::now();
     let mut workloads = workloads::all()?;
     if let Some(only) = &options.only {
@@ -131,14 +131,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     println!(
         "\n==> {} rounds of {} workloads, multiproc, python and the limit in turn{}",
-        options.rounds,
+        options.rounds(),
         workloads.len(),
         if options.quick { " (--quick)" } else { "" }
     );
     let mut rows: Vec<Row> = workloads.into_iter().map(Row::new).collect();
     let mut failures = Vec::new();
-    for round in 1..=options.rounds {
-        println!("round {round}/{}", options.rounds);
+    for round in 1..=options.rounds() {
+        println!("round {round}/{}", options.rounds());
         for row in &mut rows {
             let count = row.workload.count(options.quick);
             let mut line = format!("  {:<22}", row.workload.name);
@@ -169,7 +169,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let python_label = python.as_deref().unwrap_or("(no python3)");
     println!(
         "\nmedians of {} rounds{}; python {python_label}, {} cores\n",
-        options.rounds,
+        options.rounds(),
         if options.quick { ", --quick" } else { "" },
         cores()
     );
@@ -196,9 +196,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(path) = &options.json {
         let about = serde_json::json!({
-            "command": format!("cargo xtask bench {}", args.join(" ")).trim_end(),
+            "command": options.command_line(),
             "quick": options.quick,
-            "rounds": options.rounds,
+            "rounds": options.rounds(),
             "python": python,
             "cores": cores(),
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -216,7 +216,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let title = format!(
             "multiproc and Python {python_label} multiprocessing against the kernel's limit ({} cores, median of {} rounds)",
             cores(),
-            options.rounds
+            options.rounds()
         );
         plot::draw(&rows, &title, path)?;
         println!("wrote {}", path.display());
@@ -409,28 +409,45 @@ fn target_directory() -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_string).collect()
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn parse(text: &str) -> Result<Options, clap::Error> {
+        Line::try_parse_from(std::iter::once("bench").chain(text.split_whitespace()))
+            .map(|l| l.options)
     }
 
     #[test]
     fn options_default_to_seven_rounds_and_three_when_quick() {
-        assert_eq!(Options::parse(&[]).unwrap().rounds, 7);
-        let quick = Options::parse(&args("--quick --json a.json --plot b.svg")).unwrap();
-        assert_eq!(quick.rounds, 3);
+        assert_eq!(parse("").unwrap().rounds(), 7);
+        let quick = parse("--quick --json a.json --plot=b.svg").unwrap();
+        assert_eq!(quick.rounds(), 3);
         assert_eq!(quick.json, Some(PathBuf::from("a.json")));
         assert_eq!(quick.plot, Some(PathBuf::from("b.svg")));
-        let only = Options::parse(&args("--rounds 2 --only pool_map,lock_contended")).unwrap();
-        assert_eq!(only.rounds, 2);
+        let only = parse("--rounds 2 --only pool_map,lock_contended").unwrap();
+        assert_eq!(only.rounds(), 2);
+        assert_eq!(
+            only.command_line(),
+            "cargo xtask bench --rounds 2 --only pool_map,lock_contended"
+        );
         assert_eq!(only.only.unwrap(), ["pool_map", "lock_contended"]);
     }
 
     #[test]
-    fn bad_options_are_refused_with_the_usage() {
-        for bad in ["--json", "--rounds 0", "--rounds x", "--fast"] {
-            let error = Options::parse(&args(bad)).err().unwrap();
-            assert!(error.contains("usage:"), "{bad}: {error}");
+    fn bad_options_are_refused_naming_the_flag() {
+        for (bad, flag) in [
+            ("--json", "--json"),
+            ("--rounds 0", "--rounds"),
+            ("--rounds x", "--rounds"),
+            ("--fast", "--fast"),
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains(flag), "{bad}: {error}");
         }
     }
 }
