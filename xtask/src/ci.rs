@@ -98,6 +98,19 @@ pub fn run() -> Result<(), String> {
         .env("RUSTDOCFLAGS", "-D warnings");
     step("cargo doc --workspace --no-deps (warnings denied)", doc)?;
 
+    // Every crate meant for crates.io packs and builds from its package alone: no path-only
+    // dependency, no file outside it that it needs.
+    let publishable = publishable_packages()?;
+    let mut package = cargo();
+    package.args(["package", "--allow-dirty"]);
+    for name in &publishable {
+        package.args(["--package", name]);
+    }
+    step(
+        &format!("cargo package ({})", publishable.join(", ")),
+        package,
+    )?;
+
     for method in ["fork", "spawn", "forkserver"] {
         println!("\n==> cargo xtask examples --start-method {method}");
         crate::examples::run(&crate::examples::Options::under(method))?;
@@ -122,6 +135,27 @@ pub fn run() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The workspace's packages that may be published: those without `publish = false`.
+fn publishable_packages() -> Result<Vec<String>, String> {
+    let metadata = crate::run::metadata()?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or_else(|| "cargo metadata lists no packages".to_string())?;
+    let names: Vec<String> = packages
+        .iter()
+        .filter(|p| {
+            p["publish"]
+                .as_array()
+                .is_none_or(|registries| !registries.is_empty())
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    if names.is_empty() {
+        return Err("no package of the workspace is publishable".to_string());
+    }
+    Ok(names)
 }
 
 fn nextest_installed() -> bool {

@@ -388,19 +388,7 @@ fn cores() -> usize {
 
 /// Where cargo puts what it builds (`target/` unless configured otherwise).
 fn target_directory() -> Result<PathBuf, String> {
-    let out = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
-    metadata["target_directory"]
+    crate::run::metadata()?["target_directory"]
         .as_str()
         .map(|dir| Path::new(dir).to_path_buf())
         .ok_or_else(|| "cargo metadata names no target_directory".to_string())
