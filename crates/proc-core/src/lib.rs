@@ -144,6 +144,15 @@
 //! - `start_method` ([`StartMethod`]), `process_info` ([`ProcessInfo`]), `target` ([`Target`]),
 //!   `pidfd`, `wait_readable`, `fd_passing` (descriptors over Unix sockets), [`codec`]: leaves.
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
 mod child;
 mod code_address;
 pub mod codec;

@@ -61,6 +61,15 @@
 //! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
 //! - `error`: [`Error`], [`PutError`], [`GetError`].
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
 mod chunk;
 mod connection;
 mod error;
