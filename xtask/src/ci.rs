@@ -38,6 +38,9 @@ pub fn run() -> Result<(), String> {
         clippy,
     )?;
 
+    // Licences, sources and advisories of every dependency (deny.toml).
+    crate::deny::check()?;
+
     // Files import one way within each crate.
     println!("\n==> cargo xtask modules");
     crate::modules::run(&crate::modules::Options::default())?;

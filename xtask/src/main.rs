@@ -7,7 +7,7 @@
 //!   printed against the story its seed-tour section tells. Fails when an example is wrong,
 //!   or when an example has no check.
 //! - `cargo xtask ci`: what CI runs: format check, clippy with `-D warnings` (and the
-//!   workspace's lints), no import cycle between files (`cargo xtask modules`), the whole test
+//!   workspace's lints), the dependency tree against `deny.toml`, no import cycle between files (`cargo xtask modules`), the whole test
 //!   suite with its doctests (under `cargo test`, and under `cargo nextest` where it is
 //!   installed), the suites that run under every start method again under Spawn and
 //!   ForkServer, the docs without warnings, the examples under every start method, a smoke
@@ -15,6 +15,7 @@
 //!   `cargo xtask torture`.
 //! - `cargo xtask bench`: multiproc against Python's `multiprocessing` and the kernel's
 //!   limit, workload by workload, in one run (see `bench/mod.rs`).
+//! - `cargo xtask deny`: the dependency tree against `deny.toml` (see `deny.rs`).
 //! - `cargo xtask torture [--seconds N] [--seed S]`: the fault and load suite (see
 //!   `torture.rs`).
 //! - `cargo xtask fuzz [--seconds N] [--only NAME,NAME]`: the fuzz targets under `fuzz/`,
@@ -22,6 +23,7 @@
 
 mod bench;
 mod ci;
+mod deny;
 mod examples;
 mod fuzz;
 mod modules;
@@ -44,12 +46,15 @@ struct Cli {
 enum Command {
     /// Build, run and check every example (the seed tour).
     Examples(examples::Options),
-    /// What CI runs: fmt check, clippy -D warnings, module graph, tests and doctests (also
+    /// What CI runs: fmt check, clippy -D warnings, cargo deny, module graph, tests and doctests (also
     /// under spawn and forkserver), docs, examples under every start method, bench --quick,
     /// 10 s of each fuzz target, 30 s of torture.
     Ci,
     /// multiproc against Python's multiprocessing and the kernel's limit, in one run.
     Bench(bench::Options),
+    /// The dependency tree against deny.toml: licences, sources, bans, security advisories
+    /// (installs cargo-deny when it is missing).
+    Deny,
     /// Every fuzz target under fuzz/, coverage-guided, on the stable toolchain.
     Fuzz(fuzz::Options),
     /// Each crate's module graph; fails on an import cycle between files.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Examples(options) => examples::run(&options),
         Command::Ci => ci::run(),
         Command::Bench(options) => bench::run(&options),
+        Command::Deny => deny::check(),
         Command::Fuzz(options) => fuzz::run(&options),
         Command::Modules(options) => modules::run(&options),
         Command::Torture(options) => torture::run(&options),
@@ -88,7 +94,9 @@ mod tests {
 
     #[test]
     fn every_command_answers_help_and_a_bad_flag_is_named() {
-        for command in ["examples", "ci", "bench", "fuzz", "modules", "torture"] {
+        for command in [
+            "examples", "ci", "bench", "deny", "fuzz", "modules", "torture",
+        ] {
             let help = parse(&format!("{command} --help")).unwrap_err();
             assert_eq!(
                 help.kind(),
