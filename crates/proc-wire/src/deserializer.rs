@@ -11,6 +11,7 @@ use serde::de::{
     Visitor,
 };
 
+use crate::bulk::Reader;
 use crate::error::{Result, WireError};
 use crate::input::{Input, Run};
 use crate::limits::MAX_DEPTH;
@@ -177,6 +178,26 @@ impl<'de, I: Input<'de>, const FIXED: bool> Decoder<'de, I, FIXED> {
     fn owned(&mut self) -> Result<Vec<u8>> {
         let len = self.len()?;
         self.input.owned(len)
+    }
+
+    /// Reads the value `seed` stands for: in one copy if it is a run of plain numbers (see
+    /// `bulk`), else through the seed. Every value the decoder is asked for goes through
+    /// here.
+    #[inline]
+    pub(crate) fn seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
+        match crate::bulk::reader::<S, FIXED>() {
+            Some(Reader::Bytes(wrap)) => self.owned().map(wrap),
+            Some(Reader::Run { width, build }) => {
+                // The length is checked against what is left before anything is set aside.
+                let len = self.len()?;
+                let bytes = len.checked_mul(width).ok_or_else(|| {
+                    WireError(format!("a sequence of {len} elements is too long"))
+                })?;
+                let (Run::Borrowed(run) | Run::Copied(run)) = self.input.run(bytes)?;
+                Ok(build(len, run))
+            }
+            None => seed.deserialize(self),
+        }
     }
 
     /// `len` elements (or map entries) in a row, reporting no more than there are bytes
@@ -428,7 +449,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> Elements<'_, 'de, I, FIXED> {
             return Ok(None);
         }
         self.left -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
+        self.de.seed(seed).map(Some)
     }
 
     /// No more than there are bytes left: a visitor that sets room aside by this (serde's
@@ -463,7 +484,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de,
 
     #[inline]
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
-        seed.deserialize(&mut *self.de)
+        self.de.seed(seed)
     }
 
     #[inline]
@@ -494,7 +515,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> VariantAccess<'de> for &mut Decoder<
 
     #[inline]
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value> {
-        seed.deserialize(self)
+        self.seed(seed)
     }
 
     #[inline]
