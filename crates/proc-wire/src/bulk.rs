@@ -111,10 +111,13 @@ pub(crate) fn as_bytes<T: ?Sized, const FIXED: bool>(value: &T) -> Option<(usize
 pub(crate) enum Reader<V> {
     /// From a byte vector as the input gives it (`V` is `Vec<u8>`).
     Bytes(fn(Vec<u8>) -> V),
-    /// From a count of elements of `width` bytes each and their bytes.
+    /// From its elements' bytes, `width` each: `start` makes an empty value with room for
+    /// a number of elements, and `extend` appends the elements whose bytes it is given (a
+    /// whole number of them).
     Run {
         width: usize,
-        build: fn(usize, &[u8]) -> V,
+        start: fn(usize) -> V,
+        extend: fn(&mut V, &[u8]),
     },
 }
 
@@ -133,7 +136,12 @@ pub(crate) fn reader<'de, S: DeserializeSeed<'de>, const FIXED: bool>() -> Optio
                 return Some(Reader::Run {
                     width: size_of::<$e>(),
                     // SAFETY: `S` is `PhantomData<Vec<E>>`, whose `Value` is `Vec<E>`.
-                    build: |len, bytes| unsafe { cast::<Vec<$e>, S::Value>(vec_of::<$e>(len, bytes)) },
+                    start: |room| unsafe { cast::<Vec<$e>, S::Value>(Vec::with_capacity(room)) },
+                    extend: |value, bytes| {
+                        // SAFETY: as above: the value is a `Vec<E>`.
+                        let vec = unsafe { &mut *(value as *mut S::Value).cast::<Vec<$e>>() };
+                        extend_from_bytes::<$e>(vec, bytes);
+                    },
                 });
             }
         )*};
@@ -142,22 +150,22 @@ pub(crate) fn reader<'de, S: DeserializeSeed<'de>, const FIXED: bool>() -> Optio
     None
 }
 
-/// A vector of the `len` elements whose little-endian bytes `bytes` holds.
-fn vec_of<E: Plain>(len: usize, bytes: &[u8]) -> Vec<E> {
-    let len = len.min(bytes.len() / size_of::<E>().max(1));
-    let mut vec = Vec::<E>::with_capacity(len);
-    // SAFETY: the vector has room for `len` elements, which `len * size_of::<E>()` bytes of
-    // `bytes` fill (`len` is at most what `bytes` holds); every bit pattern is a valid `E`
-    // (`Plain`), and on this little-endian machine the encoding's bytes are its bytes.
+/// Appends to `vec` the elements whose little-endian bytes `bytes` holds (a trailing part
+/// of an element, which the callers never give, is left out).
+fn extend_from_bytes<E: Plain>(vec: &mut Vec<E>, bytes: &[u8]) {
+    let count = bytes.len() / size_of::<E>().max(1);
+    vec.reserve(count);
+    // SAFETY: the vector has room for `count` more elements, which `count * size_of::<E>()`
+    // bytes of `bytes` fill; every bit pattern is a valid `E` (`Plain`), and on this
+    // little-endian machine the encoding's bytes are its bytes.
     unsafe {
         std::ptr::copy_nonoverlapping(
             bytes.as_ptr(),
-            vec.as_mut_ptr().cast::<u8>(),
-            len * size_of::<E>(),
+            vec.as_mut_ptr().add(vec.len()).cast::<u8>(),
+            count * size_of::<E>(),
         );
-        vec.set_len(len);
+        vec.set_len(vec.len() + count);
     }
-    vec
 }
 
 /// `a` as a `B`.

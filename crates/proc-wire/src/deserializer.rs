@@ -13,7 +13,7 @@ use serde::de::{
 
 use crate::bulk::Reader;
 use crate::error::{Result, WireError};
-use crate::input::{Input, Run};
+use crate::input::{Input, Run, too_long};
 use crate::limits::MAX_DEPTH;
 use crate::varint::{U16_MARKER, U32_MARKER, U64_MARKER, U128_MARKER, unzigzag, unzigzag64};
 
@@ -187,14 +187,27 @@ impl<'de, I: Input<'de>, const FIXED: bool> Decoder<'de, I, FIXED> {
     pub(crate) fn seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
         match crate::bulk::reader::<S, FIXED>() {
             Some(Reader::Bytes(wrap)) => self.owned().map(wrap),
-            Some(Reader::Run { width, build }) => {
+            Some(Reader::Run {
+                width,
+                start,
+                extend,
+            }) => {
                 // The length is checked against what is left before anything is set aside.
                 let len = self.len()?;
-                let bytes = len.checked_mul(width).ok_or_else(|| {
-                    WireError(format!("a sequence of {len} elements is too long"))
-                })?;
-                let (Run::Borrowed(run) | Run::Copied(run)) = self.input.run(bytes)?;
-                Ok(build(len, run))
+                let mut left = len
+                    .checked_mul(width)
+                    .filter(|&bytes| bytes <= self.input.left())
+                    .ok_or_else(|| too_long(len.saturating_mul(width), self.input.left()))?;
+                let mut value = start(self.input.room_for(left) / width);
+                // In pieces the input hands over without copying them aside first.
+                let piece = (self.input.piece() / width).max(1) * width;
+                while left > 0 {
+                    let (Run::Borrowed(run) | Run::Copied(run)) =
+                        self.input.run(left.min(piece))?;
+                    extend(&mut value, run);
+                    left -= run.len();
+                }
+                Ok(value)
             }
             None => seed.deserialize(self),
         }
