@@ -38,10 +38,14 @@ const WORKLOADS: &[(&str, Workload)] = &[
         queue_1mib_of(count, "x".repeat(MIB), |s| assert_eq!(s.len(), MIB))
     }),
     ("queue_1mib_vec_f64", |count| {
-        queue_1mib_of(count, vec![0.5f64; MIB / 8], |v| assert_eq!(v.len(), MIB / 8))
+        queue_1mib_of(count, vec![0.5f64; MIB / 8], |v| {
+            assert_eq!(v.len(), MIB / 8)
+        })
     }),
     ("queue_1mib_vec_u32", |count| {
-        let values = (0..MIB as u32 / 4).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let values = (0..MIB as u32 / 4)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
         queue_1mib_of(count, values, |v: &Vec<u32>| assert_eq!(v.len(), MIB / 4))
     }),
     ("pingpong_pipe", pingpong_pipe),
