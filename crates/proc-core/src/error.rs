@@ -4,6 +4,7 @@
 use std::io;
 
 use crate::codec::CodecError;
+use crate::kernel::KernelFeature;
 use crate::start_method::StartMethod;
 
 /// `Result` with the process layer's [`Error`].
@@ -27,6 +28,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The running kernel lacks a feature multiproc needs (see the README's Platform
+    /// section): found before anything was made.
+    #[error(
+        "this kernel lacks {feature}, which multiproc needs for {}: Linux {} or later has \
+         it (or a sandbox refuses the calls)",
+        feature.needed_for(),
+        feature.since()
+    )]
+    KernelFeatureMissing {
+        /// The feature.
+        feature: KernelFeature,
+    },
     /// `start()` was called on a process that had already been started.
     #[error("process {name:?} was already started: a Process can be started only once")]
     AlreadyStarted {

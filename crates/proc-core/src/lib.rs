@@ -165,6 +165,7 @@ mod handle_wire;
 #[doc(hidden)]
 pub mod internal;
 mod join_handle;
+mod kernel;
 mod lifeline;
 mod memory_file;
 mod method_choice;
@@ -182,6 +183,7 @@ pub use current::{active_children, cpu_count, current_process, parent_process};
 pub use error::{Error, JoinError, Result};
 pub use exit::exit;
 pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn};
+pub use kernel::KernelFeature;
 pub use method_choice::{START_METHOD_ENV, get_start_method, set_start_method};
 pub use process::Process;
 pub use process_info::ProcessInfo;

@@ -43,7 +43,16 @@ pub const FIXED_CONTENTS: SealFlag = FIXED_SIZE.union(SealFlag::F_SEAL_WRITE);
 
 /// A new, empty memory file that can be sealed, close-on-exec. `name` is only a label in
 /// `/proc/<pid>/fd` and `/proc/<pid>/maps`: nobody can open it by name.
+/// A kernel without them gives an `Unsupported` error that names what it lacks.
 pub fn create(name: &CStr) -> io::Result<File> {
+    crate::kernel::require(crate::kernel::KernelFeature::SealedMemoryFiles)
+        .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e.to_string()))?;
+    create_unchecked(name)
+}
+
+/// `create`, without asking whether the kernel has sealable memory files (the probe that
+/// asks it uses this).
+pub(crate) fn create_unchecked(name: &CStr) -> io::Result<File> {
     let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     Ok(File::from(fd))
 }

@@ -48,6 +48,8 @@ use spec::{Body, Spec};
 /// (and, in the parent, dropped); on failure it is left in place so that `start()` can be
 /// retried.
 pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Child>> {
+    // A child this kernel cannot manage is never made.
+    crate::kernel::require(crate::kernel::KernelFeature::Pidfds)?;
     install_exit_hook();
     let method = spec.method;
     let Some(held) = body.as_ref() else {
