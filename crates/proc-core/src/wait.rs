@@ -270,18 +270,18 @@ fn sleep_until_any(sources: &[WaitSource<'_>], deadline: Option<Instant>) -> Res
     if watched.is_empty() {
         return poll_until(&mut fds, deadline).map(drop).map_err(poll_error);
     }
-    let (bridges_ring, rung) =
-        std::io::pipe().map_err(|e| Error::io("pipe for watching queues", e))?;
-    fds.push(PollFd::new(bridges_ring.as_fd(), PollFlags::POLLIN));
+    // The bridges tell, the poll hears.
+    let (heard, tell) = std::io::pipe().map_err(|e| Error::io("pipe for watching queues", e))?;
+    fds.push(PollFd::new(heard.as_fd(), PollFlags::POLLIN));
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let mut bridges = Vec::with_capacity(watched.len());
         let mut started = Ok(());
         for watch in watched {
-            let (stop, rung) = (&stop, &rung);
+            let (stop, tell) = (&stop, &tell);
             let spawned = std::thread::Builder::new()
                 .name("multiproc-wait".into())
-                .spawn_scoped(scope, move || bridge(watch, stop, rung));
+                .spawn_scoped(scope, move || bridge(watch, stop, tell));
             match spawned {
                 Ok(thread) => bridges.push((watch, thread)),
                 Err(e) => {
@@ -303,16 +303,16 @@ fn sleep_until_any(sources: &[WaitSource<'_>], deadline: Option<Instant>) -> Res
     })
 }
 
-/// A bridge: sleeps on `watch` until it is ready, then writes a byte to `rung` (which the
-/// caller's `poll` watches); or ends without writing once `stop` is set.
-fn bridge(watch: &dyn Watch, stop: &AtomicBool, rung: &PipeWriter) {
+/// A bridge: sleeps on `watch` until it is ready, then writes a byte to `tell` (whose
+/// reading end the caller's `poll` watches); or ends without writing once `stop` is set.
+fn bridge(watch: &dyn Watch, stop: &AtomicBool, tell: &PipeWriter) {
     let stopped = || stop.load(Ordering::SeqCst);
     while !stopped() {
         if watch.is_ready() {
             // A pipe whose reader the caller holds open, with room for a byte from each
             // bridge: this cannot fail. If it did, the caller would still look at every
             // object when its deadline passes.
-            let _ = (&mut &*rung).write_all(&[1]);
+            let _ = (&mut &*tell).write_all(&[1]);
             return;
         }
         watch.sleep(&stopped);
