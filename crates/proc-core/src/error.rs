@@ -147,6 +147,25 @@ pub enum Error {
     /// A value could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// An object given to [`wait`](crate::wait) cannot be waited for: a closed connection,
+    /// the writing end of a one-way pipe. (A process not yet started is
+    /// [`NotStarted`](Error::NotStarted).)
+    ///
+    /// ```
+    /// let err = proc_core::Error::NotWaitable {
+    ///     object: "a connection",
+    ///     source: "it was closed".into(),
+    /// };
+    /// assert_eq!(err.to_string(), "cannot wait for a connection: it was closed");
+    /// ```
+    #[error("cannot wait for {object}: {source}")]
+    NotWaitable {
+        /// What kind of object it is.
+        object: &'static str,
+        /// Why it cannot be waited for, as its own layer reports it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {

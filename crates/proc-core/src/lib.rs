@@ -9,6 +9,8 @@
 //! - [`spawn`] → [`JoinHandle<T>`]: `std::thread::spawn` across processes; `join` returns the
 //!   child's value (any serde type) or a [`JoinError`] saying how it ended instead.
 //! - [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`], [`exit`].
+//! - [`wait`] for the first of several [`Waitable`]s to be ready: processes that end,
+//!   descriptors, and the ipc layer's connections and queues.
 //!
 //! ```
 //! use proc_core::{current_process, spawn, Process};
@@ -128,6 +130,8 @@
 //! Top to bottom: each module uses only modules below it.
 //!
 //! - `internal`: plumbing for the other layers and the fuzz targets (hidden from these docs).
+//! - `wait`: [`wait`] for the first of several [`Waitable`]s: processes, descriptors, and
+//!   (from the ipc layer) connections and queues, which a thread per queue watches.
 //! - `join_handle`: [`spawn`] and [`JoinHandle`], a `process` and a `value_handover`.
 //! - `exit`: [`exit`], which ends a child through `start`.
 //! - `process`: [`Process`]: configure a child, start it through `start`, watch it, join it.
@@ -176,6 +180,7 @@ mod start;
 mod start_method;
 mod target;
 mod value_handover;
+mod wait;
 mod wait_readable;
 
 pub use codec::CodecError;
@@ -191,3 +196,4 @@ pub use start::takeover::init;
 pub use start::task::TASK_ERROR_EXIT_CODE;
 pub use start_method::StartMethod;
 pub use target::Target;
+pub use wait::{WaitSource, Waitable, Watch, wait};

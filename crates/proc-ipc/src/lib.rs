@@ -13,6 +13,9 @@
 //!   descriptors with it, and the receiver's copies are the same objects.
 //! - [`Connection::send`] / [`Connection::recv`] move any serde value; `send_bytes` /
 //!   `recv_bytes` move raw bytes; [`Connection::poll`] waits for a message with a timeout.
+//! - [`Queue`] and [`SimpleQueue`]: queues in shared memory, many producers and consumers.
+//! - Connections and queues are [`Waitable`](proc_core::Waitable): [`proc_core::wait`]
+//!   waits for the first of several (and for processes) to be ready.
 //! - Messages of any size up to a limit per end (default 64 MiB, [`DEFAULT_MESSAGE_LIMIT`]).
 //!   What arrives is untrusted: a message over the limit is skipped without being stored,
 //!   bytes that do not decode are an error for that message only, and a peer that closed or
@@ -54,6 +57,9 @@
 //! - `internal` (hidden): what the fuzz targets reach inside for.
 //! - `queue`: [`Queue`], [`QueueBuilder`]: a ring of frames in shared memory, its put and
 //!   get paths, and how a queue travels (`queue/mod.rs` maps its files).
+//! - `simple_queue`: [`SimpleQueue`], Python's plain queue, a [`Queue`] without an item limit.
+//! - `queue/readiness` and `connection_wait`: how [`proc_core::wait`] waits for a queue (a
+//!   thread per queue watches its futex) and for a connection.
 //! - `connection`: [`Connection`], [`pipe`], [`pipe_oneway`]: a socket pair, its framing,
 //!   and the descriptors that travel with a message.
 //! - `chunk`: items streamed through a ring in chunks: a consumer's reassembly of them.
@@ -72,14 +78,17 @@ compile_error!(
 
 mod chunk;
 mod connection;
+mod connection_wait;
 mod error;
 mod frame;
 mod queue;
 mod side_channel;
+mod simple_queue;
 
 pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};
 pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, LargeItems, Queue, QueueBuilder};
+pub use simple_queue::SimpleQueue;
 
 /// What the fuzz targets under `fuzz/` and this crate's tests reach inside it for; not
 /// part of the API.
