@@ -1,0 +1,145 @@
+//! The resource tracker, as Python's `multiprocessing.resource_tracker`: blocks created and
+//! never unlinked are unlinked when the process tree that created them has ended, with a
+//! warning on stderr that names each.
+//!
+//! - [`process`]: the tracker process itself: started at the first `create` of a process
+//!   tree, it reads records from a socket and, at end of file (every process that could
+//!   write to it is gone, however it ended), unlinks what is still registered.
+//! - [`table`]: the tracker's set of names, in memory it maps itself.
+//! - This file: the creators' side. One end of the socket per process tree, inherited by
+//!   forked children and carried by every [`SharedMemory`](crate::SharedMemory) that
+//!   travels (a spawned child without a tracker adopts its sender's).
+//!
+//! A record is one datagram of a `SOCK_SEQPACKET` socket: `R` or `U` (register,
+//! unregister) and the block's name without its `/`. Datagrams arrive whole, and sending
+//! never raises SIGPIPE (`MSG_NOSIGNAL`) if the tracker is gone.
+
+mod process;
+mod table;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, send};
+use nix::sys::stat::{SFlag, fstat};
+
+use crate::error::{Error, Result};
+use crate::name::{MAX_NAME_LEN, Name};
+
+/// The first byte of a record.
+const REGISTER: u8 = b'R';
+const UNREGISTER: u8 = b'U';
+
+/// The longest record: the kind and a name of [`MAX_NAME_LEN`] bytes.
+const MAX_RECORD: usize = 1 + MAX_NAME_LEN;
+
+/// This process's ends of tracker sockets.
+struct Ends {
+    /// The tracker this process registers its blocks with: started here, inherited through
+    /// fork, or adopted from a received block.
+    own: Option<OwnedFd>,
+    /// Trackers of other trees whose blocks this process received: held open so that those
+    /// blocks outlive their creators' trees while this process lives.
+    others: Vec<OwnedFd>,
+}
+
+static ENDS: Mutex<Ends> = Mutex::new(Ends {
+    own: None,
+    others: Vec::new(),
+});
+
+fn ends() -> MutexGuard<'static, Ends> {
+    // The data is a pair of descriptor lists, valid whatever a panicking holder did.
+    ENDS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Registers a block this process has just created, starting the tracker if this process
+/// tree has none (or its tracker is gone).
+pub(crate) fn register(name: &Name) -> Result<()> {
+    let mut ends = ends();
+    if let Some(own) = &ends.own {
+        match send_record(own.as_fd(), REGISTER, name) {
+            Ok(()) => return Ok(()),
+            // The tracker is gone (killed from outside): start another below.
+            Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ECONNREFUSED) => {}
+            Err(e) => {
+                return Err(Error::io(
+                    "registering a block with the resource tracker",
+                    e,
+                ));
+            }
+        }
+    }
+    let own = process::start()?;
+    send_record(own.as_fd(), REGISTER, name)
+        .map_err(|e| Error::io("registering a block with the resource tracker", e))?;
+    ends.own = Some(own);
+    Ok(())
+}
+
+/// Tells this process's tracker that a block was unlinked. A tracker that never knew the
+/// name ignores it; without a tracker there is nothing to tell.
+pub(crate) fn unregister(name: &Name) {
+    if let Some(own) = &ends().own {
+        // A tracker that is gone has nothing to forget.
+        let _ = send_record(own.as_fd(), UNREGISTER, name);
+    }
+}
+
+/// Runs `f` with this process's end of its tracker's socket, if it has one (for a block
+/// that travels to carry it).
+pub(crate) fn with_reporting_end<R>(f: impl FnOnce(Option<BorrowedFd<'_>>) -> R) -> R {
+    let ends = ends();
+    f(ends.own.as_ref().map(AsFd::as_fd))
+}
+
+/// Takes the end of a tracker socket that came with a received block: it becomes this
+/// process's tracker if it has none; a tracker of another tree is held open.
+pub(crate) fn adopt(end: OwnedFd) -> Result<()> {
+    let identity = socket_identity(&end)?;
+    let mut ends = ends();
+    let known = ends
+        .own
+        .iter()
+        .chain(ends.others.iter())
+        .any(|held| socket_identity(held).is_ok_and(|id| id == identity));
+    if known {
+        return Ok(());
+    }
+    if ends.own.is_none() {
+        ends.own = Some(end);
+    } else {
+        ends.others.push(end);
+    }
+    Ok(())
+}
+
+/// The device and inode of a socket: the same for every copy of one end.
+fn socket_identity(end: &OwnedFd) -> Result<(u64, u64)> {
+    let stat =
+        fstat(end).map_err(|e| Error::io("fstat of a received resource tracker socket", e))?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+        return Err(Error::Received {
+            reason: "the resource tracker descriptor sent with the block is not a socket"
+                .to_string(),
+        });
+    }
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+fn send_record(end: BorrowedFd<'_>, kind: u8, name: &Name) -> nix::Result<()> {
+    let mut record = [0u8; MAX_RECORD];
+    let bytes = name.as_str().as_bytes();
+    let len = 1 + bytes.len();
+    record[0] = kind;
+    record[1..len].copy_from_slice(bytes);
+    loop {
+        match send(end.as_raw_fd(), &record[..len], MsgFlags::MSG_NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
