@@ -10,6 +10,10 @@
 //!   forked children and carried by every [`SharedMemory`](crate::SharedMemory) that
 //!   travels (a spawned child without a tracker adopts its sender's).
 //!
+//! The lock over this process's ends is held across every `fork` of the process (by
+//! `pthread_atfork` handlers), so that a child forked while another thread held it finds it
+//! free: a forked child creates blocks too.
+//!
 //! A record is one datagram of a `SOCK_SEQPACKET` socket: `R` or `U` (register,
 //! unregister) and the block's name without its `/`. Datagrams arrive whole, and sending
 //! never raises SIGPIPE (`MSG_NOSIGNAL`) if the tracker is gone.
@@ -17,7 +21,9 @@
 mod process;
 mod table;
 
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
@@ -50,9 +56,58 @@ static ENDS: Mutex<Ends> = Mutex::new(Ends {
 });
 
 fn ends() -> MutexGuard<'static, Ends> {
+    hold_across_forks();
+    lock_ends()
+}
+
+fn lock_ends() -> MutexGuard<'static, Ends> {
     // The data is a pair of descriptor lists, valid whatever a panicking holder did.
     ENDS.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+thread_local! {
+    /// The lock, taken by the thread that forks, from just before the fork until just after
+    /// (in the parent, and in the child, whose only thread it is).
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Ends>>> = const { RefCell::new(None) };
+    /// Set while this thread forks the tracker itself, with the lock held already.
+    static FORKING_TRACKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs the fork handlers, once per process (a flag rather than a `Once`, which a child
+/// forked while another thread ran it would wait on forever).
+fn hold_across_forks() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if !INSTALLED.swap(true, Ordering::AcqRel) {
+        // SAFETY: the handlers are `extern "C"` functions that live for the whole program;
+        // they only take and release the lock of this module.
+        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+    }
+}
+
+extern "C" fn before_fork() {
+    if FORKING_TRACKER.get() {
+        return;
+    }
+    let guard = lock_ends();
+    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(guard));
+}
+
+extern "C" fn after_fork() {
+    HELD_FOR_FORK.with(|held| drop(held.borrow_mut().take()));
+}
+
+/// Runs `f` (which forks the tracker) while this thread, which holds the lock, is known to.
+fn forking_tracker<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            FORKING_TRACKER.set(false);
+        }
+    }
+    FORKING_TRACKER.set(true);
+    let _reset = Reset;
+    f()
 }
 
 /// Registers a block this process has just created, starting the tracker if this process
@@ -72,7 +127,7 @@ pub(crate) fn register(name: &Name) -> Result<()> {
             }
         }
     }
-    let own = process::start()?;
+    let own = forking_tracker(process::start)?;
     send_record(own.as_fd(), REGISTER, name)
         .map_err(|e| Error::io("registering a block with the resource tracker", e))?;
     ends.own = Some(own);
@@ -88,11 +143,13 @@ pub(crate) fn unregister(name: &Name) {
     }
 }
 
-/// Runs `f` with this process's end of its tracker's socket, if it has one (for a block
-/// that travels to carry it).
+/// Runs `f` with (a copy of) this process's end of its tracker's socket, if it has one, for
+/// a block that travels to carry it. The lock is not held while `f` runs.
 pub(crate) fn with_reporting_end<R>(f: impl FnOnce(Option<BorrowedFd<'_>>) -> R) -> R {
-    let ends = ends();
-    f(ends.own.as_ref().map(AsFd::as_fd))
+    // Without a copy (at the descriptor limit) the block travels without its tracker: the
+    // receiver then starts its own if it creates blocks.
+    let copy = ends().own.as_ref().and_then(|own| own.try_clone().ok());
+    f(copy.as_ref().map(AsFd::as_fd))
 }
 
 /// Takes the end of a tracker socket that came with a received block: it becomes this

@@ -8,7 +8,9 @@
 //! It holds nothing of its creator but its end of the socket (as descriptor 3) and stderr
 //! (for the warnings); stdin and stdout become `/dev/null`, every other descriptor is
 //! closed, and SIGINT and SIGTERM are ignored (as Python's tracker does), so that a Ctrl-C
-//! meant for the program does not take the cleanup down with it. It reads records until end
+//! meant for the program does not take the cleanup down with it. It then says it is ready,
+//! and only then does the first `create` return: from there on, the tracker holds no copy of
+//! a descriptor its creator closes. It reads records until end
 //! of file, which comes when every copy of the creators' end is closed: every process of
 //! the tree has ended, by SIGKILL as well as normally. Then it unlinks each name still
 //! registered and, for each one that was still there, writes a warning that names it.
@@ -16,7 +18,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -27,6 +29,9 @@ use crate::name::MAX_NAME_LEN;
 
 /// Where the tracker keeps its end of the socket.
 const SOCKET_FD: RawFd = 3;
+
+/// The tracker's one datagram to its creator: it has set itself up.
+const READY: [u8; 1] = *b"!";
 
 /// Where glibc's `shm_open` puts a block named `name`: `/dev/shm/name`.
 const SHM_DIR: &[u8] = b"/dev/shm/";
@@ -72,6 +77,7 @@ pub(super) fn start() -> Result<OwnedFd> {
         intermediate => {
             drop(tracker_end);
             wait_for_intermediate(Pid::from_raw(intermediate))?;
+            wait_until_ready(&creators_end)?;
             Ok(creators_end)
         }
     }
@@ -97,10 +103,32 @@ fn wait_for_intermediate(pid: Pid) -> Result<()> {
     }
 }
 
+/// Waits for the tracker's word that it holds nothing of ours any more (so that a descriptor
+/// this process closes next is really closed), or its end.
+fn wait_until_ready(creators_end: &OwnedFd) -> Result<()> {
+    let mut word = [0u8; 1];
+    loop {
+        match nix::sys::socket::recv(creators_end.as_raw_fd(), &mut word, MsgFlags::empty()) {
+            Ok(1) if word == READY => return Ok(()),
+            Ok(_) => {
+                return Err(Error::io(
+                    "starting the resource tracker",
+                    std::io::Error::other("it ended before it was ready"),
+                ));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::io("waiting for the resource tracker to start", e)),
+        }
+    }
+}
+
 /// The tracker's life: set up its descriptors and signals, read records until end of file,
 /// clean up, exit. Async-signal-safe throughout (see the module's notes).
 fn serve(socket: RawFd) -> ! {
     isolate(socket);
+    // SAFETY: send reads the one byte of READY; the creator waits for it (MSG_NOSIGNAL: a
+    // creator already gone is no reason to die).
+    unsafe { libc::send(SOCKET_FD, READY.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
     let mut table = Table::new();
     // One byte more than the longest record, to notice a longer (truncated) datagram.
     let mut buf = [0u8; MAX_RECORD + 1];
