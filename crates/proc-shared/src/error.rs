@@ -139,6 +139,10 @@ pub enum Error {
         /// What was found wrong.
         reason: String,
     },
+    /// The [`SharedMemoryManager`](crate::SharedMemoryManager) was shut down (its blocks
+    /// are unlinked): start another to make more blocks.
+    #[error("the SharedMemoryManager was shut down and its blocks unlinked: start another one")]
+    ManagerShutDown,
     /// A block received from another process (as an argument or through a queue) was not
     /// what it claimed to be.
     #[error("a received shared memory block was refused: {reason}")]

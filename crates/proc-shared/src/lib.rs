@@ -11,6 +11,8 @@
 //! - [`ShareableList`]: [`Item`]s (int, float, bool, str, bytes, None) in a block, in
 //!   Python's exact layout: Python's `ShareableList(name=...)` opens a list made here, and
 //!   [`ShareableList::open`] opens one made by Python.
+//! - [`SharedMemoryManager`]: blocks and lists that are unlinked together when the manager
+//!   shuts down, as Python's `SharedMemoryManager`.
 //! - A block travels to a child process: captured by a
 //!   [`Process::new`](proc_core::Process::new) closure, as an argument of
 //!   [`Process::target`](proc_core::Process::target) under every start method, or through
@@ -68,6 +70,7 @@
 //! opened when that process ends, unless it unregisters (`track=False` from Python 3.13).
 //!
 //! ## Modules
+//! - `manager`: [`SharedMemoryManager`].
 //! - `shared_memory`: [`SharedMemory`] and how it travels.
 //! - `shareable_list`: [`ShareableList`], [`Item`], and Python's layout (`layout.rs`).
 //! - `tracker`: the resource tracker: the creators' side, and the tracker process.
@@ -83,6 +86,7 @@ compile_error!(
 );
 
 mod error;
+mod manager;
 mod name;
 mod shareable_list;
 mod shared_memory;
@@ -90,5 +94,6 @@ mod tracker;
 
 pub use bytemuck::{self, Pod, Zeroable};
 pub use error::{Error, Result};
+pub use manager::SharedMemoryManager;
 pub use shareable_list::{Item, ShareableList};
 pub use shared_memory::SharedMemory;

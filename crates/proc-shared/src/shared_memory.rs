@@ -2,7 +2,7 @@
 //! `multiprocessing.shared_memory.SharedMemory`: a POSIX shared memory object (a file in
 //! `/dev/shm`) mapped into each process that creates or opens it.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use bytemuck::Pod;
 use memmap2::{MmapOptions, MmapRaw};
@@ -16,6 +16,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::tracker;
+
+/// Which tracker a new block is registered with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tracking<'a> {
+    /// This process tree's resource tracker (started if needed).
+    Tree,
+    /// A [`SharedMemoryManager`](crate::SharedMemoryManager)'s, by its end of the socket.
+    Manager(BorrowedFd<'a>),
+}
 
 /// Bulk copies of at least this many bytes first check that no other process shrank the
 /// block (an `fstat`, cheap beside the copy): a shrunk block would crash this process with
@@ -97,8 +106,13 @@ impl SharedMemory {
     /// # Errors
     /// [`Error::ZeroSize`] for `size == 0`; [`Error::Io`] if the system refuses.
     pub fn create(size: usize) -> Result<SharedMemory> {
+        SharedMemory::create_tracked(size, Tracking::Tree)
+    }
+
+    /// As [`create`](SharedMemory::create), registered as `tracking` says.
+    pub(crate) fn create_tracked(size: usize, tracking: Tracking<'_>) -> Result<SharedMemory> {
         loop {
-            match SharedMemory::create_at(Name::random()?, size) {
+            match SharedMemory::create_at(Name::random()?, size, tracking) {
                 // Another block took this random name: draw again, as Python does.
                 Err(Error::AlreadyExists { .. }) => continue,
                 other => return other,
@@ -125,7 +139,7 @@ impl SharedMemory {
     /// [`Error::InvalidName`], [`Error::ZeroSize`], [`Error::AlreadyExists`], or
     /// [`Error::Io`] if the system refuses.
     pub fn create_named(name: &str, size: usize) -> Result<SharedMemory> {
-        SharedMemory::create_at(Name::parse(name)?, size)
+        SharedMemory::create_at(Name::parse(name)?, size, Tracking::Tree)
     }
 
     /// Opens the block named `name`, created by this or any other process (Python's
@@ -159,7 +173,7 @@ impl SharedMemory {
         SharedMemory::map(name, fd, size)
     }
 
-    fn create_at(name: Name, size: usize) -> Result<SharedMemory> {
+    fn create_at(name: Name, size: usize, tracking: Tracking<'_>) -> Result<SharedMemory> {
         if size == 0 {
             return Err(Error::ZeroSize);
         }
@@ -183,7 +197,13 @@ impl SharedMemory {
         let made = nix::unistd::ftruncate(&fd, length)
             .map_err(|e| Error::io(format!("ftruncate of {:?}", name.as_str()), e))
             .and_then(|()| SharedMemory::map(name.clone(), fd, size))
-            .and_then(|shm| tracker::register(&name).map(|()| shm));
+            .and_then(|shm| {
+                match tracking {
+                    Tracking::Tree => tracker::register(&name),
+                    Tracking::Manager(end) => tracker::register_with(end, &name),
+                }
+                .map(|()| shm)
+            });
         if made.is_err() {
             // Nothing may be left behind by a create that failed.
             let _ = nix::sys::mman::shm_unlink(name.with_slash().as_c_str());

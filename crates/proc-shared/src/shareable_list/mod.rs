@@ -7,7 +7,7 @@ mod layout;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::shared_memory::SharedMemory;
+use crate::shared_memory::{SharedMemory, Tracking};
 
 use layout::Layout;
 
@@ -137,8 +137,13 @@ impl ShareableList {
     /// [`Error::ValueTooLong`] or [`Error::TrailingNul`] for a value Python's layout cannot
     /// hold; the errors of [`SharedMemory::create`].
     pub fn create(items: &[Item]) -> Result<ShareableList> {
+        ShareableList::create_tracked(items, Tracking::Tree)
+    }
+
+    /// As [`create`](ShareableList::create), its block registered as `tracking` says.
+    pub(crate) fn create_tracked(items: &[Item], tracking: Tracking<'_>) -> Result<ShareableList> {
         let (layout, size) = Layout::for_items(items)?;
-        ShareableList::fill(SharedMemory::create(size)?, layout, items)
+        ShareableList::fill(SharedMemory::create_tracked(size, tracking)?, layout, items)
     }
 
     /// Creates a list holding `items` in a new block named `name`.

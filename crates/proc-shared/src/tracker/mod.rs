@@ -33,9 +33,11 @@ use nix::sys::stat::{SFlag, fstat};
 use crate::error::{Error, Result};
 use crate::name::{MAX_NAME_LEN, Name};
 
-/// The first byte of a record.
+/// The first byte of a record: register, unregister (then a name), and shut down (a
+/// manager's tracker, alone; the tracker answers with the same byte once done).
 const REGISTER: u8 = b'R';
 const UNREGISTER: u8 = b'U';
+const SHUT_DOWN: u8 = b'S';
 
 /// The longest record: the kind and a name of [`MAX_NAME_LEN`] bytes.
 const MAX_RECORD: usize = 1 + MAX_NAME_LEN;
@@ -134,6 +136,49 @@ pub(crate) fn register(name: &Name) -> Result<()> {
     Ok(())
 }
 
+/// Starts a tracker of its own for a [`SharedMemoryManager`](crate::SharedMemoryManager):
+/// the manager's end of its socket.
+pub(crate) fn start_for_manager() -> Result<OwnedFd> {
+    // The lock is not held: this fork is like any other, and the handlers take the lock.
+    process::start()
+}
+
+/// Registers a block created through a manager with the manager's tracker.
+pub(crate) fn register_with(end: BorrowedFd<'_>, name: &Name) -> Result<()> {
+    send_record(end, REGISTER, name).map_err(|e| match e {
+        Errno::EPIPE | Errno::ECONNRESET | Errno::ECONNREFUSED => Error::ManagerShutDown,
+        e => Error::io("registering a block with its manager", e),
+    })
+}
+
+/// Asks a manager's tracker to unlink its blocks now and end; waits until it has.
+pub(crate) fn shut_down(end: OwnedFd) -> Result<()> {
+    let record = [SHUT_DOWN];
+    loop {
+        match send(end.as_raw_fd(), &record, MsgFlags::MSG_NOSIGNAL) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            // Shut down by another holder, or killed: there is nothing left to do.
+            Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ECONNREFUSED) => return Ok(()),
+            Err(e) => return Err(Error::io("shutting the SharedMemoryManager down", e)),
+        }
+    }
+    let mut answer = [0u8; 1];
+    loop {
+        // Its answer, or end of file if another holder's shutdown ended it first.
+        match nix::sys::socket::recv(end.as_raw_fd(), &mut answer, MsgFlags::empty()) {
+            Ok(_) | Err(Errno::ECONNRESET) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(Error::io(
+                    "waiting for the SharedMemoryManager to shut down",
+                    e,
+                ));
+            }
+        }
+    }
+}
+
 /// Tells this process's tracker that a block was unlinked. A tracker that never knew the
 /// name ignores it; without a tracker there is nothing to tell.
 pub(crate) fn unregister(name: &Name) {
@@ -174,7 +219,7 @@ pub(crate) fn adopt(end: OwnedFd) -> Result<()> {
 }
 
 /// The device and inode of a socket: the same for every copy of one end.
-fn socket_identity(end: &OwnedFd) -> Result<(u64, u64)> {
+pub(crate) fn socket_identity(end: &OwnedFd) -> Result<(u64, u64)> {
     let stat =
         fstat(end).map_err(|e| Error::io("fstat of a received resource tracker socket", e))?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {

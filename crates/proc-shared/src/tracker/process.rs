@@ -14,6 +14,10 @@
 //! of file, which comes when every copy of the creators' end is closed: every process of
 //! the tree has ended, by SIGKILL as well as normally. Then it unlinks each name still
 //! registered and, for each one that was still there, writes a warning that names it.
+//!
+//! A [`SharedMemoryManager`](crate::SharedMemoryManager) is a tracker of its own, which
+//! also takes a shutdown record: it unlinks its blocks then and there, without a warning,
+//! answers, and ends.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -23,7 +27,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::table::Table;
-use super::{MAX_RECORD, REGISTER, UNREGISTER};
+use super::{MAX_RECORD, REGISTER, SHUT_DOWN, UNREGISTER};
 use crate::error::{Error, Result};
 use crate::name::MAX_NAME_LEN;
 
@@ -122,42 +126,64 @@ fn wait_until_ready(creators_end: &OwnedFd) -> Result<()> {
     }
 }
 
-/// The tracker's life: set up its descriptors and signals, read records until end of file,
-/// clean up, exit. Async-signal-safe throughout (see the module's notes).
+/// The tracker's life: set up its descriptors and signals, read records until end of file
+/// (or a manager's shutdown), clean up, exit. Async-signal-safe throughout (see the
+/// module's notes).
 fn serve(socket: RawFd) -> ! {
     isolate(socket);
     // SAFETY: send reads the one byte of READY; the creator waits for it (MSG_NOSIGNAL: a
     // creator already gone is no reason to die).
     unsafe { libc::send(SOCKET_FD, READY.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
     let mut table = Table::new();
+    let shut_down = take_records(&mut table, 0);
+    if shut_down {
+        // A manager's shutdown: its blocks go as asked, without a warning. First no record
+        // is taken any more (a creator's send now fails with EPIPE), then those sent before
+        // are taken, so that no block ends up registered with nobody.
+        // SAFETY: shutdown of our own socket; no memory is involved.
+        unsafe { libc::shutdown(SOCKET_FD, libc::SHUT_RD) };
+        take_records(&mut table, libc::MSG_DONTWAIT);
+    }
+    for name in table.names() {
+        unlink(name, !shut_down);
+    }
+    if shut_down {
+        // SAFETY: send reads the one byte; the process that shut the manager down waits for
+        // it.
+        unsafe {
+            libc::send(
+                SOCKET_FD,
+                [SHUT_DOWN].as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+    }
+    // SAFETY: _exit ends the tracker without running anything of its creator's program.
+    unsafe { libc::_exit(0) }
+}
+
+/// Applies the records that come (with `recv` flags `flags`) until end of file, an error
+/// (`EAGAIN` with `MSG_DONTWAIT`), or a shutdown record; whether it was a shutdown.
+fn take_records(table: &mut Table, flags: libc::c_int) -> bool {
     // One byte more than the longest record, to notice a longer (truncated) datagram.
     let mut buf = [0u8; MAX_RECORD + 1];
     loop {
         // SAFETY: the buffer is valid for writes of its length.
-        let n = unsafe { libc::recv(SOCKET_FD, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n == 0 {
-            break;
-        }
-        if n < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
-            break;
-        }
-        let Some(record) = buf.get(..n as usize) else {
+        let n = unsafe { libc::recv(SOCKET_FD, buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if n < 0 && Errno::last() == Errno::EINTR {
             continue;
-        };
-        match record.split_first() {
+        }
+        if n <= 0 {
+            return false;
+        }
+        match buf.get(..n as usize).and_then(<[u8]>::split_first) {
             Some((&REGISTER, name)) if is_file_name(name) => table.insert(name),
             Some((&UNREGISTER, name)) => table.remove(name),
+            Some((&SHUT_DOWN, [])) => return true,
             _ => {}
         }
     }
-    for name in table.names() {
-        unlink_leaked(name);
-    }
-    // SAFETY: _exit ends the tracker without running anything of its creator's program.
-    unsafe { libc::_exit(0) }
 }
 
 /// Whether `name` names a file directly inside /dev/shm (the creators validated it; the
@@ -206,8 +232,8 @@ fn isolate(socket: RawFd) {
     }
 }
 
-/// Unlinks `/dev/shm/<name>`; if there was one, says so on stderr.
-fn unlink_leaked(name: &[u8]) {
+/// Unlinks `/dev/shm/<name>`; if there was one and `warn`, says so on stderr.
+fn unlink(name: &[u8], warn: bool) {
     let mut path = [0u8; SHM_DIR.len() + MAX_NAME_LEN + 1];
     let (dir, rest) = path.split_at_mut(SHM_DIR.len());
     dir.copy_from_slice(SHM_DIR);
@@ -220,6 +246,9 @@ fn unlink_leaked(name: &[u8]) {
     // SAFETY: `path` is a NUL-terminated string: the name holds no NUL (`is_file_name`).
     if unsafe { libc::unlink(path.as_ptr().cast()) } != 0 {
         return; // unlinked by someone else meanwhile: nothing leaked
+    }
+    if !warn {
+        return;
     }
     let mut message = [0u8; WARNING_HEAD.len() + MAX_NAME_LEN + WARNING_TAIL.len()];
     let mut len = 0;
