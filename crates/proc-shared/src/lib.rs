@@ -65,9 +65,18 @@
 //! tracker of the first block it receives (the tracker travels with it), and otherwise
 //! starts its own when it creates a block. A block that is unlinked normally is never
 //! warned about. Only blocks *created* here are tracked: opening a block (Python's too)
-//! registers nothing. Unlike Python 3.11 and 3.12, a Python program opening our blocks is
-//! not a problem for us, but Python's own tracker will unlink what a Python process merely
-//! opened when that process ends, unless it unregisters (`track=False` from Python 3.13).
+//! registers nothing.
+//!
+//! Python's tracker differs on one point: Python 3.11 and 3.12 (and 3.13+ unless
+//! `track=False`) also register the blocks a Python process merely *opens*, and unlink them
+//! when that process ends. A Python script that opens a block made here should unregister
+//! it (`resource_tracker.unregister(shm._name, "shared_memory")`), or pass `track=False`
+//! on 3.13 and later; see `examples/shared_memory_python.rs`.
+//!
+//! The tracker is a copy of the first creating process made with `fork` (twice, so that
+//! nobody has to reap it), which does only async-signal-safe work, so it starts correctly
+//! from a process that runs threads; the fork costs a copy of the creator's page tables once
+//! per process tree.
 //!
 //! ## Modules
 //! - `manager`: [`SharedMemoryManager`].

@@ -9,11 +9,13 @@
 //! (for the warnings); stdin and stdout become `/dev/null`, every other descriptor is
 //! closed, and SIGINT and SIGTERM are ignored (as Python's tracker does), so that a Ctrl-C
 //! meant for the program does not take the cleanup down with it. It then says it is ready,
-//! and only then does the first `create` return: from there on, the tracker holds no copy of
-//! a descriptor its creator closes. It reads records until end
-//! of file, which comes when every copy of the creators' end is closed: every process of
-//! the tree has ended, by SIGKILL as well as normally. Then it unlinks each name still
-//! registered and, for each one that was still there, writes a warning that names it.
+//! and only then does the first `create` return: from there on, the tracker holds no copy
+//! of a descriptor its creator closes.
+//!
+//! It reads records until end of file, which comes when every copy of the creators' end is
+//! closed: every process of the tree has ended, by SIGKILL as well as normally. Then it
+//! unlinks each name still registered and, for each one that was still there, writes a
+//! warning that names it.
 //!
 //! A [`SharedMemoryManager`](crate::SharedMemoryManager) is a tracker of its own, which
 //! also takes a shutdown record: it unlinks its blocks then and there, without a warning,
