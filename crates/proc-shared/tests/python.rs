@@ -26,6 +26,7 @@ fn python3() -> Command {
     let mut command = Command::new("python3");
     // Python's own warnings would otherwise go unseen in a passing test.
     command.env("PYTHONWARNINGS", "error");
+    command.env("PYTHONIOENCODING", "utf-8");
     command
 }
 
@@ -161,4 +162,50 @@ sl.shm.unlink()
         SharedMemory::open(name).is_err(),
         "Python, the creator, unlinked it"
     );
+}
+
+#[test]
+fn python_reads_edge_values_as_they_were_written() {
+    // Slots are sized by UTF-8 bytes here (Python sizes them by characters, which
+    // truncates a long non-ASCII str it creates itself): Python reads ours whole.
+    let items = [
+        Item::Int(i64::MIN),
+        Item::Int(i64::MAX),
+        Item::Float(-0.0),
+        Item::Float(f64::INFINITY),
+        Item::Str(String::new()),
+        Item::Str("1234567".into()),
+        Item::Str("12345678".into()),
+        Item::Str("小王小王小王小王".into()),
+        Item::Bytes(b"in\0side".to_vec()),
+        Item::Bytes(Vec::new()),
+        Item::Bool(false),
+        Item::None,
+    ];
+    let list = ShareableList::create(&items).unwrap();
+    let out = run_python(
+        r#"
+sl = ShareableList(name=sys.argv[1]); untrack(sl.shm)
+for item in sl:
+    print(repr(item))
+sl.shm.close()
+"#,
+        &[list.name()],
+    );
+    let expected = [
+        "-9223372036854775808",
+        "9223372036854775807",
+        "-0.0",
+        "inf",
+        "''",
+        "'1234567'",
+        "'12345678'",
+        "'小王小王小王小王'",
+        r"b'in\x00side'",
+        "b''",
+        "False",
+        "None",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    list.shm().unlink().unwrap();
 }
