@@ -59,6 +59,12 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// The name (or a received descriptor) is not a regular file, so not a block.
+    #[error("{name:?} is not a regular file, so not a shared memory block")]
+    NotAFile {
+        /// The name.
+        name: String,
+    },
     /// An access reaches past the end of the block.
     #[error(
         "an access of {len} bytes at offset {offset} reaches past the end of the {size}-byte \

@@ -158,7 +158,7 @@ impl SharedMemory {
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::Empty`] for a block of 0
-    /// bytes, or [`Error::Io`].
+    /// bytes, [`Error::NotAFile`] for something else than a file, or [`Error::Io`].
     pub fn open(name: &str) -> Result<SharedMemory> {
         let name = Name::parse(name)?;
         let fd =
@@ -433,13 +433,12 @@ impl SharedMemory {
 fn file_size(fd: &OwnedFd, name: &Name) -> Result<usize> {
     let stat = fstat(fd).map_err(|e| Error::io(format!("fstat of {:?}", name.as_str()), e))?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(Error::Received {
-            reason: format!("{:?} is not a regular file", name.as_str()),
+        return Err(Error::NotAFile {
+            name: name.as_str().to_string(),
         });
     }
-    usize::try_from(stat.st_size).map_err(|_| Error::Received {
-        reason: format!("{:?} has a negative size", name.as_str()),
-    })
+    // A regular file's size is never negative; 0 is refused by whoever maps it.
+    Ok(usize::try_from(stat.st_size).unwrap_or(0))
 }
 
 impl std::fmt::Debug for SharedMemory {

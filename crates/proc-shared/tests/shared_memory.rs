@@ -121,6 +121,15 @@ fn an_empty_block_cannot_be_opened() {
 }
 
 #[test]
+fn a_name_that_is_not_a_file_is_not_a_block() {
+    let name = unique_name("fifo");
+    nix::unistd::mkfifo(&shm_path(&name), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let result = SharedMemory::open(&name);
+    std::fs::remove_file(shm_path(&name)).unwrap();
+    assert!(matches!(result, Err(Error::NotAFile { .. })), "{result:?}");
+}
+
+#[test]
 fn accesses_past_the_end_are_refused() {
     let shm = SharedMemory::create(16).unwrap();
     assert!(shm.write(8, &1u64).is_ok());
@@ -299,7 +308,7 @@ fn a_received_block_that_is_not_what_it_claims_is_refused() {
 
     let (read, _write) = std::io::pipe().unwrap();
     let err = decode_block(forged(read.as_fd(), shm.name(), 10, None)).unwrap_err();
-    assert!(err.contains("not a regular file"), "{err}");
+    assert!(err.contains("is not a regular file"), "{err}");
 
     let err = decode_block(forged(file.as_fd(), shm.name(), 10, Some(read.as_fd()))).unwrap_err();
     assert!(err.contains("not a socket"), "{err}");
