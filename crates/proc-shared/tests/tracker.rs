@@ -24,9 +24,9 @@ const HELPER_ENV: &str = "PROC_SHARED_TRACKER_HELPER";
 /// What the tracker says about a leaked block.
 const WARNING: &str = "resource tracker: leaked shared_memory block";
 
-/// A run of this test binary in the role `role`: what it [`tell`]s on its stdout, and its
-/// stderr, once it and every process holding its stderr (the tracker) have ended.
-fn run_helper(role: &str) -> (BTreeMap<String, String>, String) {
+/// A run of this test binary in the role `role`: its stdout and its stderr, once it and
+/// every process holding its stderr (the tracker) have ended.
+fn run_role(role: &str) -> (String, String) {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -49,12 +49,36 @@ fn run_helper(role: &str) -> (BTreeMap<String, String>, String) {
         output.status.success(),
         "helper {role} failed:\n{stdout}\n{stderr}"
     );
-    let values = stdout
-        .lines()
-        .filter_map(|line| line.split_once(TOLD)?.1.split_once('='))
+    (stdout, stderr)
+}
+
+/// As [`run_role`]: what the helper [`tell`]s (the last value of each key), and its stderr.
+fn run_helper(role: &str) -> (BTreeMap<String, String>, String) {
+    let (stdout, stderr) = run_role(role);
+    let values = told(&stdout)
+        .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     (values, stderr)
+}
+
+/// As [`run_role`]: every value the helper told under `key`, and its stderr.
+fn run_helper_all(role: &str, key: &str) -> (Vec<String>, String) {
+    let (stdout, stderr) = run_role(role);
+    let values = told(&stdout)
+        .into_iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+        .collect();
+    (values, stderr)
+}
+
+/// The `key=value` pairs a helper told, in order (a key may come several times).
+fn told(stdout: &str) -> Vec<(&str, &str)> {
+    stdout
+        .lines()
+        .filter_map(|line| line.split_once(TOLD)?.1.split_once('='))
+        .collect()
 }
 
 /// What marks a line of the helper's answers (libtest may print before it on the line).
@@ -88,6 +112,17 @@ fn helper() {
             let list = ShareableList::create(&[Item::Str("x".into())]).unwrap();
             list.shm().unlink().unwrap();
         }
+        "leak_many" => {
+            // More than the tracker's first table holds.
+            for _ in 0..150 {
+                tell("block", SharedMemory::create(1).unwrap().name());
+            }
+        }
+        "sigchld_ignored" => {
+            // SAFETY: setting a signal's disposition to SIG_IGN touches no memory.
+            unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+            tell("block", SharedMemory::create(8).unwrap().name());
+        }
         "inspect" => inspect_the_tracker(),
         "family" => family(),
         other => panic!("unknown helper role {other}"),
@@ -104,6 +139,26 @@ fn a_leaked_block_is_unlinked_with_a_warning_that_names_it_when_its_tree_ends() 
         );
         assert!(!shm_exists(block), "{block} is still in /dev/shm");
     }
+}
+
+#[test]
+fn every_leaked_block_is_unlinked_however_many_there_are() {
+    let (blocks, stderr) = run_helper_all("leak_many", "block");
+    assert_eq!(blocks.len(), 150);
+    for block in &blocks {
+        assert!(stderr.contains(&format!("{WARNING} '{block}'")), "{block}");
+        assert!(!shm_exists(block), "{block} is still in /dev/shm");
+    }
+}
+
+#[test]
+fn the_tracker_starts_in_a_program_that_ignores_sigchld() {
+    let (told, stderr) = run_helper("sigchld_ignored");
+    assert!(
+        stderr.contains(&format!("{WARNING} '{}'", told["block"])),
+        "{stderr}"
+    );
+    assert!(!shm_exists(&told["block"]));
 }
 
 #[test]

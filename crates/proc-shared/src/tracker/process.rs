@@ -264,3 +264,17 @@ fn unlink(name: &[u8], warn: bool) {
     // closed) loses only the warning.
     unsafe { libc::write(2, message.as_ptr().cast(), len) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tracker_unlinks_nothing_outside_dev_shm() {
+        assert!(is_file_name(b"psm_0123abcd"));
+        for bad in [&b""[..], b".", b"..", b"../etc/passwd", b"a/b", b"a\0b"] {
+            assert!(!is_file_name(bad), "{bad:?}");
+        }
+        assert!(!is_file_name(&[b'x'; MAX_NAME_LEN + 1]));
+    }
+}
