@@ -136,9 +136,10 @@ fn a_corrupt_header_is_refused_when_opened() {
         ("negative length", words(&[-1, 0])),
         ("huge length", words(&[i64::MAX, 0])),
         ("offsets pass the end", words(&[2, 0, 8])),
+        ("offsets of one item pass the end", words(&[1, 0])),
         (
-            "offsets go backwards",
-            words(&[2, 0, 16, 8, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "billions of items in a few bytes",
+            words(&[1 << 40, 0, 0, 0]),
         ),
         (
             "last offset points past the end",
@@ -179,6 +180,13 @@ fn a_corrupt_item_is_refused_when_read() {
     shm.write_bytes(32, b"\xff\xfe\0\0\0\0\0\0").unwrap();
     let err = list.get(0).unwrap_err();
     assert!(err.to_string().contains("not UTF-8"), "{err}");
+
+    // Offsets are checked at each access: item 1's slot claimed to end before it starts.
+    shm.write(24, &4i64).unwrap();
+    let err = list.get(1).unwrap_err();
+    assert!(err.to_string().contains("offsets go backwards"), "{err}");
+    assert!(list.set(1, Item::Int(2)).is_err());
+    shm.write(24, &16i64).unwrap();
 
     shm.write(codes + 1, &7i8).unwrap();
     let err = list.get(1).unwrap_err();

@@ -41,10 +41,14 @@ const CODE_BYTES: i8 = 2;
 const CODE_NONE: i8 = 3;
 
 /// Where the parts of a list lie, read once from its header and checked against the block.
+///
+/// The offsets of the items' slots are read (and checked) at each access rather than kept:
+/// a block whose header claims billions of items costs nothing until they are used.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
-    /// Slot boundaries from the start of the data area: `len + 1` of them, non-decreasing.
-    offsets: Vec<usize>,
+    len: usize,
+    /// The last offset: where the data area ends, from its start.
+    data_end: usize,
     data_start: usize,
     formats_start: usize,
     codes_start: usize,
@@ -159,8 +163,9 @@ fn slot_at_creation(item: &Item) -> usize {
 }
 
 impl Layout {
-    /// The layout of a new list of `items`, and the bytes of the block it needs.
-    pub(super) fn for_items(items: &[Item]) -> Result<(Layout, usize)> {
+    /// The layout of a new list of `items`, its offsets, and the bytes of the block it
+    /// needs.
+    pub(super) fn for_items(items: &[Item]) -> Result<(Layout, Vec<usize>, usize)> {
         for item in items {
             check_value(item)?;
         }
@@ -176,18 +181,25 @@ impl Layout {
         let formats_start = data_start + end;
         let codes_start = formats_start + n * ALIGNMENT;
         let layout = Layout {
-            offsets,
+            len: n,
+            data_end: end,
             data_start,
             formats_start,
             codes_start,
         };
-        Ok((layout, codes_start + n))
+        Ok((layout, offsets, codes_start + n))
     }
 
-    /// Writes the header, every item, the formats and the codes of a new list.
-    pub(super) fn write_new(&self, shm: &SharedMemory, items: &[Item]) -> Result<()> {
+    /// Writes the header (`offsets` from [`for_items`](Layout::for_items)), every item,
+    /// the formats and the codes of a new list.
+    pub(super) fn write_new(
+        &self,
+        shm: &SharedMemory,
+        items: &[Item],
+        offsets: &[usize],
+    ) -> Result<()> {
         shm.write(0, &(items.len() as i64))?;
-        for (i, offset) in self.offsets.iter().enumerate() {
+        for (i, offset) in offsets.iter().enumerate() {
             shm.write(ALIGNMENT * (i + 1), &(*offset as i64))?;
         }
         for (index, item) in items.iter().enumerate() {
@@ -212,33 +224,27 @@ impl Layout {
             .filter(|&n| n <= size / (2 * ALIGNMENT + 1))
             .ok_or_else(|| corrupt(format!("its header claims {n} items in {size} bytes")))?;
         let data_start = (n + 2) * ALIGNMENT;
-        let mut offsets = Vec::with_capacity(n + 1);
-        for i in 0..=n {
-            let raw = shm
-                .read::<i64>(ALIGNMENT * (i + 1))
-                .map_err(|_| corrupt(format!("its offsets of {n} items pass the block's end")))?;
-            let offset = usize::try_from(raw)
-                .ok()
-                .filter(|&o| o <= size)
-                .ok_or_else(|| corrupt(format!("offset {i} is {raw}")))?;
-            if offsets.last().is_some_and(|&before| offset < before) {
-                return Err(corrupt(format!("offset {i} ({offset}) goes backwards")));
-            }
-            offsets.push(offset);
-        }
-        let data_end = offsets[n];
-        let fits = data_start
-            .checked_add(data_end)
-            .and_then(|formats| formats.checked_add(n * (ALIGNMENT + 1)))
-            .is_some_and(|end| end <= size);
-        if !fits {
-            return Err(corrupt(format!(
-                "its items need more than the block's {size} bytes"
-            )));
-        }
+        let raw = shm
+            .read::<i64>(ALIGNMENT * (n + 1))
+            .map_err(|_| corrupt(format!("its offsets of {n} items pass the block's end")))?;
+        let fits = |data_end: usize| {
+            data_start
+                .checked_add(data_end)
+                .and_then(|formats| formats.checked_add(n * (ALIGNMENT + 1)))
+                .is_some_and(|end| end <= size)
+        };
+        let data_end = usize::try_from(raw)
+            .ok()
+            .filter(|&end| fits(end))
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "its last offset, {raw}, puts its items past the block's {size} bytes"
+                ))
+            })?;
         let formats_start = data_start + data_end;
         Ok(Layout {
-            offsets,
+            len: n,
+            data_end,
             data_start,
             formats_start,
             codes_start: formats_start + n * ALIGNMENT,
@@ -247,12 +253,30 @@ impl Layout {
 
     /// The number of items.
     pub(super) fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.len
     }
 
-    /// The bytes of item `index`'s slot (index < len).
-    fn slot(&self, index: usize) -> usize {
-        self.offsets[index + 1] - self.offsets[index]
+    /// Where item `index`'s slot starts (from the start of the block) and its length, from
+    /// offsets `index` and `index + 1`, checked (index < len).
+    fn slot(&self, shm: &SharedMemory, index: usize) -> Result<(usize, usize)> {
+        let corrupt = |reason: String| Error::CorruptList {
+            name: shm.name().to_string(),
+            reason: format!("item {index}: {reason}"),
+        };
+        let offset = |i: usize| -> Result<usize> {
+            let raw = shm.read::<i64>(ALIGNMENT * (i + 1))?;
+            usize::try_from(raw)
+                .ok()
+                .filter(|&offset| offset <= self.data_end)
+                .ok_or_else(|| corrupt(format!("offset {i} is {raw}, outside the data area")))
+        };
+        let (start, end) = (offset(index)?, offset(index + 1)?);
+        if end < start {
+            return Err(corrupt(format!(
+                "its offsets go backwards ({start}, then {end})"
+            )));
+        }
+        Ok((self.data_start + start, end - start))
     }
 
     /// Reads item `index` (index < len), checking its format, code and bytes.
@@ -270,14 +294,13 @@ impl Layout {
             ))
         })?;
         let code = shm.read::<i8>(self.codes_start + index)?;
-        let slot = self.slot(index);
+        let (at, slot) = self.slot(shm, index)?;
         if format.size() > slot {
             return Err(corrupt(format!(
                 "its format packs {} bytes into a slot of {slot}",
                 format.size()
             )));
         }
-        let at = self.data_start + self.offsets[index];
         let mut bytes = vec![0u8; format.size()];
         shm.read_bytes(at, &mut bytes)?;
         let eight = |bytes: &[u8]| -> [u8; 8] {
@@ -311,7 +334,7 @@ impl Layout {
     /// Python's `__setitem__` does. A str or bytes value must fit the slot.
     pub(super) fn write_item(&self, shm: &SharedMemory, index: usize, item: &Item) -> Result<()> {
         check_value(item)?;
-        let slot = self.slot(index);
+        let (at, slot) = self.slot(shm, index)?;
         let needed = text_bytes(item).map_or(ALIGNMENT, <[u8]>::len);
         if needed > slot {
             return Err(match text_bytes(item) {
@@ -335,7 +358,7 @@ impl Layout {
         let (format, code, bytes) = pack(item, slot);
         shm.write_bytes(self.formats_start + index * ALIGNMENT, &format.encode())?;
         shm.write(self.codes_start + index, &code)?;
-        shm.write_bytes(self.data_start + self.offsets[index], &bytes)
+        shm.write_bytes(at, &bytes)
     }
 }
 
@@ -378,7 +401,7 @@ mod tests {
     #[test]
     fn a_new_list_needs_what_python_asks_for() {
         // Python: struct.calcsize("q" + "q" * 3 + "q" + "16s" + "8s" * 2 + "b" * 2) == 74.
-        let (_, size) =
+        let (_, _, size) =
             Layout::for_items(&[Item::Int(1), Item::Str("hello world".into())]).unwrap();
         assert_eq!(size, 8 + 24 + 8 + 16 + 16 + 2);
     }

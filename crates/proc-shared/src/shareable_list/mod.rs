@@ -142,8 +142,9 @@ impl ShareableList {
 
     /// As [`create`](ShareableList::create), its block registered as `tracking` says.
     pub(crate) fn create_tracked(items: &[Item], tracking: Tracking<'_>) -> Result<ShareableList> {
-        let (layout, size) = Layout::for_items(items)?;
-        ShareableList::fill(SharedMemory::create_tracked(size, tracking)?, layout, items)
+        let (layout, offsets, size) = Layout::for_items(items)?;
+        let shm = SharedMemory::create_tracked(size, tracking)?;
+        ShareableList::fill(shm, layout, &offsets, items)
     }
 
     /// Creates a list holding `items` in a new block named `name`.
@@ -159,12 +160,18 @@ impl ShareableList {
     /// # Errors
     /// As [`create`](ShareableList::create), and those of [`SharedMemory::create_named`].
     pub fn create_named(name: &str, items: &[Item]) -> Result<ShareableList> {
-        let (layout, size) = Layout::for_items(items)?;
-        ShareableList::fill(SharedMemory::create_named(name, size)?, layout, items)
+        let (layout, offsets, size) = Layout::for_items(items)?;
+        let shm = SharedMemory::create_named(name, size)?;
+        ShareableList::fill(shm, layout, &offsets, items)
     }
 
-    fn fill(shm: SharedMemory, layout: Layout, items: &[Item]) -> Result<ShareableList> {
-        if let Err(e) = layout.write_new(&shm, items) {
+    fn fill(
+        shm: SharedMemory,
+        layout: Layout,
+        offsets: &[usize],
+        items: &[Item],
+    ) -> Result<ShareableList> {
+        if let Err(e) = layout.write_new(&shm, items, offsets) {
             let _ = shm.unlink();
             return Err(e);
         }
