@@ -322,3 +322,18 @@ fn a_received_block_that_is_not_what_it_claims_is_refused() {
     );
     shm.unlink().unwrap();
 }
+
+// Pinned to Fork: the subject is what a closure captures, and only a copy of this process
+// can run a closure.
+#[test]
+fn a_block_captured_by_a_forked_closure_is_the_same_memory() {
+    let shm = SharedMemory::create(8).unwrap();
+    let name = shm.name().to_string();
+    let mut child = proc_core::Process::new(move || shm.write(0, &77u64).unwrap())
+        .with_start_method(proc_core::StartMethod::Fork);
+    child.start().unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    let shm = SharedMemory::open(&name).unwrap();
+    assert_eq!(shm.read::<u64>(0).unwrap(), 77);
+    shm.unlink().unwrap();
+}
