@@ -431,6 +431,11 @@ impl SharedMemory {
 
 /// The size of the file behind `fd`, refusing anything but a regular file.
 fn file_size(fd: &OwnedFd, name: &Name) -> Result<usize> {
+    regular_file(fd, name).map(|(size, _)| size)
+}
+
+/// The size and identity (device, inode) of the regular file behind `fd`.
+fn regular_file(fd: &OwnedFd, name: &Name) -> Result<(usize, (u64, u64))> {
     let stat = fstat(fd).map_err(|e| Error::io(format!("fstat of {:?}", name.as_str()), e))?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         return Err(Error::NotAFile {
@@ -438,7 +443,8 @@ fn file_size(fd: &OwnedFd, name: &Name) -> Result<usize> {
         });
     }
     // A regular file's size is never negative; 0 is refused by whoever maps it.
-    Ok(usize::try_from(stat.st_size).unwrap_or(0))
+    let size = usize::try_from(stat.st_size).unwrap_or(0);
+    Ok((size, (stat.st_dev, stat.st_ino)))
 }
 
 impl std::fmt::Debug for SharedMemory {
@@ -490,17 +496,30 @@ impl<'de> Deserialize<'de> for SharedMemory {
     }
 }
 
-/// Checks a received block (a regular file of the announced size, under a valid name) and
-/// maps it; shares the sender's tracker when this process has none.
+/// Checks a received block (a regular file of the announced size, under a valid name, and
+/// the very file of that name if the name still exists, so that `unlink` cannot remove
+/// another block than the one received) and maps it; shares the sender's tracker when this
+/// process has none.
 fn received(fd: OwnedFd, name: &str, size: u64, tracker: Option<OwnedFd>) -> Result<SharedMemory> {
     let name = Name::parse(name).map_err(|e| Error::Received {
         reason: e.to_string(),
     })?;
-    let actual = file_size(&fd, &name)?;
+    let (actual, identity) = regular_file(&fd, &name)?;
     if actual as u64 != size {
         return Err(Error::Received {
             reason: format!(
                 "{:?} was announced as {size} bytes but its file holds {actual}",
+                name.as_str()
+            ),
+        });
+    }
+    let path = format!("/dev/shm/{}", name.as_str());
+    if let Ok(named) = nix::sys::stat::stat(path.as_str())
+        && (named.st_dev, named.st_ino) != identity
+    {
+        return Err(Error::Received {
+            reason: format!(
+                "the file sent as {:?} is another file than the block of that name",
                 name.as_str()
             ),
         });

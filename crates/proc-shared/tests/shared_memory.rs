@@ -303,6 +303,15 @@ fn a_received_block_that_is_not_what_it_claims_is_refused() {
     let err = decode_block(forged(file.as_fd(), shm.name(), 99, None)).unwrap_err();
     assert!(err.contains("announced as 99 bytes"), "{err}");
 
+    // Another block's file under this block's name: unlink would remove the wrong one.
+    let other = SharedMemory::create(10).unwrap();
+    let err = decode_block(forged(file.as_fd(), other.name(), 10, None)).unwrap_err();
+    assert!(
+        err.contains("another file than the block of that name"),
+        "{err}"
+    );
+    other.unlink().unwrap();
+
     let err = decode_block(forged(file.as_fd(), "a/b", 10, None)).unwrap_err();
     assert!(err.contains("invalid shared memory name"), "{err}");
 
