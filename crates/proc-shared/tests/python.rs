@@ -6,7 +6,7 @@
 //! opens, and unlink it when that process ends; the scripts unregister what they open
 //! (`untrack`), which is also right on 3.13+, where opening registers by default too.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
 use proc_shared::{Item, ShareableList, SharedMemory};
@@ -121,6 +121,8 @@ sl.shm.unlink()
         ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        // Python's resource tracker holds it until it ends, a moment after Python.
+        .stderr(Stdio::piped())
         .spawn()
         .expect("python3 is needed for the interoperability tests (on every machine)");
     let mut stdout = BufReader::new(python.stdout.take().unwrap());
@@ -157,7 +159,15 @@ sl.shm.unlink()
             "y".repeat(24)
         )
     );
-    assert!(python.wait().unwrap().success());
+    let mut stderr = String::new();
+    python
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(python.wait().unwrap().success(), "{stderr}");
+    assert!(stderr.is_empty(), "python warned: {stderr}");
     assert!(
         SharedMemory::open(name).is_err(),
         "Python, the creator, unlinked it"
