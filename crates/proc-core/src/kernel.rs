@@ -1,5 +1,5 @@
 //! What multiproc needs of the kernel, asked of the running one once: a kernel that lacks
-//! a feature gives an error that names it ([`Error::KernelFeatureMissing`]) where the
+//! a feature gives an error that names it ([`Error::KernelFeatureMissing`](crate::Error::KernelFeatureMissing)) where the
 //! feature is first needed, before anything is half made, never a crash or a riddle of an
 //! `errno` later on.
 //!
@@ -11,9 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::error::Error;
-
-/// A kernel feature multiproc stands on, as [`Error::KernelFeatureMissing`] names it.
+/// A kernel feature multiproc stands on, as
+/// [`Error::KernelFeatureMissing`](crate::Error::KernelFeatureMissing) names it.
 ///
 /// ```
 /// use proc_core::KernelFeature;
@@ -73,11 +72,11 @@ static MISSING: OnceLock<u8> = OnceLock::new();
 /// Features a test pretends are missing (bits of [`KernelFeature::bit`]).
 static PRETENDED: AtomicU8 = AtomicU8::new(0);
 
-/// An error naming `feature` if this kernel lacks it.
-pub(crate) fn require(feature: KernelFeature) -> Result<(), Error> {
+/// `Err(feature)` if this kernel lacks it (the callers make it the error of their layer).
+pub(crate) fn require(feature: KernelFeature) -> Result<(), KernelFeature> {
     let missing = *MISSING.get_or_init(probe) | PRETENDED.load(Ordering::Relaxed);
     if missing & feature.bit() != 0 {
-        return Err(Error::KernelFeatureMissing { feature });
+        return Err(feature);
     }
     Ok(())
 }
@@ -130,9 +129,14 @@ fn has_pidfds() -> bool {
 
 /// A memory file that takes a seal.
 fn has_sealed_memory_files() -> bool {
-    crate::memory_file::create_unchecked(c"multiproc-probe")
-        .and_then(|file| crate::memory_file::seal(&file, crate::memory_file::FIXED_SIZE))
-        .is_ok()
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    memfd_create(
+        c"multiproc-probe",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .and_then(|fd| fcntl(&fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK)))
+    .is_ok()
 }
 
 #[cfg(test)]
@@ -152,7 +156,7 @@ mod tests {
 
     #[test]
     fn the_error_names_the_feature_its_release_and_what_needs_it() {
-        let message = Error::KernelFeatureMissing {
+        let message = crate::Error::KernelFeatureMissing {
             feature: KernelFeature::Pidfds,
         }
         .to_string();

@@ -45,14 +45,12 @@ pub const FIXED_CONTENTS: SealFlag = FIXED_SIZE.union(SealFlag::F_SEAL_WRITE);
 /// `/proc/<pid>/fd` and `/proc/<pid>/maps`: nobody can open it by name.
 /// A kernel without them gives an `Unsupported` error that names what it lacks.
 pub fn create(name: &CStr) -> io::Result<File> {
-    crate::kernel::require(crate::kernel::KernelFeature::SealedMemoryFiles)
-        .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e.to_string()))?;
-    create_unchecked(name)
-}
-
-/// `create`, without asking whether the kernel has sealable memory files (the probe that
-/// asks it uses this).
-pub(crate) fn create_unchecked(name: &CStr) -> io::Result<File> {
+    crate::kernel::require(crate::kernel::KernelFeature::SealedMemoryFiles).map_err(|feature| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            crate::Error::KernelFeatureMissing { feature }.to_string(),
+        )
+    })?;
     let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     Ok(File::from(fd))
 }

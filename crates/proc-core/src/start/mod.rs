@@ -49,7 +49,8 @@ use spec::{Body, Spec};
 /// retried.
 pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Child>> {
     // A child this kernel cannot manage is never made.
-    crate::kernel::require(crate::kernel::KernelFeature::Pidfds)?;
+    crate::kernel::require(crate::kernel::KernelFeature::Pidfds)
+        .map_err(|feature| Error::KernelFeatureMissing { feature })?;
     install_exit_hook();
     let method = spec.method;
     let Some(held) = body.as_ref() else {

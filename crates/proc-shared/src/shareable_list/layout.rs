@@ -20,7 +20,7 @@
 use crate::error::{Error, Result};
 use crate::shared_memory::SharedMemory;
 
-use super::Item;
+use super::item::Item;
 
 /// Every slot, and every packing format, is 8 bytes or a multiple of it.
 pub(super) const ALIGNMENT: usize = 8;

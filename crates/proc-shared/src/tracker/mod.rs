@@ -19,6 +19,7 @@
 //! never raises SIGPIPE (`MSG_NOSIGNAL`) if the tracker is gone.
 
 mod process;
+mod record;
 mod table;
 
 use std::cell::{Cell, RefCell};
@@ -31,16 +32,9 @@ use nix::sys::socket::{MsgFlags, send};
 use nix::sys::stat::{SFlag, fstat};
 
 use crate::error::{Error, Result};
-use crate::name::{MAX_NAME_LEN, Name};
+use crate::name::Name;
 
-/// The first byte of a record: register, unregister (then a name), and shut down (a
-/// manager's tracker, alone; the tracker answers with the same byte once done).
-const REGISTER: u8 = b'R';
-const UNREGISTER: u8 = b'U';
-const SHUT_DOWN: u8 = b'S';
-
-/// The longest record: the kind and a name of [`MAX_NAME_LEN`] bytes.
-const MAX_RECORD: usize = 1 + MAX_NAME_LEN;
+use record::{MAX_RECORD, REGISTER, SHUT_DOWN, UNREGISTER};
 
 /// This process's ends of tracker sockets.
 struct Ends {

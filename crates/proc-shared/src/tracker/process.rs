@@ -28,8 +28,8 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::record::{MAX_RECORD, REGISTER, SHUT_DOWN, UNREGISTER};
 use super::table::Table;
-use super::{MAX_RECORD, REGISTER, SHUT_DOWN, UNREGISTER};
 use crate::error::{Error, Result};
 use crate::name::MAX_NAME_LEN;
 
