@@ -44,6 +44,8 @@ pub use proc_patterns::{
     AsyncResult, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder, Producer,
     ProducerConsumer, ProducerConsumerReport, UnorderedIter,
 };
+pub use proc_shared;
+pub use proc_shared::{Item, ShareableList, SharedMemory, SharedMemoryManager};
 pub use proc_sync;
 pub use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
@@ -76,6 +78,9 @@ pub enum Error {
     /// An error of the message layer (pipes and connections).
     #[error(transparent)]
     Ipc(#[from] proc_ipc::Error),
+    /// An error of named shared memory (blocks, shareable lists, their manager).
+    #[error(transparent)]
+    Shared(#[from] proc_shared::Error),
     /// An error of the patterns layer (joinable queues, producer/consumer runs, pools),
     /// including a pool task's panic or the death of its worker.
     #[error(transparent)]

@@ -9,7 +9,13 @@ use crate::run::{cargo, step};
 /// The packages whose tests also run under the Spawn and ForkServer start methods (given
 /// as `MULTIPROC_START_METHOD`): add a package once its handles travel. Doctests are left
 /// to the default run: they show closures, which need Fork.
-const UNDER_EVERY_START_METHOD: &[&str] = &["proc-core", "proc-sync", "proc-ipc", "proc-patterns"];
+const UNDER_EVERY_START_METHOD: &[&str] = &[
+    "proc-core",
+    "proc-sync",
+    "proc-ipc",
+    "proc-shared",
+    "proc-patterns",
+];
 
 /// How long `ci` fuzzes each target.
 const FUZZ_SECONDS: u64 = 10;

@@ -190,6 +190,27 @@ const CHECKS: &[Check] = &[
         verify: |out| verify_tickets(out, 10, 12, false),
     },
     Check {
+        example: "shared_memory_python",
+        args: &[],
+        shows: "Rust makes a named block and a ShareableList; Python (or, without python3, a \
+                child) opens both by name, reads them and writes back; Rust sees its writes",
+        verify: |out| {
+            out.line("rust made psm_")?;
+            let python = out.expect_order(&[
+                "python sees [41, 0.5, 'rust..'] and 'hello from'",
+                r#"rust sees [Int(42), Float(0.5), Str("python")] and "hello frompython""#,
+            ]);
+            let child = || {
+                out.expect_order(&[
+                    "(python3 not found: a child process plays its part)",
+                    r#"a child sees [Int(41), Float(0.5), Str("rust..")] and "hello from""#,
+                    r#"rust sees [Int(42), Float(0.5), Str("child!")] and "hello fromchild!""#,
+                ])
+            };
+            python.or_else(|_| child())
+        },
+    },
+    Check {
         example: "shared_counter",
         args: &[],
         shows: "4 processes each add 10000 to a Value<u64> under its lock: no update is lost",

@@ -5,12 +5,12 @@
 //! Python's writes. Without `python3`, a child process of this program plays Python's part.
 //!
 //! ```text
-//! cargo run -p proc-shared --example shared_memory_python
+//! cargo run --example shared_memory_python
 //! ```
 
 use std::process::Command;
 
-use proc_shared::{Item, ShareableList, SharedMemory};
+use multiproc::{Item, Process, ShareableList, SharedMemory, StartMethod};
 
 /// What the Python side does: the same as `rust_side` below.
 const PYTHON: &str = r#"
@@ -33,7 +33,7 @@ shm.close()
 "#;
 
 /// Python's part, in Rust, for machines without python3.
-fn rust_side(list_name: &str, shm_name: &str) -> proc_shared::Result<()> {
+fn rust_side(list_name: &str, shm_name: &str) -> multiproc::Result<()> {
     let list = ShareableList::open(list_name)?;
     let shm = SharedMemory::open(shm_name)?;
     let mut greeting = [0u8; 10];
@@ -47,11 +47,12 @@ fn rust_side(list_name: &str, shm_name: &str) -> proc_shared::Result<()> {
         list.set(0, Item::Int(n + 1))?;
     }
     list.set(2, Item::Str("child!".into()))?;
-    shm.write_bytes(10, b"child!")
+    shm.write_bytes(10, b"child!")?;
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    proc_core::init();
+    multiproc::init();
     let list =
         ShareableList::create(&[Item::Int(41), Item::Float(0.5), Item::Str("rust..".into())])?;
     let shm = SharedMemory::create(64)?;
@@ -67,9 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => {
             println!("(python3 not found: a child process plays its part)");
             let (list_name, shm_name) = (list.name().to_string(), shm.name().to_string());
-            let mut child = proc_core::Process::new(move || {
+            // A closure: the fork start method runs it, whatever the default is.
+            let mut child = Process::new(move || {
                 rust_side(&list_name, &shm_name).expect("the child's part");
-            });
+            })
+            .with_start_method(StartMethod::Fork);
             child.start()?;
             child.join()?;
         }
