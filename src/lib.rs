@@ -37,8 +37,11 @@ pub use proc_core::{
     TASK_ERROR_EXIT_CODE, Target, active_children, codec, cpu_count, current_process, exit,
     get_start_method, init, parent_process, set_start_method, spawn,
 };
+pub use proc_core::{KernelFeature, WaitSource, Waitable, Watch, wait};
 pub use proc_ipc;
-pub use proc_ipc::{Connection, GetError, PutError, Queue, QueueBuilder, pipe, pipe_oneway};
+pub use proc_ipc::{
+    Connection, GetError, PutError, Queue, QueueBuilder, SimpleQueue, pipe, pipe_oneway,
+};
 pub use proc_patterns;
 pub use proc_patterns::{
     AsyncResult, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder, Producer,
@@ -110,7 +113,11 @@ pub mod prelude {
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
     };
     pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
-    pub use crate::{ByteBuf, Connection, GetError, PutError, Queue, pipe, pipe_oneway};
+    pub use crate::{
+        ByteBuf, Connection, GetError, PutError, Queue, SimpleQueue, Waitable, pipe, pipe_oneway,
+        wait,
+    };
+    pub use crate::{Item, ShareableList, SharedMemory};
     pub use crate::{
         JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children, cpu_count,
         current_process, get_start_method, parent_process, set_start_method, spawn,
