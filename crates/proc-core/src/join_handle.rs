@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CodecError};
 use crate::error::{Error, JoinError, Result, panic_message};
 use crate::process::Process;
+use crate::start_method::StartMethod;
 use crate::value_handover;
 
 /// The largest value a child may return: 1 GiB. A child whose value encodes longer ends
@@ -54,6 +55,15 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Serialize + DeserializeOwned,
 {
+    spawn_with(None, body)
+}
+
+/// [`spawn`] with the start method `method`, or the default in force when `None`.
+pub(crate) fn spawn_with<F, T>(method: Option<StartMethod>, body: F) -> Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Serialize + DeserializeOwned,
+{
     let (ours, theirs) =
         value_handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
     let mut process = Process::new(move || {
@@ -82,6 +92,9 @@ where
             resume_unwind(payload);
         }
     });
+    if let Some(method) = method {
+        process = process.with_start_method(method);
+    }
     process.start()?;
     Ok(JoinHandle {
         process,
