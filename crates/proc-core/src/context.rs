@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
-use crate::join_handle::{JoinHandle, spawn_with};
+use crate::join_handle::{JoinHandle, spawn_target_with, spawn_with};
 use crate::method_choice::check_usable;
 use crate::process::Process;
 use crate::start_method::StartMethod;
@@ -121,5 +121,31 @@ impl Context {
         T: Serialize + DeserializeOwned,
     {
         spawn_with(Some(self.method), body)
+    }
+
+    /// Runs `function` with `args` in a new child started with this context's method and
+    /// returns a handle that gives back what it returned, as
+    /// [`spawn_target`](crate::spawn_target).
+    ///
+    /// ```
+    /// use proc_core::{get_context, StartMethod};
+    ///
+    /// fn square(n: u64) -> u64 {
+    ///     n * n
+    /// }
+    ///
+    /// for method in [StartMethod::Fork, StartMethod::Spawn, StartMethod::ForkServer] {
+    ///     let h = get_context(method)?.spawn_target(square, (12,))?;
+    ///     assert_eq!(h.join().unwrap(), 144);
+    /// }
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn spawn_target<F, Args>(self, function: F, args: Args) -> Result<JoinHandle<F::Output>>
+    where
+        F: Target<Args>,
+        F::Output: Serialize + DeserializeOwned,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+    {
+        spawn_target_with(Some(self.method), function, args)
     }
 }

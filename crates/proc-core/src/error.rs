@@ -200,18 +200,24 @@ impl Error {
 ///
 /// let h = spawn(|| -> u8 { panic!("no value today") }).unwrap();
 /// match h.join() {
-///     Err(JoinError::Panicked { message }) => assert_eq!(message, "no value today"),
+///     Err(JoinError::Panicked { message, location, .. }) => {
+///         assert_eq!(message, "no value today");
+///         assert!(location.is_some(), "and where it happened: file:line:col");
+///     }
 ///     other => panic!("expected a panic, got {other:?}"),
 /// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoinError {
-    /// The child's closure panicked; `message` is the panic's message.
-    #[error("the child process panicked: {message}")]
+    /// The child's closure or function panicked; `message` is the panic's message. Match
+    /// it with `..`: more fields may come.
+    #[error("the child process panicked: {message}{}", location.as_ref().map(|at| format!(" (at {at})")).unwrap_or_default())]
     Panicked {
         /// The panic message (the payload when it was a string).
         message: String,
+        /// Where the panic happened, `file:line:col`, when the child knew it.
+        location: Option<String>,
     },
     /// The child ended with this exit code before returning a value (for example through
     /// [`exit`](crate::exit)).
@@ -241,6 +247,10 @@ pub enum JoinError {
         /// What was wrong with it.
         reason: String,
     },
+    /// [`JoinHandle::join_timeout`](crate::JoinHandle::join_timeout) already returned the
+    /// child's value (or how it failed to give one): there is nothing more to take.
+    #[error("the child's value was already taken by an earlier join_timeout()")]
+    AlreadyJoined,
     /// Waiting for the child or reading its value failed.
     #[error("waiting for the child process failed: {0}")]
     Io(#[from] io::Error),

@@ -7,7 +7,8 @@
 //!   arguments ([`Process::target`]); name it, make it a daemon, join it (with or without a
 //!   timeout), read its exit code, terminate, kill or interrupt it, poll its
 //!   [`sentinel`](Process::sentinel), [`close`](Process::close) it.
-//! - [`spawn`] → [`JoinHandle<T>`]: `std::thread::spawn` across processes; `join` returns the
+//! - [`spawn`] (a closure) or [`spawn_target`] (a function and its arguments, under every
+//!   start method) → [`JoinHandle<T>`]: `std::thread::spawn` across processes; `join` returns the
 //!   child's value (any serde type) or a [`JoinError`] saying how it ended instead.
 //! - [`current_process`], [`parent_process`] (with a [`sentinel`](ProcessInfo::sentinel) that
 //!   tells a child when its parent has ended), [`active_children`], [`cpu_count`],
@@ -146,6 +147,7 @@
 //! - `lifeline`: the pipe that kills a daemon child when its parent dies.
 //! - `method_choice`: the start method in force ([`set_start_method`], [`get_start_method`]).
 //! - `code_address`: a function named by its offset in the executable, for another run of it.
+//! - `outcome`: what a child that returns a value sends back: its value or its panic.
 //! - `value_handover`: how a child leaves its value with the kernel for `join` to take.
 //! - `handle_wire`: handles that travel: a value encoded with the descriptors it holds.
 //! - `error`: [`Error`], [`JoinError`], and how a panic is reported.
@@ -171,6 +173,7 @@ mod join_handle;
 mod lifeline;
 mod memory_file;
 mod method_choice;
+mod outcome;
 mod pidfd;
 mod process;
 mod process_info;
@@ -187,7 +190,7 @@ pub use current::{active_children, current_process, parent_process};
 pub use error::{Error, JoinError, Result};
 pub use executable::set_executable;
 pub use exit::exit;
-pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn};
+pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn, spawn_target};
 pub use method_choice::{
     START_METHOD_ENV, get_all_start_methods, get_start_method, set_start_method,
 };

@@ -84,7 +84,7 @@ impl Process {
         Process::with_body(Body::Closure(Box::new(body)))
     }
 
-    fn with_body(body: Body) -> Self {
+    pub(crate) fn with_body(body: Body) -> Self {
         let (identity, name) = global_state::next_child_identity();
         Process {
             name,
