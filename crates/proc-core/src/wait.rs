@@ -27,12 +27,13 @@ use nix::poll::{PollFd, PollFlags};
 use crate::error::{Error, Result};
 use crate::join_handle::JoinHandle;
 use crate::process::Process;
+use crate::process_info::ProcessInfo;
 use crate::wait_readable::poll_until;
 
 /// Something [`wait`] can wait for: it says how its readiness is seen ([`WaitSource`]).
 ///
 /// multiproc implements it for `Process` (ready once the child ended), `JoinHandle<T>`
-/// (likewise), the connections and queues of the ipc layer (ready when a receive or a get
+/// (likewise), `ProcessInfo` (the parent a child watches, ready once it ended), the connections and queues of the ipc layer (ready when a receive or a get
 /// would not block), and for descriptors (`BorrowedFd`, `OwnedFd`, `UnixStream`,
 /// `TcpStream`, `PipeReader`: ready when readable or hung up, as Python's `wait` takes an
 /// integer or a socket). A type of your own implements it by handing out its descriptor:
@@ -330,6 +331,15 @@ impl Waitable for Process {
             Some(_) => WaitSource::Ready,
             None => WaitSource::Readable(sentinel),
         })
+    }
+}
+
+impl Waitable for ProcessInfo {
+    /// Ready once that process has ended: its [`sentinel`](ProcessInfo::sentinel), which
+    /// [`parent_process`](crate::parent_process) gives a child, turns readable. An error
+    /// for a `ProcessInfo` without one.
+    fn wait_source(&self) -> Result<WaitSource<'_>> {
+        Ok(WaitSource::Readable(self.sentinel()?))
     }
 }
 
