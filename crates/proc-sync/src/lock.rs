@@ -195,6 +195,25 @@ macro_rules! lock_type {
                 }
             }
 
+            /// Whether anyone holds the lock right now: this thread, another thread, or
+            /// another process (Python 3.14's `locked()`). A holder that died no longer
+            /// holds it (the kernel released it; the next acquirer is told). A snapshot:
+            /// another process may take or release the lock the moment after.
+            ///
+            /// ```
+            #[doc = concat!("let lock = proc_sync::", stringify!($name), "::new()?;")]
+            /// assert!(!lock.locked());
+            /// let guard = lock.acquire();
+            /// assert!(lock.locked());
+            /// drop(guard);
+            /// assert!(!lock.locked());
+            /// # Ok::<(), proc_sync::Error>(())
+            /// ```
+            #[inline]
+            pub fn locked(&self) -> bool {
+                self.shared.raw().is_locked()
+            }
+
             /// Releases the lock held by this thread without a guard: the pair of
             /// [`LockGuard::leak`], for Python-style `acquire()` … `release()` across
             /// functions.
