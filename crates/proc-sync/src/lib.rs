@@ -11,7 +11,8 @@
 //! | [`Event`] | `Event` | "go": a flag every waiter wakes on |
 //! | [`Condition`] | `Condition` | wait, under a lock, until some state changes |
 //! | [`Barrier`] | `Barrier` | N parties meet before any goes on |
-//! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with its own lock |
+//! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with a lock (its own or a shared one) |
+//! | [`RawValue<T>`] / [`RawArray<T>`] | `RawValue` / `RawArray` | plain data shared between processes, no lock |
 //!
 //! Every type is a cheap `Clone` handle (`Send + Sync`): clone it, move the clone into a
 //! child's closure (or pass it as an argument, see below), and both processes use the same
@@ -122,15 +123,18 @@
 //! Top to bottom, each using only those below it:
 //! - `internal`: the building blocks the other layers use (hidden from these docs);
 //! - `condition`: [`Condition`], a table of waiter slots under a robust lock;
-//! - `value`: [`Value<T>`] and [`Array<T>`];
+//! - `value`: [`Value<T>`] and [`Array<T>`], cells and a [`Lock`];
 //! - `barrier`: [`Barrier`];
 //! - `lock`: [`Lock`], [`RLock`] and their [`LockGuard`];
+//! - `raw_value`: [`RawValue<T>`] and [`RawArray<T>`], cells alone;
 //! - `semaphore`: [`Semaphore`] and [`BoundedSemaphore`];
 //! - `event`: [`Event`];
 //! - `mutex_region`: `MutexRegion`, a header that starts with a robust mutex and the data
 //!   it guards, and its [`ValueGuard`];
 //! - `shared_atomics`: `SharedAtomics`, a block of atomics with no lock;
 //! - `shared_bytes`: `SharedBytes`, plain bytes with no lock;
+//! - `cells`: `Cells`, the stamped shared elements of every value and array;
+//! - `data_region`: `DataRegion`, a header and plain-data values in one region;
 //! - `handle_wire`: how a handle is written for another process and read back (`travels!`);
 //! - `stamp`: the words in each object's memory that say which primitive made it;
 //! - `region`: `Region`, a sealed memory file mapped shared, checked when received;
@@ -141,7 +145,9 @@
 //! - `error`: [`Error`], the one error of this crate.
 
 mod barrier;
+mod cells;
 mod condition;
+mod data_region;
 mod deadline;
 mod doorbell;
 mod error;
@@ -151,6 +157,7 @@ mod handle_wire;
 mod lock;
 mod mutex_region;
 mod raw_mutex;
+mod raw_value;
 mod region;
 mod semaphore;
 mod shared_atomics;
@@ -168,5 +175,6 @@ pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock};
 pub use mutex_region::ValueGuard;
+pub use raw_value::{RawArray, RawValue};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use value::{Array, Value};

@@ -234,6 +234,13 @@ macro_rules! lock_type {
                 self.shared.raw().unlock($what)
             }
 
+            /// The robust mutex, for the objects that share this lock.
+            #[inline]
+            #[allow(dead_code, reason = "only a Lock is shared by other objects so far")]
+            pub(crate) fn raw(&self) -> &RawMutex {
+                self.shared.raw()
+            }
+
             #[inline]
             fn guard(&self, previous_owner_died: bool) -> LockGuard<'_> {
                 LockGuard {

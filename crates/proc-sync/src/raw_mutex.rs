@@ -26,6 +26,7 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
@@ -46,11 +47,25 @@ const SPINS: u32 = 100;
 /// The longest a waiter sleeps before it looks at the mutex again by itself: what a lost
 /// wake-up (see the module's docs) costs at most. Sleepers normally wake at once on an
 /// unlock; only a mutex held for long makes them look more often than they need to.
-const RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// The bits of a robust mutex word that hold the owner's thread id (the kernel's
 /// `FUTEX_TID_MASK`).
 const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
+
+/// How to wait for a mutex.
+#[derive(Clone, Copy)]
+pub(crate) enum How {
+    Block,
+    Try,
+    Until(Deadline),
+}
+
+impl How {
+    pub(crate) fn timeout(timeout: Duration) -> How {
+        How::Until(Deadline::after(timeout))
+    }
+}
 
 /// Whether the mutex counts re-entries of its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,6 +340,16 @@ impl RawMutex {
         // SAFETY: as in `lock`.
         let r = unsafe { libc::pthread_mutex_trylock(self.get()) };
         self.acquired(r, what, "pthread_mutex_trylock")
+    }
+
+    /// Locks with the blocking, try or timed form; `Ok(None)` when not acquired.
+    #[inline]
+    pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
+        match how {
+            How::Block => self.lock(what).map(Some),
+            How::Try => self.try_lock(what),
+            How::Until(deadline) => self.lock_until(&deadline, what),
+        }
     }
 
     /// Blocks until this thread owns the mutex or `deadline` passes (`Ok(None)`).
