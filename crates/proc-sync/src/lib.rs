@@ -168,7 +168,7 @@ mod value;
 #[doc(hidden)]
 pub mod internal;
 
-pub use barrier::Barrier;
+pub use barrier::{Barrier, BarrierBuilder};
 pub use bytemuck::{self, Pod, Zeroable};
 pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
 pub use error::{Error, Result};

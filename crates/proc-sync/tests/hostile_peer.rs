@@ -74,7 +74,8 @@ fn wire(kind: &'static str) -> Vec<u8> {
     let encoded = match kind {
         "Lock" | "RLock" | "Event" => codec::encode(&(head, ())),
         "Semaphore" => codec::encode(&(head, u32::MAX)),
-        "BoundedSemaphore" | "Barrier" => codec::encode(&(head, 2u32)),
+        "BoundedSemaphore" => codec::encode(&(head, 2u32)),
+        "Barrier" => codec::encode(&(head, (2u32, NO_ACTION))),
         "Condition" | "RawValue" => codec::encode(&(head, (8u64, 8u64))),
         "RawArray" => codec::encode(&(head, ((8u64, 8u64), 3u64))),
         "Value" => codec::encode(&(head, ((8u64, 8u64), lock_wire()))),
@@ -83,6 +84,9 @@ fn wire(kind: &'static str) -> Vec<u8> {
     };
     encoded.unwrap()
 }
+
+/// A barrier's action on the wire when it has none.
+const NO_ACTION: Option<u64> = None;
 
 /// The wire form of the lock a `Value` or `Array` travels with: a `Lock` handle whose memory
 /// file is descriptor 1 of the message.
@@ -204,6 +208,8 @@ const ARRAY_STAMP: usize = 8;
 const BARRIER_ARRIVED: usize = M;
 const BARRIER_PARTIES: usize = M + 20;
 const BARRIER_STAMP: usize = M + 24;
+/// After the stamp (24 bytes) and the default timeout (8).
+const BARRIER_HAS_ACTION: usize = M + 56;
 const CONDITION_USED: usize = M + 4;
 const CONDITION_STAMP: usize = M + 24;
 /// The first waiter slot of a condition (a mutex, a state word, a ticket), and its size.
@@ -482,12 +488,12 @@ fn numbers_that_disagree_with_the_memory_are_refused() {
         "a BoundedSemaphore whose count 5 is above its limit 2",
     );
     // A barrier for 2 sent as one for 3, and one for 0.
-    let bytes = wire_with("Barrier", 3u32);
+    let bytes = wire_with("Barrier", (3u32, NO_ACTION));
     refused(
         decode::<Barrier>(&bytes, real("Barrier").fds),
         "a barrier for 2 parties sent as one for 3",
     );
-    let bytes = wire_with("Barrier", 0u32);
+    let bytes = wire_with("Barrier", (0u32, NO_ACTION));
     refused(
         decode::<Barrier>(&bytes, real("Barrier").fds),
         "a barrier for zero parties",
@@ -503,6 +509,46 @@ fn numbers_that_disagree_with_the_memory_are_refused() {
         decode::<Barrier>(&wire("Barrier"), vec![forged]),
         "are said to wait",
     );
+}
+
+fn an_action() {}
+
+#[test]
+fn a_barrier_action_that_disagrees_with_the_memory_or_is_no_code_is_refused() {
+    // A barrier without an action sent as one with (an address the sender chose), and one
+    // with an action sent as one without.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    let with = with.unwrap();
+    refused(
+        decode::<Barrier>(
+            &wire_with("Barrier", (2u32, Some(0u64))),
+            real("Barrier").fds,
+        ),
+        "a barrier without an action sent as one with one",
+    );
+    refused(
+        decode::<Barrier>(&wire("Barrier"), with.fds),
+        "a barrier with an action sent as one without one",
+    );
+    // An action flag no barrier writes.
+    let forged = patched("Barrier", |b| put_u32(b, BARRIER_HAS_ACTION, 7));
+    refused(
+        decode::<Barrier>(&wire("Barrier"), vec![forged]),
+        "a barrier whose action flag is 7",
+    );
+    // An action outside this executable's code.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    refused(
+        decode::<Barrier>(
+            &wire_with("Barrier", (2u32, Some(u64::MAX))),
+            with.unwrap().fds,
+        ),
+        "a Barrier's action",
+    );
+    // The real thing is accepted.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    let with = with.unwrap();
+    assert_eq!(decode::<Barrier>(&with.bytes, with.fds), Ok(()));
 }
 
 #[test]
