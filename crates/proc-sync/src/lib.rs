@@ -122,7 +122,8 @@
 //! ## Modules
 //! Top to bottom, each using only those below it:
 //! - `internal`: the building blocks the other layers use (hidden from these docs);
-//! - `condition`: [`Condition`], a table of waiter slots under a robust lock;
+//! - `condition`: [`Condition`], over its own robust lock or a shared [`Lock`] / [`RLock`];
+//! - `waiters`: a condition's table of waiter slots, and how a notification finds a waiter;
 //! - `value`: [`Value<T>`] and [`Array<T>`], cells and a [`Lock`];
 //! - `barrier`: [`Barrier`];
 //! - `lock`: [`Lock`], [`RLock`] and their [`LockGuard`];
@@ -164,6 +165,7 @@ mod shared_atomics;
 mod shared_bytes;
 mod stamp;
 mod value;
+mod waiters;
 
 #[doc(hidden)]
 pub mod internal;
