@@ -105,6 +105,11 @@ impl<H, T> DataRegion<H, T> {
         self.region.fd()
     }
 
+    /// The region itself.
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
     /// The header, at the start of the (page-aligned) mapping, valid as long as `self`.
     #[inline]
     pub(crate) fn header_ptr(&self) -> *const H {

@@ -124,6 +124,7 @@
 //! - `internal`: the building blocks the other layers use (hidden from these docs);
 //! - `condition`: [`Condition`], over its own robust lock or a shared [`Lock`] / [`RLock`];
 //! - `waiters`: a condition's table of waiter slots, and how a notification finds a waiter;
+//! - `condition_lock`: the lock a condition is under, released and taken back by a wait;
 //! - `value`: [`Value<T>`] and [`Array<T>`], cells and a [`Lock`];
 //! - `barrier`: [`Barrier`];
 //! - `lock`: [`Lock`], [`RLock`] and their [`LockGuard`];
@@ -148,6 +149,7 @@
 mod barrier;
 mod cells;
 mod condition;
+mod condition_lock;
 mod data_region;
 mod deadline;
 mod doorbell;

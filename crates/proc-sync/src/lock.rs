@@ -236,9 +236,13 @@ macro_rules! lock_type {
 
             /// The robust mutex, for the objects that share this lock.
             #[inline]
-            #[allow(dead_code, reason = "only a Lock is shared by other objects so far")]
             pub(crate) fn raw(&self) -> &RawMutex {
                 self.shared.raw()
+            }
+
+            /// The region that holds the mutex: what tells two mappings of it for one lock.
+            pub(crate) fn region(&self) -> &Region {
+                &self.shared.region
             }
 
             #[inline]

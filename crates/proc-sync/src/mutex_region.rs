@@ -123,6 +123,11 @@ impl<H: MutexHeader, T> MutexRegion<H, T> {
     pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
         self.mutex().lock_with(how, what)
     }
+
+    /// The region itself.
+    pub(crate) fn region(&self) -> &crate::region::Region {
+        self.inner.region()
+    }
 }
 
 /// Access to the data of a [`Value`](crate::Value) (`T`) or an [`Array`](crate::Array)

@@ -94,6 +94,9 @@ pub(crate) struct ConditionHeader {
     pub(crate) overflow_sleepers: AtomicU32,
     pub(crate) stamp: Stamp,
     pub(crate) slots: [Slot; SLOTS],
+    /// Which lock the condition is under (`condition_lock`'s `OWN_LOCK` or a shared lock's
+    /// code), written once when it is made: what a received handle is checked against.
+    pub(crate) lock_code: AtomicU32,
 }
 
 // SAFETY: repr(C), the mutex is the first field; the other fields are atomics, for which

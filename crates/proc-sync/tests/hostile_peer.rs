@@ -76,7 +76,8 @@ fn wire(kind: &'static str) -> Vec<u8> {
         "Semaphore" => codec::encode(&(head, u32::MAX)),
         "BoundedSemaphore" => codec::encode(&(head, 2u32)),
         "Barrier" => codec::encode(&(head, (2u32, NO_ACTION))),
-        "Condition" | "RawValue" => codec::encode(&(head, (8u64, 8u64))),
+        "Condition" => codec::encode(&(head, ((8u64, 8u64), OWN_LOCK))),
+        "RawValue" => codec::encode(&(head, (8u64, 8u64))),
         "RawArray" => codec::encode(&(head, ((8u64, 8u64), 3u64))),
         "Value" => codec::encode(&(head, ((8u64, 8u64), lock_wire()))),
         "Array" => codec::encode(&(head, (((8u64, 8u64), 3u64), lock_wire()))),
@@ -84,6 +85,9 @@ fn wire(kind: &'static str) -> Vec<u8> {
     };
     encoded.unwrap()
 }
+
+/// A condition's shared lock on the wire when it has its own.
+const OWN_LOCK: Option<u64> = None;
 
 /// A barrier's action on the wire when it has none.
 const NO_ACTION: Option<u64> = None;
@@ -549,6 +553,44 @@ fn a_barrier_action_that_disagrees_with_the_memory_or_is_no_code_is_refused() {
     let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
     let with = with.unwrap();
     assert_eq!(decode::<Barrier>(&with.bytes, with.fds), Ok(()));
+}
+
+#[test]
+fn a_condition_whose_lock_disagrees_with_its_memory_is_refused() {
+    let lock = Lock::new().unwrap();
+    let over_lock = handle_wire::encode(&Condition::with_lock(&lock).unwrap()).unwrap();
+    // Sent as a condition with a lock of its own: its waiters would not share the lock.
+    let own = codec::encode(&(HandleKind::new("Condition"), 0u32, ((0u64, 1u64), OWN_LOCK)));
+    refused(
+        decode::<Condition>(&own.unwrap(), over_lock.fds),
+        "a condition under a shared Lock sent as one under its own lock",
+    );
+    // A condition with its own lock sent as one over a shared RLock.
+    let mine = handle_wire::encode(&Condition::new().unwrap()).unwrap();
+    let mut fds = mine.fds;
+    fds.push(real("RLock").fds.remove(0));
+    // Option::Some, variant 1 (RLock) of the shared lock, then the RLock's handle.
+    let over_rlock = codec::encode(&(
+        HandleKind::new("Condition"),
+        0u32,
+        (
+            (0u64, 1u64),
+            Some((1u32, (HandleKind::new("RLock"), 1u32, ()))),
+        ),
+    ));
+    refused(
+        decode::<Condition>(&over_rlock.unwrap(), fds),
+        "a condition under its own lock sent as one under a shared RLock",
+    );
+    // A lock number no condition records.
+    let forged = patched("Condition", |b| {
+        let at = b.len() - 8 - 8; // the lock number, the value (u64) after it
+        put_u32(b, at, 9);
+    });
+    refused(
+        decode::<Condition<u64>>(&wire("Condition"), vec![forged]),
+        "lock number 9, which does not exist",
+    );
 }
 
 #[test]
