@@ -55,6 +55,12 @@ struct BarrierHeader {
     has_action: AtomicU32,
 }
 
+/// The longest a waiter sleeps before it looks at the barrier's lock by itself. A party
+/// that dies holding the lock (in the action, say) cannot wake the others; the kernel
+/// releases the lock, and the next waiter to look takes it, sees its holder died and
+/// breaks the barrier for all. Every trip, break and reset still wakes them at once.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// `timeout_nanos` of a barrier whose `wait` waits for ever.
 const NO_TIMEOUT: u64 = u64::MAX;
 
@@ -490,7 +496,16 @@ impl Barrier {
             if broken {
                 return Err(Error::BrokenBarrier);
             }
-            if futex::wait(&header.wakeups, wakeups, deadline.as_ref()) == Wake::TimedOut {
+            // Never asleep longer than RECHECK: see its docs.
+            let recheck = Deadline::after(RECHECK);
+            let until = deadline.map_or(recheck, |deadline| recheck.earliest(&deadline));
+            if futex::wait(&header.wakeups, wakeups, Some(&until)) == Wake::TimedOut {
+                if !deadline.is_some_and(|deadline| deadline.has_passed()) {
+                    // Time to look: a lock free with its holder dead breaks the barrier
+                    // as it is taken (see `lock`); then the top of the loop says so.
+                    drop(self.lock(How::Try)?);
+                    continue;
+                }
                 let locked = self.lock_blocking()?;
                 if locked.generation() == generation && !locked.is_broken() {
                     locked.break_current();

@@ -161,3 +161,30 @@ fn a_builder_keeps_the_parties_and_refuses_none() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+fn die() {
+    proc_core::exit(3);
+}
+
+/// Arrives last, so that the action, which ends this process, runs here.
+fn arrive_last_and_die_in_the_action(barrier: Barrier) {
+    while barrier.n_waiting() < 1 {
+        std::thread::yield_now();
+    }
+    let _ = barrier.wait_timeout(EVENTUALLY);
+    unreachable!("the action ended the process");
+}
+
+#[test]
+fn a_party_that_dies_in_the_action_breaks_the_barrier_for_the_others() {
+    let barrier = Barrier::builder(2).action(die).build().unwrap();
+    let child = start(arrive_last_and_die_in_the_action, (barrier.clone(),));
+    assert!(matches!(
+        barrier.wait_timeout(EVENTUALLY),
+        Err(Error::BrokenBarrier)
+    ));
+    assert_eq!(join(&child), 3);
+    assert!(barrier.is_broken());
+    barrier.reset().unwrap();
+    assert!(!barrier.is_broken());
+}
