@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use proc_core::internal::CodeAddress;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, How};
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
-use crate::mutex_region::{How, MutexHeader, MutexRegion};
+use crate::mutex_region::{MutexHeader, MutexRegion};
 use crate::raw_mutex::{Kind, RawMutex};
 use crate::stamp::{Element, Primitive, Stamp};
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::condition_lock::{OWN_LOCK, SharedLock, UnderLock};
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, How};
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
 use crate::lock::{Lock, RLock, block_forever};
-use crate::mutex_region::{How, MutexRegion, ValueGuard};
+use crate::mutex_region::{MutexRegion, ValueGuard};
 use crate::raw_mutex::{Kind, RawMutex};
 use crate::stamp::{Element, Primitive};
 use crate::waiters::{ConditionHeader, NOTIFIED, SlotHeld, WAITING};

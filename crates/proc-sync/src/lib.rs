@@ -143,7 +143,7 @@
 //! - `raw_mutex`: `RawMutex`, a robust process-shared pthread mutex;
 //! - `doorbell`: `Doorbell`, a futex word to sleep on until something changes;
 //! - `futex`: futex waits and wakes on a 32-bit word in shared memory;
-//! - `deadline`: `Deadline`, an absolute point on `CLOCK_MONOTONIC`;
+//! - `deadline`: `Deadline`, an absolute point on `CLOCK_MONOTONIC`, and `How` a lock waits;
 //! - `error`: [`Error`], the one error of this crate.
 
 mod barrier;

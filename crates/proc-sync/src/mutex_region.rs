@@ -9,8 +9,8 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::data_region::DataRegion;
+use crate::deadline::How;
 use crate::error::Result;
-pub(crate) use crate::raw_mutex::How;
 use crate::raw_mutex::{Kind, RawMutex};
 use crate::region::Expect;
 

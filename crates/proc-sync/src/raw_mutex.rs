@@ -26,9 +26,8 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, How};
 use crate::error::{Error, Result};
 
 unsafe extern "C" {
@@ -47,25 +46,11 @@ const SPINS: u32 = 100;
 /// The longest a waiter sleeps before it looks at the mutex again by itself: what a lost
 /// wake-up (see the module's docs) costs at most. Sleepers normally wake at once on an
 /// unlock; only a mutex held for long makes them look more often than they need to.
-const RECHECK: Duration = Duration::from_millis(50);
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The bits of a robust mutex word that hold the owner's thread id (the kernel's
 /// `FUTEX_TID_MASK`).
 const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
-
-/// How to wait for a mutex.
-#[derive(Clone, Copy)]
-pub(crate) enum How {
-    Block,
-    Try,
-    Until(Deadline),
-}
-
-impl How {
-    pub(crate) fn timeout(timeout: Duration) -> How {
-        How::Until(Deadline::after(timeout))
-    }
-}
 
 /// Whether the mutex counts re-entries of its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

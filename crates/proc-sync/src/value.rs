@@ -20,12 +20,15 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::cells::Cells;
+use crate::deadline::How;
 use crate::error::Result;
 use crate::lock::{Lock, block_forever};
-use crate::mutex_region::{How, ValueGuard};
+use crate::mutex_region::ValueGuard;
 use crate::stamp::{Element, Primitive};
 
-/// A `T` in shared memory with its own robust lock, as Python's `multiprocessing.Value`.
+/// A `T` in shared memory with a robust lock, as Python's `multiprocessing.Value`: its
+/// own [`Lock`], or one it shares with other values ([`with_lock`](Value::with_lock)),
+/// which [`get_lock`](Value::get_lock) gives.
 ///
 /// Clones (in this process or, moved into a child, in another) refer to the same value.
 /// [`lock`](Value::lock) gives a guard that dereferences to the value; a read-modify-write
@@ -265,7 +268,8 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Value<T> {
     }
 }
 
-/// `len` values of `T` in shared memory with one robust lock, as Python's
+/// `len` values of `T` in shared memory with one robust lock (its own, or shared: see
+/// [`with_lock`](Array::with_lock)), as Python's
 /// `multiprocessing.Array`.
 ///
 /// [`lock`](Array::lock) gives a guard that dereferences to the slice `[T]`; every clone,
