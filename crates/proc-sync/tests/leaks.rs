@@ -3,7 +3,8 @@
 //! after another, so that no other test's objects blur the counts.
 
 use proc_sync::{
-    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    Value,
 };
 
 use multiproc_test_support::fds::{one_at_a_time, open_fds};
@@ -18,6 +19,8 @@ fn dev_shm() -> Vec<String> {
         Err(_) => Vec::new(),
     }
 }
+
+fn nothing() {}
 
 #[test]
 fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file() {
@@ -35,6 +38,12 @@ fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file()
         let barrier = Barrier::new(1).unwrap();
         let value = Value::new(i).unwrap();
         let array = Array::<u8>::new(100_000).unwrap();
+        let raw_value = RawValue::new(i).unwrap();
+        let raw_array = RawArray::<u8>::new(4096).unwrap();
+        let shared = Value::with_lock(i, &lock).unwrap();
+        let over_lock = Condition::with_lock(&lock).unwrap();
+        let over_rlock = Condition::with_rlock(&rlock).unwrap();
+        let with_action = Barrier::builder(1).action(nothing).build().unwrap();
         // Use each once, clones included, so that nothing is dropped unused.
         drop(lock.clone().acquire());
         drop(rlock.acquire());
@@ -45,6 +54,12 @@ fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file()
         barrier.wait().unwrap();
         assert_eq!(value.clone().get(), i);
         array.lock()[99_999] = 1;
+        assert_eq!(raw_value.clone().get(), i);
+        raw_array.set(4095, 1).unwrap();
+        assert_eq!(shared.get(), i);
+        drop(over_lock.lock());
+        drop(over_rlock.lock());
+        with_action.wait().unwrap();
     }
     assert_eq!(open_fds(), fds, "file descriptors leaked");
     assert_eq!(shared_memory_mappings(), maps, "mappings leaked");
