@@ -1,6 +1,8 @@
-//! Shared regions are freed: creating and dropping many objects leaves no file descriptor,
-//! no mapping and nothing in /dev/shm behind. This binary holds only these tests, run one
-//! after another, so that no other test's objects blur the counts.
+//! Shared regions are freed: creating and dropping many objects leaves no file descriptor
+//! and no mapping behind. This binary holds only these tests, run one after another, so
+//! that no other test's objects blur the counts. (The regions are memory files, which have
+//! no name in /dev/shm: a leak shows as a descriptor or a mapping. /dev/shm itself is shared
+//! with the tests of other crates running at the same time, proc-shared's among them.)
 
 use proc_sync::{
     Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
@@ -10,24 +12,14 @@ use proc_sync::{
 use multiproc_test_support::fds::{one_at_a_time, open_fds};
 use multiproc_test_support::maps::multiproc_mappings as shared_memory_mappings;
 
-fn dev_shm() -> Vec<String> {
-    match std::fs::read_dir("/dev/shm") {
-        Ok(dir) => dir
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 fn nothing() {}
 
 #[test]
-fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file() {
+fn creating_and_dropping_thousands_of_objects_leaves_no_fd_or_mapping() {
     let _one = one_at_a_time();
     // Warm up: the first objects may allocate lazily.
     drop(Lock::new().unwrap());
-    let (fds, maps, shm) = (open_fds(), shared_memory_mappings(), dev_shm());
+    let (fds, maps) = (open_fds(), shared_memory_mappings());
     for i in 0..1_000u32 {
         let lock = Lock::new().unwrap();
         let rlock = RLock::new().unwrap();
@@ -63,7 +55,6 @@ fn creating_and_dropping_thousands_of_objects_leaves_no_fd_mapping_or_shm_file()
     }
     assert_eq!(open_fds(), fds, "file descriptors leaked");
     assert_eq!(shared_memory_mappings(), maps, "mappings leaked");
-    assert_eq!(dev_shm(), shm, "something appeared in /dev/shm");
 }
 
 fn set_seven(value: Value<u32>) {
