@@ -30,6 +30,9 @@ compile_error!(
      and robust futex lists, which other systems lack; see the README's Platform section"
 );
 
+mod context;
+
+pub use context::{Context, get_context};
 pub use proc_core;
 pub use proc_core::codec::ByteBuf;
 pub use proc_core::{
@@ -37,7 +40,10 @@ pub use proc_core::{
     TASK_ERROR_EXIT_CODE, Target, active_children, codec, cpu_count, current_process, exit,
     get_start_method, init, parent_process, set_start_method, spawn,
 };
-pub use proc_core::{KernelFeature, WaitSource, Waitable, Watch, wait};
+pub use proc_core::{
+    KernelFeature, WaitSource, Waitable, Watch, get_all_start_methods, process_cpu_count,
+    set_executable, spawn_target, wait,
+};
 pub use proc_ipc;
 pub use proc_ipc::{
     Connection, GetError, PutError, Queue, QueueBuilder, SimpleQueue, pipe, pipe_oneway,
@@ -51,8 +57,8 @@ pub use proc_shared;
 pub use proc_shared::{Item, ShareableList, SharedMemory, SharedMemoryManager};
 pub use proc_sync;
 pub use proc_sync::{
-    Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
-    Semaphore, Value, ValueGuard,
+    Array, Barrier, BarrierBuilder, BoundedSemaphore, Condition, ConditionGuard, Event, Lock,
+    LockGuard, RLock, RawArray, RawValue, Semaphore, Value, ValueGuard,
 };
 pub use proc_wire;
 
@@ -110,18 +116,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The names most programs need: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
+        Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue,
+        Semaphore, Value,
     };
     pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
     pub use crate::{
         ByteBuf, Connection, GetError, PutError, Queue, SimpleQueue, Waitable, pipe, pipe_oneway,
         wait,
     };
-    pub use crate::{Item, ShareableList, SharedMemory};
     pub use crate::{
-        JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children, cpu_count,
-        current_process, get_start_method, parent_process, set_start_method, spawn,
+        Context, JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children,
+        cpu_count, current_process, get_all_start_methods, get_context, get_start_method,
+        parent_process, process_cpu_count, set_start_method, spawn, spawn_target,
     };
+    pub use crate::{Item, ShareableList, SharedMemory};
 }
 
 /// The README's examples, compiled and run as doctests so that they cannot rot.
