@@ -32,6 +32,11 @@ compile_error!(
 
 mod context;
 
+/// Every name of Python's `multiprocessing`, and what it is here (`docs/coming-from-python.md`).
+pub mod coming_from_python {
+    #![doc = include_str!("../docs/coming-from-python.md")]
+}
+
 pub use context::{Context, get_context};
 pub use proc_core;
 pub use proc_core::codec::ByteBuf;
