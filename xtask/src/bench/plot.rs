@@ -93,11 +93,11 @@ fn draw_chart(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std:
     // Where a program does not run a workload, say so where its bar would be.
     let absent = rows.iter().enumerate().flat_map(|(i, row)| {
         let multiproc = row
-            .median(Impl::Multiproc)
+            .median(&Impl::Multiproc)
             .is_none()
             .then_some(("multiproc", 0.02));
         let python = row
-            .median(Impl::Python)
+            .median(&Impl::Python)
             .is_none()
             .then_some(("python", -0.36));
         [multiproc, python]
