@@ -81,7 +81,9 @@ fn run(name: &str, workload: &str, count: &str) -> Fallible<(u64, f64)> {
     let count = match count.parse::<u64>() {
         Ok(count) if count > 0 => count,
         _ => {
-            return Err(format!("COUNT must be a whole number of at least 1, got {count:?}").into());
+            return Err(
+                format!("COUNT must be a whole number of at least 1, got {count:?}").into(),
+            );
         }
     };
     let (_, run) = workloads_of(name)?
