@@ -117,21 +117,9 @@ pub fn run(options: &Options) -> Result<(), String> {
         workloads.retain(|w| only.contains(&w.name));
     }
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "multiproc-bench",
-        "--package",
-        "bench-limits",
-    ]);
-    step(
-        "cargo build --release -p multiproc-bench -p bench-limits",
-        build,
-    )?;
+    let peers_unbuilt = build_programs()?;
     let mut programs = programs(&workloads)?;
-    let peers = peers::build(&workloads)?;
+    let peers = peers::find(&workloads, peers_unbuilt)?;
     programs.extend(peers.programs);
     let python = python_version();
     if python.is_none() {
@@ -254,6 +242,31 @@ pub fn run(options: &Options) -> Result<(), String> {
             failures.join("\n  ")
         ))
     }
+}
+
+/// Builds the Rust programs in release mode. The peers' program builds with the others, so
+/// that its crates compile beside multiproc's; when that fails, the others are built alone
+/// and the peers are left out: why is returned (only the others' failure is an error).
+fn build_programs() -> Result<Option<String>, String> {
+    const MAIN: [&str; 4] = ["--package", "multiproc-bench", "--package", "bench-limits"];
+    let mut all = cargo();
+    all.args(["build", "--release"])
+        .args(MAIN)
+        .args(["--package", "bench-peers"]);
+    let why = match step(
+        "cargo build --release -p multiproc-bench -p bench-limits -p bench-peers",
+        all,
+    ) {
+        Ok(()) => return Ok(None),
+        Err(why) => why,
+    };
+    let mut main = cargo();
+    main.args(["build", "--release"]).args(MAIN);
+    step(
+        "cargo build --release -p multiproc-bench -p bench-limits",
+        main,
+    )?;
+    Ok(Some(why))
 }
 
 /// How long a program may take to list what it runs.

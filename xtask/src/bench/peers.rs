@@ -9,7 +9,7 @@ use std::path::Path;
 use super::report::Impl;
 use super::workloads::Workload;
 use super::{LIST_LIMIT, Program, runner, target_directory};
-use crate::run::{cargo, step, workspace_root};
+use crate::run::workspace_root;
 
 /// The Rust peers' programs (`benches/peers`), one for each peer it names, each running the
 /// workloads it lists; or why there are none, or fewer.
@@ -19,14 +19,13 @@ pub(super) struct Peers {
     pub(super) missing: Option<String>,
 }
 
-/// Builds `bench-peers` and asks it for its peers and their workloads. A program that does
-/// not build or start (the peers are crates from outside, built on this machine) leaves the
-/// peer columns empty, said, as Python's is without `python3`; only a peer that lists a
-/// workload the table does not have is an error (a mistake in this workspace).
-pub(super) fn build(workloads: &[Workload]) -> Result<Peers, String> {
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "bench-peers"]);
-    if let Err(why) = step("cargo build --release -p bench-peers", build) {
+/// The peers of `bench-peers`, built (or not: `unbuilt` says why), and their workloads. A
+/// program that does not build or start (the peers are crates from outside, built on this
+/// machine) leaves the peer columns empty, said, as Python's is without `python3`; only a
+/// peer that lists a workload the table does not have is an error (a mistake in this
+/// workspace).
+pub(super) fn find(workloads: &[Workload], unbuilt: Option<String>) -> Result<Peers, String> {
+    if let Some(why) = unbuilt {
         return Ok(Peers::none(format!("{why}: the peer columns stay empty")));
     }
     peers_of(
