@@ -225,7 +225,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if let Some(path) = &options.plot {
         let title = format!(
-            "multiproc and Python {python_label} multiprocessing against the kernel's limit ({} cores, median of {} rounds)",
+            "multiproc, Python {python_label} multiprocessing and the best Rust peer against the kernel's limit ({} cores, median of {} rounds)",
             cores(),
             options.rounds()
         );

@@ -108,6 +108,12 @@ impl Row {
         Some(self.median(&Impl::Multiproc)? / self.median(&Impl::Limit)?)
     }
 
+    /// How many times the limit's time the best peer takes, and the peer.
+    pub fn best_peer_over_limit(&self) -> Option<(&str, f64)> {
+        let (name, median) = self.best_peer()?;
+        Some((name, median / self.median(&Impl::Limit)?))
+    }
+
     /// How many times the limit's time Python takes.
     pub fn python_over_limit(&self) -> Option<f64> {
         Some(self.median(&Impl::Python)? / self.median(&Impl::Limit)?)
