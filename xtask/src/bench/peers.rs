@@ -104,6 +104,17 @@ mod tests {
             let script = format!("#!/bin/bash\ncase \"$*\" in\n{body}\n*) exit 2 ;;\nesac\n");
             std::fs::write(&path, script).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            // A child that another test's thread forked while the file was open for writing
+            // holds it so until it execs, and the script cannot run then (ETXTBSY): wait for
+            // the first run that starts.
+            for _ in 0..500 {
+                match std::process::Command::new(&path).output() {
+                    Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    _ => break,
+                }
+            }
             FakePeers(path)
         }
     }
