@@ -1,18 +1,25 @@
-//! `cargo xtask bench`: multiproc against Python's `multiprocessing` and against the bare
-//! kernel path (the physical limit), workload by workload, in one run.
+//! `cargo xtask bench`: multiproc against Python's `multiprocessing`, against the Rust
+//! peers and against the bare kernel path (the physical limit), workload by workload, in
+//! one run.
 //!
 //! Three programs do each workload of `benches/README.md` item for item:
 //! `benches/multiproc` (multiproc), `benches/python/baseline.py` (Python) and
-//! `benches/limits` (bare system calls, none of our code). Each is asked for one run of one
-//! workload at a time (`PROGRAM WORKLOAD COUNT`, one JSON line back), and the runs are
-//! interleaved, multiproc, Python, limit, multiproc, Python, limit, …, for several rounds, so
-//! that whatever else the machine does hits all three alike. The table shows each one's
-//! median time per operation and two ratios: Python's time over multiproc's (multiproc's
-//! speed-up) and multiproc's over the limit's (1x is at the limit).
+//! `benches/limits` (bare system calls, none of our code); a fourth, `benches/peers`, runs
+//! the Rust peers (ipc-channel, interprocess, ipmpsc, procspawn) on the workloads where each
+//! does the same job. Each is asked for one run of one workload at a time (`PROGRAM
+//! WORKLOAD COUNT`, one JSON line back; the peers' program takes the peer first), and the
+//! runs are interleaved, multiproc, Python, limit, the peers, multiproc, Python, …, for
+//! several rounds, so that whatever else the machine does hits all alike. The table shows
+//! each one's median time per operation, the fastest peer's, and three ratios: Python's time
+//! over multiproc's (multiproc's speed-up), the best peer's over multiproc's (above 1x,
+//! multiproc is ahead of every peer), and multiproc's over the limit's (1x is at the limit).
 //!
 //! Timings are reported, never judged: the command fails only when a run fails or gives
-//! no result. Without `python3` it says so and leaves Python's column empty.
+//! no result. Without `python3` it says so and leaves Python's column empty; a peers'
+//! program that does not build or start is reported the same way, and the peer column stays
+//! empty where it would have run.
 
+mod peers;
 mod plot;
 mod report;
 mod runner;
@@ -110,27 +117,17 @@ pub fn run(options: &Options) -> Result<(), String> {
         workloads.retain(|w| only.contains(&w.name));
     }
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "multiproc-bench",
-        "--package",
-        "bench-limits",
-    ]);
-    step(
-        "cargo build --release -p multiproc-bench -p bench-limits",
-        build,
-    )?;
-    let programs = programs(&workloads)?;
+    let peers_unbuilt = build_programs()?;
+    let mut programs = programs(&workloads)?;
+    let peers = peers::find(&workloads, peers_unbuilt)?;
+    programs.extend(peers.programs);
     let python = python_version();
     if python.is_none() {
         println!("python3 was not found: the python column stays empty");
     }
 
     println!(
-        "\n==> {} rounds of {} workloads, multiproc, python and the limit in turn{}",
+        "\n==> {} rounds of {} workloads, multiproc, python, the limit and the peers in turn{}",
         options.rounds(),
         workloads.len(),
         if options.quick { " (--quick)" } else { "" }
@@ -145,12 +142,15 @@ pub fn run(options: &Options) -> Result<(), String> {
             for program in &programs {
                 let who = program.who.name();
                 if !program.runs(&row.workload.name) {
-                    line.push_str(&format!("  {who} -"));
+                    // A peer runs only where it does the same job: no need to say where not.
+                    if !matches!(program.who, Impl::Peer(_)) {
+                        line.push_str(&format!("  {who} -"));
+                    }
                     continue;
                 }
                 match program.run_once(&row.workload, count, options.run_limit()) {
                     Ok(value) => {
-                        row.samples_mut(program.who).push(value);
+                        row.samples_mut(&program.who).push(value);
                         line.push_str(&format!("  {who} {}", number(value)));
                     }
                     Err(why) => {
@@ -176,9 +176,14 @@ pub fn run(options: &Options) -> Result<(), String> {
     print!("{}", report::table(&rows));
     println!(
         "\npython/mp: Python's time over multiproc's (how many times faster multiproc is)\n\
+         best peer: the fastest Rust peer's median, and which (benches/README.md: who does what)\n\
+         peer/mp: the best peer's time over multiproc's (above 1.00x multiproc is ahead of every peer)\n\
          mp/limit: multiproc's time over the bare kernel path's (1.00x is at the limit)"
     );
-    for program in &programs {
+    if let Some(why) = &peers.missing {
+        println!("{why}");
+    }
+    for program in programs.iter().filter(|p| !matches!(p.who, Impl::Peer(_))) {
         let missing: Vec<&str> = rows
             .iter()
             .map(|r| r.workload.name.as_str())
@@ -200,6 +205,12 @@ pub fn run(options: &Options) -> Result<(), String> {
             "quick": options.quick,
             "rounds": options.rounds(),
             "python": python,
+            "peers": programs
+                .iter()
+                .filter(|p| matches!(p.who, Impl::Peer(_)))
+                .map(|p| p.who.name())
+                .collect::<Vec<_>>(),
+            "peers_missing": peers.missing,
             "cores": cores(),
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
@@ -214,7 +225,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if let Some(path) = &options.plot {
         let title = format!(
-            "multiproc and Python {python_label} multiprocessing against the kernel's limit ({} cores, median of {} rounds)",
+            "multiproc, Python {python_label} multiprocessing and the best Rust peer against the kernel's limit ({} cores, median of {} rounds)",
             cores(),
             options.rounds()
         );
@@ -233,7 +244,35 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
 }
 
-/// One of the three programs, and the workloads it runs.
+/// Builds the Rust programs in release mode. The peers' program builds with the others, so
+/// that its crates compile beside multiproc's; when that fails, the others are built alone
+/// and the peers are left out: why is returned (only the others' failure is an error).
+fn build_programs() -> Result<Option<String>, String> {
+    const MAIN: [&str; 4] = ["--package", "multiproc-bench", "--package", "bench-limits"];
+    let mut all = cargo();
+    all.args(["build", "--release"])
+        .args(MAIN)
+        .args(["--package", "bench-peers"]);
+    let why = match step(
+        "cargo build --release -p multiproc-bench -p bench-limits -p bench-peers",
+        all,
+    ) {
+        Ok(()) => return Ok(None),
+        Err(why) => why,
+    };
+    let mut main = cargo();
+    main.args(["build", "--release"]).args(MAIN);
+    step(
+        "cargo build --release -p multiproc-bench -p bench-limits",
+        main,
+    )?;
+    Ok(Some(why))
+}
+
+/// How long a program may take to list what it runs.
+const LIST_LIMIT: Duration = Duration::from_secs(60);
+
+/// One of the programs (for the peers, one peer of `bench-peers`), and the workloads it runs.
 struct Program {
     who: Impl,
     command: PathBuf,
@@ -250,7 +289,7 @@ impl Program {
             args,
             runs: BTreeSet::new(),
         };
-        let listed = program.capture(&["--list"], Duration::from_secs(60))?;
+        let listed = program.capture(&["--list"], LIST_LIMIT)?;
         program.runs = listed
             .stdout
             .lines()
@@ -262,6 +301,22 @@ impl Program {
 
     fn runs(&self, workload: &str) -> bool {
         self.runs.contains(workload)
+    }
+
+    /// An error when the program lists a workload that benches/workloads.txt does not.
+    fn check_listed(&self) -> Result<(), String> {
+        let all = workloads::all()?;
+        match self
+            .runs
+            .iter()
+            .find(|n| !all.iter().any(|w| &w.name == *n))
+        {
+            Some(unknown) => Err(format!(
+                "{} runs {unknown}, which benches/workloads.txt does not list",
+                self.who.name()
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Runs the program with `args` after its own; an error unless it exits with 0.
@@ -320,7 +375,7 @@ impl Program {
     }
 }
 
-/// The three programs, in the order of [`Impl::ALL`] (Python only where `python3` is),
+/// The three main programs, in the order of [`Impl::MAIN`] (Python only where `python3` is),
 /// checked against the table: the limit and Python run every workload of it; none runs a
 /// workload it does not list.
 fn programs(workloads: &[Workload]) -> Result<Vec<Program>, String> {
@@ -343,18 +398,8 @@ fn programs(workloads: &[Workload]) -> Result<Vec<Program>, String> {
         release.join("bench-limits"),
         vec![],
     )?);
-    let all = workloads::all()?;
     for program in &programs {
-        if let Some(unknown) = program
-            .runs
-            .iter()
-            .find(|n| !all.iter().any(|w| &w.name == *n))
-        {
-            return Err(format!(
-                "{} runs {unknown}, which benches/workloads.txt does not list",
-                program.who.name()
-            ));
-        }
+        program.check_listed()?;
         // multiproc may lack a workload (a start method it does not have); the others may not.
         let missing = workloads.iter().find(|w| !program.runs(&w.name));
         if let (false, Some(missing)) = (program.who == Impl::Multiproc, missing) {
