@@ -51,6 +51,12 @@ pub enum Error {
     /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout) ran out of time.
     #[error("the result is not ready yet")]
     Timeout,
+    /// [`AsyncResult::successful`](crate::AsyncResult::successful) was asked before the
+    /// work was ready (Python raises `ValueError`).
+    #[error(
+        "the result is not ready yet: wait for it (ready(), wait()) before asking whether it was successful"
+    )]
+    NotReady,
     /// An argument that can never work, such as a pool of zero processes.
     #[error("invalid argument: {reason}")]
     InvalidArgument {

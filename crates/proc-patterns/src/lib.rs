@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`JoinableQueue`] | `JoinableQueue` | a queue whose consumers mark items done, so that `join` waits until all are processed |
 //! | [`ProducerConsumer`] | the tutorials' producer/consumer loop | producers and consumers as processes, `task_done` done for you, a report of what failed |
-//! | [`Pool`] | `Pool` | `map`, `imap`, `imap_unordered`, `apply`, `apply_async` over worker processes |
+//! | [`Pool`] | `Pool` | `map`, `starmap`, `imap`, `imap_unordered`, `apply` and their `_async` forms over worker processes |
 //!
 //! ```
 //! use proc_patterns::{JoinableQueue, Pool};

@@ -30,7 +30,8 @@ use proc_ipc::Connection;
 
 use super::mailbox::Mailbox;
 use super::message::{FromWorker, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
-use super::outcome::{ChunkDone, ChunkFailure, Results};
+use super::outcome::{ChunkFailure, Results};
+use super::sink::Sink;
 use super::spares::Spares;
 use super::worker::{self, Mailboxes, WorkerConfig};
 use crate::error::Result;
@@ -49,25 +50,31 @@ pub(crate) enum Command {
 /// by the pool's handle, sent as it is.
 pub(crate) struct PendingChunk {
     pub(crate) index: usize,
+    /// The number of tasks in the chunk.
+    pub(crate) len: usize,
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
-    pub(crate) sink: Sender<ChunkDone>,
+    pub(crate) sink: Sink,
+}
+
+impl PendingChunk {
+    /// The chunk will not run: each of its tasks fails with `failure`.
+    pub(crate) fn fail(self, failure: ChunkFailure) {
+        self.sink.finish(self.index, self.len, Err(failure));
+    }
 }
 
 /// A chunk a worker holds: where its result goes.
 struct Ticket {
     id: u64,
     index: usize,
-    sink: Sender<ChunkDone>,
+    len: usize,
+    sink: Sink,
 }
 
 impl Ticket {
     fn finish(self, outcome: Result<Results, ChunkFailure>) {
-        // The caller may have stopped listening (a dropped iterator): nothing to do then.
-        let _ = self.sink.send(ChunkDone {
-            index: self.index,
-            outcome,
-        });
+        self.sink.finish(self.index, self.len, outcome);
     }
 }
 
@@ -231,7 +238,7 @@ impl Driver {
             match self.commands.try_recv() {
                 Ok(Command::Submit(chunk)) => {
                     if self.closing {
-                        fail_pending(chunk, ChunkFailure::Closed);
+                        chunk.fail(ChunkFailure::Closed);
                     } else {
                         self.pending.push_back(chunk);
                     }
@@ -258,17 +265,15 @@ impl Driver {
                     worker.held = Some(Ticket {
                         id: chunk.id,
                         index: chunk.index,
+                        len: chunk.len,
                         sink: chunk.sink,
                     });
                     self.spares.give(chunk.message);
                 }
                 Err(e) if e.is_about_one_item() => {
-                    fail_pending(
-                        chunk,
-                        ChunkFailure::Other(format!(
-                            "the chunk could not be sent to a worker: {e}"
-                        )),
-                    );
+                    chunk.fail(ChunkFailure::Other(format!(
+                        "the chunk could not be sent to a worker: {e}"
+                    )));
                 }
                 Err(_) => {
                     // The worker is gone; the chunk never reached it, so another may run it.
@@ -401,7 +406,7 @@ impl Driver {
                     // No worker left and none can be started: the work cannot be done.
                     let reason = format!("no pool worker could be started: {e}");
                     while let Some(chunk) = self.pending.pop_front() {
-                        fail_pending(chunk, ChunkFailure::Other(reason.clone()));
+                        chunk.fail(ChunkFailure::Other(reason.clone()));
                     }
                 }
                 Err(_) => {}
@@ -445,12 +450,12 @@ impl Driver {
             }
         }
         while let Some(chunk) = self.pending.pop_front() {
-            fail_pending(chunk, ChunkFailure::Terminated);
+            chunk.fail(ChunkFailure::Terminated);
         }
         // Work submitted while the pool was being terminated fails too.
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Submit(chunk) = command {
-                fail_pending(chunk, ChunkFailure::Terminated);
+                chunk.fail(ChunkFailure::Terminated);
             }
         }
         self.publish_pids();
@@ -472,13 +477,6 @@ fn fitted(message: &mut Vec<u8>) -> Vec<u8> {
     } else {
         message.clone()
     }
-}
-
-fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
-    let _ = chunk.sink.send(ChunkDone {
-        index: chunk.index,
-        outcome: Err(failure),
-    });
 }
 
 /// Empties the wake-up pipe (non-blocking).
