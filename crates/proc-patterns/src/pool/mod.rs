@@ -35,6 +35,7 @@
 mod async_result;
 mod builder;
 mod call;
+mod callbacks;
 mod driver;
 mod in_order;
 mod mailbox;
@@ -59,6 +60,7 @@ use serde::de::DeserializeOwned;
 
 pub use async_result::AsyncResult;
 pub use builder::PoolBuilder;
+pub use callbacks::Callbacks;
 pub use results::{MapIter, UnorderedIter};
 
 use crate::error::{Error, Result};
@@ -452,6 +454,41 @@ impl Pool {
         R: Serialize + DeserializeOwned,
     {
         self.apply_hooked(f, arg, None)
+    }
+
+    /// As [`apply_async`](Self::apply_async), with [`Callbacks`] that run in this process
+    /// when the task finishes: Python's `apply_async(f, args, callback=…,
+    /// error_callback=…)`. They run on the pool's driver thread, in the order tasks finish,
+    /// before the [`AsyncResult`] is ready; they must not block (see [`Callbacks`]).
+    ///
+    /// ```
+    /// use proc_patterns::{Callbacks, Pool};
+    ///
+    /// fn check(x: i32) -> i32 {
+    ///     assert!(x > 0, "not positive");
+    ///     x
+    /// }
+    ///
+    /// fn log_error(e: &proc_patterns::Error) {
+    ///     eprintln!("task failed: {e}");
+    /// }
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let pending = pool.apply_async_with(check, -1, Callbacks::new().on_error(log_error));
+    /// assert!(pending.get().is_err()); // and "task failed: …" was printed first
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn apply_async_with<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        callbacks: Callbacks<R>,
+    ) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.apply_hooked(f, arg, Some(Arc::new(callbacks)))
     }
 
     fn apply_hooked<A, R>(
