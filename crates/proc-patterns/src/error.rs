@@ -51,6 +51,18 @@ pub enum Error {
     /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout) ran out of time.
     #[error("the result is not ready yet")]
     Timeout,
+    /// The pool's initializer failed in this many workers in a row (`message`: the last
+    /// one's panic message), so the pool gave up: its pending and later work fails with
+    /// this error. Python's pool would start replacement workers forever instead.
+    #[error(
+        "the pool's initializer failed in {attempts} workers in a row, so the pool runs no more work: {message}"
+    )]
+    InitializerFailed {
+        /// The panic message of the last failure (or how its worker ended).
+        message: String,
+        /// The number of failures in a row.
+        attempts: u32,
+    },
     /// [`AsyncResult::successful`](crate::AsyncResult::successful) was asked before the
     /// work was ready (Python raises `ValueError`).
     #[error(

@@ -7,21 +7,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use nix::fcntl::OFlag;
 use parking_lot::Mutex;
 use proc_core::StartMethod;
-use proc_core::internal::CodeAddress;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::Pool;
 use super::driver::{Driver, Worker};
+use super::initializer::InitializerSpec;
 use super::spares::Spares;
 use super::worker::{WorkerConfig, WorkerSettings};
 use crate::error::{Error, Result};
 
 /// Configures a [`Pool`]: [`Pool::builder`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct PoolBuilder {
     pub(super) processes: usize,
     pub(super) max_tasks: Option<usize>,
-    pub(super) initializer: Option<fn()>,
+    pub(super) initializer: Option<InitializerSpec>,
     pub(super) chunksize: Option<usize>,
     pub(super) start_method: Option<StartMethod>,
 }
@@ -40,9 +42,49 @@ impl PoolBuilder {
         self
     }
 
-    /// A function each worker calls once when it starts.
+    /// A function each worker calls once when it starts, before its first task.
+    ///
+    /// A worker whose initializer panics ends, and a replacement is started after a wait
+    /// that doubles with each failure in a row (from 10 ms, up to a second). After the
+    /// number of workers plus 8 failures in a row, the pool gives up: its pending and later
+    /// calls fail with [`Error::InitializerFailed`], with the panic's message. An
+    /// initializer that fails now and then (a file or a server not there yet) costs only
+    /// the waits: one that returns ends the run of failures.
     pub fn initializer(mut self, initializer: fn()) -> Self {
-        self.initializer = Some(initializer);
+        self.initializer = Some(InitializerSpec::plain(initializer));
+        self
+    }
+
+    /// As [`initializer`](Self::initializer), for a function of one argument: each worker
+    /// calls `initializer(args.clone())`, Python's `initializer` with `initargs`. The
+    /// argument travels encoded (any serde type; a tuple for several), under every start
+    /// method; one that does not encode makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    ///
+    /// static GREETING: OnceLock<String> = OnceLock::new();
+    ///
+    /// fn set_greeting((word, times): (String, usize)) {
+    ///     GREETING.set(word.repeat(times)).unwrap();
+    /// }
+    ///
+    /// fn greet(name: String) -> String {
+    ///     format!("{} {name}", GREETING.get().unwrap())
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::builder()
+    ///     .processes(2)
+    ///     .initializer_with(set_greeting, ("hi".to_string(), 2))
+    ///     .build()?;
+    /// assert_eq!(pool.apply(greet, "小王".to_string())?, "hihi 小王");
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn initializer_with<A>(mut self, initializer: fn(A), args: A) -> Self
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        self.initializer = Some(InitializerSpec::with(initializer, &args));
         self
     }
 
@@ -112,7 +154,8 @@ impl PoolBuilder {
         }
         let initializer = self
             .initializer
-            .map(|f| CodeAddress::of(f as usize))
+            .as_ref()
+            .map(InitializerSpec::named)
             .transpose()?;
         let config = WorkerConfig {
             start_method: self
@@ -125,7 +168,7 @@ impl PoolBuilder {
         };
         // The workers are forked first, while this may still be the only thread.
         let workers = (1..=self.processes)
-            .map(|i| Worker::start(format!("PoolWorker-{i}"), config))
+            .map(|i| Worker::start(format!("PoolWorker-{i}"), &config))
             .collect::<Result<Vec<_>>>()?;
         let (wake_read, wake_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| Error::io("pipe2 for the pool's driver", e))?;

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -31,6 +31,7 @@ use proc_ipc::Connection;
 use super::mailbox::Mailbox;
 use super::message::{FromWorker, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
 use super::outcome::{ChunkFailure, Results};
+use super::restarts::{Restarts, Verdict};
 use super::sink::Sink;
 use super::spares::Spares;
 use super::worker::{self, Mailboxes, WorkerConfig};
@@ -89,11 +90,28 @@ pub(crate) struct Worker {
     retiring: bool,
     /// The connection failed or hung up: the pidfd will say the rest.
     broken: bool,
+    /// Its initializer has returned (or it has none): it takes chunks.
+    initialized: bool,
+    /// Its initializer failed, with this message; it ends.
+    initializer_failed: Option<String>,
+}
+
+/// A worker's message, read from its connection.
+enum Reply {
+    /// The results of chunk `id`: their shape and the length of their body, the beginning
+    /// of the buffer they were received into; or why the chunk failed.
+    Results {
+        id: u64,
+        outcome: Result<Shape, String>,
+        body: usize,
+    },
+    Ready,
+    InitializerFailed(String),
 }
 
 impl Worker {
     /// Forks a worker named `name`.
-    pub(crate) fn start(name: String, config: WorkerConfig) -> Result<Worker> {
+    pub(crate) fn start(name: String, config: &WorkerConfig) -> Result<Worker> {
         let (conn, child_end) = proc_ipc::pipe()?;
         let conn = conn.with_limit(MESSAGE_LIMIT);
         let child_end = child_end.with_limit(MESSAGE_LIMIT);
@@ -101,11 +119,13 @@ impl Worker {
             inbox: Mailbox::new()?,
             outbox: Mailbox::new()?,
         };
-        let mut process =
-            Process::target(worker::run, (child_end, mailboxes.clone(), config.settings))
-                .with_name(name)
-                .with_daemon(true)
-                .with_start_method(config.start_method);
+        let mut process = Process::target(
+            worker::run,
+            (child_end, mailboxes.clone(), config.settings.clone()),
+        )
+        .with_name(name)
+        .with_daemon(true)
+        .with_start_method(config.start_method);
         process.start()?;
         Ok(Worker {
             process,
@@ -115,6 +135,8 @@ impl Worker {
             done: 0,
             retiring: false,
             broken: false,
+            initialized: config.settings.initializer.is_none(),
+            initializer_failed: None,
         })
     }
 
@@ -135,12 +157,9 @@ impl Worker {
         }
     }
 
-    /// Receives the worker's reply into `message`: its header, and the length of its body
-    /// (the start of `message`). A reply left in the outbox is copied out of it first.
-    fn receive_reply(
-        &self,
-        message: &mut Vec<u8>,
-    ) -> Result<(u64, Result<Shape, String>, usize), proc_ipc::Error> {
+    /// Receives the worker's next message into `message`. A reply left in the outbox is
+    /// copied out of it first.
+    fn receive_reply(&self, message: &mut Vec<u8>) -> Result<Reply, proc_ipc::Error> {
         self.conn.recv_bytes_into(message)?;
         let (mut header, mut body) = open::<FromWorker>(message)?;
         if let FromWorker::InOutbox { len } = header {
@@ -156,7 +175,9 @@ impl Worker {
             (header, body) = open::<FromWorker>(message)?;
         }
         match header {
-            FromWorker::Results { id, outcome } => Ok((id, outcome, body)),
+            FromWorker::Results { id, outcome } => Ok(Reply::Results { id, outcome, body }),
+            FromWorker::Ready => Ok(Reply::Ready),
+            FromWorker::InitializerFailed { message } => Ok(Reply::InitializerFailed(message)),
             FromWorker::InOutbox { .. } => Err(CodecError::Decode(
                 "a reply in the outbox announces another one".to_string(),
             )
@@ -182,6 +203,8 @@ pub(crate) struct Driver {
     /// Where the notices of chunks handed over through an inbox are sealed.
     notice: Vec<u8>,
     closing: bool,
+    /// Workers whose initializer failed, and their replacements.
+    restarts: Restarts,
 }
 
 impl Driver {
@@ -207,6 +230,7 @@ impl Driver {
             pending: VecDeque::new(),
             notice: Vec::new(),
             closing: false,
+            restarts: Restarts::new(started),
         };
         driver.publish_pids();
         driver
@@ -220,6 +244,7 @@ impl Driver {
                 self.terminate();
                 return;
             }
+            self.start_due_replacements();
             self.dispatch();
             if self.closing
                 && self.pending.is_empty()
@@ -237,7 +262,9 @@ impl Driver {
         loop {
             match self.commands.try_recv() {
                 Ok(Command::Submit(chunk)) => {
-                    if self.closing {
+                    if let Some(failure) = self.given_up() {
+                        chunk.fail(failure);
+                    } else if self.closing {
                         chunk.fail(ChunkFailure::Closed);
                     } else {
                         self.pending.push_back(chunk);
@@ -253,7 +280,7 @@ impl Driver {
     /// Hands the next chunks to the idle workers.
     fn dispatch(&mut self) {
         for worker in &mut self.workers {
-            if worker.held.is_some() || worker.retiring || worker.broken {
+            if worker.held.is_some() || worker.retiring || worker.broken || !worker.initialized {
                 continue;
             }
             let Some(chunk) = self.pending.pop_front() else {
@@ -303,7 +330,17 @@ impl Driver {
                     Err(_) => fds.push(PollFd::new(worker.conn.as_fd(), PollFlags::empty())),
                 }
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            // Replacements waiting out a back-off are started when it ends.
+            let timeout = match self.restarts.due_at() {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    // Rounded up, so as not to wake just before the time.
+                    let ms = wait.as_millis().saturating_add(1);
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 // EINTR, or a failure poll reports again on the next turn.
                 Err(_) => return,
@@ -313,8 +350,10 @@ impl Driver {
                     r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
                 })
             };
-            let conn_ready: Vec<bool> = fds[1..].iter().step_by(2).map(ready).collect();
-            let ended: Vec<bool> = fds[2..].iter().step_by(2).map(ready).collect();
+            // Skipped, not sliced: with no worker left (all waiting to be replaced), there
+            // is only the wake-up pipe.
+            let conn_ready: Vec<bool> = fds.iter().skip(1).step_by(2).map(ready).collect();
+            let ended: Vec<bool> = fds.iter().skip(2).step_by(2).map(ready).collect();
             if ready(&fds[0]) {
                 drain(&self.wake);
             }
@@ -342,7 +381,16 @@ impl Driver {
         // there already.
         let mut message = spares.take();
         match worker.receive_reply(&mut message) {
-            Ok((id, outcome, body)) => {
+            Ok(Reply::Ready) => {
+                worker.initialized = true;
+                self.restarts.succeeded();
+            }
+            Ok(Reply::InitializerFailed(why)) => {
+                // It ends; the pidfd says when, and `worker_ended` decides what follows.
+                worker.initializer_failed = Some(why);
+                worker.broken = true;
+            }
+            Ok(Reply::Results { id, outcome, body }) => {
                 // None: a stale reply, for a chunk this worker no longer holds.
                 if let Some(ticket) = worker.held.take_if(|t| t.id == id) {
                     message.truncate(body);
@@ -379,8 +427,10 @@ impl Driver {
     /// Worker `i` has ended: take its last result if it sent one, fail the chunk it held
     /// otherwise, reap it, and start another in its place if work may still come.
     fn worker_ended(&mut self, i: usize) {
-        if !self.workers[i].broken && self.workers[i].held.is_some() {
-            // A result sent just before the end is in the socket: take it first.
+        let worker = &self.workers[i];
+        if !worker.broken && (worker.held.is_some() || !worker.initialized) {
+            // A result (or the initializer's report) sent just before the end is in the
+            // socket: take it first.
             if matches!(self.workers[i].conn.poll(Some(Duration::ZERO)), Ok(true)) {
                 self.receive(i);
             }
@@ -395,22 +445,25 @@ impl Driver {
         // workers started after this one inherited its mappings too, and keep those pages
         // until they end: not mended here; see the mailbox module.)
         drop(worker.mailboxes);
-        // The replacement first, so that whoever learns of the death from the failed chunk
-        // already sees the pool at full strength.
-        let needed = !self.closing || !self.pending.is_empty();
-        if needed {
-            self.started += 1;
-            match Worker::start(format!("PoolWorker-{}", self.started), self.config) {
-                Ok(fresh) => self.workers.push(fresh),
-                Err(e) if self.workers.is_empty() => {
-                    // No worker left and none can be started: the work cannot be done.
-                    let reason = format!("no pool worker could be started: {e}");
-                    while let Some(chunk) = self.pending.pop_front() {
-                        chunk.fail(ChunkFailure::Other(reason.clone()));
-                    }
+        if !worker.initialized {
+            // Its initializer failed (or it died before it returned): the replacement waits
+            // out a back-off, or the pool gives up.
+            let message = worker.initializer_failed.clone().unwrap_or_else(|| {
+                format!(
+                    "the worker ended with exit code {exitcode} before its initializer returned"
+                )
+            });
+            if let Verdict::GiveUp { .. } = self.restarts.failed(message, Instant::now())
+                && let Some(failure) = self.given_up()
+            {
+                while let Some(chunk) = self.pending.pop_front() {
+                    chunk.fail(failure.clone());
                 }
-                Err(_) => {}
             }
+        } else if self.needed() {
+            // The replacement first, so that whoever learns of the death from the failed
+            // chunk already sees the pool at full strength.
+            self.start_replacement();
         }
         self.publish_pids();
         if let Some(ticket) = worker.held {
@@ -419,6 +472,47 @@ impl Driver {
                 exitcode,
             }));
         }
+    }
+
+    /// Whether work may still come for a replacement worker.
+    fn needed(&self) -> bool {
+        (!self.closing || !self.pending.is_empty()) && self.restarts.given_up.is_none()
+    }
+
+    /// Starts a worker in place of one that ended.
+    fn start_replacement(&mut self) {
+        self.started += 1;
+        match Worker::start(format!("PoolWorker-{}", self.started), &self.config) {
+            Ok(fresh) => self.workers.push(fresh),
+            Err(e) if self.workers.is_empty() => {
+                // No worker left and none can be started: the work cannot be done.
+                let reason = format!("no pool worker could be started: {e}");
+                while let Some(chunk) = self.pending.pop_front() {
+                    chunk.fail(ChunkFailure::Other(reason.clone()));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Starts the replacements whose back-off has ended.
+    fn start_due_replacements(&mut self) {
+        let due = self.restarts.take_due(Instant::now());
+        if due > 0 && self.needed() {
+            for _ in 0..due {
+                self.start_replacement();
+            }
+            self.publish_pids();
+        }
+    }
+
+    /// How work fails once the pool has given up on its initializer.
+    fn given_up(&self) -> Option<ChunkFailure> {
+        let (message, attempts) = self.restarts.given_up.as_ref()?;
+        Some(ChunkFailure::InitializerFailed {
+            message: message.clone(),
+            attempts: *attempts,
+        })
     }
 
     /// After `close`, with all work done: each worker is told to stop and is joined.

@@ -67,6 +67,11 @@ pub(crate) enum FromWorker {
     },
     /// The message is the first `len` bytes of the worker's outbox. The body is empty.
     InOutbox { len: u64 },
+    /// The worker's initializer returned: it takes chunks now. The body is empty.
+    Ready,
+    /// The worker's initializer failed (its panic's message); the worker ends. The body is
+    /// empty.
+    InitializerFailed { message: String },
 }
 
 /// How a chunk's results are encoded, one per argument, in order.

@@ -15,6 +15,7 @@ pub(crate) enum ChunkFailure {
     Closed,
     Codec(CodecError),
     Invalid(&'static str),
+    InitializerFailed { message: String, attempts: u32 },
     Other(String),
 }
 
@@ -29,6 +30,10 @@ impl ChunkFailure {
             ChunkFailure::Closed => Error::PoolClosed,
             ChunkFailure::Codec(e) => Error::Codec(e.clone()),
             ChunkFailure::Invalid(reason) => Error::InvalidArgument { reason },
+            ChunkFailure::InitializerFailed { message, attempts } => Error::InitializerFailed {
+                message: message.clone(),
+                attempts: *attempts,
+            },
             ChunkFailure::Other(message) => Error::Codec(CodecError::Decode(message.clone())),
         }
     }
