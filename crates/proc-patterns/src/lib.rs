@@ -63,7 +63,7 @@ mod producer_consumer;
 
 pub use error::{Error, Result};
 pub use joinable_queue::{JoinableQueue, JoinableQueueBuilder};
-pub use pool::{AsyncResult, Callbacks, MapIter, Pool, PoolBuilder, UnorderedIter};
+pub use pool::{AsyncResult, Callbacks, MapIter, Pool, PoolBuilder, PoolStats, UnorderedIter};
 pub use producer_consumer::{
     BoxError, FailureKind, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport, Role,
 };

@@ -116,6 +116,11 @@ fn an_initializer_that_always_fails_makes_pending_and_later_calls_fail_instead_o
         other => panic!("expected InitializerFailed, got {other:?}"),
     }
     assert!(start.elapsed() < NEVER);
+    let replaced = pool.stats().workers_replaced;
+    assert!(
+        replaced <= 20,
+        "{replaced} workers started in place of failed ones"
+    );
     assert!(matches!(
         pool.map(square, 0..10),
         Err(Error::InitializerFailed { .. })

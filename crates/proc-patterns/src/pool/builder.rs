@@ -11,9 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
-use super::driver::{Driver, Worker};
+use super::driver::{Driver, Shared, Worker};
 use super::initializer::InitializerSpec;
 use super::spares::Spares;
+use super::stats::Counters;
 use super::worker::{WorkerConfig, WorkerSettings};
 use crate::error::{Error, Result};
 
@@ -175,14 +176,18 @@ impl PoolBuilder {
         let (commands, receiver) = crossbeam_channel::unbounded();
         let pids = Arc::new(Mutex::new(Vec::new()));
         let spares = Arc::new(Spares::default());
+        let counters = Arc::new(Counters::default());
         let (alive, driver_alive) = crossbeam_channel::bounded::<Infallible>(0);
         let driver = Driver::new(
             receiver,
             wake_read,
             workers,
             config,
-            Arc::clone(&pids),
-            Arc::clone(&spares),
+            Shared {
+                pids: Arc::clone(&pids),
+                spares: Arc::clone(&spares),
+                counters: Arc::clone(&counters),
+            },
             alive,
         );
         let driver = std::thread::Builder::new()
@@ -200,6 +205,7 @@ impl PoolBuilder {
             next_id: AtomicU64::new(0),
             spares,
             driver_alive,
+            counters,
         })
     }
 }

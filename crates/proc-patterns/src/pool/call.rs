@@ -138,7 +138,11 @@ pub(crate) fn call_chunk<F: TaskFn>(
     IN_TASK.with(|t| t.set(false));
     let encoded = match &mixed {
         None => BODY.encode_into(&values, out).map(|()| Shape::Values),
-        Some(results) => BODY.encode_into(results, out).map(|()| Shape::Mixed),
+        Some(results) => {
+            let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+            BODY.encode_into(results, out)
+                .map(|()| Shape::Mixed { failed })
+        }
     };
     encoded.map_err(|e| format!("the chunk's results did not encode: {e}"))
 }
@@ -166,7 +170,7 @@ mod tests {
         let func = double as fn(u32) -> u32 as usize;
         let mut out = vec![0xAA];
         let shape = call(func, &body(&[1, 3, 5]), &mut out).unwrap();
-        assert_eq!(shape, Shape::Mixed);
+        assert_eq!(shape, Shape::Mixed { failed: 1 });
         assert_eq!(out[0], 0xAA, "results are appended");
         assert_eq!(
             BODY.decode::<Vec<Result<u32, String>>>(&out[1..], 1 << 20)

@@ -34,6 +34,7 @@ use super::outcome::{ChunkFailure, Results};
 use super::restarts::{Restarts, Verdict};
 use super::sink::Sink;
 use super::spares::Spares;
+use super::stats::Counters;
 use super::worker::{self, Mailboxes, WorkerConfig};
 use crate::error::Result;
 
@@ -195,6 +196,7 @@ pub(crate) struct Driver {
     /// The pids of the current workers, for `Pool::pids`.
     pub(crate) pids: Arc<Mutex<Vec<u32>>>,
     spares: Arc<Spares>,
+    counters: Arc<Counters>,
     /// Dropped with the driver, which tells a `map` waiting on its job's channel that no
     /// more results will come.
     _alive: Sender<Infallible>,
@@ -207,16 +209,27 @@ pub(crate) struct Driver {
     restarts: Restarts,
 }
 
+/// What the driver shares with the pool's handle.
+pub(crate) struct Shared {
+    pub(crate) pids: Arc<Mutex<Vec<u32>>>,
+    pub(crate) spares: Arc<Spares>,
+    pub(crate) counters: Arc<Counters>,
+}
+
 impl Driver {
     pub(crate) fn new(
         commands: Receiver<Command>,
         wake: OwnedFd,
         workers: Vec<Worker>,
         config: WorkerConfig,
-        pids: Arc<Mutex<Vec<u32>>>,
-        spares: Arc<Spares>,
+        shared: Shared,
         alive: Sender<Infallible>,
     ) -> Driver {
+        let Shared {
+            pids,
+            spares,
+            counters,
+        } = shared;
         let started = workers.len();
         let driver = Driver {
             commands,
@@ -225,6 +238,7 @@ impl Driver {
             config,
             pids,
             spares,
+            counters,
             _alive: alive,
             started,
             pending: VecDeque::new(),
@@ -483,7 +497,10 @@ impl Driver {
     fn start_replacement(&mut self) {
         self.started += 1;
         match Worker::start(format!("PoolWorker-{}", self.started), &self.config) {
-            Ok(fresh) => self.workers.push(fresh),
+            Ok(fresh) => {
+                self.workers.push(fresh);
+                self.counters.worker_replaced();
+            }
             Err(e) if self.workers.is_empty() => {
                 // No worker left and none can be started: the work cannot be done.
                 let reason = format!("no pool worker could be started: {e}");

@@ -80,8 +80,10 @@ pub(crate) enum Shape {
     /// Every task returned: a `Vec<R>`. Most chunks: a `Result` around each value would
     /// cost a tag to encode and decode per task, a large part of a trivial task's cost.
     Values,
-    /// Some task panicked: a `Vec<Result<R, String>>`, `Err` holding the panic's message.
-    Mixed,
+    /// Some task panicked: a `Vec<Result<R, String>>`, `Err` holding the panic's message;
+    /// `failed` of them are `Err` (for the pool's counters; the worker's word, so not
+    /// trusted beyond the chunk's length).
+    Mixed { failed: u64 },
 }
 
 /// Appends `header` to the body in `message`, as the message's last bytes.

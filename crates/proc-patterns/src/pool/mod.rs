@@ -46,6 +46,7 @@ mod restarts;
 mod results;
 mod sink;
 mod spares;
+mod stats;
 mod submit;
 mod worker;
 
@@ -64,6 +65,7 @@ pub use async_result::AsyncResult;
 pub use builder::PoolBuilder;
 pub use callbacks::Callbacks;
 pub use results::{MapIter, UnorderedIter};
+pub use stats::PoolStats;
 
 use crate::error::{Error, Result};
 use call::TaskFn;
@@ -72,6 +74,7 @@ use in_order::InOrder;
 use outcome::ChunkDone;
 use sink::{Hook, Sink};
 use spares::Spares;
+use stats::Counters;
 use submit::{Chunking, Feed, Feeder};
 
 /// A pool of worker processes, as Python's `multiprocessing.Pool`.
@@ -133,6 +136,8 @@ pub struct Pool {
     spares: Arc<Spares>,
     /// Disconnected once the driver has ended (its sender is dropped with it).
     driver_alive: Receiver<Infallible>,
+    /// What [`stats`](Pool::stats) reports.
+    counters: Arc<Counters>,
 }
 
 impl Pool {
@@ -175,6 +180,12 @@ impl Pool {
     /// ```
     pub fn pids(&self) -> Vec<u32> {
         self.pids.lock().clone()
+    }
+
+    /// The pool's counters so far: tasks submitted, completed and failed, and workers
+    /// replaced, for a caller's own progress display (see [`PoolStats`]).
+    pub fn stats(&self) -> PoolStats {
+        self.counters.snapshot()
     }
 
     /// Calls `f` on every input in the workers and returns the results in input order, or
@@ -567,7 +578,7 @@ impl Pool {
     /// A new job's sink, with its hook, and the channel its outcomes come on.
     fn sink(&self, hook: Option<Arc<dyn Hook>>) -> (Sink, Receiver<ChunkDone>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        (Sink::new(tx, hook), rx)
+        (Sink::new(tx, hook, Arc::clone(&self.counters)), rx)
     }
 
     /// `map` and `starmap`: every chunk submitted, a few out at a time, the results taken

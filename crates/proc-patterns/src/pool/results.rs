@@ -41,7 +41,7 @@ fn decode_results<R: DeserializeOwned>(
             .into_iter()
             .map(Ok)
             .collect(),
-        Shape::Mixed => decode::<Vec<Result<R, String>>>(&results.bytes)?
+        Shape::Mixed { .. } => decode::<Vec<Result<R, String>>>(&results.bytes)?
             .into_iter()
             .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
             .collect(),
@@ -89,7 +89,7 @@ pub(super) fn append_decoded<R: DeserializeOwned>(
             }
             appended.map_err(|e| ChunkFailure::Codec(e).to_error())
         }
-        Shape::Mixed => {
+        Shape::Mixed { .. } => {
             // All or nothing: the first error, or every value.
             let decoded: Vec<R> = decode_results(results, len)
                 .map_err(|failure| failure.to_error())?

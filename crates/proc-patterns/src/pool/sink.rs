@@ -9,7 +9,9 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use proc_core::internal::panic_message;
 
+use super::message::Shape;
 use super::outcome::{ChunkDone, ChunkFailure, Results};
+use super::stats::Counters;
 
 /// What runs on each outcome of a job's chunks, before the outcome goes to the job's
 /// channel (so a result is ready only once its callbacks have run).
@@ -23,16 +25,29 @@ pub(crate) trait Hook: Send + Sync {
 pub(crate) struct Sink {
     tx: Sender<ChunkDone>,
     hook: Option<Arc<dyn Hook>>,
+    counters: Arc<Counters>,
 }
 
 impl Sink {
-    pub(crate) fn new(tx: Sender<ChunkDone>, hook: Option<Arc<dyn Hook>>) -> Sink {
-        Sink { tx, hook }
+    pub(crate) fn new(
+        tx: Sender<ChunkDone>,
+        hook: Option<Arc<dyn Hook>>,
+        counters: Arc<Counters>,
+    ) -> Sink {
+        Sink { tx, hook, counters }
     }
 
     /// Chunk `index`, of `len` tasks, has finished with `outcome`: the hook runs, then the
     /// outcome goes to whoever reads the job's results.
     pub(crate) fn finish(&self, index: usize, len: usize, outcome: Result<Results, ChunkFailure>) {
+        let failed = match &outcome {
+            Ok(results) => match results.shape {
+                Shape::Values => 0,
+                Shape::Mixed { failed } => failed,
+            },
+            Err(_) => len as u64,
+        };
+        self.counters.finished(len, failed);
         if let Some(hook) = &self.hook {
             // A callback that panics must not take the driver thread (and every other job)
             // down with it: its panic is reported, and the job goes on.

@@ -145,6 +145,7 @@ impl<F: TaskFn, I: Iterator<Item = F::Args>> Feed for Feeder<'_, F, I> {
                 if len == 0 {
                     return None;
                 }
+                self.pool.counters.submitted(len);
                 self.index += 1;
                 self.sink.finish(index, len, Err(failure.clone()));
                 return Some((len, 0));
@@ -155,6 +156,7 @@ impl<F: TaskFn, I: Iterator<Item = F::Args>> Feed for Feeder<'_, F, I> {
         if len == 0 {
             return None;
         }
+        self.pool.counters.submitted(len);
         self.index += 1;
         let pool = self.pool;
         let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
