@@ -63,6 +63,13 @@ pub enum Error {
         /// The number of failures in a row.
         attempts: u32,
     },
+    /// The task of [`Pool::apply_timeout`](crate::Pool::apply_timeout) did not finish in
+    /// `timeout`: its worker was killed and replaced (or it never started).
+    #[error("the task did not finish within {timeout:?}: its worker was killed and replaced")]
+    TimedOut {
+        /// The time the task was given.
+        timeout: std::time::Duration,
+    },
     /// [`AsyncResult::successful`](crate::AsyncResult::successful) was asked before the
     /// work was ready (Python raises `ValueError`).
     #[error(

@@ -10,8 +10,8 @@ use proc_core::StartMethod;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Pool;
 use super::driver::{Driver, Shared, Worker};
+use super::handle::Pool;
 use super::initializer::InitializerSpec;
 use super::spares::Spares;
 use super::stats::Counters;

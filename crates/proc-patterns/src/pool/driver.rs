@@ -24,19 +24,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
-use proc_core::Process;
-use proc_core::codec::CodecError;
-use proc_ipc::Connection;
 
-use super::mailbox::Mailbox;
-use super::message::{FromWorker, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
+use super::message::{ToWorker, seal};
 use super::outcome::{ChunkFailure, Results};
 use super::restarts::{Restarts, Verdict};
 use super::sink::Sink;
 use super::spares::Spares;
 use super::stats::Counters;
-use super::worker::{self, Mailboxes, WorkerConfig};
-use crate::error::Result;
+use super::worker::WorkerConfig;
+use super::worker_process::{Reply, Ticket};
+pub(crate) use super::worker_process::{TimeLimit, Worker};
 
 /// How long terminated workers get to end on SIGTERM before they are killed.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
@@ -57,133 +54,14 @@ pub(crate) struct PendingChunk {
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
     pub(crate) sink: Sink,
+    /// When its time is up, for `apply_timeout`.
+    pub(crate) limit: Option<TimeLimit>,
 }
 
 impl PendingChunk {
     /// The chunk will not run: each of its tasks fails with `failure`.
     pub(crate) fn fail(self, failure: ChunkFailure) {
         self.sink.finish(self.index, self.len, Err(failure));
-    }
-}
-
-/// A chunk a worker holds: where its result goes.
-struct Ticket {
-    id: u64,
-    index: usize,
-    len: usize,
-    sink: Sink,
-}
-
-impl Ticket {
-    fn finish(self, outcome: Result<Results, ChunkFailure>) {
-        self.sink.finish(self.index, self.len, outcome);
-    }
-}
-
-/// One worker process, the parent's end of its connection, and its mailboxes.
-pub(crate) struct Worker {
-    process: Process,
-    conn: Connection,
-    mailboxes: Mailboxes,
-    held: Option<Ticket>,
-    done: usize,
-    /// Reached `maxtasksperchild`: it ends by itself and gets no more work.
-    retiring: bool,
-    /// The connection failed or hung up: the pidfd will say the rest.
-    broken: bool,
-    /// Its initializer has returned (or it has none): it takes chunks.
-    initialized: bool,
-    /// Its initializer failed, with this message; it ends.
-    initializer_failed: Option<String>,
-}
-
-/// A worker's message, read from its connection.
-enum Reply {
-    /// The results of chunk `id`: their shape and the length of their body, the beginning
-    /// of the buffer they were received into; or why the chunk failed.
-    Results {
-        id: u64,
-        outcome: Result<Shape, String>,
-        body: usize,
-    },
-    Ready,
-    InitializerFailed(String),
-}
-
-impl Worker {
-    /// Forks a worker named `name`.
-    pub(crate) fn start(name: String, config: &WorkerConfig) -> Result<Worker> {
-        let (conn, child_end) = proc_ipc::pipe()?;
-        let conn = conn.with_limit(MESSAGE_LIMIT);
-        let child_end = child_end.with_limit(MESSAGE_LIMIT);
-        let mailboxes = Mailboxes {
-            inbox: Mailbox::new()?,
-            outbox: Mailbox::new()?,
-        };
-        let mut process = Process::target(
-            worker::run,
-            (child_end, mailboxes.clone(), config.settings.clone()),
-        )
-        .with_name(name)
-        .with_daemon(true)
-        .with_start_method(config.start_method);
-        process.start()?;
-        Ok(Worker {
-            process,
-            conn,
-            mailboxes,
-            held: None,
-            done: 0,
-            retiring: false,
-            broken: false,
-            initialized: config.settings.initializer.is_none(),
-            initializer_failed: None,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.pid().unwrap_or_default()
-    }
-
-    /// Hands the worker, which is idle, a sealed chunk: through its inbox and a notice of
-    /// the chunk's length (sealed into `notice`) when it fits there, otherwise through the
-    /// connection.
-    fn send_chunk(&self, message: &[u8], notice: &mut Vec<u8>) -> Result<(), proc_ipc::Error> {
-        // SAFETY: the worker holds no chunk, so it does not read its inbox until the notice
-        // has come (see the mailbox module).
-        unsafe {
-            self.mailboxes
-                .inbox
-                .post(&self.conn, message, |len| ToWorker::InInbox { len }, notice)
-        }
-    }
-
-    /// Receives the worker's next message into `message`. A reply left in the outbox is
-    /// copied out of it first.
-    fn receive_reply(&self, message: &mut Vec<u8>) -> Result<Reply, proc_ipc::Error> {
-        self.conn.recv_bytes_into(message)?;
-        let (mut header, mut body) = open::<FromWorker>(message)?;
-        if let FromWorker::InOutbox { len } = header {
-            // SAFETY: the worker wrote its outbox before its notice, and writes it again only
-            // once it holds another chunk, which this thread has not handed it yet.
-            if !unsafe { self.mailboxes.outbox.copy_out(len, message) } {
-                return Err(CodecError::Decode(format!(
-                    "a reply of {len} bytes is announced in an outbox of {} bytes",
-                    self.mailboxes.outbox.capacity()
-                ))
-                .into());
-            }
-            (header, body) = open::<FromWorker>(message)?;
-        }
-        match header {
-            FromWorker::Results { id, outcome } => Ok(Reply::Results { id, outcome, body }),
-            FromWorker::Ready => Ok(Reply::Ready),
-            FromWorker::InitializerFailed { message } => Ok(Reply::InitializerFailed(message)),
-            FromWorker::InOutbox { .. } => Err(CodecError::Decode(
-                "a reply in the outbox announces another one".to_string(),
-            )
-            .into()),
-        }
     }
 }
 
@@ -259,6 +137,7 @@ impl Driver {
                 return;
             }
             self.start_due_replacements();
+            self.enforce_time_limits();
             self.dispatch();
             if self.closing
                 && self.pending.is_empty()
@@ -308,6 +187,7 @@ impl Driver {
                         index: chunk.index,
                         len: chunk.len,
                         sink: chunk.sink,
+                        limit: chunk.limit,
                     });
                     self.spares.give(chunk.message);
                 }
@@ -345,7 +225,8 @@ impl Driver {
                 }
             }
             // Replacements waiting out a back-off are started when it ends.
-            let timeout = match self.restarts.due_at() {
+            let next = [self.restarts.due_at(), self.next_time_limit()];
+            let timeout = match next.into_iter().flatten().min() {
                 Some(at) => {
                     let wait = at.saturating_duration_since(Instant::now());
                     // Rounded up, so as not to wake just before the time.
@@ -481,11 +362,51 @@ impl Driver {
         }
         self.publish_pids();
         if let Some(ticket) = worker.held {
+            if worker.timed_out {
+                let timeout = ticket.limit.map(|limit| limit.timeout).unwrap_or_default();
+                ticket.finish(Err(ChunkFailure::TimedOut(timeout)));
+                return;
+            }
             ticket.finish(Err(ChunkFailure::WorkerDied {
                 pid: worker.process.pid().unwrap_or_default(),
                 exitcode,
             }));
         }
+    }
+
+    /// Kills the workers whose chunk's time is up (the chunk fails with `TimedOut` when
+    /// they are seen to end, and they are replaced), and fails the waiting chunks whose
+    /// time is up before they could start.
+    fn enforce_time_limits(&mut self) {
+        let now = Instant::now();
+        let up = |limit: &Option<TimeLimit>| limit.is_some_and(|l| l.at <= now);
+        for worker in &mut self.workers {
+            if !worker.timed_out && worker.held.as_ref().is_some_and(|t| up(&t.limit)) {
+                worker.timed_out = true;
+                let _ = worker.process.kill();
+            }
+        }
+        if self.pending.iter().any(|chunk| up(&chunk.limit)) {
+            let (late, waiting) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition::<VecDeque<_>, _>(|chunk| up(&chunk.limit));
+            self.pending = waiting;
+            for chunk in late {
+                let timeout = chunk.limit.map(|l| l.timeout).unwrap_or_default();
+                chunk.fail(ChunkFailure::TimedOut(timeout));
+            }
+        }
+    }
+
+    /// The earliest time a chunk's time is up, among those not yet dealt with.
+    fn next_time_limit(&self) -> Option<Instant> {
+        let held = self
+            .workers
+            .iter()
+            .filter(|w| !w.timed_out)
+            .filter_map(|w| w.held.as_ref()?.limit);
+        let pending = self.pending.iter().filter_map(|chunk| chunk.limit);
+        held.chain(pending).map(|limit| limit.at).min()
     }
 
     /// Whether work may still come for a replacement worker.

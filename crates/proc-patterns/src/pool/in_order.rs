@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use serde::de::DeserializeOwned;
 
-use super::Pool;
+use super::handle::Pool;
 use super::outcome::ChunkDone;
 use super::results;
 use super::spares::Spares;

@@ -2,7 +2,9 @@
 //! `multiprocessing.Pool`.
 //!
 //! The layout, one concern per file, each using only those listed below it:
-//! - this file: the pool's handle and the calls a user makes (`map`, `imap`, `apply`, …);
+//! - this file: the calls a user makes (`map`, `starmap`, `apply`, their `_async` forms,
+//!   `apply_timeout`, `close`, …);
+//! - `imap`: the calls that stream, `imap` and `imap_unordered`;
 //! - `builder`: [`PoolBuilder`], which configures a pool and starts it;
 //! - `in_order`: how `map` takes its results while it still submits;
 //! - `async_result`: [`AsyncResult`], the result of `apply_async` and `map_async`;
@@ -10,10 +12,15 @@
 //!   [`UnorderedIter`], which pull their inputs as their results are taken;
 //! - `callbacks`: [`Callbacks`], run on the driver thread as tasks finish;
 //! - `submit`: how inputs become chunks handed to the driver, for every call;
+//! - `handle`: [`Pool`] itself, what the pool's process holds of it;
 //! - `driver`: the thread of the pool's process that hands chunks to workers, collects
-//!   results and replaces workers that die;
-//! - `sink`: where a chunk's outcome goes, and the hook (callbacks) that runs on it;
+//!   results and replaces workers that die, and enforces `apply_timeout`'s limits;
+//! - `restarts`: the back-off and the giving up on workers whose initializer fails;
+//! - `worker_process`: the driver's handle on one worker and the chunk it holds;
+//! - `sink`: where a chunk's outcome goes, with the hook (callbacks) and the counters;
+//! - `stats`: [`PoolStats`] and the counters behind it;
 //! - `worker`: the loop a worker process runs;
+//! - `initializer`: a pool's initializer, as it travels and as a worker runs it;
 //! - `outcome`: a finished chunk's encoded results, or why it failed, on their way from
 //!   the driver to the caller's thread;
 //! - `spares`: the message buffers kept for the next chunks;
@@ -37,6 +44,8 @@ mod builder;
 mod call;
 mod callbacks;
 mod driver;
+mod handle;
+mod imap;
 mod in_order;
 mod initializer;
 mod mailbox;
@@ -49,21 +58,20 @@ mod spares;
 mod stats;
 mod submit;
 mod worker;
+mod worker_process;
 
-use std::convert::Infallible;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
+use crossbeam_channel::Receiver;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use async_result::AsyncResult;
 pub use builder::PoolBuilder;
 pub use callbacks::Callbacks;
+pub use handle::Pool;
 pub use results::{MapIter, UnorderedIter};
 pub use stats::PoolStats;
 
@@ -73,72 +81,7 @@ use driver::Command;
 use in_order::InOrder;
 use outcome::ChunkDone;
 use sink::{Hook, Sink};
-use spares::Spares;
-use stats::Counters;
 use submit::{Chunking, Feed, Feeder};
-
-/// A pool of worker processes, as Python's `multiprocessing.Pool`.
-///
-/// Task functions are plain `fn(A) -> R` (a function item or a closure that captures
-/// nothing), with `A` and `R` any serde types: workers run this executable (forked,
-/// spawned or served, by the [start method](PoolBuilder::start_method) in force), so a
-/// function is named by its offset in it. Work is sent in chunks (see
-/// [`PoolBuilder::chunksize`]) so that small tasks are not dominated by the cost of
-/// sending them.
-///
-/// ```
-/// use proc_patterns::Pool;
-///
-/// fn square(x: u64) -> u64 {
-///     x * x
-/// }
-///
-/// let pool = Pool::new(2)?;
-/// assert_eq!(pool.map(square, 1..=5)?, [1, 4, 9, 16, 25]);
-/// assert_eq!(pool.apply(square, 9)?, 81);
-/// pool.close();
-/// pool.join()?;
-/// # Ok::<(), proc_patterns::Error>(())
-/// ```
-///
-/// ## Failures
-/// A task that panics yields [`Error::TaskPanicked`] with the panic's message, for that
-/// task only: the others and the pool go on. A worker that dies while it holds a chunk
-/// (killed from outside, for example) yields [`Error::WorkerDied`] for that chunk's tasks,
-/// and a fresh worker takes its place. A dropped pool terminates its workers and reaps
-/// them: no zombies, no file descriptors left behind.
-///
-/// ## Threads
-/// Under the Fork start method, the pool forks its first workers before it starts its one
-/// thread (the driver), so creating a pool in a single-threaded program forks from a single
-/// thread. Workers that replace dead ones, or those ended by `maxtasksperchild`, are forked
-/// from the driver thread: proc-core then prints its one warning about forking a
-/// multi-threaded process. Under Spawn and ForkServer nothing is forked from this process,
-/// so there is nothing to warn about.
-///
-/// ## Memory
-/// Where the allocator is glibc's, a worker keeps up to 64 MiB of the memory its tasks and
-/// chunks freed instead of handing it back to the kernel at once, so that the next chunk's
-/// buffers are not page-faulted in again (`mallopt`, in the worker only; the pool's own
-/// process is left alone).
-pub struct Pool {
-    commands: Sender<Command>,
-    /// The write end of the driver's wake-up pipe.
-    wake: OwnedFd,
-    driver: Mutex<Option<JoinHandle<()>>>,
-    pids: Arc<Mutex<Vec<u32>>>,
-    processes: usize,
-    chunksize: Option<usize>,
-    closed: AtomicBool,
-    /// Numbers the chunks, so that a worker's reply is matched to the chunk it holds.
-    next_id: AtomicU64,
-    /// Message buffers the driver has sent, for the next chunks.
-    spares: Arc<Spares>,
-    /// Disconnected once the driver has ended (its sender is dropped with it).
-    driver_alive: Receiver<Infallible>,
-    /// What [`stats`](Pool::stats) reports.
-    counters: Arc<Counters>,
-}
 
 impl Pool {
     /// A pool of `processes` workers (at least 1).
@@ -289,157 +232,6 @@ impl Pool {
         self.run_async(f, inputs)
     }
 
-    /// Calls `f` on every input; the results come in input order, each as soon as it and
-    /// those before it are done. Each is a `Result`: a failed task does not end the others,
-    /// and work that could not be submitted (a closed pool) yields an error per task.
-    ///
-    /// The inputs are taken as the results are: a few chunks per worker are out at a time,
-    /// so an endless input works and a long one is not held in memory. An input whose
-    /// length is not known goes one item per chunk (Python's `imap` default); see
-    /// [`imap_chunked`](Self::imap_chunked) for larger chunks.
-    ///
-    /// ```
-    /// fn check(x: i32) -> i32 {
-    ///     assert!(x != 2, "two is out");
-    ///     x
-    /// }
-    ///
-    /// let pool = proc_patterns::Pool::new(2)?;
-    /// let results: Vec<_> = pool.imap(check, [1, 2, 3]).collect();
-    /// assert_eq!(results[0].as_ref().unwrap(), &1);
-    /// assert!(results[1].as_ref().unwrap_err().to_string().contains("two is out"));
-    /// assert_eq!(results[2].as_ref().unwrap(), &3);
-    ///
-    /// // An endless input: results come as they are taken.
-    /// let first: Vec<u64> = pool.imap(|x: u64| x * x, 0..).take(5).collect::<Result<_, _>>()?;
-    /// assert_eq!(first, [0, 1, 4, 9, 16]);
-    /// # Ok::<(), proc_patterns::Error>(())
-    /// ```
-    pub fn imap<'p, A, R, I>(&'p self, f: fn(A) -> R, inputs: I) -> MapIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        self.imap_with(f, inputs, self.chunksize)
-    }
-
-    /// As [`imap`](Self::imap), with `chunksize` inputs sent to a worker at a time.
-    pub fn imap_chunked<'p, A, R, I>(
-        &'p self,
-        f: fn(A) -> R,
-        inputs: I,
-        chunksize: usize,
-    ) -> MapIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        self.imap_with(f, inputs, Some(chunksize))
-    }
-
-    fn imap_with<'p, A, R, I>(
-        &'p self,
-        f: fn(A) -> R,
-        inputs: I,
-        chunksize: Option<usize>,
-    ) -> MapIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        let (sink, rx) = self.sink(None);
-        let feeder = Feeder::new(
-            self,
-            f,
-            inputs.into_iter(),
-            chunksize,
-            Chunking::Streaming,
-            sink,
-        );
-        MapIter::new(
-            rx,
-            Box::new(feeder),
-            self.streaming_window(),
-            self.driver_alive.clone(),
-        )
-    }
-
-    /// Calls `f` on every input; the results come as tasks finish, in any order. The inputs
-    /// are taken as the results are, as for [`imap`](Self::imap).
-    ///
-    /// ```
-    /// fn cube(x: u32) -> u32 {
-    ///     x * x * x
-    /// }
-    ///
-    /// let pool = proc_patterns::Pool::new(2)?;
-    /// let mut cubes: Vec<u32> = pool.imap_unordered(cube, 1..=4).collect::<Result<_, _>>()?;
-    /// cubes.sort();
-    /// assert_eq!(cubes, [1, 8, 27, 64]);
-    /// # Ok::<(), proc_patterns::Error>(())
-    /// ```
-    pub fn imap_unordered<'p, A, R, I>(&'p self, f: fn(A) -> R, inputs: I) -> UnorderedIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        self.imap_unordered_with(f, inputs, self.chunksize)
-    }
-
-    /// As [`imap_unordered`](Self::imap_unordered), with `chunksize` inputs sent to a
-    /// worker at a time (1: a result for each input as soon as it is done).
-    pub fn imap_unordered_chunked<'p, A, R, I>(
-        &'p self,
-        f: fn(A) -> R,
-        inputs: I,
-        chunksize: usize,
-    ) -> UnorderedIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        self.imap_unordered_with(f, inputs, Some(chunksize))
-    }
-
-    fn imap_unordered_with<'p, A, R, I>(
-        &'p self,
-        f: fn(A) -> R,
-        inputs: I,
-        chunksize: Option<usize>,
-    ) -> UnorderedIter<'p, R>
-    where
-        A: Serialize + DeserializeOwned + 'p,
-        R: Serialize + DeserializeOwned + 'p,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'p,
-    {
-        let (sink, rx) = self.sink(None);
-        let feeder = Feeder::new(
-            self,
-            f,
-            inputs.into_iter(),
-            chunksize,
-            Chunking::Streaming,
-            sink,
-        );
-        UnorderedIter::new(
-            rx,
-            Box::new(feeder),
-            self.streaming_window(),
-            self.driver_alive.clone(),
-        )
-    }
-
     /// Calls `f(arg)` in a worker and waits for the result.
     ///
     /// ```
@@ -502,6 +294,38 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         self.apply_hooked(f, arg, Some(Arc::new(callbacks)))
+    }
+
+    /// As [`apply`](Self::apply), giving the task `timeout` from when it is submitted:
+    /// past it, the worker running it is killed and replaced, and this task (only) fails
+    /// with [`Error::TimedOut`]. Python's pool has no such call; a task that never returns
+    /// cannot hang the caller here.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// fn slow(seconds: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_secs(seconds));
+    ///     seconds
+    /// }
+    ///
+    /// let pool = proc_patterns::Pool::new(1)?;
+    /// let late = pool.apply_timeout(slow, 3600, Duration::from_millis(100));
+    /// assert!(matches!(late, Err(proc_patterns::Error::TimedOut { .. })));
+    /// assert_eq!(pool.apply_timeout(slow, 0, Duration::from_secs(60))?, 0);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn apply_timeout<A, R>(&self, f: fn(A) -> R, arg: A, timeout: Duration) -> Result<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let (sink, rx) = self.sink(None);
+        let mut feeder = Feeder::new(self, f, [arg].into_iter(), Some(1), Chunking::Whole, sink)
+            .with_timeout(timeout);
+        while feeder.feed().is_some() {}
+        drop(feeder);
+        AsyncResult::one(rx).get()
     }
 
     fn apply_hooked<A, R>(
@@ -625,12 +449,6 @@ impl Pool {
             lens.push(len);
         }
         AsyncResult::all(rx, lens)
-    }
-
-    /// The chunks `imap` and `imap_unordered` keep out at a time: a few per worker, so that
-    /// each has one to run and more waiting.
-    fn streaming_window(&self) -> usize {
-        3 * self.processes.max(1)
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) enum ChunkFailure {
     Codec(CodecError),
     Invalid(&'static str),
     InitializerFailed { message: String, attempts: u32 },
+    TimedOut(std::time::Duration),
     Other(String),
 }
 
@@ -30,6 +31,7 @@ impl ChunkFailure {
             ChunkFailure::Closed => Error::PoolClosed,
             ChunkFailure::Codec(e) => Error::Codec(e.clone()),
             ChunkFailure::Invalid(reason) => Error::InvalidArgument { reason },
+            ChunkFailure::TimedOut(timeout) => Error::TimedOut { timeout: *timeout },
             ChunkFailure::InitializerFailed { message, attempts } => Error::InitializerFailed {
                 message: message.clone(),
                 attempts: *attempts,

@@ -3,12 +3,13 @@
 //! feeds every chunk at once or one at a time as results are taken.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use proc_core::internal::CodeAddress;
 
-use super::Pool;
 use super::call::{self, TaskFn};
-use super::driver::{Command, PendingChunk};
+use super::driver::{Command, PendingChunk, TimeLimit};
+use super::handle::Pool;
 use super::message::{BODY, ToWorker, seal};
 use super::outcome::ChunkFailure;
 use super::sink::Sink;
@@ -16,6 +17,9 @@ use super::sink::Sink;
 /// The chunk size a streaming call (`imap`, `imap_unordered`) uses at most by default, so
 /// that what it has in flight stays small however long its input is.
 const STREAM_CHUNK_LIMIT: usize = 1024;
+
+/// A time limit beyond any run.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How a job's inputs are chunked by default.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,8 @@ pub(super) struct Feeder<'p, F: TaskFn, I> {
     chunk: Vec<F::Args>,
     /// The number of inputs, when known.
     known: Option<usize>,
+    /// The time each chunk is given from when it is handed over (`apply_timeout`).
+    timeout: Option<Duration>,
 }
 
 /// The inputs as given, or collected first (to count them).
@@ -121,7 +127,15 @@ impl<'p, F: TaskFn, I: Iterator<Item = F::Args>> Feeder<'p, F, I> {
             expected: 0,
             chunk: Vec::new(),
             known,
+            timeout: None,
         }
+    }
+
+    /// Each chunk must finish within `timeout` of being handed over, or its worker is
+    /// killed and its tasks fail with `TimedOut`.
+    pub(super) fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -176,6 +190,13 @@ impl<F: TaskFn, I: Iterator<Item = F::Args>> Feed for Feeder<'_, F, I> {
                     id,
                     message,
                     sink: self.sink.clone(),
+                    limit: self.timeout.map(|timeout| TimeLimit {
+                        // Too far to add: as good as no limit, a century on.
+                        at: Instant::now()
+                            .checked_add(timeout)
+                            .unwrap_or_else(|| Instant::now() + CENTURY),
+                        timeout,
+                    }),
                 });
             }
             Err(e) => self.sink.finish(index, len, Err(ChunkFailure::Codec(e))),
