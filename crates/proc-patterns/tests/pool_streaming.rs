@@ -104,3 +104,31 @@ fn map_and_imap_agree_over_a_long_input() {
         .unwrap();
     assert_eq!(streamed, expected);
 }
+
+static PULLED_BEFORE_DROP: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn a_dropped_imap_takes_no_more_inputs_and_the_pool_goes_on() {
+    // CPython's test_release_task_refs, in spirit: what an abandoned call had out is let
+    // go, and nothing of it is left running the pool.
+    let pool = Pool::builder().processes(2).chunksize(2).build().unwrap();
+    let inputs = (0..).inspect(|_| {
+        PULLED_BEFORE_DROP.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut results = pool.imap(square, inputs);
+    assert_eq!(results.next().unwrap().unwrap(), 0);
+    drop(results);
+    let pulled = PULLED_BEFORE_DROP.load(Ordering::SeqCst);
+    assert_eq!(pool.map(square, 0..100).unwrap().len(), 100);
+    assert_eq!(PULLED_BEFORE_DROP.load(Ordering::SeqCst), pulled);
+    // Every chunk it had out still finishes (its results are dropped).
+    let start = std::time::Instant::now();
+    loop {
+        let stats = pool.stats();
+        if stats.submitted == stats.completed + stats.failed {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "unfinished: {stats:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
