@@ -126,3 +126,51 @@ fn on_a_closed_pool_the_error_callback_runs_at_once_with_pool_closed() {
     assert!(matches!(pending.get(), Err(Error::PoolClosed)));
     pool.join().unwrap();
 }
+
+static MAP_VALUES: Mutex<Vec<Vec<u64>>> = Mutex::new(Vec::new());
+static MAP_ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_map_values(values: &[u64]) {
+    MAP_VALUES.lock().unwrap().push(values.to_vec());
+}
+
+fn record_map_error(error: &Error) {
+    MAP_ERRORS.lock().unwrap().push(error.to_string());
+}
+
+fn refuse_odd(x: u64) -> u64 {
+    assert!(x.is_multiple_of(2), "odd numbers are refused");
+    x
+}
+
+#[test]
+fn map_async_with_calls_back_once_with_every_value_in_input_order_or_once_with_the_first_error() {
+    let pool = Pool::builder().processes(2).chunksize(3).build().unwrap();
+    let callbacks = Callbacks::new()
+        .on_success(record_map_values)
+        .on_error(record_map_error);
+    let squares = pool.map_async_with(square, 0..10, callbacks);
+    assert!(squares.wait_timeout(NEVER));
+    assert_eq!(
+        *MAP_VALUES.lock().unwrap(),
+        [(0..10).map(square).collect::<Vec<_>>()]
+    );
+    assert!(MAP_ERRORS.lock().unwrap().is_empty());
+
+    // Two tasks fail: the error callback runs once.
+    let refused = pool.map_async_with(refuse_odd, 0..8, callbacks);
+    assert!(refused.wait_timeout(NEVER));
+    assert!(matches!(refused.get(), Err(Error::TaskPanicked { .. })));
+    let errors = MAP_ERRORS.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("odd numbers are refused"));
+    assert_eq!(MAP_VALUES.lock().unwrap().len(), 1, "no success callback");
+
+    // No input: the callback gets an empty list, as Python's.
+    let nothing = pool.map_async_with(square, Vec::new(), callbacks);
+    assert!(nothing.get().unwrap().is_empty());
+    assert_eq!(
+        MAP_VALUES.lock().unwrap().last().unwrap(),
+        &Vec::<u64>::new()
+    );
+}

@@ -1,14 +1,21 @@
 //! [`Callbacks`]: what runs in the pool's process when a task of `apply_async_with`
-//! finishes, as Python's `callback` and `error_callback`.
+//! finishes, or the whole job of `map_async_with`, as Python's `callback` and
+//! `error_callback`.
 
+use std::collections::BTreeMap;
+
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
 use super::outcome::{ChunkFailure, Results};
-use super::results::decode_chunk;
+use super::results::{append_decoded, decode_chunk};
 use super::sink::Hook;
 use crate::error::Error;
 
-/// The callbacks of [`Pool::apply_async_with`](crate::Pool::apply_async_with): `on_success`
+/// The callbacks of [`Pool::apply_async_with`](crate::Pool::apply_async_with) and
+/// [`Pool::map_async_with`](crate::Pool::map_async_with) (a `Callbacks<[R]>`, whose
+/// `on_success` gets every value as a slice, in input order, once all are done, and whose `on_error` gets the first error
+/// only, as Python's `map_async`): `on_success`
 /// gets the task's value, `on_error` its error (a panic, the worker's death, the pool's
 /// termination or closing), as Python's `callback` and `error_callback`.
 ///
@@ -48,12 +55,12 @@ use crate::error::Error;
 /// assert_eq!(TOTAL.load(Ordering::SeqCst), 1 + 4 + 9);
 /// # Ok::<(), proc_patterns::Error>(())
 /// ```
-pub struct Callbacks<R> {
+pub struct Callbacks<R: ?Sized> {
     on_success: Option<fn(&R)>,
     on_error: Option<fn(&Error)>,
 }
 
-impl<R> Callbacks<R> {
+impl<R: ?Sized> Callbacks<R> {
     /// No callbacks yet.
     pub fn new() -> Self {
         Callbacks {
@@ -76,7 +83,7 @@ impl<R> Callbacks<R> {
 }
 
 impl<R: DeserializeOwned> Hook for Callbacks<R> {
-    fn chunk_done(&self, len: usize, outcome: Result<&Results, &ChunkFailure>) {
+    fn chunk_done(&self, _: usize, len: usize, outcome: Result<&Results, &ChunkFailure>) {
         if self.on_success.is_none() && self.on_error.is_none() {
             return;
         }
@@ -90,25 +97,110 @@ impl<R: DeserializeOwned> Hook for Callbacks<R> {
     }
 }
 
-impl<R> Default for Callbacks<R> {
+impl<R: ?Sized> Default for Callbacks<R> {
     fn default() -> Self {
         Callbacks::new()
     }
 }
 
-impl<R> Clone for Callbacks<R> {
+impl<R: ?Sized> Clone for Callbacks<R> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<R> Copy for Callbacks<R> {}
+impl<R: ?Sized> Copy for Callbacks<R> {}
 
-impl<R> std::fmt::Debug for Callbacks<R> {
+impl<R: ?Sized> std::fmt::Debug for Callbacks<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Callbacks")
             .field("on_success", &self.on_success.is_some())
             .field("on_error", &self.on_error.is_some())
             .finish()
+    }
+}
+
+/// The hook of `map_async_with`: each chunk's values are decoded as it comes back (so the
+/// job's values are decoded twice: here and by `get`); `on_success` runs once with all of
+/// them, in input order, or `on_error` once with the first error.
+pub(crate) struct JobCallbacks<R> {
+    callbacks: Callbacks<[R]>,
+    state: Mutex<JobState<R>>,
+}
+
+struct JobState<R> {
+    /// The values of the chunks come back, by index.
+    chunks: BTreeMap<usize, Vec<R>>,
+    /// The number of chunks, once they have all been handed over.
+    total: Option<usize>,
+    /// A callback has run (or none will): nothing more to do.
+    settled: bool,
+}
+
+impl<R> JobCallbacks<R> {
+    pub(crate) fn new(callbacks: Callbacks<[R]>) -> Self {
+        JobCallbacks {
+            callbacks,
+            state: Mutex::new(JobState {
+                chunks: BTreeMap::new(),
+                total: None,
+                settled: false,
+            }),
+        }
+    }
+
+    /// Every chunk has been handed over: there are `total`.
+    pub(crate) fn complete(&self, total: usize) {
+        let mut state = self.state.lock();
+        state.total = Some(total);
+        self.settle_if_done(state);
+    }
+
+    /// Runs `on_success` if every chunk is back; the lock is let go first, so that a
+    /// callback cannot deadlock on it.
+    fn settle_if_done(&self, mut state: parking_lot::MutexGuard<'_, JobState<R>>) {
+        if state.settled || state.total != Some(state.chunks.len()) {
+            return;
+        }
+        state.settled = true;
+        let values: Vec<R> = std::mem::take(&mut state.chunks)
+            .into_values()
+            .flatten()
+            .collect();
+        drop(state);
+        if let Some(on_success) = self.callbacks.on_success {
+            on_success(&values);
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send> Hook for JobCallbacks<R> {
+    fn chunk_done(&self, index: usize, len: usize, outcome: Result<&Results, &ChunkFailure>) {
+        let mut state = self.state.lock();
+        if state.settled {
+            return;
+        }
+        let mut values = Vec::new();
+        let decoded = match outcome {
+            Ok(results) => append_decoded(results, len, &mut values),
+            Err(failure) => Err(failure.to_error()),
+        };
+        match decoded {
+            Ok(()) => {
+                if self.callbacks.on_success.is_none() {
+                    // Nobody will see them: only the count matters.
+                    values = Vec::new();
+                }
+                state.chunks.insert(index, values);
+                self.settle_if_done(state);
+            }
+            Err(error) => {
+                state.settled = true;
+                drop(state);
+                if let Some(on_error) = self.callbacks.on_error {
+                    on_error(&error);
+                }
+            }
+        }
     }
 }

@@ -77,6 +77,7 @@ pub use stats::PoolStats;
 
 use crate::error::{Error, Result};
 use call::TaskFn;
+use callbacks::JobCallbacks;
 use driver::Command;
 use in_order::InOrder;
 use outcome::ChunkDone;
@@ -207,7 +208,50 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.run_async(f, inputs)
+        let (rx, lens) = self.run_async(f, inputs, None);
+        AsyncResult::all(rx, lens)
+    }
+
+    /// As [`map_async`](Self::map_async), with [`Callbacks`]: `on_success` gets every
+    /// value, in input order, once all are done; `on_error` gets the first error, once
+    /// (Python's `map_async(f, it, callback=…, error_callback=…)`). They run on the
+    /// pool's driver thread, before the [`AsyncResult`] is ready; they must not block.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use proc_patterns::{Callbacks, Pool};
+    ///
+    /// static COUNT: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// fn count(values: &[u32]) {
+    ///     COUNT.store(values.len(), Ordering::SeqCst);
+    /// }
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let all = pool.map_async_with(double, 0..10, Callbacks::new().on_success(count));
+    /// all.wait();
+    /// assert_eq!(COUNT.load(Ordering::SeqCst), 10);
+    /// # Ok::<(), proc_patterns::Error>(())
+    /// ```
+    pub fn map_async_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        callbacks: Callbacks<[R]>,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let hook = Arc::new(JobCallbacks::new(callbacks));
+        let (rx, lens) = self.run_async(f, inputs, Some(Arc::clone(&hook) as Arc<dyn Hook>));
+        hook.complete(lens.len());
+        AsyncResult::all(rx, lens)
     }
 
     /// As [`starmap`](Self::starmap), without waiting, as [`map_async`](Self::map_async).
@@ -229,7 +273,8 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = (A, B)>,
     {
-        self.run_async(f, inputs)
+        let (rx, lens) = self.run_async(f, inputs, None);
+        AsyncResult::all(rx, lens)
     }
 
     /// Calls `f(arg)` in a worker and waits for the result.
@@ -429,13 +474,19 @@ impl Pool {
         InOrder::run(rx, self, feeder)
     }
 
-    /// `map_async` and `starmap_async`: every chunk submitted at once.
-    fn run_async<F, I>(&self, f: F, inputs: I) -> AsyncResult<Vec<F::Output>>
+    /// `map_async` and `starmap_async`: every chunk submitted at once; the job's channel
+    /// and its chunks' lengths.
+    fn run_async<F, I>(
+        &self,
+        f: F,
+        inputs: I,
+        hook: Option<Arc<dyn Hook>>,
+    ) -> (Receiver<ChunkDone>, Vec<usize>)
     where
         F: TaskFn,
         I: IntoIterator<Item = F::Args>,
     {
-        let (sink, rx) = self.sink(None);
+        let (sink, rx) = self.sink(hook);
         let mut feeder = Feeder::new(
             self,
             f,
@@ -448,7 +499,7 @@ impl Pool {
         while let Some((len, _)) = feeder.feed() {
             lens.push(len);
         }
-        AsyncResult::all(rx, lens)
+        (rx, lens)
     }
 }
 

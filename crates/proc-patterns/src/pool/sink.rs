@@ -16,8 +16,8 @@ use super::stats::Counters;
 /// What runs on each outcome of a job's chunks, before the outcome goes to the job's
 /// channel (so a result is ready only once its callbacks have run).
 pub(crate) trait Hook: Send + Sync {
-    /// The chunk of `len` tasks has finished with `outcome`.
-    fn chunk_done(&self, len: usize, outcome: Result<&Results, &ChunkFailure>);
+    /// Chunk `index` of the job, of `len` tasks, has finished with `outcome`.
+    fn chunk_done(&self, index: usize, len: usize, outcome: Result<&Results, &ChunkFailure>);
 }
 
 /// The sending end of a job's results, with the job's hook.
@@ -51,9 +51,9 @@ impl Sink {
         if let Some(hook) = &self.hook {
             // A callback that panics must not take the driver thread (and every other job)
             // down with it: its panic is reported, and the job goes on.
-            if let Err(payload) =
-                catch_unwind(AssertUnwindSafe(|| hook.chunk_done(len, outcome.as_ref())))
-            {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+                hook.chunk_done(index, len, outcome.as_ref())
+            })) {
                 eprintln!(
                     "multiproc: a pool callback panicked: {}",
                     panic_message(&*payload)
