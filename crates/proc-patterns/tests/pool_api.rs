@@ -163,5 +163,15 @@ fn async_calls_on_a_closed_pool_fail_each_with_pool_closed() {
         pool.starmap(mul, [(1, 2)]),
         Err(Error::PoolClosed)
     ));
+    // Even with nothing to do, as Python's "Pool not running".
+    assert!(matches!(
+        pool.map(square, Vec::new()),
+        Err(Error::PoolClosed)
+    ));
+    assert!(matches!(
+        pool.map_async(square, Vec::new()).get(),
+        Err(Error::PoolClosed)
+    ));
+    assert_eq!(pool.imap(square, Vec::new()).count(), 0);
     pool.join().unwrap();
 }

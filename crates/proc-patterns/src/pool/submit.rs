@@ -156,9 +156,11 @@ impl<F: TaskFn, I: Iterator<Item = F::Args>> Feed for Feeder<'_, F, I> {
             Ok(named) => *named,
             Err(failure) => {
                 let len = self.inputs.by_ref().take(self.chunksize).count();
-                if len == 0 {
+                if len == 0 && index > 0 {
                     return None;
                 }
+                // A job of no input still learns why it could not run (as Python's `map`
+                // on a closed pool raises): one empty chunk carries the failure.
                 self.pool.counters.submitted(len);
                 self.index += 1;
                 self.sink.finish(index, len, Err(failure.clone()));
