@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`JoinableQueue`] | `JoinableQueue` | a queue whose consumers mark items done, so that `join` waits until all are processed |
 //! | [`ProducerConsumer`] | the tutorials' producer/consumer loop | producers and consumers as processes, `task_done` done for you, a report of what failed |
-//! | [`Pool`] | `Pool` | `map`, `imap`, `imap_unordered`, `apply`, `apply_async` over worker processes |
+//! | [`Pool`] | `Pool` | `map`, `starmap`, `imap`, `imap_unordered`, `apply` and their `_async` forms over worker processes |
 //!
 //! ```
 //! use proc_patterns::{JoinableQueue, Pool};
@@ -72,7 +72,7 @@ mod producer_consumer;
 
 pub use error::{Error, Result};
 pub use joinable_queue::{JoinableQueue, JoinableQueueBuilder};
-pub use pool::{AsyncResult, MapIter, Pool, PoolBuilder, UnorderedIter};
+pub use pool::{AsyncResult, Callbacks, MapIter, Pool, PoolBuilder, PoolStats, UnorderedIter};
 pub use producer_consumer::{
     BoxError, FailureKind, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport, Role,
 };
