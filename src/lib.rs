@@ -55,8 +55,8 @@ pub use proc_ipc::{
 };
 pub use proc_patterns;
 pub use proc_patterns::{
-    AsyncResult, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder, Producer,
-    ProducerConsumer, ProducerConsumerReport, UnorderedIter,
+    AsyncResult, Callbacks, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder,
+    PoolStats, Producer, ProducerConsumer, ProducerConsumerReport, UnorderedIter,
 };
 pub use proc_shared;
 pub use proc_shared::{Item, ShareableList, SharedMemory, SharedMemoryManager};
@@ -124,7 +124,7 @@ pub mod prelude {
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue,
         Semaphore, Value,
     };
-    pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
+    pub use crate::{AsyncResult, Callbacks, JoinableQueue, Pool, Producer, ProducerConsumer};
     pub use crate::{
         ByteBuf, Connection, GetError, PutError, Queue, SimpleQueue, Waitable, pipe, pipe_oneway,
         wait,
