@@ -21,6 +21,23 @@
 //! # Ok::<(), multiproc::Error>(())
 //! ```
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
+mod context;
+
+/// Every name of Python's `multiprocessing`, and what it is here (`docs/coming-from-python.md`).
+pub mod coming_from_python {
+    #![doc = include_str!("../docs/coming-from-python.md")]
+}
+
+pub use context::{Context, get_context};
 pub use proc_core;
 pub use proc_core::codec::ByteBuf;
 pub use proc_core::{
@@ -28,17 +45,25 @@ pub use proc_core::{
     TASK_ERROR_EXIT_CODE, Target, active_children, codec, cpu_count, current_process, exit,
     get_start_method, init, parent_process, set_start_method, spawn,
 };
+pub use proc_core::{
+    KernelFeature, WaitSource, Waitable, Watch, get_all_start_methods, process_cpu_count,
+    set_executable, spawn_target, wait,
+};
 pub use proc_ipc;
-pub use proc_ipc::{Connection, GetError, PutError, Queue, QueueBuilder, pipe, pipe_oneway};
+pub use proc_ipc::{
+    Connection, GetError, PutError, Queue, QueueBuilder, SimpleQueue, pipe, pipe_oneway,
+};
 pub use proc_patterns;
 pub use proc_patterns::{
-    AsyncResult, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder, Producer,
-    ProducerConsumer, ProducerConsumerReport, UnorderedIter,
+    AsyncResult, Callbacks, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder,
+    PoolStats, Producer, ProducerConsumer, ProducerConsumerReport, UnorderedIter,
 };
+pub use proc_shared;
+pub use proc_shared::{Item, ShareableList, SharedMemory, SharedMemoryManager};
 pub use proc_sync;
 pub use proc_sync::{
-    Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
-    Semaphore, Value, ValueGuard,
+    Array, Barrier, BarrierBuilder, BoundedSemaphore, Condition, ConditionGuard, Event, Lock,
+    LockGuard, RLock, RawArray, RawValue, Semaphore, Value, ValueGuard,
 };
 pub use proc_wire;
 
@@ -67,6 +92,9 @@ pub enum Error {
     /// An error of the message layer (pipes and connections).
     #[error(transparent)]
     Ipc(#[from] proc_ipc::Error),
+    /// An error of named shared memory (blocks, shareable lists, their manager).
+    #[error(transparent)]
+    Shared(#[from] proc_shared::Error),
     /// An error of the patterns layer (joinable queues, producer/consumer runs, pools),
     /// including a pool task's panic or the death of its worker.
     #[error(transparent)]
@@ -93,14 +121,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The names most programs need: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
+        Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue,
+        Semaphore, Value,
     };
-    pub use crate::{AsyncResult, JoinableQueue, Pool, Producer, ProducerConsumer};
-    pub use crate::{ByteBuf, Connection, GetError, PutError, Queue, pipe, pipe_oneway};
+    pub use crate::{AsyncResult, Callbacks, JoinableQueue, Pool, Producer, ProducerConsumer};
     pub use crate::{
-        JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children, cpu_count,
-        current_process, get_start_method, parent_process, set_start_method, spawn,
+        ByteBuf, Connection, GetError, PutError, Queue, SimpleQueue, Waitable, pipe, pipe_oneway,
+        wait,
     };
+    pub use crate::{
+        Context, JoinError, JoinHandle, Process, ProcessInfo, StartMethod, active_children,
+        cpu_count, current_process, get_all_start_methods, get_context, get_start_method,
+        parent_process, process_cpu_count, set_start_method, spawn, spawn_target,
+    };
+    pub use crate::{Item, ShareableList, SharedMemory};
 }
 
 /// The README's examples, compiled and run as doctests so that they cannot rot.

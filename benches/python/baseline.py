@@ -10,6 +10,7 @@ Prints one JSON line per run: {"workload", "impl": "python", "count", "seconds"}
 Everything runs under the fork start method, as multiproc does by default, except the
 spawn_join workloads, one per start method.
 """
+import array
 import json
 import multiprocessing as mp
 import pathlib
@@ -81,6 +82,20 @@ class OneMiB:
 
 def check_mib(buf):
     assert len(buf) == MIB
+
+
+class Repeated:
+    """Hands out one item, made once, again and again (as OneMiB, of any type)."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __call__(self, _i):
+        return self.item
+
+
+def check_bytes_of_mib(item):
+    assert len(item) * item.itemsize == MIB if isinstance(item, array.array) else len(item) == MIB
 
 
 def queue_transfer(producers, consumers, maxsize, count, make, check):
@@ -237,6 +252,16 @@ WORKLOADS = {
     "queue_small_1to1": lambda n: queue_transfer(1, 1, 1024, n, small_item, check_small),
     "queue_small_2to2": lambda n: queue_transfer(2, 2, 1024, n, small_item, check_small),
     "queue_1mib_1to1": lambda n: queue_transfer(1, 1, 16, n, OneMiB(), check_mib),
+    "queue_1mib_vec_u8": lambda n: queue_transfer(1, 1, 16, n, Repeated(bytes(MIB)), check_bytes_of_mib),
+    "queue_1mib_string": lambda n: queue_transfer(1, 1, 16, n, Repeated("x" * MIB), check_bytes_of_mib),
+    "queue_1mib_vec_f64": lambda n: queue_transfer(
+        1, 1, 16, n, Repeated(array.array("d", [0.5]) * (MIB // 8)), check_bytes_of_mib
+    ),
+    "queue_1mib_vec_u32": lambda n: queue_transfer(
+        1, 1, 16, n,
+        Repeated(array.array("I", ((i * 2654435761) & 0xFFFFFFFF for i in range(MIB // 4)))),
+        check_bytes_of_mib,
+    ),
     "pingpong_pipe": pingpong_pipe,
     "pingpong_queues": pingpong_queues,
     "lock_uncontended": lock_uncontended,

@@ -9,7 +9,13 @@ use crate::run::{cargo, step};
 /// The packages whose tests also run under the Spawn and ForkServer start methods (given
 /// as `MULTIPROC_START_METHOD`): add a package once its handles travel. Doctests are left
 /// to the default run: they show closures, which need Fork.
-const UNDER_EVERY_START_METHOD: &[&str] = &["proc-core", "proc-sync", "proc-ipc", "proc-patterns"];
+const UNDER_EVERY_START_METHOD: &[&str] = &[
+    "proc-core",
+    "proc-sync",
+    "proc-ipc",
+    "proc-shared",
+    "proc-patterns",
+];
 
 /// How long `ci` fuzzes each target.
 const FUZZ_SECONDS: u64 = 10;
@@ -17,10 +23,7 @@ const FUZZ_SECONDS: u64 = 10;
 /// The start methods besides the default, Fork.
 const OTHER_START_METHODS: [&str; 2] = ["spawn", "forkserver"];
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("ci takes no arguments, got {arg:?}"));
-    }
+pub fn run() -> Result<(), String> {
     let started = Instant::now();
 
     let mut fmt = cargo();
@@ -41,9 +44,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         clippy,
     )?;
 
+    // Licences, sources and advisories of every dependency (deny.toml).
+    crate::deny::check()?;
+
     // Files import one way within each crate.
     println!("\n==> cargo xtask modules");
-    crate::modules::run(&[])?;
+    crate::modules::run(&crate::modules::Options::default())?;
 
     // Unit, integration and doc tests, under the default start method whatever the
     // caller's environment says.
@@ -101,30 +107,64 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .env("RUSTDOCFLAGS", "-D warnings");
     step("cargo doc --workspace --no-deps (warnings denied)", doc)?;
 
+    // Every crate meant for crates.io packs and builds from its package alone: no path-only
+    // dependency, no file outside it that it needs.
+    let publishable = publishable_packages()?;
+    let mut package = cargo();
+    package.args(["package", "--allow-dirty"]);
+    for name in &publishable {
+        package.args(["--package", name]);
+    }
+    step(
+        &format!("cargo package ({})", publishable.join(", ")),
+        package,
+    )?;
+
     for method in ["fork", "spawn", "forkserver"] {
         println!("\n==> cargo xtask examples --start-method {method}");
-        crate::examples::run(&["--start-method".to_string(), method.to_string()])?;
+        crate::examples::run(&crate::examples::Options::under(method))?;
     }
 
     // Benchmarks report and never judge: this smoke run fails only when a workload does.
     println!("\n==> cargo xtask bench --quick");
-    crate::bench::run(&["--quick".to_string()])?;
+    crate::bench::run(&crate::bench::Options::quick())?;
 
     // Every decode path that takes bytes or descriptors from another process, fuzzed for a
     // bounded time (coverage-guided, from the corpus earlier runs here left).
     println!("\n==> cargo xtask fuzz --seconds {FUZZ_SECONDS}");
-    crate::fuzz::run(&["--seconds".to_string(), FUZZ_SECONDS.to_string()])?;
+    crate::fuzz::run(&crate::fuzz::Options::for_seconds(FUZZ_SECONDS))?;
 
     // A short pass of the fault and load suite, with a fresh seed each time (printed, so
     // that a failure can be replayed).
     println!("\n==> cargo xtask torture --seconds 30");
-    crate::torture::run(&["--seconds".to_string(), "30".to_string()])?;
+    crate::torture::run(&crate::torture::Options::for_seconds(30.0))?;
 
     println!(
         "\nci: every check passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The workspace's packages that may be published: those without `publish = false`.
+fn publishable_packages() -> Result<Vec<String>, String> {
+    let metadata = crate::run::metadata()?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or_else(|| "cargo metadata lists no packages".to_string())?;
+    let names: Vec<String> = packages
+        .iter()
+        .filter(|p| {
+            p["publish"]
+                .as_array()
+                .is_none_or(|registries| !registries.is_empty())
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    if names.is_empty() {
+        return Err("no package of the workspace is publishable".to_string());
+    }
+    Ok(names)
 }
 
 fn nextest_installed() -> bool {

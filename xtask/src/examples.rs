@@ -190,6 +190,27 @@ const CHECKS: &[Check] = &[
         verify: |out| verify_tickets(out, 10, 12, false),
     },
     Check {
+        example: "shared_memory_python",
+        args: &[],
+        shows: "Rust makes a named block and a ShareableList; Python (or, without python3, a \
+                child) opens both by name, reads them and writes back; Rust sees its writes",
+        verify: |out| {
+            out.line("rust made psm_")?;
+            let python = out.expect_order(&[
+                "python sees [41, 0.5, 'rust..'] and 'hello from'",
+                r#"rust sees [Int(42), Float(0.5), Str("python")] and "hello frompython""#,
+            ]);
+            let child = || {
+                out.expect_order(&[
+                    "(python3 not found: a child process plays its part)",
+                    r#"a child sees [Int(41), Float(0.5), Str("rust..")] and "hello from""#,
+                    r#"rust sees [Int(42), Float(0.5), Str("child!")] and "hello fromchild!""#,
+                ])
+            };
+            python.or_else(|_| child())
+        },
+    },
+    Check {
         example: "shared_counter",
         args: &[],
         shows: "4 processes each add 10000 to a Value<u64> under its lock: no update is lost",
@@ -326,8 +347,8 @@ fn verify_dishes(out: &Captured) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let method = start_method(args)?;
+pub fn run(options: &Options) -> Result<(), String> {
+    let method = options.start_method.as_str();
     println!("==> examples under the {method} start method ({START_METHOD_ENV}={method})");
     let built = build_examples()?;
     for name in built.keys() {
@@ -391,29 +412,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The start method that `--start-method NAME` (or `--start-method=NAME`) names; fork by
-/// default.
-fn start_method(args: &[String]) -> Result<&'static str, String> {
-    let name = match args {
-        [] => return Ok("fork"),
-        [option, name] if option == "--start-method" => name.as_str(),
-        [option] if option.starts_with("--start-method=") => &option["--start-method=".len()..],
-        _ => {
-            return Err(format!(
-                "examples takes only --start-method {}, got {args:?}",
-                START_METHODS.join("|")
-            ));
+/// `cargo xtask examples`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// The start method the examples run under (given to them as MULTIPROC_START_METHOD).
+    #[arg(long, default_value = "fork", value_parser = START_METHODS)]
+    start_method: String,
+}
+
+impl Options {
+    /// The examples under `method`, one of [`START_METHODS`].
+    pub fn under(method: &str) -> Options {
+        Options {
+            start_method: method.to_string(),
         }
-    };
-    START_METHODS
-        .into_iter()
-        .find(|&m| m == name)
-        .ok_or_else(|| {
-            format!(
-                "unknown start method {name:?}: the start methods are {}",
-                START_METHODS.join(", ")
-            )
-        })
+    }
 }
 
 /// An example that prints the start method in force (`start method: NAME`) must print the
@@ -715,19 +728,25 @@ mod tests {
 
     #[test]
     fn the_start_method_option_takes_the_three_names_and_defaults_to_fork() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(start_method(&[]).unwrap(), "fork");
-        for method in START_METHODS {
-            assert_eq!(
-                start_method(&args(&["--start-method", method])).unwrap(),
-                method
-            );
-            let joined = format!("--start-method={method}");
-            assert_eq!(start_method(&args(&[&joined])).unwrap(), method);
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Line {
+            #[command(flatten)]
+            options: Options,
         }
-        assert!(start_method(&args(&["--start-method", "vfork"])).is_err());
-        assert!(start_method(&args(&["--start-method"])).is_err());
-        assert!(start_method(&args(&["spawn"])).is_err());
+        let parse = |a: &[&str]| {
+            Line::try_parse_from(std::iter::once("examples").chain(a.iter().copied()))
+                .map(|l| l.options.start_method)
+        };
+        assert_eq!(parse(&[]).unwrap(), "fork");
+        for method in START_METHODS {
+            assert_eq!(parse(&["--start-method", method]).unwrap(), method);
+            let joined = format!("--start-method={method}");
+            assert_eq!(parse(&[&joined]).unwrap(), method);
+        }
+        assert!(parse(&["--start-method", "vfork"]).is_err());
+        assert!(parse(&["--start-method"]).is_err());
+        assert!(parse(&["spawn"]).is_err());
     }
 
     #[test]

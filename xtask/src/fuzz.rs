@@ -15,7 +15,27 @@ use std::time::Instant;
 
 use crate::run::{cargo, step, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask fuzz [--seconds N] [--only NAME,NAME]";
+/// `cargo xtask fuzz`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Seconds of fuzzing for each target (1 to 86400).
+    #[arg(long, value_name = "N", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) seconds: u64,
+    /// Only these targets.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub(crate) only: Option<Vec<String>>,
+}
+
+impl Options {
+    /// Every target for `seconds` each, as CI runs them.
+    pub fn for_seconds(seconds: u64) -> Options {
+        Options {
+            seconds,
+            only: None,
+        }
+    }
+}
 
 /// The targets, as `fuzz/Cargo.toml` names them.
 const TARGETS: &[&str] = &[
@@ -34,27 +54,9 @@ const INSTRUMENTATION: &str = "--cfg fuzzing -Cpasses=sancov-module \
      -Cllvm-args=-sanitizer-coverage-trace-compares \
      -Cdebug-assertions -Coverflow-checks";
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut seconds: u64 = 60;
-    let mut only: Option<Vec<String>> = None;
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
-            "--seconds" => {
-                seconds = value
-                    .parse()
-                    .ok()
-                    .filter(|s| (1..=86_400).contains(s))
-                    .ok_or_else(|| format!("--seconds: {value:?} is not from 1 to 86400"))?;
-            }
-            "--only" => only = Some(value.split(',').map(str::to_string).collect()),
-            _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
-        }
-    }
-    let targets: Vec<&str> = match &only {
+pub fn run(options: &Options) -> Result<(), String> {
+    let seconds = options.seconds;
+    let targets: Vec<&str> = match &options.only {
         None => TARGETS.to_vec(),
         Some(names) => {
             if let Some(unknown) = names.iter().find(|n| !TARGETS.contains(&n.as_str())) {

@@ -14,12 +14,16 @@ use crate::run::workspace_root;
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let print = match args {
-        [] => false,
-        [flag] if flag == "--print" => true,
-        _ => return Err("usage: cargo xtask modules [--print]".to_string()),
-    };
+/// `cargo xtask modules`'s command line.
+#[derive(Debug, Default, clap::Args)]
+pub struct Options {
+    /// Also print each crate's graph: every file and the files it imports from.
+    #[arg(long)]
+    print: bool,
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let print = options.print;
     let crates = workspace_root().join("crates");
     let mut names: Vec<_> = std::fs::read_dir(&crates)
         .map_err(|e| format!("{}: {e}", crates.display()))?

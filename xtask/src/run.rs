@@ -20,6 +20,21 @@ pub fn cargo() -> Command {
     command
 }
 
+/// What `cargo metadata --no-deps` says of the workspace.
+pub fn metadata() -> Result<serde_json::Value, String> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))
+}
+
 /// Runs a step with its output going straight to ours; an error names the step.
 pub fn step(name: &str, mut command: Command) -> Result<(), String> {
     println!("\n==> {name}");

@@ -18,54 +18,53 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::run::{cargo, step, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask torture [--seconds N] [--seed S] [--only NAME,NAME]";
-
 /// The default length of a run, in seconds.
 const DEFAULT_SECONDS: f64 = 60.0;
 
 /// No progress for this long is a deadlock (the `torture` program's own watchdog).
 const STALL_SECONDS: u64 = 30;
 
-struct Options {
-    seconds: f64,
-    seed: u64,
+/// `cargo xtask torture`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Seconds for the whole run, shared equally by the scenarios (1 to 3600).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SECONDS, value_parser = seconds)]
+    pub(crate) seconds: f64,
+    /// The seed of the run's random choices (default: from the clock), to replay a run.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Only these scenarios.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     only: Option<Vec<String>>,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        seconds: DEFAULT_SECONDS,
-        seed: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000_000),
-        only: None,
-    };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_string());
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
-            "--seconds" => {
-                options.seconds = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| (1.0..=3600.0).contains(s))
-                    .ok_or_else(|| format!("--seconds: {value:?} is not from 1 to 3600"))?;
-            }
-            "--seed" => {
-                options.seed = value
-                    .parse()
-                    .map_err(|_| format!("--seed: {value:?} is not a 64-bit number"))?;
-            }
-            "--only" => options.only = Some(value.split(',').map(String::from).collect()),
-            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+impl Options {
+    /// Every scenario for `seconds` in all, with a seed from the clock, as CI runs them.
+    pub fn for_seconds(seconds: f64) -> Options {
+        Options {
+            seconds,
+            seed: None,
+            only: None,
         }
     }
-    Ok(options)
+
+    /// The seed given, or one from the clock.
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000_000)
+        })
+    }
+}
+
+/// `--seconds`: a number of seconds from 1 to 3600.
+fn seconds(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (1.0..=3600.0).contains(s))
+        .ok_or_else(|| format!("{value:?} is not a number of seconds from 1 to 3600"))
 }
 
 /// The figures of one scenario, as its `RESULT` line gave them.
@@ -109,8 +108,8 @@ impl Row {
     }
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let options = parse(args)?;
+pub fn run(options: &Options) -> Result<(), String> {
+    let seed = options.seed();
     let mut build = cargo();
     build.args([
         "build",
@@ -149,9 +148,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "\n==> torture: {} scenarios, {share:.1} s each, seed {}\n    replay: cargo xtask torture \
          --seconds {} --seed {}{}",
         scenarios.len(),
-        options.seed,
+        seed,
         options.seconds,
-        options.seed,
+        seed,
         options
             .only
             .as_ref()
@@ -161,7 +160,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let mut rows = Vec::new();
     for scenario in &scenarios {
-        let row = run_scenario(&binary, scenario, share, options.seed, &logs);
+        let row = run_scenario(&binary, scenario, share, seed, &logs);
         println!(
             "    {:<9} {} in {:.1} s",
             row.scenario,
@@ -184,7 +183,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "\ntorture: {} scenarios in {:.0} s, seed {}; the programs' stderr is in {}",
         rows.len(),
         started.elapsed().as_secs_f64(),
-        options.seed,
+        seed,
         logs.display()
     );
     if failed.is_empty() {
@@ -194,7 +193,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Err(format!(
             "torture: {} failed (seed {}): {}",
             failed.len(),
-            options.seed,
+            seed,
             failed.join(", ")
         ))
     }

@@ -31,6 +31,23 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("queue_small_1to1", |count| queue_small(1, count)),
     ("queue_small_2to2", |count| queue_small(2, count)),
     ("queue_1mib_1to1", queue_1mib),
+    ("queue_1mib_vec_u8", |count| {
+        queue_1mib_of(count, vec![0u8; MIB], |v| assert_eq!(v.len(), MIB))
+    }),
+    ("queue_1mib_string", |count| {
+        queue_1mib_of(count, "x".repeat(MIB), |s| assert_eq!(s.len(), MIB))
+    }),
+    ("queue_1mib_vec_f64", |count| {
+        queue_1mib_of(count, vec![0.5f64; MIB / 8], |v| {
+            assert_eq!(v.len(), MIB / 8)
+        })
+    }),
+    ("queue_1mib_vec_u32", |count| {
+        let values = (0..MIB as u32 / 4)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        queue_1mib_of(count, values, |v: &Vec<u32>| assert_eq!(v.len(), MIB / 4))
+    }),
     ("pingpong_pipe", pingpong_pipe),
     ("pingpong_queues", pingpong_queues),
     ("lock_uncontended", lock_uncontended),
@@ -227,6 +244,23 @@ fn queue_1mib(count: u64) -> Outcome {
         count,
         move |q, _| q.put_ref(&buf).is_ok(),
         |buf| assert_eq!(buf.len(), MIB),
+    )
+}
+
+/// As `queue_1mib`, with 1 MiB of a natural type (`Vec<u8>`, `String`, `Vec<f64>`,
+/// `Vec<u32>`) where a new user would put it, instead of a `ByteBuf`.
+fn queue_1mib_of<T>(count: u64, item: T, check: fn(&T)) -> Outcome
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let item = std::sync::Arc::new(item);
+    queue_transfer(
+        1,
+        1,
+        16,
+        count,
+        move |q, _| q.put_ref(&*item).is_ok(),
+        check,
     )
 }
 

@@ -1,5 +1,5 @@
 //! Who this process is and whom it started: [`current_process`], [`parent_process`],
-//! [`active_children`], [`cpu_count`].
+//! [`active_children`].
 
 use crate::global_state;
 use crate::process_info::ProcessInfo;
@@ -27,6 +27,12 @@ pub fn current_process() -> ProcessInfo {
 }
 
 /// The process that started this one, as it was when it did; `None` in the main process.
+///
+/// It carries a [`sentinel`](ProcessInfo::sentinel) (a pidfd of the parent, handed to the
+/// child at start under every start method) and answers
+/// [`is_alive`](ProcessInfo::is_alive) by it, so a child can watch its parent end, even by
+/// SIGKILL. Under ForkServer the parent is the process that asked for the child, not the
+/// fork server, as in Python.
 ///
 /// ```
 /// use proc_core::{current_process, parent_process, spawn};
@@ -56,15 +62,4 @@ pub fn active_children() -> Vec<ProcessInfo> {
     let mut global = global_state::lock();
     global.reap_finished();
     global.children.iter().map(|c| c.info()).collect()
-}
-
-/// The number of CPUs this process may run on (its affinity mask and cgroup quota taken
-/// into account), at least 1. This is what a pool should size itself by; Python's
-/// `cpu_count()` counts every CPU of the machine instead.
-///
-/// ```
-/// assert!(proc_core::cpu_count() >= 1);
-/// ```
-pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

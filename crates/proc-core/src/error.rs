@@ -4,6 +4,7 @@
 use std::io;
 
 use crate::codec::CodecError;
+use crate::kernel::KernelFeature;
 use crate::start_method::StartMethod;
 
 /// `Result` with the process layer's [`Error`].
@@ -27,6 +28,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The running kernel lacks a feature multiproc needs (see the README's Platform
+    /// section): found before anything was made.
+    #[error(
+        "this kernel lacks {feature}, which multiproc needs for {}: Linux {} or later has \
+         it (or a sandbox refuses the calls)",
+        feature.needed_for(),
+        feature.since()
+    )]
+    KernelFeatureMissing {
+        /// The feature.
+        feature: KernelFeature,
+    },
     /// `start()` was called on a process that had already been started.
     #[error("process {name:?} was already started: a Process can be started only once")]
     AlreadyStarted {
@@ -96,6 +109,57 @@ pub enum Error {
         /// What the child said, or what the parent saw.
         reason: String,
     },
+    /// An operation was called on a process after [`close()`](crate::Process::close): its
+    /// pidfd and pipes are gone, so it can no longer be waited for, signalled or started.
+    #[error(
+        "process {name:?} is closed: {operation} cannot be used after close() (its pid, name \
+         and exit code still answer)"
+    )]
+    Closed {
+        /// The process's name.
+        name: String,
+        /// The operation that was attempted.
+        operation: &'static str,
+    },
+    /// [`close()`](crate::Process::close) was called while the child still runs, as
+    /// Python's `ValueError`: join it (or terminate and join it) first.
+    #[error(
+        "cannot close process {name:?} while it is still running: call join() (or terminate() \
+         then join()) first"
+    )]
+    StillRunning {
+        /// The process's name.
+        name: String,
+    },
+    /// The executable given to [`set_executable`](crate::set_executable) cannot serve: it
+    /// does not exist, is not an executable file, or is not this program.
+    #[error("cannot use {path:?} as the executable of spawned children: {reason}")]
+    BadExecutable {
+        /// The path that was given.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The executable of a Spawn or ForkServer child could not be run (no permission any
+    /// more, too many processes, no memory, …). Nothing of the child was left behind.
+    #[error("could not run {path:?} for a new child process: {source}")]
+    Exec {
+        /// The executable that was run.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// [`ProcessInfo::sentinel`](crate::ProcessInfo::sentinel) of a snapshot that has none:
+    /// only the [`parent_process()`](crate::parent_process) of a child carries one.
+    #[error(
+        "process {name:?} has no sentinel here: only parent_process() in a child started by \
+         multiproc carries one"
+    )]
+    NoSentinel {
+        /// The process's name.
+        name: String,
+    },
     /// A start method's name was not one of `fork`, `spawn`, `forkserver`.
     #[error("unknown start method {given:?}: the start methods are fork, spawn and forkserver")]
     UnknownStartMethod {
@@ -134,6 +198,25 @@ pub enum Error {
     /// A value could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// An object given to [`wait`](crate::wait) cannot be waited for: a closed connection,
+    /// the writing end of a one-way pipe. (A process not yet started is
+    /// [`NotStarted`](Error::NotStarted).)
+    ///
+    /// ```
+    /// let err = proc_core::Error::NotWaitable {
+    ///     object: "a connection",
+    ///     source: "it was closed".into(),
+    /// };
+    /// assert_eq!(err.to_string(), "cannot wait for a connection: it was closed");
+    /// ```
+    #[error("cannot wait for {object}: {source}")]
+    NotWaitable {
+        /// What kind of object it is.
+        object: &'static str,
+        /// Why it cannot be waited for, as its own layer reports it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {
@@ -149,18 +232,24 @@ impl Error {
 ///
 /// let h = spawn(|| -> u8 { panic!("no value today") }).unwrap();
 /// match h.join() {
-///     Err(JoinError::Panicked { message }) => assert_eq!(message, "no value today"),
+///     Err(JoinError::Panicked { message, location, .. }) => {
+///         assert_eq!(message, "no value today");
+///         assert!(location.is_some(), "and where it happened: file:line:col");
+///     }
 ///     other => panic!("expected a panic, got {other:?}"),
 /// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoinError {
-    /// The child's closure panicked; `message` is the panic's message.
-    #[error("the child process panicked: {message}")]
+    /// The child's closure or function panicked; `message` is the panic's message. Match
+    /// it with `..`: more fields may come.
+    #[error("the child process panicked: {message}{}", location.as_ref().map(|at| format!(" (at {at})")).unwrap_or_default())]
     Panicked {
         /// The panic message (the payload when it was a string).
         message: String,
+        /// Where the panic happened, `file:line:col`, when the child knew it.
+        location: Option<String>,
     },
     /// The child ended with this exit code before returning a value (for example through
     /// [`exit`](crate::exit)).
@@ -190,6 +279,10 @@ pub enum JoinError {
         /// What was wrong with it.
         reason: String,
     },
+    /// [`JoinHandle::join_timeout`](crate::JoinHandle::join_timeout) already returned the
+    /// child's value (or how it failed to give one): there is nothing more to take.
+    #[error("the child's value was already taken by an earlier join_timeout()")]
+    AlreadyJoined,
     /// Waiting for the child or reading its value failed.
     #[error("waiting for the child process failed: {0}")]
     Io(#[from] io::Error),

@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::child::Child;
 use crate::error::{Error, Result};
 use crate::lifeline::Lifeline;
+use crate::pidfd::Pidfd;
 use crate::process_info::ProcessInfo;
 
 /// Who this process is.
@@ -92,7 +93,9 @@ pub(crate) fn reset_child_numbering() {
 impl Global {
     /// What every start does first, whatever the method: a daemon may not start children;
     /// finished children are reaped; a daemon child needs the lifeline, made the first time.
-    /// Returns who this process is, as the child will know its parent.
+    /// Returns who this process is, as the child will know its parent, with a new pidfd of
+    /// this process as its sentinel (the child's `parent_process().sentinel()`; the parent's
+    /// copy closes when the start is over).
     pub(crate) fn prepare_start(&mut self, daemon_child: bool) -> Result<ProcessInfo> {
         if self.me.daemon {
             return Err(Error::DaemonCannotStartChildren {
@@ -105,7 +108,9 @@ impl Global {
                 Lifeline::new().map_err(|e| Error::io("creating the daemon lifeline pipe", e))?,
             );
         }
-        Ok(self.me.info())
+        let sentinel = Pidfd::of_this_process()
+            .map_err(|e| Error::io("pidfd_open of this process, for its child to watch", e))?;
+        Ok(self.me.info().with_sentinel(Arc::new(sentinel)))
     }
 
     /// Reaps every child that has ended and forgets it. A child that cannot be waited for

@@ -23,6 +23,15 @@ pub mod memory_file {
     pub use crate::memory_file::*;
 }
 
+/// The kernel features asked of the running kernel. See `kernel.rs`.
+pub mod kernel {
+    /// From here on this process answers as if the kernel lacked `feature`: for tests of
+    /// the error a kernel without it gives (run them in a process of their own).
+    pub fn pretend_missing(feature: crate::KernelFeature) {
+        crate::kernel::pretend_missing(feature);
+    }
+}
+
 /// Entry points for the fuzz targets under `fuzz/`; not part of the API.
 pub mod fuzzing {
     use std::os::fd::{BorrowedFd, OwnedFd};

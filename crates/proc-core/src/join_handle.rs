@@ -1,32 +1,25 @@
-//! [`spawn`] and [`JoinHandle`]: `std::thread::spawn` across a process boundary. The child
-//! hands its value to the kernel (see `value_handover.rs`: inline in a socket record, or in a
-//! sealed memory file) and exits without waiting for its parent; `join`
-//! takes the value once the child has ended.
+//! [`spawn`], [`spawn_target`] and [`JoinHandle`]: `std::thread::spawn` across a process
+//! boundary. The child hands its value to the kernel (see `outcome.rs` and
+//! `value_handover.rs`: inline in a socket record, or in a sealed memory file) and exits
+//! without waiting for its parent; `join` takes the value once the child has ended.
 
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, CodecError};
-use crate::error::{Error, JoinError, Result, panic_message};
+use crate::error::{Error, JoinError, Result};
+use crate::handle_wire::Descriptor;
+use crate::outcome;
+pub use crate::outcome::RESULT_LIMIT;
 use crate::process::Process;
+use crate::start::spec::Body;
+use crate::start::target_call::ReturningCall;
+use crate::start_method::StartMethod;
+use crate::target::Target;
 use crate::value_handover;
-
-/// The largest value a child may return: 1 GiB. A child whose value encodes longer ends
-/// with [`JoinError::Codec`]; the parent checks the length another process announces before
-/// it allocates or maps anything for it.
-pub const RESULT_LIMIT: usize = 1 << 30;
-
-/// What the child sends back.
-#[derive(Serialize, Deserialize)]
-enum Outcome<T> {
-    Returned(T),
-    Panicked(String),
-    Unencodable(String),
-}
 
 /// Runs `body` in a new child process and returns a handle whose [`join`](JoinHandle::join)
 /// gives back the closure's value, as `std::thread::spawn` does for a thread. The value
@@ -54,53 +47,90 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Serialize + DeserializeOwned,
 {
+    spawn_with(None, body)
+}
+
+/// [`spawn`] with the start method `method`, or the default in force when `None`.
+pub(crate) fn spawn_with<F, T>(method: Option<StartMethod>, body: F) -> Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Serialize + DeserializeOwned,
+{
     let (ours, theirs) =
         value_handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
-    let mut process = Process::new(move || {
-        let caught = catch_unwind(AssertUnwindSafe(body));
-        let (outcome, mut panic) = match caught {
-            Ok(value) => (Outcome::Returned(value), None),
-            Err(payload) => (
-                Outcome::Panicked(panic_message(payload.as_ref())),
-                Some(payload),
-            ),
-        };
-        let socket = theirs.as_fd();
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| send(socket, &outcome))) {
-            // The value's Serialize panicked (the hook printed it): for the parent, a panic
-            // of the child like one in the body, with its message. Nothing was sent yet.
-            send(
-                socket,
-                &Outcome::<T>::Panicked(panic_message(payload.as_ref())),
-            );
-            panic = panic.or(Some(payload));
-        }
-        // Dropped here, not while unwinding below, where a panicking Drop would abort.
-        drop(outcome);
-        if let Some(payload) = panic {
-            // Ends the child with exit code 1, as any panic; the hook already printed it.
-            resume_unwind(payload);
-        }
-    });
-    process.start()?;
-    Ok(JoinHandle {
-        process,
-        result: ours,
-        _value: PhantomData,
-    })
-}
-
-/// Hands `outcome` over to the parent; one that cannot be (it does not encode, is over the
-/// limit, or no memory file could be made for it) is replaced by the reason. When even that
-/// cannot be sent, the parent is gone or its socket is broken: nobody wants the value.
-fn send<T: Serialize>(socket: BorrowedFd<'_>, outcome: &Outcome<T>) {
-    if let Err(e) = value_handover::hand_over(socket, outcome, RESULT_LIMIT) {
-        let reason = Outcome::<T>::Unencodable(e.to_string());
-        let _ = value_handover::hand_over(socket, &reason, RESULT_LIMIT);
+    let mut process = Process::new(move || outcome::deliver(theirs.as_fd(), body));
+    if let Some(method) = method {
+        process = process.with_start_method(method);
     }
+    JoinHandle::start(process, ours)
 }
 
-/// An owned permission to join a child started by [`spawn`] and get its value.
+/// Runs `function` with `args` (a tuple, as for [`Process::target`]; `()` for none) in a
+/// new child process and returns a handle whose [`join`](JoinHandle::join) gives back what
+/// the function returned. Unlike [`spawn`], this works under every start method: under
+/// Spawn and ForkServer `function` must be a function item (or a closure that captures
+/// nothing), and the arguments travel encoded, handles among them as their descriptors.
+///
+/// ```
+/// use proc_core::{spawn_target, StartMethod};
+///
+/// fn add(a: u64, b: u64) -> u64 {
+///     a + b
+/// }
+///
+/// let h = spawn_target(add, (40, 2))?;
+/// assert_eq!(h.join().unwrap(), 42);
+///
+/// // A panic comes back with its message and where it happened.
+/// fn refuse() -> u8 {
+///     panic!("not today")
+/// }
+/// let h = proc_core::get_context(StartMethod::Spawn)?.spawn_target(refuse, ())?;
+/// match h.join() {
+///     Err(proc_core::JoinError::Panicked { message, location, .. }) => {
+///         assert_eq!(message, "not today");
+///         assert!(location.is_some_and(|at| at.contains(".rs:")));
+///     }
+///     other => panic!("expected a panic, got {other:?}"),
+/// }
+/// # Ok::<(), proc_core::Error>(())
+/// ```
+pub fn spawn_target<F, Args>(function: F, args: Args) -> Result<JoinHandle<F::Output>>
+where
+    F: Target<Args>,
+    F::Output: Serialize + DeserializeOwned,
+    Args: Serialize + DeserializeOwned + Send + 'static,
+{
+    spawn_target_with(None, function, args)
+}
+
+/// [`spawn_target`] with the start method `method`, or the default in force when `None`.
+pub(crate) fn spawn_target_with<F, Args>(
+    method: Option<StartMethod>,
+    function: F,
+    args: Args,
+) -> Result<JoinHandle<F::Output>>
+where
+    F: Target<Args>,
+    F::Output: Serialize + DeserializeOwned,
+    Args: Serialize + DeserializeOwned + Send + 'static,
+{
+    let (ours, theirs) =
+        value_handover::channel().map_err(|e| Error::io("socketpair for the child's value", e))?;
+    let call = ReturningCall {
+        function,
+        args,
+        socket: Descriptor::from(theirs),
+    };
+    let mut process = Process::with_body(Body::Target(Box::new(call)));
+    if let Some(method) = method {
+        process = process.with_start_method(method);
+    }
+    JoinHandle::start(process, ours)
+}
+
+/// An owned permission to join a child started by [`spawn`] or [`spawn_target`] and get
+/// its value.
 ///
 /// Dropping the handle detaches the child: it runs on, and is reaped later (never left a
 /// zombie); its value is discarded.
@@ -108,6 +138,8 @@ fn send<T: Serialize>(socket: BorrowedFd<'_>, outcome: &Outcome<T>) {
 pub struct JoinHandle<T> {
     process: Process,
     result: OwnedFd,
+    /// The value (or how the child failed to give one) was returned already.
+    taken: bool,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -121,27 +153,68 @@ impl<T: DeserializeOwned> JoinHandle<T> {
     /// assert!(matches!(h.join(), Err(JoinError::Exited(7))));
     /// # Ok::<(), proc_core::Error>(())
     /// ```
-    pub fn join(self) -> Result<T, JoinError> {
-        // The child never waits for us: its value, if it sent one, is complete once it has
-        // ended.
-        let code = self.process.join().map_err(|e| match e {
-            Error::Io { source, .. } => JoinError::Io(source),
-            other => JoinError::Io(std::io::Error::other(other.to_string())),
-        })?;
-        let value = value_handover::take(self.result.as_fd(), RESULT_LIMIT)?;
-        match value {
-            Some(bytes) => match codec::decode::<Outcome<T>>(&bytes, RESULT_LIMIT)? {
-                Outcome::Returned(value) => Ok(value),
-                Outcome::Panicked(message) => Err(JoinError::Panicked { message }),
-                Outcome::Unencodable(message) => Err(JoinError::Codec(CodecError::Encode(message))),
-            },
-            None if code < 0 => Err(JoinError::Signaled(-code)),
-            None => Err(JoinError::Exited(code)),
+    pub fn join(mut self) -> Result<T, JoinError> {
+        let code = self.process.join().map_err(join_error)?;
+        self.take(code)
+    }
+
+    /// Waits at most `timeout` for the child: `Ok(Some(value))` once it has ended (or how
+    /// it failed to give one), `Ok(None)` while it still runs. Once the value was taken,
+    /// joining again is a [`JoinError::AlreadyJoined`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use proc_core::{spawn, JoinError};
+    ///
+    /// let mut h = spawn(|| {
+    ///     std::thread::sleep(Duration::from_millis(300));
+    ///     "done".to_string()
+    /// })?;
+    /// assert_eq!(h.join_timeout(Duration::from_millis(1)).unwrap(), None);
+    /// assert_eq!(h.join_timeout(Duration::from_secs(60)).unwrap(), Some("done".to_string()));
+    /// assert!(matches!(h.join_timeout(Duration::ZERO), Err(JoinError::AlreadyJoined)));
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<T>, JoinError> {
+        if self.taken {
+            return Err(JoinError::AlreadyJoined);
         }
+        match self.process.join_timeout(timeout).map_err(join_error)? {
+            Some(code) => self.take(code).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The child's value, once it has ended with `code`: the child never waits for us, so
+    /// what it sent, if anything, is all there.
+    fn take(&mut self, code: i32) -> Result<T, JoinError> {
+        if self.taken {
+            return Err(JoinError::AlreadyJoined);
+        }
+        self.taken = true;
+        outcome::receive(self.result.as_fd(), code)
+    }
+}
+
+/// How waiting for the child failed, as a [`JoinError`].
+fn join_error(e: Error) -> JoinError {
+    match e {
+        Error::Io { source, .. } => JoinError::Io(source),
+        other => JoinError::Io(std::io::Error::other(other.to_string())),
     }
 }
 
 impl<T> JoinHandle<T> {
+    fn start(mut process: Process, result: OwnedFd) -> Result<Self> {
+        process.start()?;
+        Ok(JoinHandle {
+            process,
+            result,
+            taken: false,
+            _value: PhantomData,
+        })
+    }
+
     /// The child's pid.
     pub fn pid(&self) -> u32 {
         self.process.pid().unwrap_or_default()

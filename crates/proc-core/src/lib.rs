@@ -5,10 +5,19 @@
 //!
 //! - [`Process`]: start a child running a closure ([`Process::new`]) or a function with
 //!   arguments ([`Process::target`]); name it, make it a daemon, join it (with or without a
-//!   timeout), read its exit code, terminate or kill it, or poll its [`sentinel`](Process::sentinel).
-//! - [`spawn`] → [`JoinHandle<T>`]: `std::thread::spawn` across processes; `join` returns the
+//!   timeout), read its exit code, terminate, kill or interrupt it, poll its
+//!   [`sentinel`](Process::sentinel), [`close`](Process::close) it.
+//! - [`spawn`] (a closure) or [`spawn_target`] (a function and its arguments, under every
+//!   start method) → [`JoinHandle<T>`]: `std::thread::spawn` across processes; `join` returns the
 //!   child's value (any serde type) or a [`JoinError`] saying how it ended instead.
-//! - [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`], [`exit`].
+//! - [`current_process`], [`parent_process`] (with a [`sentinel`](ProcessInfo::sentinel) that
+//!   tells a child when its parent has ended), [`active_children`], [`cpu_count`],
+//!   [`process_cpu_count`], [`exit`].
+//! - Start methods: [`set_start_method`], [`get_start_method`], [`get_all_start_methods`],
+//!   [`get_context`] (a [`Context`] starts processes with its method, leaving the default
+//!   alone), [`set_executable`] (the file Spawn and ForkServer run).
+//! - [`wait`] for the first of several [`Waitable`]s to be ready: processes that end,
+//!   descriptors, and the ipc layer's connections and queues.
 //!
 //! ```
 //! use proc_core::{current_process, spawn, Process};
@@ -128,27 +137,45 @@
 //! Top to bottom: each module uses only modules below it.
 //!
 //! - `internal`: plumbing for the other layers and the fuzz targets (hidden from these docs).
+//! - `wait`: [`wait`] for the first of several [`Waitable`]s: processes, descriptors, and
+//!   (from the ipc layer) connections and queues, which a thread per queue watches.
+//! - `context`: [`Context`], [`get_context`]: a start method for some processes, not all.
 //! - `join_handle`: [`spawn`] and [`JoinHandle`], a `process` and a `value_handover`.
 //! - `exit`: [`exit`], which ends a child through `start`.
 //! - `process`: [`Process`]: configure a child, start it through `start`, watch it, join it.
 //! - `start/`: how a child comes to be: one module per start method (`mod.rs` maps them), [`init`].
-//! - `current`: [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`].
+//! - `current`: [`current_process`], [`parent_process`], [`active_children`].
+//! - `executable`: [`set_executable`], the file that Spawn and ForkServer run.
 //! - `global_state`: the one mutex over who this process is, its children, its lifeline.
 //! - `child`: what a parent knows about one child: its pidfd, its end, its task's answer.
 //! - `lifeline`: the pipe that kills a daemon child when its parent dies.
 //! - `method_choice`: the start method in force ([`set_start_method`], [`get_start_method`]).
 //! - `code_address`: a function named by its offset in the executable, for another run of it.
+//! - `outcome`: what a child that returns a value sends back: its value or its panic.
 //! - `value_handover`: how a child leaves its value with the kernel for `join` to take.
 //! - `handle_wire`: handles that travel: a value encoded with the descriptors it holds.
 //! - `error`: [`Error`], [`JoinError`], and how a panic is reported.
-//! - `start_method` ([`StartMethod`]), `process_info` ([`ProcessInfo`]), `target` ([`Target`]),
+//! - `cpus` ([`cpu_count`], [`process_cpu_count`]), `start_method` ([`StartMethod`]),
+//!   `process_info` ([`ProcessInfo`]), `target` ([`Target`]),
 //!   `pidfd`, `wait_readable`, `fd_passing` (descriptors over Unix sockets), [`codec`]: leaves.
+
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
 
 mod child;
 mod code_address;
 pub mod codec;
+mod context;
+mod cpus;
 mod current;
 mod error;
+mod executable;
 mod exit;
 mod fd_passing;
 mod global_state;
@@ -156,9 +183,11 @@ mod handle_wire;
 #[doc(hidden)]
 pub mod internal;
 mod join_handle;
+mod kernel;
 mod lifeline;
 mod memory_file;
 mod method_choice;
+mod outcome;
 mod pidfd;
 mod process;
 mod process_info;
@@ -166,17 +195,25 @@ mod start;
 mod start_method;
 mod target;
 mod value_handover;
+mod wait;
 mod wait_readable;
 
 pub use codec::CodecError;
-pub use current::{active_children, cpu_count, current_process, parent_process};
+pub use context::{Context, get_context};
+pub use cpus::{cpu_count, process_cpu_count};
+pub use current::{active_children, current_process, parent_process};
 pub use error::{Error, JoinError, Result};
+pub use executable::set_executable;
 pub use exit::exit;
-pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn};
-pub use method_choice::{START_METHOD_ENV, get_start_method, set_start_method};
+pub use join_handle::{JoinHandle, RESULT_LIMIT, spawn, spawn_target};
+pub use kernel::KernelFeature;
+pub use method_choice::{
+    START_METHOD_ENV, get_all_start_methods, get_start_method, set_start_method,
+};
 pub use process::Process;
 pub use process_info::ProcessInfo;
 pub use start::takeover::init;
 pub use start::task::TASK_ERROR_EXIT_CODE;
 pub use start_method::StartMethod;
 pub use target::Target;
+pub use wait::{WaitSource, Waitable, Watch, wait};

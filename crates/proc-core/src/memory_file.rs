@@ -43,7 +43,14 @@ pub const FIXED_CONTENTS: SealFlag = FIXED_SIZE.union(SealFlag::F_SEAL_WRITE);
 
 /// A new, empty memory file that can be sealed, close-on-exec. `name` is only a label in
 /// `/proc/<pid>/fd` and `/proc/<pid>/maps`: nobody can open it by name.
+/// A kernel without them gives an `Unsupported` error that names what it lacks.
 pub fn create(name: &CStr) -> io::Result<File> {
+    crate::kernel::require(crate::kernel::KernelFeature::SealedMemoryFiles).map_err(|feature| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            crate::Error::KernelFeatureMissing { feature }.to_string(),
+        )
+    })?;
     let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     Ok(File::from(fd))
 }

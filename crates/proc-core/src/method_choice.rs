@@ -1,5 +1,6 @@
 //! Which start method is in force: [`set_start_method`], [`get_start_method`], the
-//! [`START_METHOD_ENV`] environment variable, and [`StartMethod`]'s names parsed back.
+//! [`START_METHOD_ENV`] environment variable, [`get_all_start_methods`], and
+//! [`StartMethod`]'s names parsed back.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -51,11 +52,38 @@ pub(crate) fn set_default(method: StartMethod) {
 /// # Ok::<(), proc_core::Error>(())
 /// ```
 pub fn set_start_method(method: StartMethod) -> Result<()> {
+    check_usable(method)?;
+    set_default(method);
+    Ok(())
+}
+
+/// An error when `method` cannot work in this program: Spawn and ForkServer need to find
+/// the program's own code (they name functions by their offset in it).
+pub(crate) fn check_usable(method: StartMethod) -> Result<()> {
     if method != StartMethod::Fork {
         CodeAddress::of(code_address::anchor())?;
     }
-    set_default(method);
     Ok(())
+}
+
+/// Every start method this platform supports, the default first, as Python's
+/// `get_all_start_methods()`: on Linux all three, Fork (the default here, as in Python up
+/// to 3.13) then Spawn and ForkServer. The order is the platform's; it does not follow
+/// [`set_start_method`].
+///
+/// ```
+/// use proc_core::{get_all_start_methods, StartMethod};
+///
+/// let methods = get_all_start_methods();
+/// assert_eq!(methods[0], StartMethod::default());
+/// assert!(methods.contains(&StartMethod::Spawn));
+/// assert!(methods.contains(&StartMethod::ForkServer));
+/// ```
+pub fn get_all_start_methods() -> Vec<StartMethod> {
+    let default = StartMethod::default();
+    std::iter::once(default)
+        .chain(StartMethod::ALL.into_iter().filter(|&m| m != default))
+        .collect()
 }
 
 /// The start method in force: [`StartMethod::Fork`] unless changed by [`set_start_method`]

@@ -29,6 +29,13 @@ impl Pidfd {
         Ok(Pidfd { fd })
     }
 
+    /// A pidfd of this very process: what a child is given to watch its parent by.
+    pub(crate) fn of_this_process() -> io::Result<OwnedFd> {
+        let pid = libc::pid_t::try_from(std::process::id())
+            .map_err(|_| io::Error::other("this process's pid is out of range"))?;
+        Ok(Pidfd::open(pid)?.fd)
+    }
+
     /// A pidfd received from elsewhere (the fork server, which opened it while the child
     /// could not yet have been reaped).
     pub(crate) fn from_owned(fd: OwnedFd) -> Self {
@@ -102,4 +109,20 @@ impl AsFd for Pidfd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// Whether `fd` is a pidfd (of any process, running or not): a signal 0 through it is
+/// refused with `EBADF` by anything else.
+pub(crate) fn is_pidfd(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: signal 0 sends nothing; the fd is borrowed and valid; siginfo may be null.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)
 }

@@ -47,7 +47,26 @@ pub struct Process {
     /// `None`: the default in force at `start()`.
     start_method: Option<StartMethod>,
     body: Option<Body>,
-    child: Option<Arc<Child>>,
+    stage: Stage,
+}
+
+/// Where a process is in its life.
+#[derive(Debug)]
+enum Stage {
+    /// Not started yet: its settings may change.
+    Configured,
+    /// Started: the child, running or ended.
+    Started(Arc<Child>),
+    /// Closed by [`Process::close`]: its descriptors are released; what is still known of
+    /// the child, if it was started.
+    Closed(Option<Ended>),
+}
+
+/// What is still known of a child once its process was closed.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    pid: u32,
+    exitcode: i32,
 }
 
 impl Process {
@@ -65,7 +84,7 @@ impl Process {
         Process::with_body(Body::Closure(Box::new(body)))
     }
 
-    fn with_body(body: Body) -> Self {
+    pub(crate) fn with_body(body: Body) -> Self {
         let (identity, name) = global_state::next_child_identity();
         Process {
             name,
@@ -73,7 +92,7 @@ impl Process {
             daemon: false,
             start_method: None,
             body: Some(body),
-            child: None,
+            stage: Stage::Configured,
         }
     }
 
@@ -125,7 +144,7 @@ impl Process {
     /// ```
     #[must_use]
     pub fn with_start_method(mut self, method: StartMethod) -> Self {
-        if self.child.is_none() {
+        if matches!(self.stage, Stage::Configured) {
             self.start_method = Some(method);
         }
         self
@@ -207,10 +226,15 @@ impl Process {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn start(&mut self) -> Result<()> {
-        self.refuse_after_start("start it again")
-            .map_err(|_| Error::AlreadyStarted {
-                name: self.name.clone(),
-            })?;
+        match &self.stage {
+            Stage::Configured => {}
+            Stage::Started(_) => {
+                return Err(Error::AlreadyStarted {
+                    name: self.name.clone(),
+                });
+            }
+            Stage::Closed(_) => return Err(self.closed("start()")),
+        }
         let method = self.start_method();
         let spec = Spec {
             name: &self.name,
@@ -218,7 +242,7 @@ impl Process {
             daemon: self.daemon,
             method,
         };
-        self.child = Some(start::start(&spec, &mut self.body)?);
+        self.stage = Stage::Started(start::start(&spec, &mut self.body)?);
         // From now on the method is fixed, whatever the default becomes.
         self.start_method = Some(method);
         Ok(())
@@ -235,7 +259,11 @@ impl Process {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.pid)
+        match &self.stage {
+            Stage::Configured | Stage::Closed(None) => None,
+            Stage::Started(child) => Some(child.pid),
+            Stage::Closed(Some(ended)) => Some(ended.pid),
+        }
     }
 
     /// The name: `Process-N` unless set.
@@ -259,9 +287,7 @@ impl Process {
     /// # Ok::<(), proc_core::Error>(())
     /// ```
     pub fn is_alive(&self) -> bool {
-        self.child
-            .as_ref()
-            .is_some_and(|c| matches!(c.poll(), Ok(None)))
+        self.child().is_some_and(|c| matches!(c.poll(), Ok(None)))
     }
 
     /// Waits for the child to end and returns its exit code.
@@ -335,7 +361,10 @@ impl Process {
 
     /// Reaps the child if it ended; its exit code then.
     fn poll(&self) -> Option<i32> {
-        let code = self.child.as_ref()?.poll().ok().flatten();
+        if let Stage::Closed(ended) = &self.stage {
+            return ended.map(|e| e.exitcode);
+        }
+        let code = self.child()?.poll().ok().flatten();
         if code.is_some() {
             self.forget_reaped();
         }
@@ -345,12 +374,21 @@ impl Process {
     /// The registry of children need not hold a reaped child: its pidfd closes with this
     /// handle.
     fn forget_reaped(&self) {
-        if let Some(child) = &self.child {
+        if let Stage::Started(child) = &self.stage {
             global_state::forget(child);
         }
     }
 
-    /// The exit code: `None` before start and while the child runs.
+    /// The child, once started and until closed.
+    fn child(&self) -> Option<&Child> {
+        match &self.stage {
+            Stage::Started(child) => Some(child),
+            Stage::Configured | Stage::Closed(_) => None,
+        }
+    }
+
+    /// The exit code: `None` before start and while the child runs; still known after
+    /// [`close`](Process::close).
     pub fn exitcode(&self) -> Option<i32> {
         self.poll()
     }
@@ -373,6 +411,71 @@ impl Process {
     /// Sends SIGKILL (through the pidfd). Once the child was reaped this does nothing.
     pub fn kill(&self) -> Result<()> {
         self.signal(libc::SIGKILL, "kill()")
+    }
+
+    /// Sends SIGINT (through the pidfd), as a Ctrl-C would: a child that does not handle it
+    /// ends with exit code -2. Once the child was reaped this does nothing.
+    ///
+    /// ```
+    /// let mut p = proc_core::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(10)));
+    /// p.start()?;
+    /// p.interrupt()?;
+    /// assert_eq!(p.join()?, -2);
+    /// p.interrupt()?; // reaped: nothing left to signal
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn interrupt(&self) -> Result<()> {
+        self.signal(libc::SIGINT, "interrupt()")
+    }
+
+    /// Releases what this handle holds of the child (its pidfd, the pipes and sockets it
+    /// was started with), as Python's `Process.close()`. An error
+    /// ([`Error::StillRunning`]) while the child runs: join it first. A child that has ended
+    /// is reaped on the way; closing twice, or closing a process never started, is `Ok`.
+    ///
+    /// Afterwards every operation that returns a `Result` ([`join`](Process::join),
+    /// [`terminate`](Process::terminate), [`sentinel`](Process::sentinel),
+    /// [`start`](Process::start), …) is an [`Error::Closed`]; [`pid`](Process::pid),
+    /// [`name`](Process::name) and [`exitcode`](Process::exitcode) still answer.
+    ///
+    /// ```
+    /// use proc_core::{Error, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(10)));
+    /// p.start()?;
+    /// assert!(matches!(p.close(), Err(Error::StillRunning { .. })));
+    /// p.kill()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(matches!(p.join(), Err(Error::Closed { .. })));
+    /// assert_eq!(p.exitcode(), Some(-9));
+    /// assert!(p.pid().is_some());
+    /// p.close()?; // a second close is Ok
+    /// # Ok::<(), proc_core::Error>(())
+    /// ```
+    pub fn close(&mut self) -> Result<()> {
+        let ended = match &self.stage {
+            Stage::Closed(_) => return Ok(()),
+            Stage::Configured => None,
+            Stage::Started(child) => {
+                let code = child
+                    .poll()
+                    .map_err(|e| Error::io("waiting for the child", e))?
+                    .ok_or_else(|| Error::StillRunning {
+                        name: self.name.clone(),
+                    })?;
+                self.forget_reaped();
+                Some(Ended {
+                    pid: child.pid,
+                    exitcode: code,
+                })
+            }
+        };
+        // Dropping the last handle on the child closes its pidfd and its task socket or
+        // status pipe; a body never started is dropped with what it captured.
+        self.stage = Stage::Closed(ended);
+        self.body = None;
+        Ok(())
     }
 
     /// A file descriptor that turns readable when the child ends (its pidfd), for use with
@@ -399,20 +502,32 @@ impl Process {
     }
 
     fn started(&self, operation: &'static str) -> Result<&Child> {
-        self.child.as_deref().ok_or_else(|| Error::NotStarted {
-            name: self.name.clone(),
-            operation,
-        })
+        match &self.stage {
+            Stage::Started(child) => Ok(child),
+            Stage::Configured => Err(Error::NotStarted {
+                name: self.name.clone(),
+                operation,
+            }),
+            Stage::Closed(_) => Err(self.closed(operation)),
+        }
     }
 
     fn refuse_after_start(&self, operation: &'static str) -> Result<()> {
-        if self.child.is_some() {
-            return Err(Error::ChangeAfterStart {
+        match &self.stage {
+            Stage::Configured => Ok(()),
+            Stage::Started(_) => Err(Error::ChangeAfterStart {
                 name: self.name.clone(),
                 operation,
-            });
+            }),
+            Stage::Closed(_) => Err(self.closed(operation)),
         }
-        Ok(())
+    }
+
+    fn closed(&self, operation: &'static str) -> Error {
+        Error::Closed {
+            name: self.name.clone(),
+            operation,
+        }
     }
 }
 

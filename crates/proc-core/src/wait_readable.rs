@@ -1,6 +1,7 @@
 //! [`wait_readable`]: block until a file descriptor is readable, with an optional absolute
 //! deadline, surviving EINTR. Pidfds, lifelines and the connections of the ipc layer all
-//! wait this way.
+//! wait this way; [`wait`](crate::wait) waits on many descriptors at once through the same
+//! loop ([`poll_until`]).
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -24,6 +25,13 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    poll_until(&mut [PollFd::new(fd, PollFlags::POLLIN)], deadline)
+}
+
+/// `poll(2)` on `fds` until one of them has an event or `deadline` passes (never, for
+/// `None`; at once, for a deadline already past), surviving EINTR with the same deadline.
+/// Whether an event came; each `PollFd` then says which.
+pub(crate) fn poll_until(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Result<bool> {
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -34,8 +42,7 @@ pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Resul
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
+        match poll(fds, timeout) {
             Ok(0) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(false);

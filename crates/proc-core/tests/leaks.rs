@@ -13,7 +13,9 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use multiproc_test_support::fds::one_at_a_time;
-use proc_core::{Error, Process, StartMethod, active_children, exit, get_start_method, spawn};
+use proc_core::{
+    Error, Process, StartMethod, active_children, exit, get_context, get_start_method, spawn,
+};
 
 use common::{
     RefusesToDecode, Reporter, children_of, my_fork_servers, report_pipe, stat_of, takes, zombies,
@@ -44,13 +46,18 @@ fn sleep_a_minute() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+fn echo(value: u32) -> u32 {
+    value
+}
+
 fn report(reporter: Reporter, value: u32) {
     reporter.send(&value);
 }
 
 /// Starts and joins `count` processes with `method`, of every kind: returning, exiting with
 /// a code, sending a report through a descriptor among their arguments, daemons, killed
-/// ones, and (where arguments are decoded) ones whose arguments refuse to decode.
+/// ones, (where arguments are decoded) ones whose arguments refuse to decode, targets that
+/// hand a value back (`spawn_target`), and processes closed once joined.
 fn start_and_join_many(method: StartMethod, count: u32) {
     for i in 0..count {
         let started = |mut p: Process| {
@@ -59,7 +66,7 @@ fn start_and_join_many(method: StartMethod, count: u32) {
                 .unwrap_or_else(|e| panic!("start {i} under {method}: {e}"));
             p
         };
-        match i % 6 {
+        match i % 8 {
             0 => assert_eq!(started(Process::target(nothing, ())).join().unwrap(), 0),
             1 => {
                 let code = (i % 200) as i32;
@@ -82,6 +89,15 @@ fn start_and_join_many(method: StartMethod, count: u32) {
                 let p = started(Process::target(sleep_a_minute, ()));
                 p.kill().unwrap();
                 assert_eq!(p.join().unwrap(), -9);
+            }
+            6 => {
+                let h = get_context(method).unwrap().spawn_target(echo, (i,));
+                assert_eq!(h.unwrap().join().unwrap(), i);
+            }
+            7 => {
+                let mut p = started(Process::target(nothing, ()));
+                assert_eq!(p.join().unwrap(), 0);
+                p.close().unwrap();
             }
             _ => {
                 let p = started(Process::target(

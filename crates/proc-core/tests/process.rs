@@ -307,7 +307,7 @@ fn spawn_reports_panic_exit_and_signal() {
     }
     let h = spawn(|| -> u8 { panic!("the message: {}", 5) }).unwrap();
     match h.join() {
-        Err(JoinError::Panicked { message }) => assert_eq!(message, "the message: 5"),
+        Err(JoinError::Panicked { message, .. }) => assert_eq!(message, "the message: 5"),
         other => panic!("{other:?}"),
     }
     let h = spawn(|| -> u8 { exit(3) }).unwrap();

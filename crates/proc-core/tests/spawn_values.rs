@@ -143,7 +143,7 @@ fn a_panicking_serialize_is_a_panic_of_the_child<const LARGE: bool>(expected: &s
         "a panic ends the child with 1"
     );
     match h.join() {
-        Err(JoinError::Panicked { message }) => assert_eq!(message, expected),
+        Err(JoinError::Panicked { message, .. }) => assert_eq!(message, expected),
         other => panic!("expected Panicked, got {other:?}"),
     }
 }
@@ -165,7 +165,9 @@ fn a_large_value_whose_serialize_panics_while_it_is_written_is_panicked_too() {
 #[test]
 fn a_panic_in_the_body_is_still_panicked_and_an_exit_still_exited() {
     let h = spawned(|| -> Vec<u8> { panic!("in the body") });
-    assert!(matches!(h.join(), Err(JoinError::Panicked { message }) if message == "in the body"));
+    assert!(
+        matches!(h.join(), Err(JoinError::Panicked { message, .. }) if message == "in the body")
+    );
     let h = spawned(|| -> Vec<u8> { proc_core::exit(3) });
     assert!(matches!(h.join(), Err(JoinError::Exited(3))));
 }

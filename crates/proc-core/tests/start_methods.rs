@@ -8,6 +8,7 @@
 //! Every process here is started with an explicit method, so these tests mean the same
 //! whatever `MULTIPROC_START_METHOD` says.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -19,20 +20,6 @@ use proc_core::{
 use serde::{Deserialize, Serialize};
 
 use common::{PanicsWhenDecoded, RefusesToDecode, Reporter, report_pipe, takes};
-
-macro_rules! every_start_method {
-    ($($spec:ident),* $(,)?) => {
-        mod fork {
-            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::Fork) } )*
-        }
-        mod spawn {
-            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::Spawn) } )*
-        }
-        mod forkserver {
-            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::ForkServer) } )*
-        }
-    };
-}
 
 every_start_method![
     a_target_that_returns_exits_with_zero,

@@ -204,9 +204,40 @@ fn a_task_naming_code_outside_the_executable_is_refused_with_its_descriptors() {
     // and the entry point is refused before anything is called.
     let (read, write) = io::pipe().unwrap();
     let stderr = io::stderr();
-    let fds = [read.as_fd(), write.as_fd(), stderr.as_fd()];
+    let parent = pidfd_of_this_process();
+    let fds = [parent.as_fd(), read.as_fd(), write.as_fd(), stderr.as_fd()];
     spawned_child_given_fds(&task_message(false), &fds, None)
         .refused_because("is not in this executable");
+}
+
+/// A pidfd of this process, as a parent sends it for its child's `parent_process()`.
+fn pidfd_of_this_process() -> OwnedFd {
+    // SAFETY: pidfd_open of our own pid with no flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    assert!(fd >= 0, "pidfd_open: {}", io::Error::last_os_error());
+    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) }
+}
+
+#[test]
+fn a_task_without_a_descriptor_for_the_parents_sentinel_is_refused() {
+    spawned_child_given(&task_message(false))
+        .refused_because("no descriptor for the parent's sentinel");
+}
+
+#[test]
+fn a_task_whose_parent_sentinel_is_not_a_pidfd_is_refused() {
+    // A pipe's read end would never turn readable (the parent would seem immortal), and
+    // /dev/null always is (the parent would seem dead): only a pidfd tells the truth.
+    let (read, _write) = io::pipe().unwrap();
+    spawned_child_given_fds(&task_message(false), &[read.as_fd()], None)
+        .refused_because("is not a pidfd");
+    let (read, write) = io::pipe().unwrap();
+    let lifeline = read;
+    let null = std::fs::File::open("/dev/null").unwrap();
+    spawned_child_given_fds(&task_message(true), &[lifeline.as_fd(), null.as_fd()], None)
+        .refused_because("is not a pidfd");
+    drop(write);
 }
 
 #[test]

@@ -13,6 +13,9 @@
 //!   descriptors with it, and the receiver's copies are the same objects.
 //! - [`Connection::send`] / [`Connection::recv`] move any serde value; `send_bytes` /
 //!   `recv_bytes` move raw bytes; [`Connection::poll`] waits for a message with a timeout.
+//! - [`Queue`] and [`SimpleQueue`]: queues in shared memory, many producers and consumers.
+//! - Connections and queues are [`Waitable`](proc_core::Waitable): [`proc_core::wait`]
+//!   waits for the first of several (and for processes) to be ready.
 //! - [`Listener`] / [`Client`] connect processes that did not start each other, Python
 //!   ones included: by a Unix path, an abstract name or a TCP address, authenticated by a
 //!   shared key with Python's handshake.
@@ -60,6 +63,9 @@
 //! - `listener`: [`Listener`], [`Client`]: connections by [`Address`] that speak Python's
 //!   `multiprocessing.connection` protocol, with its handshake (`auth`); `pickle` (feature
 //!   `python`): `Connection::send_pickle` / `recv_pickle`.
+//! - `simple_queue`: [`SimpleQueue`], Python's plain queue, a [`Queue`] without an item limit.
+//! - `queue/readiness` and `connection_wait`: how [`proc_core::wait`] waits for a queue (a
+//!   thread per queue watches its futex) and for a connection.
 //! - `connection`: [`Connection`], [`pipe`], [`pipe_oneway`]: a socket pair, its framing
 //!   (`framing`: native or Python's), what it has received (`inbox`), and the descriptors
 //!   that travel with a message; `closing`: how `close(&self)` releases a socket.
@@ -68,11 +74,21 @@
 //! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
 //! - `error`: [`Error`], [`PutError`], [`GetError`].
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
 mod address;
 mod auth;
 mod chunk;
 mod closing;
 mod connection;
+mod connection_wait;
 mod error;
 mod frame;
 mod framing;
@@ -82,6 +98,7 @@ mod listener;
 mod pickle;
 mod queue;
 mod side_channel;
+mod simple_queue;
 
 pub use address::Address;
 pub use auth::DEFAULT_HANDSHAKE_TIMEOUT;
@@ -89,6 +106,7 @@ pub use connection::{Connection, DEFAULT_MESSAGE_LIMIT, pipe, pipe_oneway};
 pub use error::{Error, GetError, PutError, Result};
 pub use listener::{Client, Listener};
 pub use queue::{DEFAULT_ITEM_LIMIT, DEFAULT_RING_BYTES, Iter, LargeItems, Queue, QueueBuilder};
+pub use simple_queue::SimpleQueue;
 
 /// What the fuzz targets under `fuzz/` and this crate's tests reach inside it for; not
 /// part of the API.

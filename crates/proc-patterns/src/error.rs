@@ -51,6 +51,31 @@ pub enum Error {
     /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout) ran out of time.
     #[error("the result is not ready yet")]
     Timeout,
+    /// The pool's initializer failed in this many workers in a row (`message`: the last
+    /// one's panic message), so the pool gave up: its pending and later work fails with
+    /// this error. Python's pool would start replacement workers forever instead.
+    #[error(
+        "the pool's initializer failed in {attempts} workers in a row, so the pool runs no more work: {message}"
+    )]
+    InitializerFailed {
+        /// The panic message of the last failure (or how its worker ended).
+        message: String,
+        /// The number of failures in a row.
+        attempts: u32,
+    },
+    /// The task of [`Pool::apply_timeout`](crate::Pool::apply_timeout) did not finish in
+    /// `timeout`: its worker was killed and replaced (or it never started).
+    #[error("the task did not finish within {timeout:?}: its worker was killed and replaced")]
+    TimedOut {
+        /// The time the task was given.
+        timeout: std::time::Duration,
+    },
+    /// [`AsyncResult::successful`](crate::AsyncResult::successful) was asked before the
+    /// work was ready (Python raises `ValueError`).
+    #[error(
+        "the result is not ready yet: wait for it (ready(), wait()) before asking whether it was successful"
+    )]
+    NotReady,
     /// An argument that can never work, such as a pool of zero processes.
     #[error("invalid argument: {reason}")]
     InvalidArgument {

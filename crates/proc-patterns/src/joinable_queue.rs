@@ -450,6 +450,24 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     }
 }
 
+impl<T> proc_core::Waitable for JoinableQueue<T> {
+    /// Ready when a get would not block: an item is there, or the queue is closed (as for
+    /// a [`Queue`]). Whether items are unfinished does not count: that is [`join`](Self::join).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = proc_patterns::JoinableQueue::<u8>::new(0)?;
+    /// assert!(proc_core::wait(&[&q], Some(Duration::ZERO))?.is_empty());
+    /// q.put(1)?;
+    /// assert_eq!(proc_core::wait(&[&q], None)?, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn wait_source(&self) -> proc_core::Result<proc_core::WaitSource<'_>> {
+        self.queue.wait_source()
+    }
+}
+
 impl<T> std::fmt::Debug for JoinableQueue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinableQueue")

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`JoinableQueue`] | `JoinableQueue` | a queue whose consumers mark items done, so that `join` waits until all are processed |
 //! | [`ProducerConsumer`] | the tutorials' producer/consumer loop | producers and consumers as processes, `task_done` done for you, a report of what failed |
-//! | [`Pool`] | `Pool` | `map`, `imap`, `imap_unordered`, `apply`, `apply_async` over worker processes |
+//! | [`Pool`] | `Pool` | `map`, `starmap`, `imap`, `imap_unordered`, `apply` and their `_async` forms over worker processes |
 //!
 //! ```
 //! use proc_patterns::{JoinableQueue, Pool};
@@ -56,6 +56,15 @@
 //! - `pool`: [`Pool`] and its results (its own files are listed in its module's docs);
 //! - `error`: [`Error`], the one error of this crate.
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
 mod error;
 mod joinable_queue;
 mod pool;
@@ -63,7 +72,7 @@ mod producer_consumer;
 
 pub use error::{Error, Result};
 pub use joinable_queue::{JoinableQueue, JoinableQueueBuilder};
-pub use pool::{AsyncResult, MapIter, Pool, PoolBuilder, UnorderedIter};
+pub use pool::{AsyncResult, Callbacks, MapIter, Pool, PoolBuilder, PoolStats, UnorderedIter};
 pub use producer_consumer::{
     BoxError, FailureKind, ProcessFailure, Producer, ProducerConsumer, ProducerConsumerReport, Role,
 };

@@ -162,3 +162,37 @@ fn the_queue_api_is_the_queues() {
     assert_eq!(q.iter().count(), 0);
     assert_eq!(q.unfinished(), 2);
 }
+
+/// Once told, puts `item`.
+fn put_when_told(q: JoinableQueue<u32>, go: Event, item: u32) {
+    assert!(go.wait_timeout(NEVER), "never told to put");
+    q.put(item).unwrap();
+}
+
+#[test]
+fn a_wait_ends_when_another_process_puts_and_counts_no_unfinished_item_as_ready() {
+    use proc_core::{Waitable, wait};
+
+    let q = JoinableQueue::<u32>::new(0).unwrap();
+    let go = Event::new().unwrap();
+    let child = start(put_when_told, (q.clone(), go.clone(), 9));
+    assert!(
+        wait(&[&q as &dyn Waitable], Some(Duration::ZERO))
+            .unwrap()
+            .is_empty()
+    );
+    go.set();
+    assert_eq!(wait(&[&q as &dyn Waitable], Some(NEVER)).unwrap(), [0]);
+    assert_eq!(q.get().unwrap(), 9);
+    // Taken but not yet done: nothing to get, so not ready.
+    assert_eq!(q.unfinished(), 1);
+    assert!(
+        wait(&[&q as &dyn Waitable], Some(Duration::from_millis(10)))
+            .unwrap()
+            .is_empty()
+    );
+    q.task_done().unwrap();
+    q.close();
+    assert_eq!(wait(&[&q as &dyn Waitable], Some(NEVER)).unwrap(), [0]);
+    assert_eq!(child.join().unwrap(), 0);
+}

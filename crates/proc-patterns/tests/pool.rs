@@ -88,7 +88,7 @@ fn imap_unordered_yields_every_result_once() {
     let expected: Vec<u64> = (0..500).map(square).collect();
     assert_eq!(got, expected);
     let iter = pool.imap_unordered(square, 0..10);
-    assert_eq!(iter.len(), 10);
+    assert_eq!(iter.size_hint(), (10, Some(10)));
 }
 
 #[test]

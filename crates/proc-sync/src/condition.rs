@@ -1,266 +1,22 @@
-//! [`Condition`]: a condition variable with its own robust lock, as Python's
-//! `multiprocessing.Condition`, optionally guarding a plain-data value.
-//!
-//! ## How a notification finds its waiter
-//! The region holds the condition's mutex, a table of [`SLOTS`] waiter slots, a few counts,
-//! then the value. A waiter, holding the lock, takes a free slot: it locks the slot's own
-//! robust mutex (and holds it for as long as it waits), gives the slot a ticket that says
-//! when it came, and marks it `WAITING`; then it releases the condition's lock and sleeps
-//! (futex) on the slot's state word until that says `NOTIFIED` or its time is up. Under the
-//! lock, `notify(n)` marks the `n` longest-waiting slots `NOTIFIED` and wakes each one's
-//! sleeper alone. The waiter takes the lock back, frees its slot, and returns. So:
-//! - `notify_one` makes at most one waiter return as notified, `notify(n)` at most `n`:
-//!   only a `NOTIFIED` slot ends a wait, and a notification marks one slot.
-//! - A notified waiter does not stay asleep: the word it sleeps on has changed (a futex
-//!   wait that starts after that returns at once), and it was woken.
-//! - A spurious futex wake-up, or a signal, changes no slot: the waiter sleeps again.
-//! - A waiter whose time runs out takes the lock and frees its slot: no later notification
-//!   can be spent on it. One notified as its time ran out returns as notified.
-//! - A waiter killed while waiting leaves its slot taken, but the kernel releases the
-//!   slot's mutex when its thread dies: a notifier (or a new waiter) that finds a taken slot
-//!   whose mutex nobody holds frees it, and the notification goes to a live waiter. Only a
-//!   waiter killed after it was notified, and before it took the lock back, spends one.
-//!
-//! More waiters at once than there are slots is allowed: those without a slot sleep on one
-//! word that every notification and every freed slot moves, and return as from a spurious
-//! wake-up (which `wait` allows and `wait_while` absorbs), to take a slot when they wait
-//! again.
+//! [`Condition`]: a condition variable with its own robust lock, or over a shared
+//! [`Lock`] or [`RLock`], as Python's `multiprocessing.Condition`, optionally guarding a
+//! plain-data value. See `waiters` for how a notification finds its waiter, and
+//! `condition_lock` for the lock a wait releases and takes back.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::deadline::Deadline;
+use crate::condition_lock::{OWN_LOCK, SharedLock, UnderLock};
+use crate::deadline::{Deadline, How};
 use crate::error::{Error, Result};
 use crate::futex::{self, Wake};
-use crate::lock::block_forever;
-use crate::mutex_region::{How, MutexHeader, MutexRegion, ValueGuard};
-use crate::raw_mutex::{Kind, KindCheck, RawMutex};
-use crate::stamp::{Element, Primitive, Stamp};
-
-/// How many waiters at once are notified one by one; more sleep on a shared word and wake
-/// at every notification (see the module's docs). The table costs 48 bytes a slot.
-pub(crate) const SLOTS: usize = 128;
-
-/// A slot's states.
-const FREE: u32 = 0;
-const WAITING: u32 = 1;
-const NOTIFIED: u32 = 2;
-
-/// A waiter's place in the condition: its state is what the waiter sleeps on.
-#[repr(C)]
-struct Slot {
-    /// Locked by the waiting thread while the slot is not `FREE`, so that the kernel
-    /// releases it if the waiter dies (robust mutex): a taken slot whose mutex is free
-    /// belongs to a dead waiter.
-    mutex: RawMutex,
-    /// `FREE`, `WAITING` or `NOTIFIED` (changed under the condition's lock).
-    state: AtomicU32,
-    /// When the waiter came (from `next_ticket`): the longest-waiting are notified first.
-    ticket: AtomicU32,
-}
-
-impl Slot {
-    /// Under the condition's lock: whether a live waiter holds this slot. A taken slot
-    /// whose waiter died is freed on the way (its waiter was counted in `waiting`).
-    fn holds_live_waiter(&self, header: &ConditionHeader) -> bool {
-        if self.state.load(Ordering::Relaxed) == FREE {
-            return false;
-        }
-        if self.mutex.is_locked() {
-            return true;
-        }
-        self.state.store(FREE, Ordering::Relaxed);
-        header.uncount_waiter();
-        false
-    }
-
-    /// Under the condition's lock: tells this slot's waiter it was notified.
-    fn notify(&self) {
-        self.state.store(NOTIFIED, Ordering::Release);
-        futex::wake(&self.state, 1);
-    }
-}
-
-#[repr(C)]
-struct ConditionHeader {
-    mutex: RawMutex,
-    /// Slots taken. Never too few (a process killed in the middle of an update leaves it
-    /// too high); the next holder of the lock after such a death counts again.
-    waiting: AtomicU32,
-    /// Slots `0..used` have been taken at some time; the rest are untouched.
-    used: AtomicU32,
-    /// The next waiter's ticket.
-    next_ticket: AtomicU32,
-    /// What waiters without a slot sleep on: moved by every notification and freed slot.
-    overflow: AtomicU32,
-    /// How many sleep on `overflow` (too many after one is killed, never too few).
-    overflow_sleepers: AtomicU32,
-    stamp: Stamp,
-    slots: [Slot; SLOTS],
-}
-
-// SAFETY: repr(C), the mutex is the first field; the other fields are atomics, for which
-// zero is valid, and the slots' mutexes, which `Condition::with_value` initialises before
-// the region is shared (all-zero is a valid, if not robust, pthread mutex meanwhile).
-unsafe impl MutexHeader for ConditionHeader {
-    fn mutex(&self) -> &RawMutex {
-        &self.mutex
-    }
-}
-
-impl ConditionHeader {
-    /// The slots that have ever been taken (all that `used` may claim, at most).
-    fn used_slots(&self) -> &[Slot] {
-        let used = (self.used.load(Ordering::Relaxed) as usize).min(SLOTS);
-        &self.slots[..used]
-    }
-
-    fn uncount_waiter(&self) {
-        let _ = self
-            .waiting
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-    }
-
-    /// Under the lock: a slot for the calling thread, `WAITING` with the next ticket and
-    /// its mutex held by this thread; `None` when live waiters hold every slot.
-    fn take_slot(&self) -> Option<&Slot> {
-        let used = self.used_slots().len();
-        // The slots ever used, then the first untouched one.
-        for (i, slot) in self.slots.iter().enumerate().take(used + 1) {
-            let state = slot.state.load(Ordering::Relaxed);
-            if state != FREE && slot.mutex.is_locked() {
-                continue; // a live waiter's
-            }
-            // Free, or a dead waiter's (already counted in `waiting`). A mutex that cannot
-            // be locked at once is not used (only a hand-written one can be so).
-            if !matches!(slot.mutex.try_lock("Condition"), Ok(Some(_))) {
-                continue;
-            }
-            // Counted before it is marked, so that a death in between leaves the count too
-            // high, never too low.
-            if state == FREE {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-            }
-            let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-            slot.ticket.store(ticket, Ordering::Relaxed);
-            if i == used {
-                self.used.store(i as u32 + 1, Ordering::Relaxed);
-            }
-            slot.state.store(WAITING, Ordering::Release);
-            return Some(slot);
-        }
-        None
-    }
-
-    /// Under the lock: frees the slot this thread holds, and lets a waiter without a slot
-    /// take it.
-    fn free_slot(&self, held: SlotHeld<'_>) {
-        held.0.state.store(FREE, Ordering::Relaxed);
-        self.uncount_waiter();
-        // Released after it is marked free: a death in between leaves a free slot whose
-        // mutex the kernel released, which `take_slot` takes as any.
-        drop(held);
-        self.ring_overflow();
-    }
-
-    /// Under the lock: notifies the `n` longest-waiting live waiters (fewer if fewer wait),
-    /// freeing the slots of dead ones on the way, and wakes the waiters without a slot.
-    fn notify(&self, n: usize) {
-        let slots = self.used_slots();
-        if n >= self.waiting.load(Ordering::Relaxed) as usize {
-            // Every waiter (the count is never too low): one pass, in any order. Still at
-            // most `n`, whatever the count says.
-            let mut left = n;
-            for slot in slots {
-                if left == 0 {
-                    break;
-                }
-                if slot.state.load(Ordering::Relaxed) == WAITING && slot.holds_live_waiter(self) {
-                    slot.notify();
-                    left -= 1;
-                }
-            }
-        } else {
-            for _ in 0..n {
-                let now = self.next_ticket.load(Ordering::Relaxed);
-                let oldest = slots
-                    .iter()
-                    .filter(|slot| {
-                        slot.state.load(Ordering::Relaxed) == WAITING
-                            && slot.holds_live_waiter(self)
-                    })
-                    .max_by_key(|slot| now.wrapping_sub(slot.ticket.load(Ordering::Relaxed)));
-                match oldest {
-                    Some(slot) => slot.notify(),
-                    None => break,
-                }
-            }
-        }
-        self.ring_overflow();
-    }
-
-    /// Under the lock: wakes the waiters without a slot, if any.
-    fn ring_overflow(&self) {
-        if self.overflow_sleepers.load(Ordering::Relaxed) > 0 {
-            self.overflow.fetch_add(1, Ordering::Release);
-            futex::wake_all(&self.overflow);
-        }
-    }
-
-    /// Under the lock, taken from a holder that died: whatever it was changing is either
-    /// done or not (every change is one word), but `waiting` may count too many. Frees the
-    /// slots of dead waiters and counts the rest.
-    fn repair(&self) {
-        let live = self
-            .used_slots()
-            .iter()
-            .filter(|slot| slot.holds_live_waiter(self))
-            .count();
-        self.waiting.store(live as u32, Ordering::Relaxed);
-    }
-
-    /// What a receiver checks beyond the stamp: the slots are in states a condition can
-    /// be in, each with a mutex of the right kind.
-    fn check_received(&self) -> Result<()> {
-        let refuse = |reason: String| Err(Error::Received { reason });
-        let used = self.used.load(Ordering::Relaxed) as usize;
-        if used > SLOTS {
-            return refuse(format!(
-                "a condition said to have used {used} waiter slots of {SLOTS}"
-            ));
-        }
-        let kinds = KindCheck::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Err(reason) = kinds.check(&slot.mutex, Some(Kind::ErrorCheck)) {
-                return refuse(format!("waiter slot {i}: {reason}"));
-            }
-            match slot.state.load(Ordering::Relaxed) {
-                FREE => {}
-                WAITING | NOTIFIED if i < used => {}
-                state => {
-                    return refuse(format!(
-                        "waiter slot {i} is in state {state}, which a condition that has \
-                         used {used} slots cannot be in"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// This thread's slot while it waits: released on an unwind, so that a slot is never left
-/// held by a thread that is no longer waiting (it then looks like a dead waiter's, and is
-/// freed by the next notifier or waiter).
-struct SlotHeld<'a>(&'a Slot);
-
-impl Drop for SlotHeld<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.mutex.unlock("Condition");
-    }
-}
+use crate::lock::{Lock, RLock, block_forever};
+use crate::mutex_region::{MutexRegion, ValueGuard};
+use crate::raw_mutex::{Kind, RawMutex};
+use crate::stamp::{Element, Primitive};
+use crate::waiters::{ConditionHeader, NOTIFIED, SlotHeld, WAITING};
 
 /// An interprocess condition variable that owns its lock, as Python's
 /// `multiprocessing.Condition`; `Condition<T>` also keeps a plain-data `T` under that lock
@@ -304,14 +60,25 @@ impl Drop for SlotHeld<'_> {
 /// Up to 128 waiters at once are notified one by one; with more, those beyond 128 wake at
 /// every notification (and whenever a waiter leaves), as from a spurious wake-up, and
 /// take a place among the 128 when they wait again.
+///
+/// ## Over a shared lock
+/// [`with_lock`](Condition::with_lock) and [`with_rlock`](Condition::with_rlock) make a
+/// condition over an existing [`Lock`] or [`RLock`], as Python's `Condition(lock)`: several
+/// conditions can share one lock (a queue's "not empty" and "not full"), and
+/// [`lock`](Condition::lock) takes that lock. A wait on any of them releases the lock
+/// (an `RLock` completely, however many times this thread holds it) and takes it back as
+/// it was. A guard of one condition serves to wait on another over the same lock.
 pub struct Condition<T = ()> {
     shared: MutexRegion<ConditionHeader, T>,
+    /// The lock it is under, if not its own.
+    lock: Option<SharedLock>,
 }
 
 impl<T> Clone for Condition<T> {
     fn clone(&self) -> Self {
         Condition {
             shared: self.shared.clone(),
+            lock: self.lock.clone(),
         }
     }
 }
@@ -327,6 +94,57 @@ impl Condition<()> {
     /// ```
     pub fn new() -> Result<Condition> {
         Condition::with_value(())
+    }
+
+    /// A condition variable over `lock`, as Python's `Condition(lock)`: [`lock`](Self::lock)
+    /// takes `lock`, a wait releases it, and other conditions made with the same lock (in
+    /// any process) share it.
+    ///
+    /// ```
+    /// use proc_sync::{Condition, Lock};
+    ///
+    /// let lock = Lock::new()?;
+    /// let not_empty = Condition::with_lock(&lock)?;
+    /// let not_full = Condition::with_lock(&lock)?;
+    /// let guard = not_empty.lock();
+    /// assert!(lock.locked());
+    /// assert!(not_full.try_lock().is_none()); // the same lock
+    /// // A guard of one serves to wait on the other: nobody notifies, so this times out.
+    /// let (guard, result) = not_full.wait_timeout(guard, std::time::Duration::from_millis(1));
+    /// assert!(result.timed_out());
+    /// # drop(guard);
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the condition's shared memory cannot be made.
+    pub fn with_lock(lock: &Lock) -> Result<Condition> {
+        Condition::make((), Some(SharedLock::Lock(lock.clone())))
+    }
+
+    /// A condition variable over the re-entrant `lock`, as Python's `Condition(rlock)`: a
+    /// wait releases it completely, however many times this thread holds it, and takes it
+    /// back as many times.
+    ///
+    /// ```
+    /// use proc_sync::{Condition, RLock};
+    ///
+    /// let rlock = RLock::new()?;
+    /// let c = Condition::with_rlock(&rlock)?;
+    /// let outer = rlock.acquire();
+    /// let guard = c.lock(); // the owner re-enters
+    /// let (guard, _) = c.wait_timeout(guard, std::time::Duration::from_millis(1));
+    /// drop(guard);
+    /// assert!(rlock.locked()); // `outer` still holds it
+    /// drop(outer);
+    /// assert!(!rlock.locked());
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the condition's shared memory cannot be made.
+    pub fn with_rlock(lock: &RLock) -> Result<Condition> {
+        Condition::make((), Some(SharedLock::RLock(lock.clone())))
     }
 }
 
@@ -353,15 +171,27 @@ impl WaitTimeoutResult {
 
 crate::handle_wire::travels!(
     Primitive::Condition, [T: Pod] Condition<T>,
-    |condition| (condition.shared.fd(), Element::of::<T>()),
-    |fd, element: Element| {
+    |condition| (condition.shared.fd(), (Element::of::<T>(), &condition.lock)),
+    |fd, sent: (Element, Option<SharedLock>)| {
+        let (element, lock) = sent;
         element.check_sent::<T>(Primitive::Condition)?;
         let shared: MutexRegion<ConditionHeader, T> =
             MutexRegion::from_fd(fd, 1, Kind::ErrorCheck)?;
         let header = shared.header();
         header.stamp.check(Primitive::Condition, Element::of::<T>())?;
         header.check_received()?;
-        Ok(Condition { shared })
+        let recorded = header.lock_code.load(Ordering::Relaxed);
+        let sent = lock.as_ref().map_or(OWN_LOCK, SharedLock::code);
+        if recorded != sent {
+            return Err(Error::Received {
+                reason: format!(
+                    "a condition under {} sent as one under {}",
+                    SharedLock::describe(recorded),
+                    SharedLock::describe(sent)
+                ),
+            });
+        }
+        Ok(Condition { shared, lock })
     }
 );
 
@@ -374,6 +204,10 @@ impl<T: Pod> Condition<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn with_value(value: T) -> Result<Condition<T>> {
+        Condition::make(value, None)
+    }
+
+    fn make(value: T, lock: Option<SharedLock>) -> Result<Condition<T>> {
         let shared: MutexRegion<ConditionHeader, T> =
             MutexRegion::new(c"multiproc-condition", Kind::ErrorCheck, 1)?;
         let header = shared.header();
@@ -384,10 +218,45 @@ impl<T: Pod> Condition<T> {
             // through a pointer made from a shared reference is allowed.
             unsafe { RawMutex::init(&raw const slot.mutex as *mut RawMutex, Kind::ErrorCheck)? };
         }
+        header.lock_code.store(
+            lock.as_ref().map_or(OWN_LOCK, SharedLock::code),
+            Ordering::Relaxed,
+        );
         header.stamp.write(Primitive::Condition, Element::of::<T>());
         // SAFETY: nobody else can see the region yet; the data pointer is valid and aligned.
         unsafe { shared.data().cast::<T>().write(value) };
-        Ok(Condition { shared })
+        Ok(Condition { shared, lock })
+    }
+
+    /// The lock the condition is under.
+    fn under(&self) -> UnderLock<'_> {
+        match &self.lock {
+            None => UnderLock::own(self.shared.mutex(), self.shared.region()),
+            Some(lock) => UnderLock::shared(lock),
+        }
+    }
+
+    /// A guard for this thread, which has just taken the lock (`died`: from a holder that
+    /// died, so the waiter table is counted again).
+    fn guard(&self, died: bool) -> ConditionGuard<'_, T> {
+        if died {
+            self.shared.header().repair();
+        }
+        // SAFETY: this thread holds the condition's lock (once, for this guard); the value
+        // is valid, aligned and initialised (Pod) for as long as `self` lives, and only
+        // touched under that lock.
+        let inner = unsafe {
+            ValueGuard::new(
+                self.under().mutex,
+                self.shared.data().cast::<T>(),
+                "Condition",
+                died,
+            )
+        };
+        ConditionGuard {
+            inner,
+            condition: self,
+        }
     }
 
     /// Blocks until this thread holds the condition's lock. Locking again in the thread
@@ -445,31 +314,18 @@ impl<T: Pod> Condition<T> {
     }
 
     fn lock_with(&self, how: How) -> Result<Option<ConditionGuard<'_, T>>> {
-        let Some(died) = self.shared.lock_with(how, "Condition")? else {
+        let Some(died) = self.under().mutex.lock_with(how, "Condition")? else {
             return Ok(None);
         };
-        if died {
-            self.shared.header().repair();
-        }
-        // SAFETY: this thread now holds the mutex; the value is valid, aligned and
-        // initialised (Pod) for as long as `self` lives, and only touched under the mutex.
-        let inner = unsafe {
-            ValueGuard::new(
-                self.shared.mutex(),
-                self.shared.data().cast::<T>(),
-                "Condition",
-                died,
-            )
-        };
-        Ok(Some(ConditionGuard {
-            inner,
-            shared: &self.shared,
-        }))
+        Ok(Some(self.guard(died)))
     }
 
-    /// Releases the lock, sleeps until notified, and re-acquires the lock. The guard decides
-    /// which condition is waited on. (Only with more than 128 waiters at once may a wait
-    /// return without a notification: see [`Condition`].)
+    /// Releases the lock, sleeps until notified, and re-acquires the lock. (Only with more
+    /// than 128 waiters at once may a wait return without a notification: see
+    /// [`Condition`].)
+    ///
+    /// `guard` may be this condition's, or that of another condition over the same shared
+    /// lock (see [`with_lock`](Condition::with_lock)): the wait is on this condition.
     ///
     /// ```
     /// let c = proc_sync::Condition::with_value(0u8)?; // 1: the child was here
@@ -489,8 +345,14 @@ impl<T: Pod> Condition<T> {
     /// # child.join().unwrap();
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
+    ///
+    /// # Panics
+    /// If `guard` holds another lock than this condition's (a guard of a condition with
+    /// a lock of its own, or over another shared lock), as std's `Condvar` panics when
+    /// used with two mutexes: that wait could never be notified reliably. The same for
+    /// every wait below.
     pub fn wait<'a>(&'a self, guard: ConditionGuard<'a, T>) -> ConditionGuard<'a, T> {
-        wait_once(guard, None).0
+        wait_once(self, guard, None).0
     }
 
     /// As [`wait`](Condition::wait), but wakes after at most `timeout`.
@@ -508,7 +370,7 @@ impl<T: Pod> Condition<T> {
         guard: ConditionGuard<'a, T>,
         timeout: Duration,
     ) -> (ConditionGuard<'a, T>, WaitTimeoutResult) {
-        let (guard, timed_out) = wait_once(guard, Some(Deadline::after(timeout)));
+        let (guard, timed_out) = wait_once(self, guard, Some(Deadline::after(timeout)));
         (guard, WaitTimeoutResult(timed_out))
     }
 
@@ -531,7 +393,7 @@ impl<T: Pod> Condition<T> {
     {
         let mut died = false;
         while condition(&mut guard) {
-            guard = wait_once(guard, None).0;
+            guard = wait_once(self, guard, None).0;
             died |= guard.previous_owner_died();
         }
         guard.inner.mark_previous_owner_died(died);
@@ -567,7 +429,7 @@ impl<T: Pod> Condition<T> {
                 timed_out = true;
                 break;
             }
-            (guard, timed_out) = wait_once(guard, Some(deadline));
+            (guard, timed_out) = wait_once(self, guard, Some(deadline));
             died |= guard.previous_owner_died();
         }
         guard.inner.mark_previous_owner_died(died);
@@ -648,14 +510,14 @@ impl<T: Pod> Condition<T> {
         {
             return;
         }
-        let mutex = self.shared.mutex();
+        let mutex = self.under().mutex;
         if mutex.is_held_by_this_thread() {
             header.notify(n);
             return;
         }
         // Only a lock corrupted from outside the crate cannot be taken: then there is no
         // state that can be trusted to notify anyone with.
-        if let Ok(Some(died)) = self.shared.lock_with(How::Block, "Condition") {
+        if let Ok(Some(died)) = mutex.lock_with(How::Block, "Condition") {
             if died {
                 header.repair();
             }
@@ -665,19 +527,26 @@ impl<T: Pod> Condition<T> {
     }
 }
 
-/// One wait: take a slot, unlock, sleep until notified or `deadline`, relock. `true` when
-/// the deadline passed without a notification.
+/// One wait on `condition`: take a slot, release the lock, sleep until notified or
+/// `deadline`, take the lock back. `true` when the deadline passed without a notification.
 fn wait_once<'a, T: Pod>(
+    condition: &'a Condition<T>,
     guard: ConditionGuard<'a, T>,
     deadline: Option<Deadline>,
 ) -> (ConditionGuard<'a, T>, bool) {
-    let shared = guard.shared;
-    let header = shared.header();
+    let under = condition.under();
+    assert!(
+        under.is(&guard.condition.under()),
+        "a Condition was waited on with the guard of another lock: wait with a guard of \
+         this condition, or of a condition over the same lock"
+    );
+    let header = condition.shared.header();
     let Some(slot) = header.take_slot() else {
-        return wait_without_a_slot(guard, deadline);
+        return wait_without_a_slot(condition, guard, deadline);
     };
     let held = SlotHeld(slot);
     drop(guard);
+    let levels = under.release_rest();
     let mut timed_out = false;
     // Only a notifier changes the word from WAITING (under the lock): a wake-up that finds
     // it unchanged, or a signal, is slept through.
@@ -687,7 +556,7 @@ fn wait_once<'a, T: Pod>(
             break;
         }
     }
-    let guard = relock(shared);
+    let guard = relock(condition, levels);
     // Under the lock, so that a notification cannot arrive after this look and be lost
     // with the slot: one that came as the time ran out counts.
     let notified = slot.state.load(Ordering::Acquire) == NOTIFIED;
@@ -698,35 +567,33 @@ fn wait_once<'a, T: Pod>(
 /// A wait with every slot taken by a live waiter: sleeps until any notification or freed
 /// slot (or `deadline`), and returns as from a spurious wake-up.
 fn wait_without_a_slot<'a, T: Pod>(
+    condition: &'a Condition<T>,
     guard: ConditionGuard<'a, T>,
     deadline: Option<Deadline>,
 ) -> (ConditionGuard<'a, T>, bool) {
-    let shared = guard.shared;
-    let header = shared.header();
+    let header = condition.shared.header();
     let seen = header.overflow.load(Ordering::Acquire);
     header.overflow_sleepers.fetch_add(1, Ordering::Relaxed);
     drop(guard);
+    let levels = condition.under().release_rest();
     let wake = futex::wait(&header.overflow, seen, deadline.as_ref());
-    let guard = relock(shared);
+    let guard = relock(condition, levels);
     let _ = header
         .overflow_sleepers
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     (guard, wake == Wake::TimedOut)
 }
 
-/// Takes the condition's lock back after a wait.
-fn relock<'a, T: Pod>(shared: &'a MutexRegion<ConditionHeader, T>) -> ConditionGuard<'a, T> {
-    let died = match shared.lock_with(How::Block, "Condition") {
+/// Takes the condition's lock back after a wait, and the `levels` of an `RLock` that the
+/// wait released beyond its guard's.
+fn relock<T: Pod>(condition: &Condition<T>, levels: u32) -> ConditionGuard<'_, T> {
+    let under = condition.under();
+    let died = match under.mutex.lock_with(How::Block, "Condition") {
         Ok(Some(died)) => died,
         Ok(None) | Err(_) => block_forever(),
     };
-    if died {
-        shared.header().repair();
-    }
-    // SAFETY: this thread holds the mutex again; the value is valid as in `lock_with`.
-    let inner =
-        unsafe { ValueGuard::new(shared.mutex(), shared.data().cast::<T>(), "Condition", died) };
-    ConditionGuard { inner, shared }
+    under.restore(levels);
+    condition.guard(died)
 }
 
 impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Condition<T> {
@@ -750,7 +617,8 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Condition<T> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ConditionGuard<'a, T> {
     inner: ValueGuard<'a, T>,
-    shared: &'a MutexRegion<ConditionHeader, T>,
+    /// The condition whose lock it holds.
+    condition: &'a Condition<T>,
 }
 
 impl<T> ConditionGuard<'_, T> {

@@ -78,6 +78,20 @@ fn now() -> libc::timespec {
     now
 }
 
+/// How to wait for a mutex.
+#[derive(Clone, Copy)]
+pub(crate) enum How {
+    Block,
+    Try,
+    Until(Deadline),
+}
+
+impl How {
+    pub(crate) fn timeout(timeout: Duration) -> How {
+        How::Until(Deadline::after(timeout))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

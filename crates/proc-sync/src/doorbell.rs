@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use crate::deadline::Deadline;
 use crate::futex::{self, Wake};
 
+/// The futex bitset of ordinary sleepers.
+const SLEEPER: u32 = 1;
+
+/// The futex bitset of watchers, which [`Doorbell::wake_watchers`] wakes alone.
+const WATCHER: u32 = 2;
+
 /// A sequence word and a count of its sleepers, in shared memory: the waking side rings it
 /// after each change of a word the sleeping side watches; the sleeping side sleeps on it
 /// only while that word has not changed.
@@ -42,6 +48,13 @@ use crate::futex::{self, Wake};
 /// bell.ring();
 /// assert_eq!(bell.sleep(|| watched.load(Ordering::SeqCst) != 0, None), futex::Wake::Recheck);
 /// ```
+///
+/// ## Watchers
+/// A watcher ([`sleep_watching`](Self::sleep_watching)) is a sleeper like the others (rung
+/// by [`ring`](Self::ring), counted) that can also be woken alone, by
+/// [`wake_watchers`](Self::wake_watchers), without waking the others: it sleeps with a futex
+/// bitset of its own, and the others with one that excludes it. `proc_core::wait` watches a
+/// queue this way, and ends its watch without waking the queue's consumers.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Doorbell {
@@ -71,13 +84,57 @@ impl Doorbell {
     /// Sleeps until rung or until `deadline`, unless `changed` already holds once this
     /// sleeper is counted. `Recheck` means: look again (it may be spurious).
     pub fn sleep(&self, changed: impl Fn() -> bool, deadline: Option<&Deadline>) -> Wake {
+        self.sleep_as(SLEEPER, changed, deadline)
+    }
+
+    /// [`sleep`](Self::sleep), as a watcher: [`wake_watchers`](Self::wake_watchers) wakes
+    /// it too, and wakes no other sleeper.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// use proc_sync::internal::Doorbell;
+    ///
+    /// let bell = Doorbell::default();
+    /// let stop = AtomicBool::new(false);
+    /// std::thread::scope(|s| {
+    ///     let watcher = s.spawn(|| {
+    ///         while !stop.load(Ordering::SeqCst) {
+    ///             bell.sleep_watching(|| stop.load(Ordering::SeqCst), None);
+    ///         }
+    ///     });
+    ///     stop.store(true, Ordering::SeqCst);
+    ///     bell.wake_watchers();
+    ///     watcher.join().unwrap();
+    /// });
+    /// ```
+    pub fn sleep_watching(&self, changed: impl Fn() -> bool, deadline: Option<&Deadline>) -> Wake {
+        self.sleep_as(WATCHER, changed, deadline)
+    }
+
+    /// Wakes the watchers so that they look again (at what made them stop, stored SeqCst
+    /// before this call), and no other sleeper. The sequence word moves, as for a ring, so
+    /// that a watcher between its last look and its sleep does not sleep; an ordinary
+    /// sleeper at that same point looks once more.
+    #[cold]
+    pub fn wake_watchers(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_bitset(&self.seq, u32::MAX, WATCHER);
+    }
+
+    fn sleep_as(
+        &self,
+        bitset: u32,
+        changed: impl Fn() -> bool,
+        deadline: Option<&Deadline>,
+    ) -> Wake {
         let seen = self.seq.load(Ordering::SeqCst);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let woke = if changed() {
             Wake::Recheck
         } else {
-            futex::wait(&self.seq, seen, deadline)
+            futex::wait_bitset(&self.seq, seen, deadline, bitset)
         };
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
         woke

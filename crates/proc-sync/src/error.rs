@@ -86,6 +86,14 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// An element index past the end of a [`RawArray`](crate::RawArray).
+    #[error("index {index} is out of range for an array of {len} elements")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
     /// An argument that can never work, such as a barrier for zero parties or an array
     /// too large to map.
     #[error("invalid argument: {reason}")]

@@ -30,6 +30,22 @@ pub enum Wake {
 /// mapped memory on Linux ≥ 2.6.25) is reported as `Recheck` after yielding, so that a
 /// caller's loop re-reads the word instead of trusting a wait that did not happen.
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> Wake {
+    wait_bitset(
+        word,
+        expected,
+        deadline,
+        libc::FUTEX_BITSET_MATCH_ANY as u32,
+    )
+}
+
+/// [`wait`], as a sleeper that only wakes with a `bitset` sharing a bit with this one:
+/// [`wake`] (every bit) or [`wake_bitset`] with a matching bitset. `bitset` must not be 0.
+pub fn wait_bitset(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<&Deadline>,
+    bitset: u32,
+) -> Wake {
     let timeout = deadline.map_or(ptr::null(), |d| d.as_timespec() as *const libc::timespec);
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call (we hold a
     // reference to it); `timeout` is null or points to a live timespec; the unused uaddr2
@@ -42,7 +58,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> Wak
             expected,
             timeout,
             ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
+            bitset,
         )
     };
     if r == 0 {
@@ -69,6 +85,26 @@ pub fn wake(word: &AtomicU32, count: u32) -> usize {
 /// Wakes every sleeper on `word`.
 pub fn wake_all(word: &AtomicU32) -> usize {
     wake(word, u32::MAX)
+}
+
+/// Wakes at most `count` sleepers on `word` whose [`wait_bitset`] shares a bit with
+/// `bitset` (those of [`wait`] share all); returns how many woke.
+pub fn wake_bitset(word: &AtomicU32, count: u32, bitset: u32) -> usize {
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
+    // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE_BITSET reads no timeout and no
+    // second address (both null), and the bitset from the last argument.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE_BITSET,
+            count,
+            ptr::null::<libc::timespec>(),
+            ptr::null::<u32>(),
+            bitset,
+        )
+    };
+    usize::try_from(r).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -106,6 +142,34 @@ mod tests {
         word.store(1, Ordering::Release);
         wake_all(&word);
         sleeper.join().unwrap();
+    }
+
+    #[test]
+    fn a_bitset_wake_reaches_only_the_sleepers_whose_bitset_it_shares() {
+        let word = Arc::new(AtomicU32::new(0));
+        let sleeper = |bitset| {
+            let word = Arc::clone(&word);
+            std::thread::spawn(move || {
+                let deadline = Deadline::after(Duration::from_secs(60));
+                wait_bitset(&word, 0, Some(&deadline), bitset)
+            })
+        };
+        let (one, two) = (sleeper(0b01), sleeper(0b10));
+        // Until both sleep: each wake below must find its sleeper in the futex.
+        let mut woken = 0;
+        while woken == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            woken = wake_bitset(&word, u32::MAX, 0b10);
+        }
+        assert_eq!(two.join().unwrap(), Wake::Recheck);
+        assert!(
+            !one.is_finished(),
+            "a wake for bit 1 woke the sleeper of bit 0"
+        );
+        while wake(&word, u32::MAX) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(one.join().unwrap(), Wake::Recheck);
     }
 
     #[test]

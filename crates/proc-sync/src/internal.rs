@@ -47,5 +47,5 @@ pub use crate::shared_bytes::SharedBytes;
 
 /// Futex waits and wakes on a 32-bit word in shared memory.
 pub mod futex {
-    pub use crate::futex::{Wake, wait, wake, wake_all};
+    pub use crate::futex::{Wake, wait, wait_bitset, wake, wake_all, wake_bitset};
 }

@@ -11,7 +11,8 @@
 //! | [`Event`] | `Event` | "go": a flag every waiter wakes on |
 //! | [`Condition`] | `Condition` | wait, under a lock, until some state changes |
 //! | [`Barrier`] | `Barrier` | N parties meet before any goes on |
-//! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with its own lock |
+//! | [`Value<T>`] / [`Array<T>`] | `Value` / `Array` | plain data shared between processes, with a lock (its own or a shared one) |
+//! | [`RawValue<T>`] / [`RawArray<T>`] | `RawValue` / `RawArray` | plain data shared between processes, no lock |
 //!
 //! Every type is a cheap `Clone` handle (`Send + Sync`): clone it, move the clone into a
 //! child's closure (or pass it as an argument, see below), and both processes use the same
@@ -121,27 +122,44 @@
 //! ## Modules
 //! Top to bottom, each using only those below it:
 //! - `internal`: the building blocks the other layers use (hidden from these docs);
-//! - `condition`: [`Condition`], a table of waiter slots under a robust lock;
-//! - `value`: [`Value<T>`] and [`Array<T>`];
+//! - `condition`: [`Condition`], over its own robust lock or a shared [`Lock`] / [`RLock`];
+//! - `waiters`: a condition's table of waiter slots, and how a notification finds a waiter;
+//! - `condition_lock`: the lock a condition is under, released and taken back by a wait;
+//! - `value`: [`Value<T>`] and [`Array<T>`], cells and a [`Lock`];
 //! - `barrier`: [`Barrier`];
 //! - `lock`: [`Lock`], [`RLock`] and their [`LockGuard`];
+//! - `raw_value`: [`RawValue<T>`] and [`RawArray<T>`], cells alone;
 //! - `semaphore`: [`Semaphore`] and [`BoundedSemaphore`];
 //! - `event`: [`Event`];
 //! - `mutex_region`: `MutexRegion`, a header that starts with a robust mutex and the data
 //!   it guards, and its [`ValueGuard`];
 //! - `shared_atomics`: `SharedAtomics`, a block of atomics with no lock;
 //! - `shared_bytes`: `SharedBytes`, plain bytes with no lock;
+//! - `cells`: `Cells`, the stamped shared elements of every value and array;
+//! - `data_region`: `DataRegion`, a header and plain-data values in one region;
 //! - `handle_wire`: how a handle is written for another process and read back (`travels!`);
 //! - `stamp`: the words in each object's memory that say which primitive made it;
 //! - `region`: `Region`, a sealed memory file mapped shared, checked when received;
 //! - `raw_mutex`: `RawMutex`, a robust process-shared pthread mutex;
 //! - `doorbell`: `Doorbell`, a futex word to sleep on until something changes;
 //! - `futex`: futex waits and wakes on a 32-bit word in shared memory;
-//! - `deadline`: `Deadline`, an absolute point on `CLOCK_MONOTONIC`;
+//! - `deadline`: `Deadline`, an absolute point on `CLOCK_MONOTONIC`, and `How` a lock waits;
 //! - `error`: [`Error`], the one error of this crate.
 
+// multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
+// README's Platform section): on any other system, say so once instead of failing on every
+// missing name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later): it is built on pidfds, memfd seals \
+     and robust futex lists, which other systems lack; see the README's Platform section"
+);
+
 mod barrier;
+mod cells;
 mod condition;
+mod condition_lock;
+mod data_region;
 mod deadline;
 mod doorbell;
 mod error;
@@ -151,22 +169,25 @@ mod handle_wire;
 mod lock;
 mod mutex_region;
 mod raw_mutex;
+mod raw_value;
 mod region;
 mod semaphore;
 mod shared_atomics;
 mod shared_bytes;
 mod stamp;
 mod value;
+mod waiters;
 
 #[doc(hidden)]
 pub mod internal;
 
-pub use barrier::Barrier;
+pub use barrier::{Barrier, BarrierBuilder};
 pub use bytemuck::{self, Pod, Zeroable};
 pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock};
 pub use mutex_region::ValueGuard;
+pub use raw_value::{RawArray, RawValue};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use value::{Array, Value};

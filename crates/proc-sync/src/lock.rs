@@ -195,6 +195,25 @@ macro_rules! lock_type {
                 }
             }
 
+            /// Whether anyone holds the lock right now: this thread, another thread, or
+            /// another process (Python 3.14's `locked()`). A holder that died no longer
+            /// holds it (the kernel released it; the next acquirer is told). A snapshot:
+            /// another process may take or release the lock the moment after.
+            ///
+            /// ```
+            #[doc = concat!("let lock = proc_sync::", stringify!($name), "::new()?;")]
+            /// assert!(!lock.locked());
+            /// let guard = lock.acquire();
+            /// assert!(lock.locked());
+            /// drop(guard);
+            /// assert!(!lock.locked());
+            /// # Ok::<(), proc_sync::Error>(())
+            /// ```
+            #[inline]
+            pub fn locked(&self) -> bool {
+                self.shared.raw().is_locked()
+            }
+
             /// Releases the lock held by this thread without a guard: the pair of
             /// [`LockGuard::leak`], for Python-style `acquire()` … `release()` across
             /// functions.
@@ -213,6 +232,17 @@ macro_rules! lock_type {
             /// process): a robust lock can only be released by its owner.
             pub fn release(&self) -> Result<()> {
                 self.shared.raw().unlock($what)
+            }
+
+            /// The robust mutex, for the objects that share this lock.
+            #[inline]
+            pub(crate) fn raw(&self) -> &RawMutex {
+                self.shared.raw()
+            }
+
+            /// The region that holds the mutex: what tells two mappings of it for one lock.
+            pub(crate) fn region(&self) -> &Region {
+                &self.shared.region
             }
 
             #[inline]

@@ -1,19 +1,18 @@
 //! [`MutexRegion`]: one shared region laid out as a header that starts with a robust mutex,
-//! followed by the data the mutex protects. [`Value`](crate::Value), [`Array`](crate::Array)
-//! and [`Condition`](crate::Condition) are built on it; [`ValueGuard`] is the guard that
-//! hands out the data while the mutex is held.
+//! followed by the data the mutex protects. [`Condition`](crate::Condition) and
+//! [`Barrier`](crate::Barrier) are built on it; [`ValueGuard`] is the guard that hands out
+//! the data of a value, an array or a condition while its mutex is held.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::time::Duration;
 
-use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::data_region::DataRegion;
+use crate::deadline::How;
+use crate::error::Result;
 use crate::raw_mutex::{Kind, RawMutex};
-use crate::region::{Expect, Region};
+use crate::region::Expect;
 
 /// A `#[repr(C)]` header whose first field is the robust mutex that guards the data.
 ///
@@ -27,67 +26,38 @@ pub unsafe trait MutexHeader: Sized {
     fn mutex(&self) -> &RawMutex;
 }
 
-/// A header `H` and `len` values of `T` after it, in one shared region.
+/// A header `H` and `len` values of `T` after it, in one shared region, the header starting
+/// with the robust mutex that guards the values.
 pub struct MutexRegion<H, T> {
-    region: Arc<Region>,
-    data_offset: usize,
-    len: usize,
-    _header: PhantomData<fn() -> H>,
-    /// A handle is `Send`/`Sync` only if `T` is (the guard hands `T` to other threads).
-    _data: PhantomData<T>,
+    inner: DataRegion<H, T>,
 }
 
 impl<H, T> std::fmt::Debug for MutexRegion<H, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MutexRegion")
-            .field("data_offset", &self.data_offset)
-            .field("len", &self.len)
-            .finish_non_exhaustive()
+            .field("region", &self.inner)
+            .finish()
     }
 }
 
 impl<H, T> Clone for MutexRegion<H, T> {
     fn clone(&self) -> Self {
         MutexRegion {
-            region: Arc::clone(&self.region),
-            data_offset: self.data_offset,
-            len: self.len,
-            _header: PhantomData,
-            _data: PhantomData,
+            inner: self.inner.clone(),
         }
     }
 }
 
 impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
-    /// The data's offset, the region's total length and alignment for `len` values.
-    fn layout(len: usize) -> Result<(usize, usize, usize)> {
-        let too_large = Error::InvalidArgument {
-            reason: "the shared value is larger than the address space",
-        };
-        let data_offset = size_of::<H>().next_multiple_of(align_of::<T>());
-        let total = size_of::<T>()
-            .checked_mul(len)
-            .and_then(|bytes| bytes.checked_add(data_offset))
-            .ok_or(too_large)?;
-        Ok((data_offset, total, align_of::<H>().max(align_of::<T>())))
-    }
-
     /// A region holding a header (its mutex initialised as `kind`, the rest zero) and `len`
     /// zeroed values of `T`.
     pub fn new(name: &'static std::ffi::CStr, kind: Kind, len: usize) -> Result<Self> {
-        let (data_offset, total, align) = Self::layout(len)?;
-        let region = Region::new(name, total, align, Some(0))?;
+        let inner: DataRegion<H, T> = DataRegion::new(name, len, Some(0))?;
         // SAFETY: the region is fresh, large enough, aligned for H, zero-filled and used by
         // nobody yet; by MutexHeader's contract the mutex is H's first field, at offset 0,
         // and it stays there for the region's lifetime.
-        unsafe { RawMutex::init(region.base().cast(), kind)? };
-        Ok(MutexRegion {
-            region: Arc::new(region),
-            data_offset,
-            len,
-            _header: PhantomData,
-            _data: PhantomData,
-        })
+        unsafe { RawMutex::init(inner.header_ptr().cast_mut().cast(), kind)? };
+        Ok(MutexRegion { inner })
     }
 
     /// The region of another process, received as its memory file (see
@@ -102,41 +72,28 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
     /// The processes that share a region trust each other as much as a forked child and
     /// its parent do: each can write anything into it.
     pub fn from_fd(fd: OwnedFd, len: usize, kind: Kind) -> Result<Self> {
-        Self::from_fd_expecting(fd, len, |total, align| {
+        let inner = DataRegion::from_fd(fd, len, |total, align| {
             Expect::exactly(total, align).with_mutex(0, Some(kind))
-        })
-    }
-
-    fn from_fd_expecting(
-        fd: OwnedFd,
-        len: usize,
-        expect: impl FnOnce(usize, usize) -> Expect,
-    ) -> Result<Self> {
-        let (data_offset, total, align) = Self::layout(len).map_err(|_| Error::Received {
-            reason: format!("{len} values would be larger than the address space"),
         })?;
-        Ok(MutexRegion {
-            region: Arc::new(Region::from_fd(fd, expect(total, align))?),
-            data_offset,
-            len,
-            _header: PhantomData,
-            _data: PhantomData,
-        })
+        Ok(MutexRegion { inner })
     }
+}
 
+impl<H: MutexHeader, T> MutexRegion<H, T> {
     /// The memory file, for sending the region to another process (see
     /// `proc_core::internal::handle_wire::FdRef`); [`from_fd`](MutexRegion::from_fd) maps it there.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.region.fd()
+        self.inner.fd()
     }
 
     /// The header, in shared memory: its fields other than the mutex are atomics or are
     /// touched only while the mutex is held.
     #[inline]
     pub fn header(&self) -> &H {
-        // SAFETY: `new` checked size and alignment; H is valid zeroed (MutexHeader) and its
-        // mutex was initialised; the region lives as long as `self`.
-        unsafe { &*self.region.base().cast::<H>() }
+        // SAFETY: the layout was checked when the region was made or received; H is valid
+        // for any bytes apart from its mutex (MutexHeader), which was initialised; the
+        // region lives as long as `self`.
+        unsafe { &*self.inner.header_ptr() }
     }
 
     /// The robust mutex at the start of the header.
@@ -147,46 +104,29 @@ impl<H: MutexHeader, T: bytemuck::Pod> MutexRegion<H, T> {
 
     /// The number of values of `T` after the header.
     pub fn len(&self) -> usize {
-        self.len
+        self.inner.len()
     }
 
     /// Whether there are no values after the header.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The `len` values, as a raw slice pointer (only to be dereferenced under the mutex).
     #[inline]
     pub fn data(&self) -> NonNull<[T]> {
-        // SAFETY: `data_offset` is within the mapping (checked in `new`), so the pointer is
-        // in bounds and not null.
-        let first = unsafe { NonNull::new_unchecked(self.region.base().add(self.data_offset)) };
-        NonNull::slice_from_raw_parts(first.cast::<T>(), self.len)
+        self.inner.data()
     }
 
     /// Locks with the blocking, try or timed form; `Ok(None)` when not acquired.
     #[inline]
     pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
-        let mutex = self.mutex();
-        match how {
-            How::Block => mutex.lock(what).map(Some),
-            How::Try => mutex.try_lock(what),
-            How::Until(deadline) => mutex.lock_until(&deadline, what),
-        }
+        self.mutex().lock_with(how, what)
     }
-}
 
-/// How to wait for a mutex.
-#[derive(Clone, Copy)]
-pub(crate) enum How {
-    Block,
-    Try,
-    Until(Deadline),
-}
-
-impl How {
-    pub(crate) fn timeout(timeout: Duration) -> How {
-        How::Until(Deadline::after(timeout))
+    /// The region itself.
+    pub(crate) fn region(&self) -> &crate::region::Region {
+        self.inner.region()
     }
 }
 

@@ -27,7 +27,7 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, How};
 use crate::error::{Error, Result};
 
 unsafe extern "C" {
@@ -325,6 +325,16 @@ impl RawMutex {
         // SAFETY: as in `lock`.
         let r = unsafe { libc::pthread_mutex_trylock(self.get()) };
         self.acquired(r, what, "pthread_mutex_trylock")
+    }
+
+    /// Locks with the blocking, try or timed form; `Ok(None)` when not acquired.
+    #[inline]
+    pub(crate) fn lock_with(&self, how: How, what: &'static str) -> Result<Option<bool>> {
+        match how {
+            How::Block => self.lock(what).map(Some),
+            How::Try => self.try_lock(what),
+            How::Until(deadline) => self.lock_until(&deadline, what),
+        }
     }
 
     /// Blocks until this thread owns the mutex or `deadline` passes (`Ok(None)`).

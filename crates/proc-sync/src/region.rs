@@ -154,6 +154,21 @@ impl Region {
         self.map.len()
     }
 
+    /// Whether `other` maps the same memory file (the same object, received or cloned by
+    /// another route). Only asked when the two mappings differ.
+    pub(crate) fn same_file(&self, other: &Region) -> bool {
+        if std::ptr::eq(self.base(), other.base()) {
+            return true;
+        }
+        match (
+            nix::sys::stat::fstat(&self.fd),
+            nix::sys::stat::fstat(&other.fd),
+        ) {
+            (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+            _ => false,
+        }
+    }
+
     /// The memory file, for handing the region to another process (over `SCM_RIGHTS`, see
     /// `proc_core::internal::handle_wire`).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {

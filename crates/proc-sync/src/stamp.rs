@@ -30,10 +30,12 @@ pub(crate) enum Primitive {
     Barrier,
     Value,
     Array,
+    RawValue,
+    RawArray,
 }
 
 impl Primitive {
-    const ALL: [Primitive; 9] = [
+    const ALL: [Primitive; 11] = [
         Primitive::Lock,
         Primitive::RLock,
         Primitive::Semaphore,
@@ -43,6 +45,8 @@ impl Primitive {
         Primitive::Barrier,
         Primitive::Value,
         Primitive::Array,
+        Primitive::RawValue,
+        Primitive::RawArray,
     ];
 
     /// The type's name, as users know it: what its handle travels as
@@ -58,6 +62,8 @@ impl Primitive {
             Primitive::Barrier => "Barrier",
             Primitive::Value => "Value",
             Primitive::Array => "Array",
+            Primitive::RawValue => "RawValue",
+            Primitive::RawArray => "RawArray",
         }
     }
 

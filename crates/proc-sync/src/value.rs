@@ -1,11 +1,13 @@
-//! [`Value<T>`] and [`Array<T>`]: plain data in shared memory, each with its own robust
-//! lock, as Python's `multiprocessing.Value` and `Array`.
+//! [`Value<T>`] and [`Array<T>`]: plain data in shared memory with a robust lock, as
+//! Python's `multiprocessing.Value` and `Array`.
 //!
-//! The layout is one region: `{robust mutex}` then `T` (Value), or `{robust mutex, len}`
-//! then `[T; len]` (Array). `T` must be [`bytemuck::Pod`]: plain bytes, no pointers, no
-//! destructor, valid for any bit pattern. That is what makes it sound to share between
-//! address spaces (a `String`'s heap pointer would mean nothing in another process) and
-//! to read data that a killed writer left half written.
+//! Each is the shared cells of a [`RawValue`](crate::RawValue) / [`RawArray`](crate::RawArray)
+//! (`{len, stamp}` then `[T; len]`) and a [`Lock`]: its own, or one that several values
+//! share ([`Value::with_lock`]), so that holding it excludes every one of them. `T` must be
+//! [`bytemuck::Pod`]: plain bytes, no pointers, no destructor, valid for any bit pattern.
+//! That is what makes it sound to share between address spaces (a `String`'s heap pointer
+//! would mean nothing in another process) and to read data that a killed writer left half
+//! written.
 //!
 //! ```compile_fail
 //! // A String owns heap memory of one process: it cannot be shared.
@@ -13,46 +15,20 @@
 //! ```
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::{Error, Result};
-use crate::lock::block_forever;
-use crate::mutex_region::{How, MutexHeader, MutexRegion, ValueGuard};
-use crate::raw_mutex::{Kind, RawMutex};
-use crate::stamp::{Element, Primitive, Stamp};
+use crate::cells::Cells;
+use crate::deadline::How;
+use crate::error::Result;
+use crate::lock::{Lock, block_forever};
+use crate::mutex_region::ValueGuard;
+use crate::stamp::{Element, Primitive};
 
-#[repr(C)]
-struct ValueHeader {
-    mutex: RawMutex,
-    stamp: Stamp,
-}
-
-// SAFETY: repr(C), the mutex is the first field, and the stamp is atomics.
-unsafe impl MutexHeader for ValueHeader {
-    fn mutex(&self) -> &RawMutex {
-        &self.mutex
-    }
-}
-
-#[repr(C)]
-struct ArrayHeader {
-    mutex: RawMutex,
-    /// The element count, for a process that receives the region without the handle.
-    len: AtomicU64,
-    stamp: Stamp,
-}
-
-// SAFETY: repr(C), the mutex is the first field, `len` and the stamp are atomics.
-unsafe impl MutexHeader for ArrayHeader {
-    fn mutex(&self) -> &RawMutex {
-        &self.mutex
-    }
-}
-
-/// A `T` in shared memory with its own robust lock, as Python's `multiprocessing.Value`.
+/// A `T` in shared memory with a robust lock, as Python's `multiprocessing.Value`: its
+/// own [`Lock`], or one it shares with other values ([`with_lock`](Value::with_lock)),
+/// which [`get_lock`](Value::get_lock) gives.
 ///
 /// Clones (in this process or, moved into a child, in another) refer to the same value.
 /// [`lock`](Value::lock) gives a guard that dereferences to the value; a read-modify-write
@@ -89,50 +65,36 @@ unsafe impl MutexHeader for ArrayHeader {
 /// # Ok::<(), proc_sync::Error>(())
 /// ```
 pub struct Value<T> {
-    shared: MutexRegion<ValueHeader, T>,
+    cells: Cells<T>,
+    lock: Lock,
 }
 
 impl<T> Clone for Value<T> {
     fn clone(&self) -> Self {
         Value {
-            shared: self.shared.clone(),
+            cells: self.cells.clone(),
+            lock: self.lock.clone(),
         }
     }
 }
 
 crate::handle_wire::travels!(
     Primitive::Value, [T: Pod] Value<T>,
-    |value| (value.shared.fd(), Element::of::<T>()),
-    |fd, element: Element| {
+    |value| (value.cells.fd(), (Element::of::<T>(), &value.lock)),
+    |fd, sent: (Element, Lock)| {
+        let (element, lock) = sent;
         element.check_sent::<T>(Primitive::Value)?;
-        let shared: MutexRegion<ValueHeader, T> = MutexRegion::from_fd(fd, 1, Kind::ErrorCheck)?;
-        shared.header().stamp.check(Primitive::Value, Element::of::<T>())?;
-        Ok(Value { shared })
+        Ok(Value { cells: Cells::receive(fd, Primitive::Value, 1)?, lock })
     }
 );
 
 crate::handle_wire::travels!(
     Primitive::Array, [T: Pod] Array<T>,
-    |array| (array.shared.fd(), (Element::of::<T>(), array.shared.len() as u64)),
-    |fd, sent: (Element, u64)| {
-        let (element, len) = sent;
+    |array| (array.cells.fd(), ((Element::of::<T>(), array.cells.len() as u64), &array.lock)),
+    |fd, sent: ((Element, u64), Lock)| {
+        let ((element, len), lock) = sent;
         element.check_sent::<T>(Primitive::Array)?;
-        let len = usize::try_from(len).map_err(|_| Error::Received {
-            reason: format!("an array of {len} elements is larger than the address space"),
-        })?;
-        // The file's size is checked to be exactly that of `len` elements before it is
-        // mapped; the length recorded in it must say the same.
-        let shared: MutexRegion<ArrayHeader, T> =
-            MutexRegion::from_fd(fd, len, Kind::ErrorCheck)?;
-        let header = shared.header();
-        header.stamp.check(Primitive::Array, Element::of::<T>())?;
-        let recorded = header.len.load(Ordering::Acquire);
-        if recorded != len as u64 {
-            return Err(Error::Received {
-                reason: format!("an array of {recorded} elements announced as {len}"),
-            });
-        }
-        Ok(Array { shared })
+        Ok(Array { cells: Cells::receive(fd, Primitive::Array, len)?, lock })
     }
 );
 
@@ -145,15 +107,53 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn new(value: T) -> Result<Value<T>> {
-        let shared: MutexRegion<ValueHeader, T> =
-            MutexRegion::new(c"multiproc-value", Kind::ErrorCheck, 1)?;
-        shared
-            .header()
-            .stamp
-            .write(Primitive::Value, Element::of::<T>());
-        // SAFETY: nobody else can see the region yet; the data pointer is valid and aligned.
-        unsafe { shared.data().cast::<T>().write(value) };
-        Ok(Value { shared })
+        Value::with_lock(value, &Lock::new()?)
+    }
+
+    /// A new shared value holding `value`, guarded by `lock`, as Python's
+    /// `Value(typecode, value, lock=lock)`: several values (and arrays) made with the same
+    /// lock share it, so locking one excludes the others, and holding `lock` itself
+    /// excludes them all.
+    ///
+    /// ```
+    /// use proc_sync::{Lock, Value};
+    ///
+    /// let lock = Lock::new()?;
+    /// let (x, y) = (Value::with_lock(1i32, &lock)?, Value::with_lock(2i32, &lock)?);
+    /// let guard = x.lock();
+    /// assert!(y.try_lock().is_none()); // one lock for both
+    /// assert!(lock.locked());
+    /// drop(guard);
+    /// assert_eq!(y.get(), 2);
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) if the shared memory cannot be made.
+    pub fn with_lock(value: T, lock: &Lock) -> Result<Value<T>> {
+        let cells = Cells::new(Primitive::Value, c"multiproc-value", 1)?;
+        cells.store(0, value);
+        Ok(Value {
+            cells,
+            lock: lock.clone(),
+        })
+    }
+
+    /// The lock that guards the value, as Python's `get_lock()`: its own, or the one given
+    /// to [`with_lock`](Value::with_lock). Holding it keeps every other locker of the
+    /// value out; [`lock`](Value::lock) (and `get`, `set`) take this same lock, so do not
+    /// call them in the thread that holds it.
+    ///
+    /// ```
+    /// let v = proc_sync::Value::new(0u8)?;
+    /// let held = v.get_lock().acquire();
+    /// assert!(v.try_lock().is_none());
+    /// drop(held);
+    /// assert!(v.try_lock().is_some());
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    pub fn get_lock(&self) -> &Lock {
+        &self.lock
     }
 
     /// Blocks until this thread holds the value's lock; the guard dereferences to the value.
@@ -186,8 +186,8 @@ impl<T: Pod> Value<T> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WouldDeadlock`] if this thread holds the lock
-    /// already; [`Error::NotRecoverable`] if the shared state
+    /// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) if this thread holds the lock
+    /// already; [`Error::NotRecoverable`](crate::Error::NotRecoverable) if the shared state
     /// was corrupted from outside the crate.
     #[inline]
     pub fn lock_checked(&self) -> Result<ValueGuard<'_, T>> {
@@ -245,16 +245,15 @@ impl<T: Pod> Value<T> {
 
     #[inline]
     fn lock_with(&self, how: How) -> Result<Option<ValueGuard<'_, T>>> {
-        let Some(died) = self.shared.lock_with(how, "Value")? else {
+        let mutex = self.lock.raw();
+        let Some(died) = mutex.lock_with(how, "Value")? else {
             return Ok(None);
         };
-        let data: NonNull<T> = self.shared.data().cast();
-        // SAFETY: this thread now holds the mutex; the data is valid, aligned and
+        let data: NonNull<T> = self.cells.data().cast();
+        // SAFETY: this thread now holds the value's lock; the data is valid, aligned and
         // initialised (Pod: any bytes are a valid T) for as long as `self` lives, and only
-        // touched under the mutex.
-        Ok(Some(unsafe {
-            ValueGuard::new(self.shared.mutex(), data, "Value", died)
-        }))
+        // touched under that lock.
+        Ok(Some(unsafe { ValueGuard::new(mutex, data, "Value", died) }))
     }
 }
 
@@ -269,7 +268,8 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Value<T> {
     }
 }
 
-/// `len` values of `T` in shared memory with one robust lock, as Python's
+/// `len` values of `T` in shared memory with one robust lock (its own, or shared: see
+/// [`with_lock`](Array::with_lock)), as Python's
 /// `multiprocessing.Array`.
 ///
 /// [`lock`](Array::lock) gives a guard that dereferences to the slice `[T]`; every clone,
@@ -293,13 +293,15 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Value<T> {
 /// # Ok::<(), proc_sync::Error>(())
 /// ```
 pub struct Array<T> {
-    shared: MutexRegion<ArrayHeader, T>,
+    cells: Cells<T>,
+    lock: Lock,
 }
 
 impl<T> Clone for Array<T> {
     fn clone(&self) -> Self {
         Array {
-            shared: self.shared.clone(),
+            cells: self.cells.clone(),
+            lock: self.lock.clone(),
         }
     }
 }
@@ -313,14 +315,10 @@ impl<T: Pod> Array<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn new(len: usize) -> Result<Array<T>> {
-        let shared: MutexRegion<ArrayHeader, T> =
-            MutexRegion::new(c"multiproc-array", Kind::ErrorCheck, len)?;
-        shared.header().len.store(len as u64, Ordering::Release);
-        shared
-            .header()
-            .stamp
-            .write(Primitive::Array, Element::of::<T>());
-        Ok(Array { shared })
+        Ok(Array {
+            cells: Cells::new(Primitive::Array, c"multiproc-array", len)?,
+            lock: Lock::new()?,
+        })
     }
 
     /// A shared copy of `values`.
@@ -331,9 +329,57 @@ impl<T: Pod> Array<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn from_slice(values: &[T]) -> Result<Array<T>> {
-        let array = Array::new(values.len())?;
-        array.lock().copy_from_slice(values);
-        Ok(array)
+        Array::with_lock(values, &Lock::new()?)
+    }
+
+    /// A shared copy of `values` guarded by `lock`, as Python's
+    /// `Array(typecode, values, lock=lock)`: see [`Value::with_lock`].
+    ///
+    /// ```
+    /// use proc_sync::{Array, Lock, Value};
+    ///
+    /// let lock = Lock::new()?;
+    /// let samples = Array::with_lock(&[0u16; 4], &lock)?;
+    /// let count = Value::with_lock(0u32, &lock)?;
+    /// let guard = count.lock();
+    /// assert!(samples.try_lock().is_none());
+    /// # drop(guard);
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the values do not fit
+    /// in the address space; [`Error::Io`](crate::Error::Io) if the shared memory cannot
+    /// be made.
+    pub fn with_lock(values: &[T], lock: &Lock) -> Result<Array<T>> {
+        let cells = Cells::new(Primitive::Array, c"multiproc-array", values.len())?;
+        // SAFETY: nobody else can see the cells yet; they hold exactly `values.len()`
+        // aligned elements.
+        unsafe {
+            cells
+                .data()
+                .cast::<T>()
+                .as_ptr()
+                .copy_from_nonoverlapping(values.as_ptr(), values.len())
+        };
+        Ok(Array {
+            cells,
+            lock: lock.clone(),
+        })
+    }
+
+    /// The lock that guards the elements, as Python's `get_lock()`: see
+    /// [`Value::get_lock`].
+    ///
+    /// ```
+    /// let a = proc_sync::Array::<u8>::new(2)?;
+    /// let held = a.get_lock().acquire();
+    /// assert!(a.try_lock().is_none());
+    /// # drop(held);
+    /// # Ok::<(), proc_sync::Error>(())
+    /// ```
+    pub fn get_lock(&self) -> &Lock {
+        &self.lock
     }
 
     /// The number of elements.
@@ -343,7 +389,7 @@ impl<T: Pod> Array<T> {
     /// # Ok::<(), proc_sync::Error>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.len()
+        self.cells.len()
     }
 
     /// Whether the array has no elements.
@@ -420,14 +466,15 @@ impl<T: Pod> Array<T> {
     }
 
     fn lock_with(&self, how: How) -> Result<Option<ValueGuard<'_, [T]>>> {
-        let Some(died) = self.shared.lock_with(how, "Array")? else {
+        let mutex = self.lock.raw();
+        let Some(died) = mutex.lock_with(how, "Array")? else {
             return Ok(None);
         };
-        // SAFETY: this thread now holds the mutex; the `len` elements are valid, aligned and
-        // initialised (Pod: any bytes are valid) for as long as `self` lives, and only
-        // touched under the mutex.
+        // SAFETY: this thread now holds the array's lock; the `len` elements are valid,
+        // aligned and initialised (Pod: any bytes are valid) for as long as `self` lives,
+        // and only touched under that lock.
         Ok(Some(unsafe {
-            ValueGuard::new(self.shared.mutex(), self.shared.data(), "Array", died)
+            ValueGuard::new(mutex, self.cells.data(), "Array", died)
         }))
     }
 }

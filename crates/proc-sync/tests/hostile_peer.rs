@@ -18,7 +18,8 @@ use nix::sys::stat::Mode;
 use proc_core::codec;
 use proc_core::internal::handle_wire::{self, HandleKind, Parcel};
 use proc_sync::{
-    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    Value,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,7 +27,7 @@ use serde::de::DeserializeOwned;
 const LIMIT: usize = 1 << 16;
 
 /// Every kind of handle, as its wire form names it.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "Lock",
     "RLock",
     "Semaphore",
@@ -36,6 +37,8 @@ const KINDS: [&str; 9] = [
     "Barrier",
     "Value",
     "Array",
+    "RawValue",
+    "RawArray",
 ];
 
 /// The size of a pthread mutex: the first field of every header that has one.
@@ -43,7 +46,8 @@ const M: usize = size_of::<libc::pthread_mutex_t>();
 
 /// A real handle of `kind`, encoded as a well-behaved sender does. Its numbers are those
 /// [`wire`] writes: a `BoundedSemaphore` and a `Barrier` of 2, a `Value<u64>`, a
-/// `Condition<u64>` and an `Array<u64>` of 3.
+/// `Condition<u64>`, an `Array<u64>` of 3, a `RawValue<u64>` and a `RawArray<u64>` of 3.
+/// A `Value` or `Array` carries its lock as a second descriptor.
 fn real(kind: &str) -> Parcel {
     let parcel = match kind {
         "Lock" => handle_wire::encode(&Lock::new().unwrap()),
@@ -55,24 +59,43 @@ fn real(kind: &str) -> Parcel {
         "Barrier" => handle_wire::encode(&Barrier::new(2).unwrap()),
         "Value" => handle_wire::encode(&Value::new(7u64).unwrap()),
         "Array" => handle_wire::encode(&Array::from_slice(&[1u64, 2, 3]).unwrap()),
+        "RawValue" => handle_wire::encode(&RawValue::new(7u64).unwrap()),
+        "RawArray" => handle_wire::encode(&RawArray::from_slice(&[1u64, 2, 3]).unwrap()),
         other => unreachable!("{other}"),
     };
     parcel.unwrap()
 }
 
 /// The wire form of a handle of `kind` whose memory file is descriptor 0 of its message,
-/// with the numbers that [`real`]'s handles travel with.
+/// with the numbers that [`real`]'s handles travel with (and, for a `Value` or an `Array`,
+/// its lock as descriptor 1).
 fn wire(kind: &'static str) -> Vec<u8> {
     let head = (HandleKind::new(kind), 0u32);
     let encoded = match kind {
         "Lock" | "RLock" | "Event" => codec::encode(&(head, ())),
         "Semaphore" => codec::encode(&(head, u32::MAX)),
-        "BoundedSemaphore" | "Barrier" => codec::encode(&(head, 2u32)),
-        "Value" | "Condition" => codec::encode(&(head, (8u64, 8u64))),
-        "Array" => codec::encode(&(head, ((8u64, 8u64), 3u64))),
+        "BoundedSemaphore" => codec::encode(&(head, 2u32)),
+        "Barrier" => codec::encode(&(head, (2u32, NO_ACTION))),
+        "Condition" => codec::encode(&(head, ((8u64, 8u64), OWN_LOCK))),
+        "RawValue" => codec::encode(&(head, (8u64, 8u64))),
+        "RawArray" => codec::encode(&(head, ((8u64, 8u64), 3u64))),
+        "Value" => codec::encode(&(head, ((8u64, 8u64), lock_wire()))),
+        "Array" => codec::encode(&(head, (((8u64, 8u64), 3u64), lock_wire()))),
         other => unreachable!("{other}"),
     };
     encoded.unwrap()
+}
+
+/// A condition's shared lock on the wire when it has its own.
+const OWN_LOCK: Option<u64> = None;
+
+/// A barrier's action on the wire when it has none.
+const NO_ACTION: Option<u64> = None;
+
+/// The wire form of the lock a `Value` or `Array` travels with: a `Lock` handle whose memory
+/// file is descriptor 1 of the message.
+fn lock_wire() -> (HandleKind, u32, ()) {
+    (HandleKind::new("Lock"), 1u32, ())
 }
 
 /// The wire form of a handle of `kind` with `numbers` after its descriptor.
@@ -87,7 +110,11 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), St
 }
 
 /// Decodes `bytes` and `fds` as the handle type named `kind`: `Ok`, or the error's text.
-fn decode_as(kind: &str, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
+/// A `Value` or `Array` given only its (forged) memory gets a real lock as descriptor 1.
+fn decode_as(kind: &str, bytes: &[u8], mut fds: Vec<OwnedFd>) -> Result<(), String> {
+    if matches!(kind, "Value" | "Array") && fds.len() == 1 {
+        fds.push(real_lock_fd());
+    }
     match kind {
         "Lock" => decode::<Lock>(bytes, fds),
         "RLock" => decode::<RLock>(bytes, fds),
@@ -98,8 +125,15 @@ fn decode_as(kind: &str, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> 
         "Barrier" => decode::<Barrier>(bytes, fds),
         "Value" => decode::<Value<u64>>(bytes, fds),
         "Array" => decode::<Array<u64>>(bytes, fds),
+        "RawValue" => decode::<RawValue<u64>>(bytes, fds),
+        "RawArray" => decode::<RawArray<u64>>(bytes, fds),
         other => unreachable!("{other}"),
     }
+}
+
+/// The memory file of a new, real `Lock`.
+fn real_lock_fd() -> OwnedFd {
+    real("Lock").fds.remove(0)
 }
 
 /// Asserts that `got` is an error whose text contains `expected`.
@@ -171,12 +205,15 @@ const SEMAPHORE_COUNT: usize = 0;
 const SEMAPHORE_LIMIT: usize = 8;
 const SEMAPHORE_STAMP: usize = 16;
 const EVENT_STAMP: usize = 8;
-const VALUE_STAMP: usize = M;
-const ARRAY_LEN: usize = M;
-const ARRAY_STAMP: usize = M + 8;
+/// Values and arrays (raw or not) share one header: the element count, then the stamp.
+const VALUE_STAMP: usize = 8;
+const ARRAY_LEN: usize = 0;
+const ARRAY_STAMP: usize = 8;
 const BARRIER_ARRIVED: usize = M;
 const BARRIER_PARTIES: usize = M + 20;
 const BARRIER_STAMP: usize = M + 24;
+/// After the stamp (24 bytes) and the default timeout (8).
+const BARRIER_HAS_ACTION: usize = M + 56;
 const CONDITION_USED: usize = M + 4;
 const CONDITION_STAMP: usize = M + 24;
 /// The first waiter slot of a condition (a mutex, a state word, a ticket), and its size.
@@ -196,6 +233,8 @@ fn layout_of_each_primitive_is_where_these_tests_patch_it() {
         ("Event", EVENT_STAMP),
         ("Value", VALUE_STAMP),
         ("Array", ARRAY_STAMP),
+        ("RawValue", VALUE_STAMP),
+        ("RawArray", ARRAY_STAMP),
         ("Barrier", BARRIER_STAMP),
         ("Condition", CONDITION_STAMP),
     ] {
@@ -206,6 +245,7 @@ fn layout_of_each_primitive_is_where_these_tests_patch_it() {
     assert_eq!(semaphore[SEMAPHORE_COUNT], 2);
     assert_eq!(semaphore[SEMAPHORE_LIMIT], 2);
     assert_eq!(contents(real("Array").fds[0].as_fd())[ARRAY_LEN], 3);
+    assert_eq!(contents(real("RawArray").fds[0].as_fd())[ARRAY_LEN], 3);
     assert_eq!(contents(real("Barrier").fds[0].as_fd())[BARRIER_PARTIES], 2);
 }
 
@@ -343,7 +383,7 @@ fn a_value_or_array_or_condition_received_with_another_element_type_is_refused()
 /// otherwise. A `Value<[u8; 8]>` has the size of a `Value<u64>`, so only the stamp tells.
 #[test]
 fn an_element_the_sender_lies_about_is_refused_by_what_the_memory_says() {
-    let bytes = wire_with("Value", (8u64, 8u64));
+    let bytes = wire_with("Value", ((8u64, 8u64), lock_wire()));
     let memory = handle_wire::encode(&Value::new([7u8; 8]).unwrap()).unwrap();
     refused(
         decode::<Value<u64>>(&bytes, memory.fds),
@@ -359,9 +399,9 @@ fn an_element_the_sender_lies_about_is_refused_by_what_the_memory_says() {
         put_u64(b, VALUE_STAMP + STAMP_ELEMENT_SIZE, 4);
         put_u64(b, VALUE_STAMP + STAMP_ELEMENT_ALIGN, 4);
     });
-    let bytes = wire_with("Value", (4u64, 4u64));
+    let bytes = wire_with("Value", ((4u64, 4u64), lock_wire()));
     refused(
-        decode::<Value<u32>>(&bytes, vec![forged]),
+        decode::<Value<u32>>(&bytes, vec![forged, real_lock_fd()]),
         "bytes where exactly",
     );
 }
@@ -369,19 +409,19 @@ fn an_element_the_sender_lies_about_is_refused_by_what_the_memory_says() {
 #[test]
 fn an_array_whose_length_is_a_lie_is_refused() {
     // Longer than the file: refused before the file is mapped.
-    let bytes = wire_with("Array", ((8u64, 8u64), 1000u64));
+    let bytes = wire_with("Array", (((8u64, 8u64), 1000u64), lock_wire()));
     refused(
         decode::<Array<u64>>(&bytes, real("Array").fds),
         "bytes where exactly",
     );
     // Shorter than the file.
-    let bytes = wire_with("Array", ((8u64, 8u64), 2u64));
+    let bytes = wire_with("Array", (((8u64, 8u64), 2u64), lock_wire()));
     refused(
         decode::<Array<u64>>(&bytes, real("Array").fds),
         "bytes where exactly",
     );
     // Larger than any address space.
-    let bytes = wire_with("Array", ((8u64, 8u64), u64::MAX));
+    let bytes = wire_with("Array", (((8u64, 8u64), u64::MAX), lock_wire()));
     refused(
         decode::<Array<u64>>(&bytes, real("Array").fds),
         "larger than the address space",
@@ -389,9 +429,41 @@ fn an_array_whose_length_is_a_lie_is_refused() {
     // The file's size fits the wire, the length recorded in the memory does not.
     let forged = patched("Array", |b| put_u64(b, ARRAY_LEN, 2));
     refused(
-        decode::<Array<u64>>(&wire("Array"), vec![forged]),
+        decode::<Array<u64>>(&wire("Array"), vec![forged, real_lock_fd()]),
         "an array of 2 elements announced as 3",
     );
+}
+
+#[test]
+fn a_value_or_array_whose_lock_is_not_a_lock_is_refused() {
+    // The lock's place holds an RLock handle; then a Lock handle over an Event's memory.
+    for kind in ["Value", "Array"] {
+        let numbers = if kind == "Value" {
+            codec::encode(&((8u64, 8u64), (HandleKind::new("RLock"), 1u32, ())))
+        } else {
+            codec::encode(&(((8u64, 8u64), 3u64), (HandleKind::new("RLock"), 1u32, ())))
+        };
+        let mut bytes = codec::encode(&(HandleKind::new(kind), 0u32)).unwrap();
+        bytes.extend(numbers.unwrap());
+        let memory = real(kind).fds.remove(0);
+        refused(
+            decode_as(kind, &bytes, vec![memory, real("RLock").fds.remove(0)]),
+            "received an RLock where a Lock was expected",
+        );
+        let memory = real(kind).fds.remove(0);
+        refused(
+            decode_as(kind, &wire(kind), vec![memory, real("Event").fds.remove(0)]),
+            "bytes where exactly",
+        );
+        // No descriptor for the lock at all.
+        let memory = real(kind).fds.remove(0);
+        let got = if kind == "Value" {
+            decode::<Value<u64>>(&wire(kind), vec![memory])
+        } else {
+            decode::<Array<u64>>(&wire(kind), vec![memory])
+        };
+        assert!(got.is_err(), "{kind}");
+    }
 }
 
 #[test]
@@ -420,12 +492,12 @@ fn numbers_that_disagree_with_the_memory_are_refused() {
         "a BoundedSemaphore whose count 5 is above its limit 2",
     );
     // A barrier for 2 sent as one for 3, and one for 0.
-    let bytes = wire_with("Barrier", 3u32);
+    let bytes = wire_with("Barrier", (3u32, NO_ACTION));
     refused(
         decode::<Barrier>(&bytes, real("Barrier").fds),
         "a barrier for 2 parties sent as one for 3",
     );
-    let bytes = wire_with("Barrier", 0u32);
+    let bytes = wire_with("Barrier", (0u32, NO_ACTION));
     refused(
         decode::<Barrier>(&bytes, real("Barrier").fds),
         "a barrier for zero parties",
@@ -440,6 +512,84 @@ fn numbers_that_disagree_with_the_memory_are_refused() {
     refused(
         decode::<Barrier>(&wire("Barrier"), vec![forged]),
         "are said to wait",
+    );
+}
+
+fn an_action() {}
+
+#[test]
+fn a_barrier_action_that_disagrees_with_the_memory_or_is_no_code_is_refused() {
+    // A barrier without an action sent as one with (an address the sender chose), and one
+    // with an action sent as one without.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    let with = with.unwrap();
+    refused(
+        decode::<Barrier>(
+            &wire_with("Barrier", (2u32, Some(0u64))),
+            real("Barrier").fds,
+        ),
+        "a barrier without an action sent as one with one",
+    );
+    refused(
+        decode::<Barrier>(&wire("Barrier"), with.fds),
+        "a barrier with an action sent as one without one",
+    );
+    // An action flag no barrier writes.
+    let forged = patched("Barrier", |b| put_u32(b, BARRIER_HAS_ACTION, 7));
+    refused(
+        decode::<Barrier>(&wire("Barrier"), vec![forged]),
+        "a barrier whose action flag is 7",
+    );
+    // An action outside this executable's code.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    refused(
+        decode::<Barrier>(
+            &wire_with("Barrier", (2u32, Some(u64::MAX))),
+            with.unwrap().fds,
+        ),
+        "a Barrier's action",
+    );
+    // The real thing is accepted.
+    let with = handle_wire::encode(&Barrier::builder(2).action(an_action).build().unwrap());
+    let with = with.unwrap();
+    assert_eq!(decode::<Barrier>(&with.bytes, with.fds), Ok(()));
+}
+
+#[test]
+fn a_condition_whose_lock_disagrees_with_its_memory_is_refused() {
+    let lock = Lock::new().unwrap();
+    let over_lock = handle_wire::encode(&Condition::with_lock(&lock).unwrap()).unwrap();
+    // Sent as a condition with a lock of its own: its waiters would not share the lock.
+    let own = codec::encode(&(HandleKind::new("Condition"), 0u32, ((0u64, 1u64), OWN_LOCK)));
+    refused(
+        decode::<Condition>(&own.unwrap(), over_lock.fds),
+        "a condition under a shared Lock sent as one under its own lock",
+    );
+    // A condition with its own lock sent as one over a shared RLock.
+    let mine = handle_wire::encode(&Condition::new().unwrap()).unwrap();
+    let mut fds = mine.fds;
+    fds.push(real("RLock").fds.remove(0));
+    // Option::Some, variant 1 (RLock) of the shared lock, then the RLock's handle.
+    let over_rlock = codec::encode(&(
+        HandleKind::new("Condition"),
+        0u32,
+        (
+            (0u64, 1u64),
+            Some((1u32, (HandleKind::new("RLock"), 1u32, ()))),
+        ),
+    ));
+    refused(
+        decode::<Condition>(&over_rlock.unwrap(), fds),
+        "a condition under its own lock sent as one under a shared RLock",
+    );
+    // A lock number no condition records.
+    let forged = patched("Condition", |b| {
+        let at = b.len() - 8 - 8; // the lock number, the value (u64) after it
+        put_u32(b, at, 9);
+    });
+    refused(
+        decode::<Condition<u64>>(&wire("Condition"), vec![forged]),
+        "lock number 9, which does not exist",
     );
 }
 
@@ -606,7 +756,7 @@ fn a_mutex_of_another_kind_or_garbage_is_refused() {
     );
     // A mutex that was never initialised (all zeros: a normal, unshared mutex) or garbage,
     // in every kind that has one.
-    for kind in ["Lock", "RLock", "Condition", "Barrier", "Value", "Array"] {
+    for kind in ["Lock", "RLock", "Condition", "Barrier"] {
         let forged = patched(kind, |b| b[..M].fill(0));
         refused(
             decode_as(kind, &wire(kind), vec![forged]),
@@ -630,7 +780,7 @@ fn a_mutex_said_to_be_held_by_a_thread_of_the_receiver_is_refused() {
     // glibc would let this thread unlock it, following list pointers the sender wrote.
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() };
-    for kind in ["Lock", "RLock", "Condition", "Barrier", "Value", "Array"] {
+    for kind in ["Lock", "RLock", "Condition", "Barrier"] {
         refused(
             decode_as(kind, &wire(kind), vec![with_holder(kind, me)]),
             "says a thread of this process holds it",
@@ -642,7 +792,7 @@ fn a_mutex_said_to_be_held_by_a_thread_of_the_receiver_is_refused() {
 fn a_mutex_said_to_be_held_by_a_thread_that_does_not_exist_is_refused() {
     // Above any pid_max: no thread has it, so nobody would ever release the mutex.
     let nobody = 0x3fff_fff0;
-    for kind in ["Lock", "RLock", "Condition", "Barrier", "Value", "Array"] {
+    for kind in ["Lock", "RLock", "Condition", "Barrier"] {
         refused(
             decode_as(kind, &wire(kind), vec![with_holder(kind, nobody)]),
             "there is no such thread",
@@ -658,7 +808,7 @@ fn a_mutex_said_to_be_held_by_a_process_that_does_not_map_it_is_refused() {
         .spawn()
         .unwrap();
     let tid = stranger.id() as i32;
-    for kind in ["Lock", "RLock", "Condition", "Barrier", "Value", "Array"] {
+    for kind in ["Lock", "RLock", "Condition", "Barrier"] {
         refused(
             decode_as(kind, &wire(kind), vec![with_holder(kind, tid)]),
             "that thread's process does not map the memory file",

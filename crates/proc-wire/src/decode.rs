@@ -83,9 +83,7 @@ pub(crate) fn decode_with<'de, S: DeserializeSeed<'de>, const FIXED: bool>(
         });
     }
     let mut decoder = Decoder::<_, FIXED>::new(bytes);
-    let value = seed
-        .deserialize(&mut decoder)
-        .map_err(|e| CodecError::Decode(e.0))?;
+    let value = decoder.seed(seed).map_err(|e| CodecError::Decode(e.0))?;
     match decoder.left() {
         0 => Ok(value),
         extra => Err(CodecError::TrailingBytes { extra }),

@@ -11,8 +11,9 @@ use serde::de::{
     Visitor,
 };
 
+use crate::bulk::Reader;
 use crate::error::{Result, WireError};
-use crate::input::{Input, Run};
+use crate::input::{Input, Run, too_long};
 use crate::limits::MAX_DEPTH;
 use crate::varint::{U16_MARKER, U32_MARKER, U64_MARKER, U128_MARKER, unzigzag, unzigzag64};
 
@@ -177,6 +178,39 @@ impl<'de, I: Input<'de>, const FIXED: bool> Decoder<'de, I, FIXED> {
     fn owned(&mut self) -> Result<Vec<u8>> {
         let len = self.len()?;
         self.input.owned(len)
+    }
+
+    /// Reads the value `seed` stands for: in one copy if it is a run of plain numbers (see
+    /// `bulk`), else through the seed. Every value the decoder is asked for goes through
+    /// here.
+    #[inline]
+    pub(crate) fn seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
+        match crate::bulk::reader::<S, FIXED>() {
+            Some(Reader::Bytes(wrap)) => self.owned().map(wrap),
+            Some(Reader::Run {
+                width,
+                start,
+                extend,
+            }) => {
+                // The length is checked against what is left before anything is set aside.
+                let len = self.len()?;
+                let mut left = len
+                    .checked_mul(width)
+                    .filter(|&bytes| bytes <= self.input.left())
+                    .ok_or_else(|| too_long(len.saturating_mul(width), self.input.left()))?;
+                let mut value = start(self.input.room_for(left) / width);
+                // In pieces the input hands over without copying them aside first.
+                let piece = (self.input.piece() / width).max(1) * width;
+                while left > 0 {
+                    let (Run::Borrowed(run) | Run::Copied(run)) =
+                        self.input.run(left.min(piece))?;
+                    extend(&mut value, run);
+                    left -= run.len();
+                }
+                Ok(value)
+            }
+            None => seed.deserialize(self),
+        }
     }
 
     /// `len` elements (or map entries) in a row, reporting no more than there are bytes
@@ -428,7 +462,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> Elements<'_, 'de, I, FIXED> {
             return Ok(None);
         }
         self.left -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
+        self.de.seed(seed).map(Some)
     }
 
     /// No more than there are bytes left: a visitor that sets room aside by this (serde's
@@ -463,7 +497,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> MapAccess<'de> for Elements<'_, 'de,
 
     #[inline]
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
-        seed.deserialize(&mut *self.de)
+        self.de.seed(seed)
     }
 
     #[inline]
@@ -494,7 +528,7 @@ impl<'de, I: Input<'de>, const FIXED: bool> VariantAccess<'de> for &mut Decoder<
 
     #[inline]
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value> {
-        seed.deserialize(self)
+        self.seed(seed)
     }
 
     #[inline]

@@ -54,7 +54,7 @@ pub fn encode_into_at_most<T: Serialize + ?Sized>(
 ) -> Result<usize, CodecError> {
     let start = buf.len();
     let mut capped = Capped::new(buf, cap);
-    match value.serialize(&mut Encoder::<false, _>::new(&mut capped)) {
+    match Encoder::<false, _>::new(&mut capped).value(value) {
         Ok(()) => Ok(capped.end()),
         Err(e) => {
             buf.truncate(start);
@@ -69,8 +69,8 @@ pub(crate) fn encode_with<T: Serialize + ?Sized, const FIXED: bool>(
     buf: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
     let start = buf.len();
-    value
-        .serialize(&mut Encoder::<FIXED, Vec<u8>>::new(buf))
+    Encoder::<FIXED, Vec<u8>>::new(buf)
+        .value(value)
         .map_err(|e| {
             buf.truncate(start);
             CodecError::Encode(e.0)

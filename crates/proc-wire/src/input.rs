@@ -31,6 +31,12 @@ pub(crate) trait Input<'de> {
     fn run(&mut self, len: usize) -> Result<Run<'de, '_>>;
     /// The next `len` bytes, in a vector of their own.
     fn owned(&mut self, len: usize) -> Result<Vec<u8>>;
+    /// How many bytes a value whose next `len` bytes are to be read may set aside for them
+    /// before they arrive (`len` is at most [`left`](Self::left)).
+    fn room_for(&self, len: usize) -> usize;
+    /// The longest run to ask [`run`](Self::run) for when the bytes are copied on anyway:
+    /// one that the input lends or stages without a copy of its own.
+    fn piece(&self) -> usize;
 }
 
 /// The input ended before the value did.
@@ -91,5 +97,17 @@ impl<'de> Input<'de> for &'de [u8] {
         match self.run(len)? {
             Run::Borrowed(bytes) | Run::Copied(bytes) => Ok(bytes.to_vec()),
         }
+    }
+
+    /// The bytes are all here: room for all of them.
+    #[inline]
+    fn room_for(&self, len: usize) -> usize {
+        len
+    }
+
+    /// A slice lends any run.
+    #[inline]
+    fn piece(&self) -> usize {
+        usize::MAX
     }
 }

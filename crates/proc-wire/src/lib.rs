@@ -94,9 +94,11 @@
 //! - `encode`: [`encode`](fn@encode), [`encode_into`], [`encode_into_at_most`] →
 //!   `serializer`, `output`
 //! - `decode`: [`decode`](fn@decode), [`decode_seed`] → `deserializer`
-//! - `serializer`: the encoding half, serde's `Serializer` → `output`, `varint`
+//! - `serializer`: the encoding half, serde's `Serializer` → `output`, `varint`, `bulk`
 //! - `deserializer`: the decoding half, serde's `Deserializer`, nesting bounded → `input`,
-//!   `varint`, `limits`
+//!   `varint`, `limits`, `bulk`
+//! - `bulk`: runs of plain numbers (`Vec<u8>`, `Vec<f64>`, …) recognised by type, copied in
+//!   one go to the same bytes
 //! - `sink`: [`Sink`], and the serializer's output into one → `output`, `limits`
 //! - `source`: [`Source`], and the deserializer's input from one → `input`, `limits`
 //! - `output`: where the serializer writes: a buffer, a capped buffer
@@ -109,6 +111,7 @@
 //! The unit tests sit in `tests/`, by concern (bincode compatibility, untrusted bytes,
 //! sinks, sources), over values of every shape in serde's data model.
 
+mod bulk;
 mod bytes;
 mod decode;
 mod deserializer;

@@ -90,6 +90,19 @@ impl<'a, const FIXED: bool, O: Out + ?Sized> Encoder<'a, FIXED, O> {
     fn len(&mut self, len: usize) {
         self.u64(len as u64);
     }
+
+    /// Writes `value`: in one copy if it is a run of plain numbers (see `bulk`), else
+    /// through its `Serialize`. Every value the encoder is handed goes through here.
+    #[inline]
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        match crate::bulk::as_bytes::<T, FIXED>(value) {
+            Some((len, bytes)) => {
+                self.len(len);
+                self.out.run(bytes)
+            }
+            None => value.serialize(self),
+        }
+    }
 }
 
 impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::Serializer for &'b mut Encoder<'a, FIXED, O> {
@@ -215,7 +228,7 @@ impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::Serializer for &'b mut Enc
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
         self.push(1);
-        value.serialize(self)
+        self.value(value)
     }
 
     #[inline]
@@ -240,7 +253,7 @@ impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::Serializer for &'b mut Enc
         _name: &'static str,
         value: &T,
     ) -> Result<()> {
-        value.serialize(self)
+        self.value(value)
     }
 
     #[inline]
@@ -252,7 +265,7 @@ impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::Serializer for &'b mut Enc
         value: &T,
     ) -> Result<()> {
         self.u32(index);
-        value.serialize(self)
+        self.value(value)
     }
 
     #[inline]
@@ -327,7 +340,7 @@ macro_rules! compound {
                 value: &T,
             ) -> Result<()> {
                 $(let _ = $key;)?
-                value.serialize(&mut **self)?;
+                self.value(value)?;
                 self.out.checkpoint()
             }
 
@@ -356,12 +369,12 @@ impl<'a, 'b, const FIXED: bool, O: Out + ?Sized> ser::SerializeMap
 
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
-        key.serialize(&mut **self)
+        self.value(key)
     }
 
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut **self)?;
+        self.value(value)?;
         self.out.checkpoint()
     }
 

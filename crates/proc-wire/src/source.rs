@@ -212,11 +212,7 @@ impl<'s, S: Source + ?Sized> Streaming<'s, S> {
     /// [`GROW_FLOOR`]): growing a heap block copies it, half the run again over the
     /// doublings.
     fn take_into(&mut self, dest: &mut Vec<u8>, len: usize) -> Result<(), WireError> {
-        let mut room = len.min(Input::left(self));
-        if self.reader.source.left_at_most() == usize::MAX {
-            room = room.min(GROW_FLOOR);
-        }
-        dest.reserve_exact(room);
+        dest.reserve_exact(self.room_for(len));
         let staged = len.min(self.unread().len());
         dest.extend_from_slice(self.unread().get(..staged).unwrap_or_default());
         self.at += staged;
@@ -310,5 +306,21 @@ impl<'de, S: Source + ?Sized> Input<'de> for Streaming<'_, S> {
         let mut dest = Vec::new();
         self.take_into(&mut dest, len)?;
         Ok(dest)
+    }
+
+    /// All of them when the source says how much it has left (which bounds `len`), else
+    /// [`GROW_FLOOR`] at most: a length prefix alone sets nothing more aside.
+    fn room_for(&self, len: usize) -> usize {
+        let room = len.min(Input::left(self));
+        if self.reader.source.left_at_most() == usize::MAX {
+            room.min(GROW_FLOOR)
+        } else {
+            room
+        }
+    }
+
+    /// What the stage holds: a longer run would be copied aside first.
+    fn piece(&self) -> usize {
+        STAGE_BYTES
     }
 }

@@ -41,8 +41,8 @@ pub fn encode_to<T: Serialize + ?Sized, S: Sink + ?Sized>(
     sink: &mut S,
 ) -> Result<(), StreamError<S::Error>> {
     let mut streamed = Streamed::new(sink);
-    let encoded = value
-        .serialize(&mut Encoder::<false, _>::new(&mut streamed))
+    let encoded = Encoder::<false, _>::new(&mut streamed)
+        .value(value)
         .and_then(|()| streamed.flush());
     match (encoded, streamed.stopped.take()) {
         (_, Some(e)) => Err(StreamError::Stopped(e)),
@@ -91,7 +91,7 @@ pub fn decode_from<T: DeserializeOwned, S: Source + ?Sized>(
     limit: usize,
 ) -> Result<T, StreamError<S::Error>> {
     let mut decoder = Decoder::<_, false>::new(Streaming::new(source, limit));
-    let decoded = T::deserialize(&mut decoder);
+    let decoded = decoder.seed(std::marker::PhantomData::<T>);
     let mut input = decoder.into_input();
     let decoded = decoded.and_then(|value| Ok((value, input.extra()?)));
     // A fault of the source's ends the decode whatever the value made of its error.

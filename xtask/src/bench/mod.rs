@@ -1,18 +1,25 @@
-//! `cargo xtask bench`: multiproc against Python's `multiprocessing` and against the bare
-//! kernel path (the physical limit), workload by workload, in one run.
+//! `cargo xtask bench`: multiproc against Python's `multiprocessing`, against the Rust
+//! peers and against the bare kernel path (the physical limit), workload by workload, in
+//! one run.
 //!
 //! Three programs do each workload of `benches/README.md` item for item:
 //! `benches/multiproc` (multiproc), `benches/python/baseline.py` (Python) and
-//! `benches/limits` (bare system calls, none of our code). Each is asked for one run of one
-//! workload at a time (`PROGRAM WORKLOAD COUNT`, one JSON line back), and the runs are
-//! interleaved, multiproc, Python, limit, multiproc, Python, limit, …, for several rounds, so
-//! that whatever else the machine does hits all three alike. The table shows each one's
-//! median time per operation and two ratios: Python's time over multiproc's (multiproc's
-//! speed-up) and multiproc's over the limit's (1x is at the limit).
+//! `benches/limits` (bare system calls, none of our code); a fourth, `benches/peers`, runs
+//! the Rust peers (ipc-channel, interprocess, ipmpsc, procspawn) on the workloads where each
+//! does the same job. Each is asked for one run of one workload at a time (`PROGRAM
+//! WORKLOAD COUNT`, one JSON line back; the peers' program takes the peer first), and the
+//! runs are interleaved, multiproc, Python, limit, the peers, multiproc, Python, …, for
+//! several rounds, so that whatever else the machine does hits all alike. The table shows
+//! each one's median time per operation, the fastest peer's, and three ratios: Python's time
+//! over multiproc's (multiproc's speed-up), the best peer's over multiproc's (above 1x,
+//! multiproc is ahead of every peer), and multiproc's over the limit's (1x is at the limit).
 //!
 //! Timings are reported, never judged: the command fails only when a run fails or gives
-//! no result. Without `python3` it says so and leaves Python's column empty.
+//! no result. Without `python3` it says so and leaves Python's column empty; a peers'
+//! program that does not build or start is reported the same way, and the peer column stays
+//! empty where it would have run.
 
+mod peers;
 mod plot;
 mod report;
 mod runner;
@@ -28,64 +35,65 @@ use workloads::Workload;
 
 use crate::run::{cargo, step, workspace_root};
 
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [--rounds N] [--only NAME,…]
-
-  --quick        fewer operations per run and 3 rounds: a smoke test, under 2 minutes
-  --json FILE    also write every run, the medians and the ratios as JSON
-  --plot FILE    also draw the table as an SVG bar chart
-  --rounds N     rounds of runs (default 7, or 3 with --quick)
-  --only NAMES   only these workloads (comma-separated names of benches/workloads.txt)";
-
-/// The command line.
-struct Options {
+/// `cargo xtask bench`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Fewer operations per run and 3 rounds: a smoke test, under 2 minutes.
+    #[arg(long)]
     quick: bool,
+    /// Also write every run, the medians and the ratios as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also draw the table as an SVG bar chart to FILE.
+    #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
-    rounds: usize,
+    /// Rounds of runs (default 7, or 3 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: Option<u16>,
+    /// Only these workloads (names of benches/workloads.txt).
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     only: Option<Vec<String>>,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
-            quick: false,
+    /// `--quick`, as CI runs it.
+    pub fn quick() -> Options {
+        Options {
+            quick: true,
             json: None,
             plot: None,
-            rounds: 0,
+            rounds: None,
             only: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--json" => options.json = Some(PathBuf::from(value()?)),
-                "--plot" => options.plot = Some(PathBuf::from(value()?)),
-                "--rounds" => {
-                    options.rounds = match value()?.parse() {
-                        Ok(n) if n > 0 => n,
-                        _ => {
-                            return Err(format!(
-                                "--rounds takes a number of at least 1\n\n{USAGE}"
-                            ));
-                        }
-                    }
-                }
-                "--only" => {
-                    options.only = Some(value()?.split(',').map(str::to_string).collect());
-                }
-                "-h" | "--help" => return Err(USAGE.to_string()),
-                other => return Err(format!("bench: unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+
+    /// The command that runs the bench with these options.
+    fn command_line(&self) -> String {
+        let mut line = "cargo xtask bench".to_string();
+        if self.quick {
+            line.push_str(" --quick");
+        }
+        for (flag, path) in [("--json", &self.json), ("--plot", &self.plot)] {
+            if let Some(path) = path {
+                line.push_str(&format!(" {flag} {}", path.display()));
             }
         }
-        if options.rounds == 0 {
-            options.rounds = if options.quick { 3 } else { 7 };
+        if let Some(rounds) = self.rounds {
+            line.push_str(&format!(" --rounds {rounds}"));
         }
-        Ok(options)
+        if let Some(only) = &self.only {
+            line.push_str(&format!(" --only {}", only.join(",")));
+        }
+        line
+    }
+
+    /// Rounds of runs.
+    fn rounds(&self) -> usize {
+        match self.rounds {
+            Some(n) => usize::from(n),
+            None if self.quick => 3,
+            None => 7,
+        }
     }
 
     /// How long one run may take before it is killed and reported.
@@ -94,8 +102,7 @@ impl Options {
     }
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args)?;
+pub fn run(options: &Options) -> Result<(), String> {
     let started = Instant::now();
     let mut workloads = workloads::all()?;
     if let Some(only) = &options.only {
@@ -110,47 +117,40 @@ pub fn run(args: &[String]) -> Result<(), String> {
         workloads.retain(|w| only.contains(&w.name));
     }
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "multiproc-bench",
-        "--package",
-        "bench-limits",
-    ]);
-    step(
-        "cargo build --release -p multiproc-bench -p bench-limits",
-        build,
-    )?;
-    let programs = programs(&workloads)?;
+    let peers_unbuilt = build_programs()?;
+    let mut programs = programs(&workloads)?;
+    let peers = peers::find(&workloads, peers_unbuilt)?;
+    programs.extend(peers.programs);
     let python = python_version();
     if python.is_none() {
         println!("python3 was not found: the python column stays empty");
     }
 
     println!(
-        "\n==> {} rounds of {} workloads, multiproc, python and the limit in turn{}",
-        options.rounds,
+        "\n==> {} rounds of {} workloads, multiproc, python, the limit and the peers in turn{}",
+        options.rounds(),
         workloads.len(),
         if options.quick { " (--quick)" } else { "" }
     );
     let mut rows: Vec<Row> = workloads.into_iter().map(Row::new).collect();
     let mut failures = Vec::new();
-    for round in 1..=options.rounds {
-        println!("round {round}/{}", options.rounds);
+    for round in 1..=options.rounds() {
+        println!("round {round}/{}", options.rounds());
         for row in &mut rows {
             let count = row.workload.count(options.quick);
             let mut line = format!("  {:<22}", row.workload.name);
             for program in &programs {
                 let who = program.who.name();
                 if !program.runs(&row.workload.name) {
-                    line.push_str(&format!("  {who} -"));
+                    // A peer runs only where it does the same job: no need to say where not.
+                    if !matches!(program.who, Impl::Peer(_)) {
+                        line.push_str(&format!("  {who} -"));
+                    }
                     continue;
                 }
                 match program.run_once(&row.workload, count, options.run_limit()) {
                     Ok(value) => {
-                        row.samples_mut(program.who).push(value);
+                        row.samples_mut(&program.who).push(value);
                         line.push_str(&format!("  {who} {}", number(value)));
                     }
                     Err(why) => {
@@ -169,16 +169,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let python_label = python.as_deref().unwrap_or("(no python3)");
     println!(
         "\nmedians of {} rounds{}; python {python_label}, {} cores\n",
-        options.rounds,
+        options.rounds(),
         if options.quick { ", --quick" } else { "" },
         cores()
     );
     print!("{}", report::table(&rows));
     println!(
         "\npython/mp: Python's time over multiproc's (how many times faster multiproc is)\n\
+         best peer: the fastest Rust peer's median, and which (benches/README.md: who does what)\n\
+         peer/mp: the best peer's time over multiproc's (above 1.00x multiproc is ahead of every peer)\n\
          mp/limit: multiproc's time over the bare kernel path's (1.00x is at the limit)"
     );
-    for program in &programs {
+    if let Some(why) = &peers.missing {
+        println!("{why}");
+    }
+    for program in programs.iter().filter(|p| !matches!(p.who, Impl::Peer(_))) {
         let missing: Vec<&str> = rows
             .iter()
             .map(|r| r.workload.name.as_str())
@@ -196,10 +201,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(path) = &options.json {
         let about = serde_json::json!({
-            "command": format!("cargo xtask bench {}", args.join(" ")).trim_end(),
+            "command": options.command_line(),
             "quick": options.quick,
-            "rounds": options.rounds,
+            "rounds": options.rounds(),
             "python": python,
+            "peers": programs
+                .iter()
+                .filter(|p| matches!(p.who, Impl::Peer(_)))
+                .map(|p| p.who.name())
+                .collect::<Vec<_>>(),
+            "peers_missing": peers.missing,
             "cores": cores(),
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
@@ -214,9 +225,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some(path) = &options.plot {
         let title = format!(
-            "multiproc and Python {python_label} multiprocessing against the kernel's limit ({} cores, median of {} rounds)",
+            "multiproc, Python {python_label} multiprocessing and the best Rust peer against the kernel's limit ({} cores, median of {} rounds)",
             cores(),
-            options.rounds
+            options.rounds()
         );
         plot::draw(&rows, &title, path)?;
         println!("wrote {}", path.display());
@@ -233,7 +244,35 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// One of the three programs, and the workloads it runs.
+/// Builds the Rust programs in release mode. The peers' program builds with the others, so
+/// that its crates compile beside multiproc's; when that fails, the others are built alone
+/// and the peers are left out: why is returned (only the others' failure is an error).
+fn build_programs() -> Result<Option<String>, String> {
+    const MAIN: [&str; 4] = ["--package", "multiproc-bench", "--package", "bench-limits"];
+    let mut all = cargo();
+    all.args(["build", "--release"])
+        .args(MAIN)
+        .args(["--package", "bench-peers"]);
+    let why = match step(
+        "cargo build --release -p multiproc-bench -p bench-limits -p bench-peers",
+        all,
+    ) {
+        Ok(()) => return Ok(None),
+        Err(why) => why,
+    };
+    let mut main = cargo();
+    main.args(["build", "--release"]).args(MAIN);
+    step(
+        "cargo build --release -p multiproc-bench -p bench-limits",
+        main,
+    )?;
+    Ok(Some(why))
+}
+
+/// How long a program may take to list what it runs.
+const LIST_LIMIT: Duration = Duration::from_secs(60);
+
+/// One of the programs (for the peers, one peer of `bench-peers`), and the workloads it runs.
 struct Program {
     who: Impl,
     command: PathBuf,
@@ -250,7 +289,7 @@ impl Program {
             args,
             runs: BTreeSet::new(),
         };
-        let listed = program.capture(&["--list"], Duration::from_secs(60))?;
+        let listed = program.capture(&["--list"], LIST_LIMIT)?;
         program.runs = listed
             .stdout
             .lines()
@@ -262,6 +301,22 @@ impl Program {
 
     fn runs(&self, workload: &str) -> bool {
         self.runs.contains(workload)
+    }
+
+    /// An error when the program lists a workload that benches/workloads.txt does not.
+    fn check_listed(&self) -> Result<(), String> {
+        let all = workloads::all()?;
+        match self
+            .runs
+            .iter()
+            .find(|n| !all.iter().any(|w| &w.name == *n))
+        {
+            Some(unknown) => Err(format!(
+                "{} runs {unknown}, which benches/workloads.txt does not list",
+                self.who.name()
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Runs the program with `args` after its own; an error unless it exits with 0.
@@ -320,7 +375,7 @@ impl Program {
     }
 }
 
-/// The three programs, in the order of [`Impl::ALL`] (Python only where `python3` is),
+/// The three main programs, in the order of [`Impl::MAIN`] (Python only where `python3` is),
 /// checked against the table: the limit and Python run every workload of it; none runs a
 /// workload it does not list.
 fn programs(workloads: &[Workload]) -> Result<Vec<Program>, String> {
@@ -343,18 +398,8 @@ fn programs(workloads: &[Workload]) -> Result<Vec<Program>, String> {
         release.join("bench-limits"),
         vec![],
     )?);
-    let all = workloads::all()?;
     for program in &programs {
-        if let Some(unknown) = program
-            .runs
-            .iter()
-            .find(|n| !all.iter().any(|w| &w.name == *n))
-        {
-            return Err(format!(
-                "{} runs {unknown}, which benches/workloads.txt does not list",
-                program.who.name()
-            ));
-        }
+        program.check_listed()?;
         // multiproc may lack a workload (a start method it does not have); the others may not.
         let missing = workloads.iter().find(|w| !program.runs(&w.name));
         if let (false, Some(missing)) = (program.who == Impl::Multiproc, missing) {
@@ -388,19 +433,7 @@ fn cores() -> usize {
 
 /// Where cargo puts what it builds (`target/` unless configured otherwise).
 fn target_directory() -> Result<PathBuf, String> {
-    let out = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
-    metadata["target_directory"]
+    crate::run::metadata()?["target_directory"]
         .as_str()
         .map(|dir| Path::new(dir).to_path_buf())
         .ok_or_else(|| "cargo metadata names no target_directory".to_string())
@@ -409,28 +442,45 @@ fn target_directory() -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_string).collect()
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn parse(text: &str) -> Result<Options, clap::Error> {
+        Line::try_parse_from(std::iter::once("bench").chain(text.split_whitespace()))
+            .map(|l| l.options)
     }
 
     #[test]
     fn options_default_to_seven_rounds_and_three_when_quick() {
-        assert_eq!(Options::parse(&[]).unwrap().rounds, 7);
-        let quick = Options::parse(&args("--quick --json a.json --plot b.svg")).unwrap();
-        assert_eq!(quick.rounds, 3);
+        assert_eq!(parse("").unwrap().rounds(), 7);
+        let quick = parse("--quick --json a.json --plot=b.svg").unwrap();
+        assert_eq!(quick.rounds(), 3);
         assert_eq!(quick.json, Some(PathBuf::from("a.json")));
         assert_eq!(quick.plot, Some(PathBuf::from("b.svg")));
-        let only = Options::parse(&args("--rounds 2 --only pool_map,lock_contended")).unwrap();
-        assert_eq!(only.rounds, 2);
+        let only = parse("--rounds 2 --only pool_map,lock_contended").unwrap();
+        assert_eq!(only.rounds(), 2);
+        assert_eq!(
+            only.command_line(),
+            "cargo xtask bench --rounds 2 --only pool_map,lock_contended"
+        );
         assert_eq!(only.only.unwrap(), ["pool_map", "lock_contended"]);
     }
 
     #[test]
-    fn bad_options_are_refused_with_the_usage() {
-        for bad in ["--json", "--rounds 0", "--rounds x", "--fast"] {
-            let error = Options::parse(&args(bad)).err().unwrap();
-            assert!(error.contains("usage:"), "{bad}: {error}");
+    fn bad_options_are_refused_naming_the_flag() {
+        for (bad, flag) in [
+            ("--json", "--json"),
+            ("--rounds 0", "--rounds"),
+            ("--rounds x", "--rounds"),
+            ("--fast", "--fast"),
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains(flag), "{bad}: {error}");
         }
     }
 }

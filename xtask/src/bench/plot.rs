@@ -1,6 +1,6 @@
-//! `--plot FILE.svg`: the table as a bar chart. For each workload, multiproc's and
-//! Python's time per operation as multiples of the limit's, on a log scale, with the limit
-//! itself as the line at 1.
+//! `--plot FILE.svg`: the table as a bar chart. For each workload, multiproc's, Python's
+//! and the best Rust peer's time per operation as multiples of the limit's, on a log scale,
+//! with the limit itself as the line at 1.
 
 use std::path::Path;
 
@@ -10,6 +10,16 @@ use super::report::{Impl, Row, number};
 
 const MULTIPROC: RGBColor = RGBColor(0xd9, 0x5f, 0x02);
 const PYTHON: RGBColor = RGBColor(0x37, 0x76, 0xab);
+const PEER: RGBColor = RGBColor(0x5a, 0x9e, 0x6f);
+
+/// Each bar's height, and where it starts above its workload's line, per series.
+const BAR: f64 = 0.26;
+const MULTIPROC_AT: f64 = 0.15;
+const PYTHON_AT: f64 = -0.13;
+const PEER_AT: f64 = -0.41;
+
+/// A series of bars: each row's value (a multiple of the limit) and the text beside it.
+type Series = fn(&Row) -> Option<(f64, String)>;
 
 /// Draws `rows` into the SVG file `path`, under `title`.
 pub fn draw(rows: &[Row], title: &str, path: &Path) -> Result<(), String> {
@@ -18,13 +28,19 @@ pub fn draw(rows: &[Row], title: &str, path: &Path) -> Result<(), String> {
 
 fn draw_chart(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let n = rows.len();
-    let height = 120 + 44 * n as u32;
+    let height = 120 + 52 * n as u32;
     let root = SVGBackend::new(path, (960, height)).into_drawing_area();
     root.fill(&WHITE)?;
 
     let ratios: Vec<f64> = rows
         .iter()
-        .flat_map(|r| [r.multiproc_over_limit(), r.python_over_limit()])
+        .flat_map(|r| {
+            [
+                r.multiproc_over_limit(),
+                r.python_over_limit(),
+                r.best_peer_over_limit().map(|(_, ratio)| ratio),
+            ]
+        })
         .flatten()
         .chain([1.0])
         .collect();
@@ -55,37 +71,39 @@ fn draw_chart(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std:
         .x_label_formatter(&|x| format!("{x}x"))
         .draw()?;
 
-    for (who, color, offset, ratio) in [
-        (
-            "multiproc",
-            MULTIPROC,
-            0.02,
-            Row::multiproc_over_limit as fn(&Row) -> _,
-        ),
-        (
-            "Python multiprocessing",
-            PYTHON,
-            -0.36,
-            Row::python_over_limit,
-        ),
-    ] {
-        let bars: Vec<(f64, f64)> = rows
+    let series: [(&str, RGBColor, f64, Series); 3] = [
+        ("multiproc", MULTIPROC, MULTIPROC_AT, |row| {
+            let ratio = row.multiproc_over_limit()?;
+            Some((ratio, format!("{}x", number(ratio))))
+        }),
+        ("Python multiprocessing", PYTHON, PYTHON_AT, |row| {
+            let ratio = row.python_over_limit()?;
+            Some((ratio, format!("{}x", number(ratio))))
+        }),
+        ("the best Rust peer (named)", PEER, PEER_AT, |row| {
+            let (name, ratio) = row.best_peer_over_limit()?;
+            Some((ratio, format!("{}x {name}", number(ratio))))
+        }),
+    ];
+    for (who, color, offset, value) in series {
+        let bars: Vec<(f64, f64, String)> = rows
             .iter()
             .enumerate()
-            .filter_map(|(i, row)| Some((y_of(i) + offset, ratio(row)?)))
+            .filter_map(|(i, row)| {
+                let (ratio, text) = value(row)?;
+                Some((y_of(i) + offset, ratio, text))
+            })
             .collect();
         chart
-            .draw_series(
-                bars.iter().map(|&(y, value)| {
-                    Rectangle::new([(low, y), (value, y + 0.34)], color.filled())
-                }),
-            )?
+            .draw_series(bars.iter().map(|(y, value, _)| {
+                Rectangle::new([(low, *y), (*value, y + BAR)], color.filled())
+            }))?
             .label(who)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
-        chart.draw_series(bars.iter().map(|&(y, value)| {
+        chart.draw_series(bars.iter().map(|(y, value, text)| {
             Text::new(
-                format!("{}x", number(value)),
-                (value * 1.08, y + 0.3),
+                text.clone(),
+                (value * 1.08, y + BAR - 0.03),
                 ("sans-serif", 12),
             )
         }))?;
@@ -93,13 +111,13 @@ fn draw_chart(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std:
     // Where a program does not run a workload, say so where its bar would be.
     let absent = rows.iter().enumerate().flat_map(|(i, row)| {
         let multiproc = row
-            .median(Impl::Multiproc)
+            .median(&Impl::Multiproc)
             .is_none()
-            .then_some(("multiproc", 0.02));
+            .then_some(("multiproc", MULTIPROC_AT));
         let python = row
-            .median(Impl::Python)
+            .median(&Impl::Python)
             .is_none()
-            .then_some(("python", -0.36));
+            .then_some(("python", PYTHON_AT));
         [multiproc, python]
             .into_iter()
             .flatten()
@@ -108,7 +126,7 @@ fn draw_chart(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std:
     chart.draw_series(absent.map(|(who, y)| {
         Text::new(
             format!("{who}: not run"),
-            (low * 1.1, y + 0.3),
+            (low * 1.1, y + BAR - 0.03),
             ("sans-serif", 12)
                 .into_font()
                 .color(&RGBColor(0x70, 0x70, 0x70)),
@@ -147,6 +165,8 @@ mod tests {
             row.samples = [vec![2.0 + i as f64], vec![40.0], vec![1.0]];
         }
         rows[0].samples[0].clear(); // a workload multiproc does not run yet
+        rows[1].samples_mut(&Impl::Peer("ipmpsc".into())).push(5.0);
+        rows[1].samples_mut(&Impl::Peer("slower".into())).push(7.0);
         let path = std::env::temp_dir().join(format!("xtask-plot-{}.svg", std::process::id()));
         draw(&rows, "test", &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
@@ -170,5 +190,9 @@ mod tests {
             "{texts:?}"
         );
         assert!(!texts.contains(&"2.00x") && texts.contains(&"multiproc: not run"));
+        // The best peer of a row, by name; no other peer, and no bar where none ran.
+        assert!(texts.contains(&"5.00x ipmpsc"), "{texts:?}");
+        assert!(!texts.iter().any(|t| t.contains("slower")), "{texts:?}");
+        assert_eq!(texts.iter().filter(|t| t.ends_with("ipmpsc")).count(), 1);
     }
 }

@@ -5,24 +5,27 @@ use std::fmt::Write;
 
 use super::workloads::Workload;
 
-/// Who does a workload: multiproc, Python's multiprocessing, or the bare kernel path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who does a workload: multiproc, Python's multiprocessing, the bare kernel path, or one
+/// of the Rust peers (`benches/peers`), by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Impl {
     Multiproc,
     Python,
     Limit,
+    Peer(String),
 }
 
 impl Impl {
-    /// In the order each round runs them: A B C, A B C, …
-    pub const ALL: [Impl; 3] = [Impl::Multiproc, Impl::Python, Impl::Limit];
+    /// The three that every table has, in the order each round runs them (the peers follow).
+    pub const MAIN: [Impl; 3] = [Impl::Multiproc, Impl::Python, Impl::Limit];
 
     /// The name the programs print in their JSON lines' `impl`.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Impl::Multiproc => "multiproc",
             Impl::Python => "python",
             Impl::Limit => "limit",
+            Impl::Peer(name) => name,
         }
     }
 }
@@ -31,8 +34,10 @@ impl Impl {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub workload: Workload,
-    /// Indexed like [`Impl::ALL`], in the workload's unit.
+    /// Indexed like [`Impl::MAIN`], in the workload's unit.
     pub samples: [Vec<f64>; 3],
+    /// Each peer that ran the workload, in the order they first ran, with its runs.
+    pub peers: Vec<(String, Vec<f64>)>,
 }
 
 impl Row {
@@ -41,32 +46,77 @@ impl Row {
         Row {
             workload,
             samples: Default::default(),
+            peers: Vec::new(),
         }
     }
 
     /// The runs of `who`.
-    pub fn samples_mut(&mut self, who: Impl) -> &mut Vec<f64> {
-        &mut self.samples[who as usize]
+    pub fn samples_mut(&mut self, who: &Impl) -> &mut Vec<f64> {
+        let index = match who {
+            Impl::Multiproc => 0,
+            Impl::Python => 1,
+            Impl::Limit => 2,
+            Impl::Peer(name) => {
+                let at = match self.peers.iter().position(|(known, _)| known == name) {
+                    Some(at) => at,
+                    None => {
+                        self.peers.push((name.clone(), Vec::new()));
+                        self.peers.len() - 1
+                    }
+                };
+                return &mut self.peers[at].1;
+            }
+        };
+        &mut self.samples[index]
     }
 
     /// The median time per operation of `who`, if it ran.
-    pub fn median(&self, who: Impl) -> Option<f64> {
-        median(&self.samples[who as usize])
+    pub fn median(&self, who: &Impl) -> Option<f64> {
+        match who {
+            Impl::Multiproc => median(&self.samples[0]),
+            Impl::Python => median(&self.samples[1]),
+            Impl::Limit => median(&self.samples[2]),
+            Impl::Peer(name) => self
+                .peers
+                .iter()
+                .find(|(known, _)| known == name)
+                .and_then(|(_, runs)| median(runs)),
+        }
+    }
+
+    /// The fastest peer (the least median time) and its median, if any peer ran.
+    pub fn best_peer(&self) -> Option<(&str, f64)> {
+        self.peers
+            .iter()
+            .filter_map(|(name, runs)| Some((name.as_str(), median(runs)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// How many times longer Python takes than multiproc: multiproc's speed-up.
     pub fn python_over_multiproc(&self) -> Option<f64> {
-        Some(self.median(Impl::Python)? / self.median(Impl::Multiproc)?)
+        Some(self.median(&Impl::Python)? / self.median(&Impl::Multiproc)?)
+    }
+
+    /// How many times longer the best peer takes than multiproc: above 1, multiproc is
+    /// ahead of every peer; below 1, it trails the best.
+    pub fn best_peer_over_multiproc(&self) -> Option<f64> {
+        Some(self.best_peer()?.1 / self.median(&Impl::Multiproc)?)
     }
 
     /// How many times the limit's time multiproc takes (1 is at the limit).
     pub fn multiproc_over_limit(&self) -> Option<f64> {
-        Some(self.median(Impl::Multiproc)? / self.median(Impl::Limit)?)
+        Some(self.median(&Impl::Multiproc)? / self.median(&Impl::Limit)?)
+    }
+
+    /// How many times the limit's time the best peer takes, and the peer.
+    pub fn best_peer_over_limit(&self) -> Option<(&str, f64)> {
+        let (name, median) = self.best_peer()?;
+        Some((name, median / self.median(&Impl::Limit)?))
     }
 
     /// How many times the limit's time Python takes.
     pub fn python_over_limit(&self) -> Option<f64> {
-        Some(self.median(Impl::Python)? / self.median(Impl::Limit)?)
+        Some(self.median(&Impl::Python)? / self.median(&Impl::Limit)?)
     }
 }
 
@@ -101,31 +151,66 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_string(), |r| format!("{}x", number(r)))
 }
 
-/// The table: medians per implementation and the two ratios, one row per workload.
+/// The table: medians per implementation, the best peer's, and the ratios, one row per
+/// workload.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<22} {:<20} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "workload", "unit", "multiproc", "python", "limit", "python/mp", "mp/limit"
-    );
-    for row in rows {
+    let line = |out: &mut String, cells: [&str; 9]| {
+        let [
+            workload,
+            unit,
+            mp,
+            python,
+            limit,
+            peer,
+            python_mp,
+            peer_mp,
+            mp_limit,
+        ] = cells;
         let _ = writeln!(
             out,
-            "{:<22} {:<20} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            row.workload.name,
-            row.workload.unit_label(),
-            cell(row.median(Impl::Multiproc)),
-            cell(row.median(Impl::Python)),
-            cell(row.median(Impl::Limit)),
-            ratio(row.python_over_multiproc()),
-            ratio(row.multiproc_over_limit()),
+            "{workload:<22} {unit:<20} {mp:>10} {python:>10} {limit:>10} {peer:>20} {python_mp:>10} {peer_mp:>9} {mp_limit:>10}"
+        );
+    };
+    line(
+        &mut out,
+        [
+            "workload",
+            "unit",
+            "multiproc",
+            "python",
+            "limit",
+            "best peer",
+            "python/mp",
+            "peer/mp",
+            "mp/limit",
+        ],
+    );
+    for row in rows {
+        let peer = row.best_peer().map_or_else(
+            || "-".to_string(),
+            |(name, m)| format!("{} {name}", number(m)),
+        );
+        line(
+            &mut out,
+            [
+                &row.workload.name,
+                &row.workload.unit_label(),
+                &cell(row.median(&Impl::Multiproc)),
+                &cell(row.median(&Impl::Python)),
+                &cell(row.median(&Impl::Limit)),
+                &peer,
+                &ratio(row.python_over_multiproc()),
+                &ratio(row.best_peer_over_multiproc()),
+                &ratio(row.multiproc_over_limit()),
+            ],
         );
     }
     out
 }
 
-/// Everything a run measured, for `--json`: each workload's runs, medians and ratios.
+/// Everything a run measured, for `--json`: each workload's runs, medians and ratios, the
+/// peers' among them.
 pub fn json(rows: &[Row], about: serde_json::Value) -> serde_json::Value {
     let workloads: Vec<serde_json::Value> = rows
         .iter()
@@ -135,13 +220,28 @@ pub fn json(rows: &[Row], about: serde_json::Value) -> serde_json::Value {
                 "unit": row.workload.unit_label(),
                 "python_over_multiproc": row.python_over_multiproc(),
                 "multiproc_over_limit": row.multiproc_over_limit(),
+                "best_peer": row.best_peer().map(|(name, median)| {
+                    serde_json::json!({ "name": name, "median": median })
+                }),
+                "best_peer_over_multiproc": row.best_peer_over_multiproc(),
             });
-            for who in Impl::ALL {
+            for (who, runs) in Impl::MAIN.iter().zip(&row.samples) {
                 entry[who.name()] = serde_json::json!({
                     "median": row.median(who),
-                    "runs": row.samples[who as usize],
+                    "runs": runs,
                 });
             }
+            entry["peers"] = row
+                .peers
+                .iter()
+                .map(|(name, runs)| {
+                    (
+                        name.clone(),
+                        serde_json::json!({ "median": median(runs), "runs": runs }),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
             entry
         })
         .collect();
@@ -186,10 +286,69 @@ mod tests {
     fn a_missing_column_shows_a_dash_and_no_ratio() {
         let r = row(&[10.0], &[], &[5.0]);
         assert_eq!(r.python_over_multiproc(), None);
+        assert_eq!(r.best_peer(), None);
+        assert_eq!(r.best_peer_over_multiproc(), None);
         let table = table(&[r]);
         let line = table.lines().nth(1).unwrap();
-        assert_eq!(line.matches(" -").count(), 2, "{line}");
+        // python, python/mp, best peer and peer/mp
+        assert_eq!(line.matches(" -").count(), 4, "{line}");
         let json = json(&[row(&[1.0], &[], &[1.0])], serde_json::json!({}));
         assert!(json["workloads"][0]["python"]["median"].is_null());
+        assert!(json["workloads"][0]["best_peer"].is_null());
+        assert_eq!(json["workloads"][0]["peers"], serde_json::json!({}));
+    }
+
+    fn peer(name: &str) -> Impl {
+        Impl::Peer(name.to_string())
+    }
+
+    #[test]
+    fn the_best_peer_is_the_one_with_the_least_median_and_is_shown_with_its_name() {
+        let mut r = row(&[10.0, 12.0, 11.0], &[], &[5.0]);
+        for value in [30.0, 20.0, 25.0] {
+            r.samples_mut(&peer("slow")).push(value);
+        }
+        for value in [22.0, 100.0, 21.0] {
+            r.samples_mut(&peer("fast")).push(value);
+        }
+        assert_eq!(r.median(&peer("slow")), Some(25.0));
+        assert_eq!(r.median(&peer("fast")), Some(22.0));
+        assert_eq!(r.median(&peer("absent")), None);
+        assert_eq!(r.best_peer(), Some(("fast", 22.0)));
+        assert_eq!(r.best_peer_over_multiproc(), Some(2.0));
+        let table = table(std::slice::from_ref(&r));
+        let line = table.lines().nth(1).unwrap();
+        assert!(
+            line.contains("22.0 fast") && line.contains("2.00x"),
+            "{line}"
+        );
+        assert!(!line.contains("slow"), "{line}");
+    }
+
+    #[test]
+    fn a_peer_faster_than_multiproc_gives_a_ratio_below_one() {
+        let mut r = row(&[10.0], &[], &[5.0]);
+        r.samples_mut(&peer("quick")).push(4.0);
+        assert_eq!(r.best_peer_over_multiproc(), Some(0.4));
+        assert!(table(&[r]).contains("0.40x"));
+    }
+
+    #[test]
+    fn the_json_holds_every_peers_runs_and_the_best_one() {
+        let mut r = row(&[10.0], &[90.0], &[5.0]);
+        r.samples_mut(&peer("a")).extend([30.0, 32.0]);
+        r.samples_mut(&peer("b")).push(20.0);
+        let json = json(&[r], serde_json::json!({ "rounds": 2 }));
+        let entry = &json["workloads"][0];
+        assert_eq!(entry["peers"]["a"]["runs"], serde_json::json!([30.0, 32.0]));
+        assert_eq!(entry["peers"]["a"]["median"], 31.0);
+        assert_eq!(entry["peers"]["b"]["median"], 20.0);
+        assert_eq!(
+            entry["best_peer"],
+            serde_json::json!({ "name": "b", "median": 20.0 })
+        );
+        assert_eq!(entry["best_peer_over_multiproc"], 2.0);
+        assert_eq!(entry["multiproc"]["runs"], serde_json::json!([10.0]));
+        assert_eq!(json["about"]["rounds"], 2);
     }
 }

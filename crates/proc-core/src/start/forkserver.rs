@@ -195,6 +195,10 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
+    // SIGINT is also blocked, so that a child inherits it blocked: one sent to the child
+    // before it restored the default action then waits, pending, instead of being
+    // discarded as ignored (an interrupt() right after start() would be lost).
+    set_sigint_blocked(true);
     redirect_stdin_to_null();
     let mut children: Vec<Served> = Vec::new();
     loop {
@@ -266,6 +270,8 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
                     drop(children);
                     // SAFETY: restoring the default action of SIGINT involves no handler.
                     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+                    // A SIGINT that came meanwhile is delivered now, with that action.
+                    set_sigint_blocked(false);
                     let _ = nix::unistd::dup2_stdout(&stdout);
                     let _ = nix::unistd::dup2_stderr(&stderr);
                     drop(stdout);
@@ -306,6 +312,20 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
     }
     // SAFETY: ends the server at once; it has nothing to flush or run at exit.
     unsafe { libc::_exit(0) }
+}
+
+/// Blocks or unblocks SIGINT for the calling thread (the server's only one).
+fn set_sigint_blocked(blocked: bool) {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let how = if blocked {
+        SigmaskHow::SIG_BLOCK
+    } else {
+        SigmaskHow::SIG_UNBLOCK
+    };
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    // It cannot fail with a valid `how` and set; were it to, SIGINT stays as it was.
+    let _ = pthread_sigmask(how, Some(&set), None);
 }
 
 /// Opens what the server keeps of a new child (a pidfd, the status pipe's write end) and

@@ -48,6 +48,9 @@ use spec::{Body, Spec};
 /// (and, in the parent, dropped); on failure it is left in place so that `start()` can be
 /// retried.
 pub(crate) fn start(spec: &Spec<'_>, body: &mut Option<Body>) -> Result<Arc<Child>> {
+    // A child this kernel cannot manage is never made.
+    crate::kernel::require(crate::kernel::KernelFeature::Pidfds)
+        .map_err(|feature| Error::KernelFeatureMissing { feature })?;
     install_exit_hook();
     let method = spec.method;
     let Some(held) = body.as_ref() else {

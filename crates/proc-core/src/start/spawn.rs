@@ -1,7 +1,8 @@
 //! The Spawn start method: the child is a new run of this very executable.
 //!
 //! The parent runs `/proc/self/exe` (the file this process was started from, even if it
-//! has since been replaced on disk) with `MULTIPROC_TASK_FD` naming the child's end of a
+//! has since been replaced on disk), or the copy of it given to
+//! [`set_executable`](crate::set_executable), with `MULTIPROC_TASK_FD` naming the child's end of a
 //! private socket, which is the only descriptor it inherits besides stdio (stdin is
 //! `/dev/null`). Before `main` runs, the child is taken over ([`super::takeover`]): it reads
 //! its task from that socket and runs it ([`super::task::run`]). Nothing of the parent's
@@ -19,6 +20,7 @@ use std::process::{Command, Stdio};
 
 use crate::child::Ending;
 use crate::error::{Error, Result};
+use crate::executable;
 use crate::pidfd::Pidfd;
 
 use super::task::{self, Launched};
@@ -58,12 +60,15 @@ pub(crate) fn launch() -> Result<(OwnedFd, Launched)> {
     Ok((ours, launched))
 }
 
-/// Runs `/proc/self/exe` with `marker` as its only argument, stdin on `/dev/null`, and
-/// `env` naming `fd`, which the new process inherits (and nothing else of ours: every
-/// descriptor multiproc and std open is close-on-exec).
+/// Runs this program again (`/proc/self/exe`, or the file given to
+/// [`set_executable`](crate::set_executable)) with `marker` as its only argument, stdin on
+/// `/dev/null`, and `env` naming `fd`, which the new process inherits (and nothing else of
+/// ours: every descriptor multiproc and std open is close-on-exec). When it cannot be run,
+/// nothing is left of the attempt (std reaps the process that failed to exec).
 pub(crate) fn run_self(env: &str, fd: BorrowedFd<'_>, marker: &str) -> Result<std::process::Child> {
     let raw = fd.as_raw_fd();
-    let mut command = Command::new("/proc/self/exe");
+    let program = executable::program()?;
+    let mut command = Command::new(&program.exec_path);
     command
         .arg0(program_name())
         .arg(marker)
@@ -80,9 +85,10 @@ pub(crate) fn run_self(env: &str, fd: BorrowedFd<'_>, marker: &str) -> Result<st
             Ok(())
         });
     }
-    command
-        .spawn()
-        .map_err(|e| Error::io("running this executable again (/proc/self/exe)", e))
+    command.spawn().map_err(|source| Error::Exec {
+        path: program.shown.clone(),
+        source,
+    })
 }
 
 /// This program's `argv[0]`, so that a spawned child shows under the same name.

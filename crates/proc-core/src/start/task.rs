@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! parent -> child   u32 length (little-endian), then the encoded Header; SCM_RIGHTS: the
-//!                   lifeline's read end (daemons only), then the arguments' descriptors
+//!                   lifeline's read end (daemons only), a pidfd of the parent (its
+//!                   sentinel), then the arguments' descriptors
 //! child -> parent   "+" once its arguments decoded, just before the function runs; or
 //!                   "-" and a reason when it cannot run the task (then it exits with
 //!                   TASK_ERROR_EXIT_CODE)
@@ -37,7 +38,7 @@ use crate::fd_passing;
 use crate::global_state::{self, Me};
 use crate::lifeline;
 use crate::method_choice;
-use crate::pidfd::Pidfd;
+use crate::pidfd::{Pidfd, is_pidfd};
 use crate::process_info::ProcessInfo;
 use crate::start_method::StartMethod;
 
@@ -120,6 +121,9 @@ pub(crate) fn start(spec: &Spec<'_>, launch: Launch, entry: Entry) -> Result<Arc
     };
     let message = codec::encode(&header)?;
     let mut fds: Vec<BorrowedFd<'_>> = lifeline.iter().map(AsFd::as_fd).collect();
+    // The parent's pidfd, which prepare_start opened: the child's sentinel of its parent
+    // (under ForkServer too, where the server is only the child's parent for the kernel).
+    fds.push(header.parent.sentinel()?);
     fds.extend(args.fds.iter().map(AsFd::as_fd));
 
     // What the parent printed before start() comes out before what the child prints, as
@@ -179,11 +183,34 @@ pub(crate) fn run(socket: OwnedFd) -> ! {
         ),
         (false, _) => None,
     };
+    // Then a pidfd of the parent, to watch it by: anything else would tell of a parent's
+    // death that did not happen, or never tell of one that did.
+    let parent_sentinel = if fds.is_empty() {
+        reject(
+            socket,
+            &header.name,
+            "the task carries no descriptor for the parent's sentinel",
+        )
+    } else {
+        fds.remove(0)
+    };
+    if !is_pidfd(parent_sentinel.as_fd()) {
+        reject(
+            socket,
+            &header.name,
+            "the parent's sentinel, the task's descriptor after the lifeline, is not a pidfd",
+        )
+    }
     global_state::lock().me = Me {
         name: header.name.clone().into(),
         identity: header.identity.clone(),
         daemon: header.daemon,
-        parent: Some(header.parent.clone()),
+        parent: Some(
+            header
+                .parent
+                .clone()
+                .with_sentinel(Arc::new(parent_sentinel)),
+        ),
         managed: true,
     };
     method_choice::set_default(header.start_method);

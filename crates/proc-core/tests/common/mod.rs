@@ -17,6 +17,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// timing assertion: a report comes in milliseconds, or never.
 const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
+/// One test per start method from a specification that takes the method:
+/// `every_start_method![spec, …]` makes `fork::spec`, `spawn::spec` and `forkserver::spec`.
+#[allow(unused_macros, reason = "each test binary uses a different subset")]
+macro_rules! every_start_method {
+    ($($spec:ident),* $(,)?) => {
+        mod fork {
+            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::Fork) } )*
+        }
+        mod spawn {
+            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::Spawn) } )*
+        }
+        mod forkserver {
+            $( #[test] fn $spec() { super::$spec(proc_core::StartMethod::ForkServer) } )*
+        }
+    };
+}
+
 /// The write end of a report pipe: give it to a child as an argument of its target.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Reporter(Descriptor);

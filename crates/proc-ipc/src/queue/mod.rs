@@ -76,6 +76,7 @@
 //! - `get`: the get path: whole, streamed or handed over; draining a closed queue.
 //! - `builder`: [`QueueBuilder`].
 //! - `wire`: how a queue travels to another process, as a handle.
+//! - `readiness`: how `proc_core::wait` waits for a queue, which has no descriptor to poll.
 
 mod builder;
 mod get;
@@ -83,6 +84,7 @@ mod handle;
 mod handoff;
 mod layout;
 mod put;
+mod readiness;
 mod ring;
 mod scratch;
 mod settings;

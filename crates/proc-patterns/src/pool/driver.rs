@@ -19,21 +19,21 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
-use proc_core::Process;
-use proc_core::codec::CodecError;
-use proc_ipc::Connection;
 
-use super::mailbox::Mailbox;
-use super::message::{FromWorker, MESSAGE_LIMIT, Shape, ToWorker, open, seal};
-use super::outcome::{ChunkDone, ChunkFailure, Results};
+use super::message::{ToWorker, seal};
+use super::outcome::{ChunkFailure, Results};
+use super::restarts::{Restarts, Verdict};
+use super::sink::Sink;
 use super::spares::Spares;
-use super::worker::{self, Mailboxes, WorkerConfig};
-use crate::error::Result;
+use super::stats::Counters;
+use super::worker::WorkerConfig;
+use super::worker_process::{Reply, Ticket};
+pub(crate) use super::worker_process::{TimeLimit, Worker};
 
 /// How long terminated workers get to end on SIGTERM before they are killed.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
@@ -49,112 +49,19 @@ pub(crate) enum Command {
 /// by the pool's handle, sent as it is.
 pub(crate) struct PendingChunk {
     pub(crate) index: usize,
+    /// The number of tasks in the chunk.
+    pub(crate) len: usize,
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
-    pub(crate) sink: Sender<ChunkDone>,
+    pub(crate) sink: Sink,
+    /// When its time is up, for `apply_timeout`.
+    pub(crate) limit: Option<TimeLimit>,
 }
 
-/// A chunk a worker holds: where its result goes.
-struct Ticket {
-    id: u64,
-    index: usize,
-    sink: Sender<ChunkDone>,
-}
-
-impl Ticket {
-    fn finish(self, outcome: Result<Results, ChunkFailure>) {
-        // The caller may have stopped listening (a dropped iterator): nothing to do then.
-        let _ = self.sink.send(ChunkDone {
-            index: self.index,
-            outcome,
-        });
-    }
-}
-
-/// One worker process, the parent's end of its connection, and its mailboxes.
-pub(crate) struct Worker {
-    process: Process,
-    conn: Connection,
-    mailboxes: Mailboxes,
-    held: Option<Ticket>,
-    done: usize,
-    /// Reached `maxtasksperchild`: it ends by itself and gets no more work.
-    retiring: bool,
-    /// The connection failed or hung up: the pidfd will say the rest.
-    broken: bool,
-}
-
-impl Worker {
-    /// Forks a worker named `name`.
-    pub(crate) fn start(name: String, config: WorkerConfig) -> Result<Worker> {
-        let (conn, child_end) = proc_ipc::pipe()?;
-        let conn = conn.with_limit(MESSAGE_LIMIT);
-        let child_end = child_end.with_limit(MESSAGE_LIMIT);
-        let mailboxes = Mailboxes {
-            inbox: Mailbox::new()?,
-            outbox: Mailbox::new()?,
-        };
-        let mut process =
-            Process::target(worker::run, (child_end, mailboxes.clone(), config.settings))
-                .with_name(name)
-                .with_daemon(true)
-                .with_start_method(config.start_method);
-        process.start()?;
-        Ok(Worker {
-            process,
-            conn,
-            mailboxes,
-            held: None,
-            done: 0,
-            retiring: false,
-            broken: false,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.pid().unwrap_or_default()
-    }
-
-    /// Hands the worker, which is idle, a sealed chunk: through its inbox and a notice of
-    /// the chunk's length (sealed into `notice`) when it fits there, otherwise through the
-    /// connection.
-    fn send_chunk(&self, message: &[u8], notice: &mut Vec<u8>) -> Result<(), proc_ipc::Error> {
-        // SAFETY: the worker holds no chunk, so it does not read its inbox until the notice
-        // has come (see the mailbox module).
-        unsafe {
-            self.mailboxes
-                .inbox
-                .post(&self.conn, message, |len| ToWorker::InInbox { len }, notice)
-        }
-    }
-
-    /// Receives the worker's reply into `message`: its header, and the length of its body
-    /// (the start of `message`). A reply left in the outbox is copied out of it first.
-    fn receive_reply(
-        &self,
-        message: &mut Vec<u8>,
-    ) -> Result<(u64, Result<Shape, String>, usize), proc_ipc::Error> {
-        self.conn.recv_bytes_into(message)?;
-        let (mut header, mut body) = open::<FromWorker>(message)?;
-        if let FromWorker::InOutbox { len } = header {
-            // SAFETY: the worker wrote its outbox before its notice, and writes it again only
-            // once it holds another chunk, which this thread has not handed it yet.
-            if !unsafe { self.mailboxes.outbox.copy_out(len, message) } {
-                return Err(CodecError::Decode(format!(
-                    "a reply of {len} bytes is announced in an outbox of {} bytes",
-                    self.mailboxes.outbox.capacity()
-                ))
-                .into());
-            }
-            (header, body) = open::<FromWorker>(message)?;
-        }
-        match header {
-            FromWorker::Results { id, outcome } => Ok((id, outcome, body)),
-            FromWorker::InOutbox { .. } => Err(CodecError::Decode(
-                "a reply in the outbox announces another one".to_string(),
-            )
-            .into()),
-        }
+impl PendingChunk {
+    /// The chunk will not run: each of its tasks fails with `failure`.
+    pub(crate) fn fail(self, failure: ChunkFailure) {
+        self.sink.finish(self.index, self.len, Err(failure));
     }
 }
 
@@ -167,6 +74,7 @@ pub(crate) struct Driver {
     /// The pids of the current workers, for `Pool::pids`.
     pub(crate) pids: Arc<Mutex<Vec<u32>>>,
     spares: Arc<Spares>,
+    counters: Arc<Counters>,
     /// Dropped with the driver, which tells a `map` waiting on its job's channel that no
     /// more results will come.
     _alive: Sender<Infallible>,
@@ -175,6 +83,15 @@ pub(crate) struct Driver {
     /// Where the notices of chunks handed over through an inbox are sealed.
     notice: Vec<u8>,
     closing: bool,
+    /// Workers whose initializer failed, and their replacements.
+    restarts: Restarts,
+}
+
+/// What the driver shares with the pool's handle.
+pub(crate) struct Shared {
+    pub(crate) pids: Arc<Mutex<Vec<u32>>>,
+    pub(crate) spares: Arc<Spares>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Driver {
@@ -183,10 +100,14 @@ impl Driver {
         wake: OwnedFd,
         workers: Vec<Worker>,
         config: WorkerConfig,
-        pids: Arc<Mutex<Vec<u32>>>,
-        spares: Arc<Spares>,
+        shared: Shared,
         alive: Sender<Infallible>,
     ) -> Driver {
+        let Shared {
+            pids,
+            spares,
+            counters,
+        } = shared;
         let started = workers.len();
         let driver = Driver {
             commands,
@@ -195,11 +116,13 @@ impl Driver {
             config,
             pids,
             spares,
+            counters,
             _alive: alive,
             started,
             pending: VecDeque::new(),
             notice: Vec::new(),
             closing: false,
+            restarts: Restarts::new(started),
         };
         driver.publish_pids();
         driver
@@ -213,6 +136,8 @@ impl Driver {
                 self.terminate();
                 return;
             }
+            self.start_due_replacements();
+            self.enforce_time_limits();
             self.dispatch();
             if self.closing
                 && self.pending.is_empty()
@@ -230,8 +155,10 @@ impl Driver {
         loop {
             match self.commands.try_recv() {
                 Ok(Command::Submit(chunk)) => {
-                    if self.closing {
-                        fail_pending(chunk, ChunkFailure::Closed);
+                    if let Some(failure) = self.given_up() {
+                        chunk.fail(failure);
+                    } else if self.closing {
+                        chunk.fail(ChunkFailure::Closed);
                     } else {
                         self.pending.push_back(chunk);
                     }
@@ -246,7 +173,7 @@ impl Driver {
     /// Hands the next chunks to the idle workers.
     fn dispatch(&mut self) {
         for worker in &mut self.workers {
-            if worker.held.is_some() || worker.retiring || worker.broken {
+            if worker.held.is_some() || worker.retiring || worker.broken || !worker.initialized {
                 continue;
             }
             let Some(chunk) = self.pending.pop_front() else {
@@ -258,17 +185,16 @@ impl Driver {
                     worker.held = Some(Ticket {
                         id: chunk.id,
                         index: chunk.index,
+                        len: chunk.len,
                         sink: chunk.sink,
+                        limit: chunk.limit,
                     });
                     self.spares.give(chunk.message);
                 }
                 Err(e) if e.is_about_one_item() => {
-                    fail_pending(
-                        chunk,
-                        ChunkFailure::Other(format!(
-                            "the chunk could not be sent to a worker: {e}"
-                        )),
-                    );
+                    chunk.fail(ChunkFailure::Other(format!(
+                        "the chunk could not be sent to a worker: {e}"
+                    )));
                 }
                 Err(_) => {
                     // The worker is gone; the chunk never reached it, so another may run it.
@@ -298,7 +224,18 @@ impl Driver {
                     Err(_) => fds.push(PollFd::new(worker.conn.as_fd(), PollFlags::empty())),
                 }
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            // Replacements waiting out a back-off are started when it ends.
+            let next = [self.restarts.due_at(), self.next_time_limit()];
+            let timeout = match next.into_iter().flatten().min() {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    // Rounded up, so as not to wake just before the time.
+                    let ms = wait.as_millis().saturating_add(1);
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 // EINTR, or a failure poll reports again on the next turn.
                 Err(_) => return,
@@ -308,8 +245,10 @@ impl Driver {
                     r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
                 })
             };
-            let conn_ready: Vec<bool> = fds[1..].iter().step_by(2).map(ready).collect();
-            let ended: Vec<bool> = fds[2..].iter().step_by(2).map(ready).collect();
+            // Skipped, not sliced: with no worker left (all waiting to be replaced), there
+            // is only the wake-up pipe.
+            let conn_ready: Vec<bool> = fds.iter().skip(1).step_by(2).map(ready).collect();
+            let ended: Vec<bool> = fds.iter().skip(2).step_by(2).map(ready).collect();
             if ready(&fds[0]) {
                 drain(&self.wake);
             }
@@ -337,7 +276,16 @@ impl Driver {
         // there already.
         let mut message = spares.take();
         match worker.receive_reply(&mut message) {
-            Ok((id, outcome, body)) => {
+            Ok(Reply::Ready) => {
+                worker.initialized = true;
+                self.restarts.succeeded();
+            }
+            Ok(Reply::InitializerFailed(why)) => {
+                // It ends; the pidfd says when, and `worker_ended` decides what follows.
+                worker.initializer_failed = Some(why);
+                worker.broken = true;
+            }
+            Ok(Reply::Results { id, outcome, body }) => {
                 // None: a stale reply, for a chunk this worker no longer holds.
                 if let Some(ticket) = worker.held.take_if(|t| t.id == id) {
                     message.truncate(body);
@@ -374,8 +322,10 @@ impl Driver {
     /// Worker `i` has ended: take its last result if it sent one, fail the chunk it held
     /// otherwise, reap it, and start another in its place if work may still come.
     fn worker_ended(&mut self, i: usize) {
-        if !self.workers[i].broken && self.workers[i].held.is_some() {
-            // A result sent just before the end is in the socket: take it first.
+        let worker = &self.workers[i];
+        if !worker.broken && (worker.held.is_some() || !worker.initialized) {
+            // A result (or the initializer's report) sent just before the end is in the
+            // socket: take it first.
             if matches!(self.workers[i].conn.poll(Some(Duration::ZERO)), Ok(true)) {
                 self.receive(i);
             }
@@ -390,30 +340,117 @@ impl Driver {
         // workers started after this one inherited its mappings too, and keep those pages
         // until they end: not mended here; see the mailbox module.)
         drop(worker.mailboxes);
-        // The replacement first, so that whoever learns of the death from the failed chunk
-        // already sees the pool at full strength.
-        let needed = !self.closing || !self.pending.is_empty();
-        if needed {
-            self.started += 1;
-            match Worker::start(format!("PoolWorker-{}", self.started), self.config) {
-                Ok(fresh) => self.workers.push(fresh),
-                Err(e) if self.workers.is_empty() => {
-                    // No worker left and none can be started: the work cannot be done.
-                    let reason = format!("no pool worker could be started: {e}");
-                    while let Some(chunk) = self.pending.pop_front() {
-                        fail_pending(chunk, ChunkFailure::Other(reason.clone()));
-                    }
+        if !worker.initialized {
+            // Its initializer failed (or it died before it returned): the replacement waits
+            // out a back-off, or the pool gives up.
+            let message = worker.initializer_failed.clone().unwrap_or_else(|| {
+                format!(
+                    "the worker ended with exit code {exitcode} before its initializer returned"
+                )
+            });
+            if let Verdict::GiveUp { .. } = self.restarts.failed(message, Instant::now())
+                && let Some(failure) = self.given_up()
+            {
+                while let Some(chunk) = self.pending.pop_front() {
+                    chunk.fail(failure.clone());
                 }
-                Err(_) => {}
             }
+        } else if self.needed() {
+            // The replacement first, so that whoever learns of the death from the failed
+            // chunk already sees the pool at full strength.
+            self.start_replacement();
         }
         self.publish_pids();
         if let Some(ticket) = worker.held {
+            if worker.timed_out {
+                let timeout = ticket.limit.map(|limit| limit.timeout).unwrap_or_default();
+                ticket.finish(Err(ChunkFailure::TimedOut(timeout)));
+                return;
+            }
             ticket.finish(Err(ChunkFailure::WorkerDied {
                 pid: worker.process.pid().unwrap_or_default(),
                 exitcode,
             }));
         }
+    }
+
+    /// Kills the workers whose chunk's time is up (the chunk fails with `TimedOut` when
+    /// they are seen to end, and they are replaced), and fails the waiting chunks whose
+    /// time is up before they could start.
+    fn enforce_time_limits(&mut self) {
+        let now = Instant::now();
+        let up = |limit: &Option<TimeLimit>| limit.is_some_and(|l| l.at <= now);
+        for worker in &mut self.workers {
+            if !worker.timed_out && worker.held.as_ref().is_some_and(|t| up(&t.limit)) {
+                worker.timed_out = true;
+                let _ = worker.process.kill();
+            }
+        }
+        if self.pending.iter().any(|chunk| up(&chunk.limit)) {
+            let (late, waiting) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition::<VecDeque<_>, _>(|chunk| up(&chunk.limit));
+            self.pending = waiting;
+            for chunk in late {
+                let timeout = chunk.limit.map(|l| l.timeout).unwrap_or_default();
+                chunk.fail(ChunkFailure::TimedOut(timeout));
+            }
+        }
+    }
+
+    /// The earliest time a chunk's time is up, among those not yet dealt with.
+    fn next_time_limit(&self) -> Option<Instant> {
+        let held = self
+            .workers
+            .iter()
+            .filter(|w| !w.timed_out)
+            .filter_map(|w| w.held.as_ref()?.limit);
+        let pending = self.pending.iter().filter_map(|chunk| chunk.limit);
+        held.chain(pending).map(|limit| limit.at).min()
+    }
+
+    /// Whether work may still come for a replacement worker.
+    fn needed(&self) -> bool {
+        (!self.closing || !self.pending.is_empty()) && self.restarts.given_up.is_none()
+    }
+
+    /// Starts a worker in place of one that ended.
+    fn start_replacement(&mut self) {
+        self.started += 1;
+        match Worker::start(format!("PoolWorker-{}", self.started), &self.config) {
+            Ok(fresh) => {
+                self.workers.push(fresh);
+                self.counters.worker_replaced();
+            }
+            Err(e) if self.workers.is_empty() => {
+                // No worker left and none can be started: the work cannot be done.
+                let reason = format!("no pool worker could be started: {e}");
+                while let Some(chunk) = self.pending.pop_front() {
+                    chunk.fail(ChunkFailure::Other(reason.clone()));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Starts the replacements whose back-off has ended.
+    fn start_due_replacements(&mut self) {
+        let due = self.restarts.take_due(Instant::now());
+        if due > 0 && self.needed() {
+            for _ in 0..due {
+                self.start_replacement();
+            }
+            self.publish_pids();
+        }
+    }
+
+    /// How work fails once the pool has given up on its initializer.
+    fn given_up(&self) -> Option<ChunkFailure> {
+        let (message, attempts) = self.restarts.given_up.as_ref()?;
+        Some(ChunkFailure::InitializerFailed {
+            message: message.clone(),
+            attempts: *attempts,
+        })
     }
 
     /// After `close`, with all work done: each worker is told to stop and is joined.
@@ -445,12 +482,12 @@ impl Driver {
             }
         }
         while let Some(chunk) = self.pending.pop_front() {
-            fail_pending(chunk, ChunkFailure::Terminated);
+            chunk.fail(ChunkFailure::Terminated);
         }
         // Work submitted while the pool was being terminated fails too.
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Submit(chunk) = command {
-                fail_pending(chunk, ChunkFailure::Terminated);
+                chunk.fail(ChunkFailure::Terminated);
             }
         }
         self.publish_pids();
@@ -472,13 +509,6 @@ fn fitted(message: &mut Vec<u8>) -> Vec<u8> {
     } else {
         message.clone()
     }
-}
-
-fn fail_pending(chunk: PendingChunk, failure: ChunkFailure) {
-    let _ = chunk.sink.send(ChunkDone {
-        index: chunk.index,
-        outcome: Err(failure),
-    });
 }
 
 /// Empties the wake-up pipe (non-blocking).

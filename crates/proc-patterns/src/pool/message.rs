@@ -67,6 +67,11 @@ pub(crate) enum FromWorker {
     },
     /// The message is the first `len` bytes of the worker's outbox. The body is empty.
     InOutbox { len: u64 },
+    /// The worker's initializer returned: it takes chunks now. The body is empty.
+    Ready,
+    /// The worker's initializer failed (its panic's message); the worker ends. The body is
+    /// empty.
+    InitializerFailed { message: String },
 }
 
 /// How a chunk's results are encoded, one per argument, in order.
@@ -75,8 +80,10 @@ pub(crate) enum Shape {
     /// Every task returned: a `Vec<R>`. Most chunks: a `Result` around each value would
     /// cost a tag to encode and decode per task, a large part of a trivial task's cost.
     Values,
-    /// Some task panicked: a `Vec<Result<R, String>>`, `Err` holding the panic's message.
-    Mixed,
+    /// Some task panicked: a `Vec<Result<R, String>>`, `Err` holding the panic's message;
+    /// `failed` of them are `Err` (for the pool's counters; the worker's word, so not
+    /// trusted beyond the chunk's length).
+    Mixed { failed: u64 },
 }
 
 /// Appends `header` to the body in `message`, as the message's last bytes.

@@ -15,6 +15,8 @@ pub(crate) enum ChunkFailure {
     Closed,
     Codec(CodecError),
     Invalid(&'static str),
+    InitializerFailed { message: String, attempts: u32 },
+    TimedOut(std::time::Duration),
     Other(String),
 }
 
@@ -29,6 +31,11 @@ impl ChunkFailure {
             ChunkFailure::Closed => Error::PoolClosed,
             ChunkFailure::Codec(e) => Error::Codec(e.clone()),
             ChunkFailure::Invalid(reason) => Error::InvalidArgument { reason },
+            ChunkFailure::TimedOut(timeout) => Error::TimedOut { timeout: *timeout },
+            ChunkFailure::InitializerFailed { message, attempts } => Error::InitializerFailed {
+                message: message.clone(),
+                attempts: *attempts,
+            },
             ChunkFailure::Other(message) => Error::Codec(CodecError::Decode(message.clone())),
         }
     }

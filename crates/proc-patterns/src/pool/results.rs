@@ -1,24 +1,23 @@
-//! How results come back to the caller: [`AsyncResult`] for one task, [`MapIter`] (in
-//! order) and [`UnorderedIter`] (as they finish) for many. The pool's driver thread sends
-//! each finished chunk, still encoded, on a channel of its job; these types decode it in
-//! the caller's thread.
+//! How results come back to the caller: how a chunk's encoded results are decoded, and
+//! [`MapIter`] (in order) and [`UnorderedIter`] (as they finish), which pull their inputs
+//! as their results are taken. The pool's driver thread sends each finished chunk, still
+//! encoded, on a channel of its job; the results are decoded in the caller's thread.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::marker::PhantomData;
-use std::time::Duration;
+use std::convert::Infallible;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::Receiver;
 use proc_core::codec::CodecError;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 
 use super::message::{BODY, MESSAGE_LIMIT, Shape};
 use super::outcome::{ChunkDone, ChunkFailure, Results};
 use super::spares::Spares;
+use super::submit::Feed;
 use crate::error::{Error, Result};
 
 /// The tasks of one chunk, decoded: `len` results.
-fn decode_chunk<R: DeserializeOwned>(
+pub(super) fn decode_chunk<R: DeserializeOwned>(
     outcome: Result<&Results, &ChunkFailure>,
     len: usize,
 ) -> VecDeque<Result<R>> {
@@ -42,7 +41,7 @@ fn decode_results<R: DeserializeOwned>(
             .into_iter()
             .map(Ok)
             .collect(),
-        Shape::Mixed => decode::<Vec<Result<R, String>>>(&results.bytes)?
+        Shape::Mixed { .. } => decode::<Vec<Result<R, String>>>(&results.bytes)?
             .into_iter()
             .map(|r| r.map_err(|message| Error::TaskPanicked { message }))
             .collect(),
@@ -67,7 +66,9 @@ pub(crate) fn append_values<R: DeserializeOwned>(
     appended
 }
 
-fn append_decoded<R: DeserializeOwned>(
+/// Appends the values of a chunk of `len` tasks to `values`, or returns the error of the
+/// first task that failed (then `values` is left as it was).
+pub(super) fn append_decoded<R: DeserializeOwned>(
     results: &Results,
     len: usize,
     values: &mut Vec<R>,
@@ -88,7 +89,7 @@ fn append_decoded<R: DeserializeOwned>(
             }
             appended.map_err(|e| ChunkFailure::Codec(e).to_error())
         }
-        Shape::Mixed => {
+        Shape::Mixed { .. } => {
             // All or nothing: the first error, or every value.
             let decoded: Vec<R> = decode_results(results, len)
                 .map_err(|failure| failure.to_error())?
@@ -153,162 +154,131 @@ impl<'de, R: DeserializeOwned> Visitor<'de> for AppendValues<'_, R> {
     }
 }
 
-/// The result of [`Pool::apply_async`](crate::Pool::apply_async): a task running in the
-/// pool, as Python's `AsyncResult`.
-///
-/// ```
-/// fn square(x: u64) -> u64 {
-///     x * x
-/// }
-///
-/// let pool = proc_patterns::Pool::new(2)?;
-/// let pending = pool.apply_async(square, 12);
-/// assert_eq!(pending.get()?, 144);
-/// assert!(pending.ready());
-/// assert_eq!(pending.get()?, 144); // as often as you like
-/// # Ok::<(), proc_patterns::Error>(())
-/// ```
-pub struct AsyncResult<R> {
-    rx: Receiver<ChunkDone>,
-    outcome: RefCell<Option<Result<Results, ChunkFailure>>>,
-    _result: PhantomData<fn() -> R>,
-}
-
-impl<R: DeserializeOwned> AsyncResult<R> {
-    pub(crate) fn new(rx: Receiver<ChunkDone>) -> Self {
-        AsyncResult {
-            rx,
-            outcome: RefCell::new(None),
-            _result: PhantomData,
-        }
-    }
-
-    /// Whether the task has finished (successfully or not); never waits.
-    pub fn ready(&self) -> bool {
-        if self.outcome.borrow().is_some() {
-            return true;
-        }
-        match self.rx.try_recv() {
-            Ok(done) => self.store(done.outcome),
-            Err(TryRecvError::Disconnected) => self.store(Err(ChunkFailure::Terminated)),
-            Err(TryRecvError::Empty) => return false,
-        }
-        true
-    }
-
-    /// Waits for the task and returns its result: the function's value, or the task's
-    /// error (a panic's message, the worker's death, the pool's termination).
-    pub fn get(&self) -> Result<R> {
-        if !self.ready() {
-            let outcome = match self.rx.recv() {
-                Ok(done) => done.outcome,
-                Err(_) => Err(ChunkFailure::Terminated),
-            };
-            self.store(outcome);
-        }
-        self.decode()
-    }
-
-    /// As [`get`](Self::get), waiting at most `timeout`: [`Error::Timeout`] if the task has
-    /// not finished by then (it runs on; ask again later).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// fn nap(ms: u64) -> u64 {
-    ///     std::thread::sleep(Duration::from_millis(ms));
-    ///     ms
-    /// }
-    ///
-    /// let pool = proc_patterns::Pool::new(1)?;
-    /// let pending = pool.apply_async(nap, 200);
-    /// assert!(matches!(pending.get_timeout(Duration::ZERO), Err(proc_patterns::Error::Timeout)));
-    /// assert_eq!(pending.get_timeout(Duration::from_secs(60))?, 200);
-    /// # Ok::<(), proc_patterns::Error>(())
-    /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
-        if !self.ready() {
-            let outcome = match self.rx.recv_timeout(timeout) {
-                Ok(done) => done.outcome,
-                Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout),
-                Err(RecvTimeoutError::Disconnected) => Err(ChunkFailure::Terminated),
-            };
-            self.store(outcome);
-        }
-        self.decode()
-    }
-
-    /// Waits for the task to finish without taking its result.
-    pub fn wait(&self) {
-        let _ = self.get_timeout(Duration::MAX);
-    }
-
-    fn store(&self, outcome: Result<Results, ChunkFailure>) {
-        *self.outcome.borrow_mut() = Some(outcome);
-    }
-
-    fn decode(&self) -> Result<R> {
-        let outcome = self.outcome.borrow();
-        let outcome = match outcome.as_ref() {
-            Some(outcome) => outcome.as_ref(),
-            None => Err(&ChunkFailure::Terminated),
-        };
-        decode_chunk(outcome, 1)
-            .pop_front()
-            .unwrap_or(Err(Error::PoolTerminated))
+/// Waits for the next outcome of a job whose channel this side may keep open (its feeder
+/// holds a sender): `None` once the pool's driver has ended and nothing more is there.
+fn receive(rx: &Receiver<ChunkDone>, driver_alive: &Receiver<Infallible>) -> Option<ChunkDone> {
+    crossbeam_channel::select! {
+        recv(rx) -> done => done.ok(),
+        // The driver has ended; whatever it sent before is in the channel already.
+        recv(driver_alive) -> _ => rx.try_recv().ok(),
     }
 }
 
-impl<R> std::fmt::Debug for AsyncResult<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncResult")
-            .field("finished", &self.outcome.borrow().is_some())
-            .finish()
+/// What the iterators share: the feeder of a job's inputs, and how many chunks it may
+/// have out.
+struct Intake<'p> {
+    /// `None` once the inputs are exhausted.
+    feeder: Option<Box<dyn Feed + 'p>>,
+    /// The most chunks out at once.
+    window: usize,
+    /// The number of inputs, when known, and the results yielded so far.
+    known: Option<usize>,
+    yielded: usize,
+    /// Disconnected when the pool's driver ends.
+    driver_alive: Receiver<Infallible>,
+}
+
+impl<'p> Intake<'p> {
+    fn new(feeder: Box<dyn Feed + 'p>, window: usize, driver_alive: Receiver<Infallible>) -> Self {
+        Intake {
+            known: feeder.known_len(),
+            feeder: Some(feeder),
+            window: window.max(1),
+            yielded: 0,
+            driver_alive,
+        }
+    }
+
+    /// Hands over the next chunk if fewer than the window are `out`: its length.
+    fn top_up(&mut self, out: usize) -> Option<usize> {
+        if out >= self.window {
+            return None;
+        }
+        let fed = self.feeder.as_mut()?.feed();
+        if fed.is_none() {
+            // Its sink goes with it, so the job's channel closes once the driver is done.
+            self.feeder = None;
+        }
+        fed.map(|(len, _)| len)
+    }
+
+    fn size_hint(&self, buffered: usize) -> (usize, Option<usize>) {
+        match self.known {
+            Some(known) => {
+                let left = known.saturating_sub(self.yielded).max(buffered);
+                (left, Some(left))
+            }
+            None => (buffered, None),
+        }
     }
 }
 
 /// The results of [`Pool::imap`](crate::Pool::imap), in the order of the inputs, each as
-/// soon as it and those before it have finished.
-pub struct MapIter<R> {
+/// soon as it and those before it have finished. The inputs are taken as results are: a few
+/// chunks per worker are out at a time, so an endless input works.
+pub struct MapIter<'p, R> {
     rx: Receiver<ChunkDone>,
-    lens: Vec<usize>,
+    intake: Intake<'p>,
+    /// The lengths of the chunks out, from the next one to yield.
+    lens: VecDeque<usize>,
+    /// The index of the chunk at the front of `lens`.
     next_chunk: usize,
     arrived: BTreeMap<usize, Result<Results, ChunkFailure>>,
     current: VecDeque<Result<R>>,
 }
 
-impl<R> MapIter<R> {
-    pub(crate) fn new(rx: Receiver<ChunkDone>, lens: Vec<usize>) -> Self {
-        MapIter {
+impl<'p, R> MapIter<'p, R> {
+    pub(super) fn new(
+        rx: Receiver<ChunkDone>,
+        feeder: Box<dyn Feed + 'p>,
+        window: usize,
+        driver_alive: Receiver<Infallible>,
+    ) -> Self {
+        let mut iter = MapIter {
             rx,
-            lens,
+            intake: Intake::new(feeder, window, driver_alive),
+            lens: VecDeque::new(),
             next_chunk: 0,
             arrived: BTreeMap::new(),
             current: VecDeque::new(),
+        };
+        // The workers start on the first chunks before the first result is asked for.
+        iter.top_up();
+        iter
+    }
+
+    fn top_up(&mut self) {
+        while let Some(len) = self.intake.top_up(self.lens.len()) {
+            self.lens.push_back(len);
         }
     }
 }
 
-impl<R: DeserializeOwned> Iterator for MapIter<R> {
+impl<R: DeserializeOwned> Iterator for MapIter<'_, R> {
     type Item = Result<R>;
 
     fn next(&mut self) -> Option<Result<R>> {
         loop {
             if let Some(result) = self.current.pop_front() {
+                self.intake.yielded += 1;
                 return Some(result);
             }
-            let len = *self.lens.get(self.next_chunk)?;
+            self.top_up();
+            let len = *self.lens.front()?;
             if let Some(outcome) = self.arrived.remove(&self.next_chunk) {
                 self.current = decode_chunk(outcome.as_ref(), len);
+                self.lens.pop_front();
                 self.next_chunk += 1;
                 continue;
             }
-            match self.rx.recv() {
-                Ok(done) => {
-                    self.arrived.insert(done.index, done.outcome);
+            match receive(&self.rx, &self.intake.driver_alive) {
+                Some(done) => {
+                    if done.index >= self.next_chunk {
+                        self.arrived.insert(done.index, done.outcome);
+                    }
                 }
                 // The driver is gone: what has not arrived never will.
-                Err(_) => {
+                None => {
                     self.arrived
                         .insert(self.next_chunk, Err(ChunkFailure::Terminated));
                 }
@@ -317,79 +287,91 @@ impl<R: DeserializeOwned> Iterator for MapIter<R> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.current.len()
-            + self.lens[self.next_chunk.min(self.lens.len())..]
-                .iter()
-                .sum::<usize>();
-        (left, Some(left))
+        self.intake.size_hint(self.current.len())
     }
 }
 
-impl<R: DeserializeOwned> ExactSizeIterator for MapIter<R> {}
-
-impl<R> std::fmt::Debug for MapIter<R> {
+impl<R> std::fmt::Debug for MapIter<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MapIter")
-            .field("chunks", &self.lens.len())
+            .field("chunks_out", &self.lens.len())
             .field("next_chunk", &self.next_chunk)
+            .field("inputs_left", &self.intake.feeder.is_some())
             .finish()
     }
 }
 
 /// The results of [`Pool::imap_unordered`](crate::Pool::imap_unordered), in the order they
-/// finish.
-pub struct UnorderedIter<R> {
+/// finish. The inputs are taken as results are, as for [`MapIter`].
+pub struct UnorderedIter<'p, R> {
     rx: Receiver<ChunkDone>,
-    lens: Vec<usize>,
-    /// Chunks not yet arrived.
-    missing: std::collections::BTreeSet<usize>,
+    intake: Intake<'p>,
+    /// The chunks out: index and length.
+    out: BTreeMap<usize, usize>,
+    /// The index the next chunk handed over gets.
+    fed: usize,
     current: VecDeque<Result<R>>,
 }
 
-impl<R> UnorderedIter<R> {
-    pub(crate) fn new(rx: Receiver<ChunkDone>, lens: Vec<usize>) -> Self {
-        UnorderedIter {
+impl<'p, R> UnorderedIter<'p, R> {
+    pub(super) fn new(
+        rx: Receiver<ChunkDone>,
+        feeder: Box<dyn Feed + 'p>,
+        window: usize,
+        driver_alive: Receiver<Infallible>,
+    ) -> Self {
+        let mut iter = UnorderedIter {
             rx,
-            missing: (0..lens.len()).collect(),
-            lens,
+            intake: Intake::new(feeder, window, driver_alive),
+            out: BTreeMap::new(),
+            fed: 0,
             current: VecDeque::new(),
+        };
+        // The workers start on the first chunks before the first result is asked for.
+        iter.top_up();
+        iter
+    }
+
+    fn top_up(&mut self) {
+        while let Some(len) = self.intake.top_up(self.out.len()) {
+            self.out.insert(self.fed, len);
+            self.fed += 1;
         }
     }
 }
 
-impl<R: DeserializeOwned> Iterator for UnorderedIter<R> {
+impl<R: DeserializeOwned> Iterator for UnorderedIter<'_, R> {
     type Item = Result<R>;
 
     fn next(&mut self) -> Option<Result<R>> {
         loop {
             if let Some(result) = self.current.pop_front() {
+                self.intake.yielded += 1;
                 return Some(result);
             }
-            let first_missing = *self.missing.first()?;
-            let done = self.rx.recv().unwrap_or(ChunkDone {
+            self.top_up();
+            let (&first_out, _) = self.out.first_key_value()?;
+            let done = receive(&self.rx, &self.intake.driver_alive).unwrap_or(ChunkDone {
                 // The driver is gone: what has not arrived never will.
-                index: first_missing,
+                index: first_out,
                 outcome: Err(ChunkFailure::Terminated),
             });
-            if self.missing.remove(&done.index) {
-                self.current = decode_chunk(done.outcome.as_ref(), self.lens[done.index]);
+            if let Some(len) = self.out.remove(&done.index) {
+                self.current = decode_chunk(done.outcome.as_ref(), len);
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.current.len() + self.missing.iter().map(|&i| self.lens[i]).sum::<usize>();
-        (left, Some(left))
+        self.intake.size_hint(self.current.len())
     }
 }
 
-impl<R: DeserializeOwned> ExactSizeIterator for UnorderedIter<R> {}
-
-impl<R> std::fmt::Debug for UnorderedIter<R> {
+impl<R> std::fmt::Debug for UnorderedIter<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnorderedIter")
-            .field("chunks", &self.lens.len())
-            .field("missing", &self.missing.len())
+            .field("chunks_out", &self.out.len())
+            .field("inputs_left", &self.intake.feeder.is_some())
             .finish()
     }
 }

@@ -3,26 +3,26 @@
 //! stop, until its connection fails, or after `maxtasksperchild` chunks.
 
 use proc_core::StartMethod;
-use proc_core::internal::CodeAddress;
 use proc_ipc::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::call::{Call, in_task};
+use super::initializer::Initializer;
 use super::mailbox::Mailbox;
 use super::message::{FromWorker, KEEP_BUFFER, ToWorker, open, seal};
 
 /// How the pool starts its workers.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct WorkerConfig {
     pub(crate) start_method: StartMethod,
     pub(crate) settings: WorkerSettings,
 }
 
 /// What a worker needs to know when it starts: it travels as the worker's argument.
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct WorkerSettings {
-    /// The initializer, a `fn()` named by its offset in the executable.
-    pub(crate) initializer: Option<CodeAddress>,
+    /// The initializer, run once before the first chunk.
+    pub(crate) initializer: Option<Initializer>,
     /// Chunks to run before ending (the pool starts a fresh worker in its place).
     pub(crate) max_tasks: Option<u64>,
 }
@@ -39,18 +39,20 @@ pub(crate) struct Mailboxes {
 pub(crate) fn run(conn: Connection, mailboxes: Mailboxes, settings: WorkerSettings) {
     quiet_panics_in_tasks();
     keep_freed_memory();
-    if let Some(initializer) = settings.initializer {
-        match initializer.resolve() {
-            Ok(address) => {
-                // SAFETY: the pool named a `fn()` of its executable, which this process
-                // runs; `resolve` checked that the address lands in this executable's code.
-                let initializer = unsafe { std::mem::transmute::<usize, fn()>(address) };
-                initializer();
-            }
-            Err(e) => {
-                eprintln!("multiproc: a pool worker could not find its initializer: {e}");
-                return;
-            }
+    if let Some(initializer) = &settings.initializer {
+        // The pool hands this worker no chunk until it has said how its initializer went.
+        let (report, failed) = match initializer.run() {
+            Ok(()) => (FromWorker::Ready, false),
+            Err(message) => (
+                FromWorker::InitializerFailed {
+                    message: shortened(message),
+                },
+                true,
+            ),
+        };
+        let mut sealed = Vec::new();
+        if seal(&mut sealed, &report).is_err() || conn.send_bytes(&sealed).is_err() || failed {
+            return;
         }
     }
     let Mailboxes { inbox, outbox } = mailboxes;
@@ -139,6 +141,20 @@ pub(crate) fn run(conn: Connection, mailboxes: Mailboxes, settings: WorkerSettin
             return;
         }
     }
+}
+
+/// A message cut to at most 64 KiB (at a character boundary), to fit in a header.
+fn shortened(mut message: String) -> String {
+    const LIMIT: usize = 64 << 10;
+    if message.len() > LIMIT {
+        let mut end = LIMIT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" …");
+    }
+    message
 }
 
 /// Lets glibc's allocator keep the memory a chunk freed for the next chunk.

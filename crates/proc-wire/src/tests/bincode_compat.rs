@@ -65,7 +65,7 @@ fn bincode_encode<T: Serialize>(value: &T, layout: Layout) -> Vec<u8> {
 }
 
 /// `value` encodes to bincode's bytes in both layouts, and those bytes decode back.
-fn same_as_bincode<T>(value: T)
+pub(super) fn same_as_bincode<T>(value: T)
 where
     T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ByteBuf, Layout};
 
 mod bincode_compat;
+mod bulk;
 mod sink;
 mod source;
 mod untrusted;

@@ -80,7 +80,7 @@ const PIECES: [usize; 4] = [1, 7, 4096, usize::MAX];
 /// `bytes` decode from a source, however it splits them and whether or not it says
 /// how many are left, as they decode from a slice: the same value, or the same kind
 /// of error (the same message, when the source says what is left).
-fn streams_as_it_decodes<T>(bytes: &[u8], limit: usize)
+pub(super) fn streams_as_it_decodes<T>(bytes: &[u8], limit: usize)
 where
     T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
@@ -109,7 +109,7 @@ where
 }
 
 /// `value` encodes, and decodes from a source as from a slice.
-fn streams<T>(value: T)
+pub(super) fn streams<T>(value: T)
 where
     T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
