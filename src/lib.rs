@@ -51,7 +51,8 @@ pub use proc_core::{
 };
 pub use proc_ipc;
 pub use proc_ipc::{
-    Connection, GetError, PutError, Queue, QueueBuilder, SimpleQueue, pipe, pipe_oneway,
+    Address, Client, Connection, DEFAULT_HANDSHAKE_TIMEOUT, GetError, Listener, PutError, Queue,
+    QueueBuilder, SimpleQueue, pipe, pipe_oneway,
 };
 pub use proc_patterns;
 pub use proc_patterns::{

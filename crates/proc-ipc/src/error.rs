@@ -198,6 +198,7 @@ pub enum Error {
     /// A value could not be pickled, or the bytes that arrived are not a pickle of the
     /// expected type (feature `python`). The connection stays usable.
     #[cfg(feature = "python")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "python")))]
     #[error("pickle: {0}")]
     Pickle(#[from] serde_pickle::Error),
     /// A system call failed.

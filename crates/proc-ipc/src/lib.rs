@@ -73,6 +73,7 @@
 //! - `side_channel`: items handed over as sealed memory files through a datagram socket pair.
 //! - `frame`: the frames of a ring in shared bytes, and the decoder that checks them.
 //! - `error`: [`Error`], [`PutError`], [`GetError`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
 // README's Platform section): on any other system, say so once instead of failing on every

@@ -29,6 +29,7 @@ impl Connection {
     /// assert_eq!(got["answer"], 42);
     /// # Ok::<(), proc_ipc::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "python")))]
     pub fn send_pickle<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let bytes = serde_pickle::to_vec(&value, SerOptions::new())?;
         self.send_bytes(&bytes)
@@ -43,6 +44,7 @@ impl Connection {
     /// while it is read (its memo lets one object be referenced many times): receive
     /// pickles only from peers that authenticated (a [`Listener`](crate::Listener) or
     /// [`Client`](crate::Client) with a key), as Python's own documentation advises.
+    #[cfg_attr(docsrs, doc(cfg(feature = "python")))]
     pub fn recv_pickle<T: DeserializeOwned>(&self) -> Result<T> {
         let bytes = self.recv_bytes()?;
         Ok(serde_pickle::from_slice(&bytes, DeOptions::new())?)
