@@ -31,16 +31,18 @@ pub fn run() -> Result<(), String> {
     step("cargo fmt --all -- --check", fmt)?;
 
     let mut clippy = cargo();
+    // Every feature (python: the pickle interop), so that no feature-gated code goes unread.
     clippy.args([
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
     ]);
     step(
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings",
         clippy,
     )?;
 
@@ -51,12 +53,13 @@ pub fn run() -> Result<(), String> {
     println!("\n==> cargo xtask modules");
     crate::modules::run(&crate::modules::Options::default())?;
 
-    // Unit, integration and doc tests, under the default start method whatever the
-    // caller's environment says.
+    // Unit, integration and doc tests, with every feature (the python feature's tests talk
+    // to a real python3), under the default start method whatever the caller's environment
+    // says.
     let mut test = cargo();
-    test.args(["test", "--workspace"])
+    test.args(["test", "--workspace", "--all-features"])
         .env_remove("MULTIPROC_START_METHOD");
-    step("cargo test --workspace", test)?;
+    step("cargo test --workspace --all-features", test)?;
 
     // The suite must pass under nextest too, which runs each test in its own process.
     let nextest_installed = nextest_installed();
@@ -103,9 +106,12 @@ pub fn run() -> Result<(), String> {
     }
 
     let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps"])
+    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings");
-    step("cargo doc --workspace --no-deps (warnings denied)", doc)?;
+    step(
+        "cargo doc --workspace --no-deps --all-features (warnings denied)",
+        doc,
+    )?;
 
     // Every crate meant for crates.io packs and builds from its package alone: no path-only
     // dependency, no file outside it that it needs.
