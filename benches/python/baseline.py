@@ -16,6 +16,7 @@ import multiprocessing as mp
 import pathlib
 import sys
 import time
+from multiprocessing import shared_memory
 
 MIB = 1 << 20
 FORK = mp.get_context("fork")
@@ -245,6 +246,53 @@ def pool_map(count, warm_ups=(1_000,)):
     return elapsed
 
 
+def shm_attach_read_1mib(count):
+    """Opens a 1 MiB block by name, copies all of it into a reused bytearray and closes it,
+    count times (after one untimed), in one process. The block is made and filled in set-up
+    and unlinked after. Opening registers the name with Python's resource tracker again (a
+    set: still one entry), and the creator's unlink() unregisters it once: the tracker
+    neither unlinks the block early nor complains."""
+    block = shared_memory.SharedMemory(create=True, size=MIB)
+    try:
+        expected = bytes(i % 251 for i in range(MIB))  # no page is all zeros
+        block.buf[:MIB] = expected
+        buf = bytearray(MIB)
+
+        def one():
+            attached = shared_memory.SharedMemory(name=block.name)
+            buf[:] = attached.buf
+            attached.close()
+
+        one()
+        start = time.perf_counter()
+        for _ in range(count):
+            one()
+        elapsed = time.perf_counter() - start
+    finally:
+        block.close()
+        block.unlink()
+    if buf != expected:
+        raise RuntimeError("the bytes read are not those written")
+    return elapsed
+
+
+def shm_create_unlink(count):
+    """Creates a 4 KiB block under a fresh name, writes 8 bytes into it, unlinks and closes
+    it, count times after one untimed (which starts the resource tracker)."""
+
+    def one(i):
+        block = shared_memory.SharedMemory(create=True, size=4096)
+        block.buf[:8] = i.to_bytes(8, "little")
+        block.unlink()
+        block.close()
+
+    one(0)
+    start = time.perf_counter()
+    for i in range(count):
+        one(i)
+    return time.perf_counter() - start
+
+
 WORKLOADS = {
     "spawn_join:fork": lambda n: spawn_join("fork", n),
     "spawn_join:spawn": lambda n: spawn_join("spawn", n),
@@ -270,6 +318,8 @@ WORKLOADS = {
     "pool_map": pool_map,
     "pool_map_reused": lambda n: pool_map(n, warm_ups=(n,)),
     "pool_map_steady": lambda n: pool_map(n, warm_ups=(n, n, n)),
+    "shm_attach_read_1mib": shm_attach_read_1mib,
+    "shm_create_unlink": shm_create_unlink,
 }
 
 

@@ -1,5 +1,7 @@
 //! Each workload of `benches/README.md`, done the bare way: [`ALL`] by name.
 
+mod shm;
+
 use std::ffi::CString;
 use std::hint::black_box;
 use std::io::{self, Read, Write};
@@ -35,6 +37,8 @@ pub const ALL: &[(&str, Workload)] = &[
     ("pool_map", pool_map),
     ("pool_map_reused", pool_map_reused),
     ("pool_map_steady", pool_map_steady),
+    ("shm_attach_read_1mib", shm::shm_attach_read_1mib),
+    ("shm_create_unlink", shm::shm_create_unlink),
 ];
 
 const MIB: usize = 1 << 20;

@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use multiproc::SharedMemory;
 use multiproc::{
     ByteBuf, Event, JoinableQueue, Lock, Pool, Process, Queue, StartMethod, Value, pipe,
 };
@@ -56,6 +57,8 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("pool_map", pool_map),
     ("pool_map_reused", pool_map_reused),
     ("pool_map_steady", pool_map_steady),
+    ("shm_attach_read_1mib", shm_attach_read_1mib),
+    ("shm_create_unlink", shm_create_unlink),
 ];
 
 const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
@@ -405,4 +408,55 @@ fn pool_map_after(warm_ups: &[u64], count: u64) -> Outcome {
         return Err("the map's results are wrong".into());
     }
     Ok(elapsed)
+}
+
+/// Opens a 1 MiB block by name, copies all of it into a reused buffer and closes it,
+/// `count` times (after one untimed), in one process. The block is made and filled in
+/// set-up and unlinked after, whatever the outcome.
+fn shm_attach_read_1mib(count: u64) -> Outcome {
+    let block = SharedMemory::create(MIB)?;
+    let outcome = attach_read(&block, count);
+    block.unlink()?;
+    outcome
+}
+
+fn attach_read(block: &SharedMemory, count: u64) -> Outcome {
+    // No page of the block is all zeros.
+    let expected: Vec<u8> = (0..MIB).map(|i| (i % 251) as u8).collect();
+    block.write_bytes(0, &expected)?;
+    let mut buf = vec![0u8; MIB];
+    let mut one = || -> Result<(), Box<dyn Error>> {
+        let attached = SharedMemory::open(block.name())?;
+        attached.read_bytes(0, black_box(&mut buf))?;
+        drop(attached); // unmaps and closes
+        Ok(())
+    };
+    one()?; // and `buf`'s pages are touched
+    let start = Instant::now();
+    for _ in 0..count {
+        one()?;
+    }
+    let elapsed = start.elapsed();
+    if buf != expected {
+        return Err("the bytes read are not those written".into());
+    }
+    Ok(elapsed)
+}
+
+/// Creates a 4 KiB block under a fresh name, writes 8 bytes into it, unlinks and closes it,
+/// `count` times after one untimed (which starts the resource tracker).
+fn shm_create_unlink(count: u64) -> Outcome {
+    let one = |i: u64| -> Result<(), Box<dyn Error>> {
+        let block = SharedMemory::create(4096)?;
+        block.write(0, &i)?;
+        block.unlink()?;
+        drop(block); // unmaps and closes
+        Ok(())
+    };
+    one(0)?;
+    let start = Instant::now();
+    for i in 0..count {
+        one(i)?;
+    }
+    Ok(start.elapsed())
 }
