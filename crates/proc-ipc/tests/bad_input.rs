@@ -16,6 +16,7 @@ use multiproc_test_support::rng::Rng;
 use proc_core::Process;
 use proc_core::codec::{self, ByteBuf};
 use proc_ipc::{Error, GetError, PutError, Queue, pipe};
+use proc_sync::Event;
 
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = (payload.len() as u64).to_le_bytes().to_vec();
@@ -281,10 +282,14 @@ fn zero_timeouts_try_once_and_report_full_or_empty() {
     ));
 }
 
-/// After a pause takes the item it expects (1), and after another pause puts 3.
-fn take_1_then_put_3(q: Queue<u8>) {
+/// After a pause takes the item it expects (1); once the test has taken the item it put
+/// then (`got_2`), and after another pause, puts 3. (Without waiting for `got_2`, a test
+/// that the machine's load kept off its core for the pause would find 3 where 2 was to
+/// go, and wait for room forever.)
+fn take_1_then_put_3(q: Queue<u8>, got_2: Event) {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(q.get().unwrap(), 1);
+    got_2.wait();
     std::thread::sleep(Duration::from_millis(50));
     q.put(3).unwrap();
 }
@@ -293,11 +298,13 @@ fn take_1_then_put_3(q: Queue<u8>) {
 fn the_longest_timeouts_wait_without_overflowing_and_get_what_comes() {
     let q: Queue<u8> = Queue::new(1).unwrap();
     q.put(1).unwrap();
-    let mut child = Process::target(take_1_then_put_3, (q.clone(),));
+    let got_2 = Event::new().unwrap();
+    let mut child = Process::target(take_1_then_put_3, (q.clone(), got_2.clone()));
     child.start().unwrap();
     // Full until the child takes its item; empty until it puts another.
     q.put_timeout(2, Duration::MAX).unwrap();
     assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 2);
+    got_2.set();
     assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 3);
     assert_eq!(child.join().unwrap(), 0);
 }
