@@ -183,30 +183,41 @@ impl SharedMemory {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "size too large"),
             )
         })?;
-        let fd = nix::sys::mman::shm_open(
+        // Registered before it exists: a creator killed anywhere from here on leaves a name
+        // its tracker unlinks (a name that never came to exist costs it a failed unlink).
+        match tracking {
+            Tracking::Tree => tracker::register(&name),
+            Tracking::Manager(end) => tracker::register_with(end, &name),
+        }?;
+        let forget = || match tracking {
+            Tracking::Tree => tracker::unregister(&name),
+            Tracking::Manager(end) => tracker::unregister_with(end, &name),
+        };
+        let fd = match nix::sys::mman::shm_open(
             name.with_slash().as_c_str(),
             OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
             Mode::S_IRUSR | Mode::S_IWUSR,
-        )
-        .map_err(|e| match e {
-            Errno::EEXIST => Error::AlreadyExists {
-                name: name.as_str().to_string(),
-            },
-            e => Error::io(format!("shm_open of {:?}", name.as_str()), e),
-        })?;
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // Not ours (another's block of that name, or none made): forget our
+                // registration only, which leaves any other registration of the name.
+                forget();
+                return Err(match e {
+                    Errno::EEXIST => Error::AlreadyExists {
+                        name: name.as_str().to_string(),
+                    },
+                    e => Error::io(format!("shm_open of {:?}", name.as_str()), e),
+                });
+            }
+        };
         let made = nix::unistd::ftruncate(&fd, length)
             .map_err(|e| Error::io(format!("ftruncate of {:?}", name.as_str()), e))
-            .and_then(|()| SharedMemory::map(name.clone(), fd, size))
-            .and_then(|shm| {
-                match tracking {
-                    Tracking::Tree => tracker::register(&name),
-                    Tracking::Manager(end) => tracker::register_with(end, &name),
-                }
-                .map(|()| shm)
-            });
+            .and_then(|()| SharedMemory::map(name.clone(), fd, size));
         if made.is_err() {
             // Nothing may be left behind by a create that failed.
             let _ = nix::sys::mman::shm_unlink(name.with_slash().as_c_str());
+            forget();
         }
         made
     }

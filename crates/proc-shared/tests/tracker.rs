@@ -123,6 +123,19 @@ fn helper() {
             unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
             tell("block", SharedMemory::create(8).unwrap().name());
         }
+        "refused_twin" => {
+            // A second create of the same name in the same tree is refused; the refusal
+            // must not take the first block's registration with it.
+            let name = format!("mpt_twin_{}", std::process::id());
+            let first = SharedMemory::create_named(&name, 8).unwrap();
+            let twin = SharedMemory::create_named(&name, 8);
+            assert!(
+                matches!(twin, Err(proc_shared::Error::AlreadyExists { .. })),
+                "{twin:?}"
+            );
+            tell("block", first.name());
+            // Ends without unlinking it.
+        }
         "inspect" => inspect_the_tracker(),
         "family" => family(),
         other => panic!("unknown helper role {other}"),
@@ -139,6 +152,18 @@ fn a_leaked_block_is_unlinked_with_a_warning_that_names_it_when_its_tree_ends() 
         );
         assert!(!shm_exists(block), "{block} is still in /dev/shm");
     }
+}
+
+#[test]
+fn a_create_refused_for_an_existing_name_leaves_that_blocks_registration() {
+    let (told, stderr) = run_helper("refused_twin");
+    let block = &told["block"];
+    assert_eq!(
+        stderr.matches(&format!("{WARNING} '{block}'")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!shm_exists(block), "{block} is still in /dev/shm");
 }
 
 #[test]

@@ -145,6 +145,12 @@ pub(crate) fn register_with(end: BorrowedFd<'_>, name: &Name) -> Result<()> {
     })
 }
 
+/// Forgets one registration of `name` with the manager's tracker at `end` (a create that
+/// failed); a manager that is gone has nothing to forget.
+pub(crate) fn unregister_with(end: BorrowedFd<'_>, name: &Name) {
+    let _ = send_record(end, UNREGISTER, name);
+}
+
 /// Asks a manager's tracker to unlink its blocks now and end; waits until it has.
 pub(crate) fn shut_down(end: OwnedFd) -> Result<()> {
     let record = [SHUT_DOWN];

@@ -1,4 +1,6 @@
-//! The tracker's set of registered names.
+//! The tracker's registered names: a multiset, one entry per registration, so that a name
+//! two creators of the same tree registered (one of them refused by `O_EXCL`, which then
+//! unregisters) stays registered for the other.
 //!
 //! It lives in the tracker process, a child forked from a process that may run threads: it
 //! may call only async-signal-safe functions, so it never touches the allocator (another
@@ -14,7 +16,7 @@ const SLOT: usize = 1 + MAX_NAME_LEN;
 /// Slots in the first mapping (16 KiB); each growth doubles it.
 const FIRST_CAPACITY: usize = 64;
 
-/// A set of names in memory mapped by the table itself.
+/// Registrations of names, in memory mapped by the table itself.
 pub(super) struct Table {
     base: *mut u8,
     capacity: usize,
@@ -31,10 +33,10 @@ impl Table {
         }
     }
 
-    /// Adds `name` unless it is there already. A name of bad length, or one that finds no
-    /// memory, is dropped (the tracker cannot do more without allocating).
+    /// Adds one registration of `name`. A name of bad length, or one that finds no memory,
+    /// is dropped (the tracker cannot do more without allocating).
     pub(super) fn insert(&mut self, name: &[u8]) {
-        if name.is_empty() || name.len() > MAX_NAME_LEN || self.position(name).is_some() {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
             return;
         }
         if self.len == self.capacity && !self.grow() {
@@ -48,7 +50,7 @@ impl Table {
         self.len += 1;
     }
 
-    /// Removes `name` if it is there (the last slot takes its place).
+    /// Removes one registration of `name`, if there is one (the last slot takes its place).
     pub(super) fn remove(&mut self, name: &[u8]) {
         let Some(index) = self.position(name) else {
             return;
@@ -150,12 +152,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_a_set_that_grows_past_its_first_mapping() {
+    fn each_registration_counts_and_the_table_grows_past_its_first_mapping() {
         let mut table = Table::new();
         let names: Vec<String> = (0..200).map(|i| format!("psm_{i:08x}")).collect();
         for name in &names {
             table.insert(name.as_bytes());
             table.insert(name.as_bytes());
+        }
+        assert_eq!(table.names().count(), 400);
+        // One removal leaves the other registration; two remove the name.
+        for name in &names {
+            table.remove(name.as_bytes());
         }
         assert_eq!(table.names().count(), 200);
         for name in names.iter().step_by(2) {
