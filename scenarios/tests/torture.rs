@@ -129,6 +129,24 @@ fn the_pool_scenario_passes_with_workers_killed() {
 }
 
 #[test]
+fn the_shm_scenario_passes_with_creators_killed_and_leaves_no_block_behind() {
+    let run = torture("shm", &[]);
+    assert!(
+        run.passed() && run.code == Some(0),
+        "shm failed: {}\n{}",
+        run.line,
+        run.stderr
+    );
+    assert!(run.number("killed") > 0, "no kill landed: {}", run.line);
+    assert!(
+        run.number("acknowledged") > 0,
+        "no block was created: {}",
+        run.line
+    );
+    assert_eq!(run.number("leaked_regions"), 0);
+}
+
+#[test]
 fn the_churn_scenario_passes_and_leaves_nothing_behind() {
     passes("churn", false);
 }
