@@ -159,6 +159,11 @@ impl Crew<'_> {
     /// SIGKILLs workers every 0-6 ms until `until`, replacing the dead.
     fn storm(&mut self, until: Instant) {
         while Instant::now() < until && self.report.deadlocks == 0 {
+            if self.run.ledger.get().next.load(Ordering::Acquire) >= MAX_BLOCKS as u64 {
+                self.report
+                    .note("shm: the run used all its block numbers: the kills ended early");
+                break;
+            }
             self.replace_ended();
             if self.members.is_empty() {
                 break;

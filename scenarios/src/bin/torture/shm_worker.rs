@@ -18,8 +18,9 @@ use multiproc::{Item, ShareableList, SharedMemory};
 
 use crate::rng::Rng;
 
-/// The most block numbers of one run (far more than a run of minutes uses).
-pub const MAX_BLOCKS: usize = 1 << 21;
+/// The most block numbers of one run: some 15 minutes at this machine's pace (about 10,000
+/// a second); the parent ends the kills when they run out.
+pub const MAX_BLOCKS: usize = 1 << 23;
 
 /// The most worker incarnations of one run.
 pub const MAX_WORKERS: usize = 1 << 16;
