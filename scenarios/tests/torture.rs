@@ -231,7 +231,7 @@ fn an_unreaped_child_is_counted_as_a_zombie() {
 }
 
 #[test]
-fn list_names_the_eight_scenarios_in_order() {
+fn list_names_the_nine_scenarios_in_order() {
     let out = Command::new(BIN).arg("list").output().expect("run torture");
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -240,7 +240,7 @@ fn list_names_the_eight_scenarios_in_order() {
     assert_eq!(
         names,
         [
-            "lock", "queue", "joinable", "fdlimit", "pool", "churn", "signals", "load"
+            "lock", "queue", "joinable", "fdlimit", "pool", "shm", "churn", "signals", "load"
         ]
     );
 }
