@@ -13,8 +13,9 @@
 //! The books (`shm_worker.rs`) hold every block number any worker took and how far its
 //! life went. At the end, once every worker has ended, the parent polls `/dev/shm` until no
 //! file with the run's prefix is left, the stall time at most. Checked:
-//! - leaked: the blocks with the run's prefix still in `/dev/shm` then (each described by
-//!   its state in the books and how its creator ended); they are then removed;
+//! - leaked: the blocks with the run's prefix still in `/dev/shm` then (counted by
+//!   its state in the books, the first few with how their creator ended); they are then
+//!   removed;
 //! - corrupt: a reader that found a block with other bytes or items than its spec; a file
 //!   with the run's prefix that the books never recorded; any error of create, write,
 //!   unlink or open other than a block found gone; a worker that ended with another exit
@@ -234,6 +235,9 @@ fn files_with(prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Leaked blocks described one by one in the details (the rest are counted).
+const DESCRIBED: usize = 5;
+
 const STATE_NAMES: [&str; 8] = [
     "never used",
     "in create",
@@ -331,16 +335,22 @@ fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
         .map(|&s| by_state[usize::from(s)])
         .sum();
     let report = &mut *crew.report;
+    let mut leaked_by_state = [0u64; STATE_NAMES.len()];
+    let mut described = 0;
     for name in left {
         let id = name
             .strip_prefix(&crew.run.prefix)
             .and_then(|n| n.parse::<u64>().ok());
         let state = id.map_or(UNUSED, |id| ledger.state(id));
+        leaked_by_state[usize::from(state)] += 1;
         if state == UNUSED {
             report.corrupt(format!(
                 "/dev/shm/{name} has the run's prefix but no worker ever recorded it"
             ));
-        } else if let Some(id) = id {
+        } else if let Some(id) = id
+            && described < DESCRIBED
+        {
+            described += 1;
             let creator = books.creators[id as usize].load(Ordering::Acquire);
             report.note(format!(
                 "leaked: /dev/shm/{name} ({}), whose creator, worker {}, was {}",
@@ -351,6 +361,20 @@ fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
         }
         // Leave the machine clean for the next run.
         let _ = std::fs::remove_file(format!("/dev/shm/{name}"));
+    }
+    if !left.is_empty() {
+        report.note(format!(
+            "leaked: {} blocks with the run's prefix left in /dev/shm, by their state in the \
+             books: {}",
+            left.len(),
+            STATE_NAMES
+                .iter()
+                .zip(leaked_by_state)
+                .filter(|&(_, n)| n > 0)
+                .map(|(what, n)| format!("{n} {what}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     report.leaked_regions += left.len() as u64;
     let damaged = books.damaged.load(Ordering::Acquire);
