@@ -28,6 +28,7 @@ mod rng;
 mod scenarios;
 mod shared;
 mod shm;
+mod shm_warnings;
 mod shm_worker;
 mod signals;
 mod watchdog;

@@ -16,12 +16,18 @@
 //! - leaked: the blocks with the run's prefix still in `/dev/shm` then (counted by
 //!   its state in the books, the first few with how their creator ended); they are then
 //!   removed;
+//! - the trackers' warnings (`shm_warnings.rs`): one per block a tracker unlinked, only for
+//!   blocks their creator did not unlink, and for every whole block its creator did not
+//!   unlink and that is gone; every tracker must end (a deadlock otherwise);
 //! - corrupt: a reader that found a block with other bytes or items than its spec; a file
 //!   with the run's prefix that the books never recorded; any error of create, write,
 //!   unlink or open other than a block found gone; a worker that ended with another exit
 //!   code than its ending allows;
 //! - deadlocks: a worker that did not end within the stall time.
 
+use std::collections::HashSet;
+use std::io::PipeWriter;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,7 @@ use multiproc::Process;
 use crate::procfs;
 use crate::report::Report;
 use crate::rng::Rng;
+use crate::shm_warnings::{Warnings, redirect_stderr};
 use crate::shm_worker::{
     ABANDONED, CREATED, CREATING, FAILED, IDLE, IN_CREATE, IN_READ, IN_UNLINK, IN_WRITE, Ledger,
     MAX_BLOCKS, MAX_WORKERS, Run, UNLINKED, UNLINKING, UNUSED, WRITTEN, work,
@@ -55,6 +62,8 @@ struct Member {
 /// How each incarnation ended: `None` running, `Some(code)`.
 struct Crew<'a> {
     run: Run,
+    /// The workers' stderr (see `shm_warnings.rs`), until the wind-down.
+    stderr: Option<Arc<PipeWriter>>,
     members: Vec<Member>,
     endings: Vec<Option<i32>>,
     /// The phase each killed incarnation was seen in just before the signal.
@@ -73,9 +82,13 @@ impl Crew<'_> {
         let me = self.endings.len() as u32;
         let seed = self.rng.seed();
         let run = self.run.clone();
+        let stderr = self.stderr.clone();
         match spawn_worker(format!("shm-{me}"), move || {
             // Only SIGKILL ends these workers from outside.
             signals::take_term_and_int(false);
+            if let Some(stderr) = stderr {
+                redirect_stderr(&stderr);
+            }
             work(&run, me, seed);
         }) {
             Ok(process) => {
@@ -267,6 +280,7 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         prefix: prefix.clone(),
         seed: rng.seed(),
     };
+    let warnings = Warnings::start(&prefix)?;
     watchdog.watch({
         let ledger = run.ledger.clone();
         move || ledger.get().ops.load(Ordering::Acquire)
@@ -274,6 +288,7 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     let width = rng.between(3, 4) as usize;
     let mut crew = Crew {
         run,
+        stderr: Some(warnings.writer()),
         members: Vec::new(),
         endings: Vec::new(),
         seen_at_kill: Vec::new(),
@@ -301,7 +316,11 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
         left = files_with(&prefix);
     }
     let swept_in = ended.elapsed();
-    settle(&mut crew, &left, swept_in);
+    // The trackers end once they have unlinked and warned: then the workers' stderr ends.
+    watchdog.phase("waiting for the trackers to end");
+    crew.stderr = None;
+    let warned = warnings.collect(config.stall);
+    settle(&mut crew, &left, swept_in, warned.as_deref());
     let kills = crew.kills;
     let incarnations = crew.endings.len();
     drop(crew);
@@ -318,9 +337,10 @@ pub fn run(config: &Config, watchdog: &Watchdog) -> Result<Report, String> {
     Ok(report)
 }
 
-/// The checks and figures, from the books and what `/dev/shm` still holds (`left`,
-/// `swept_in` after the last worker ended); removes what is left.
-fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
+/// The checks and figures, from the books, what `/dev/shm` still holds (`left`, `swept_in`
+/// after the last worker ended) and the numbers of the blocks the trackers warned about
+/// (`None`: some tracker did not end); removes what is left.
+fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration, warned: Option<&[u64]>) {
     let ledger = &crew.run.ledger;
     let books = ledger.get();
     let numbers = books.next.load(Ordering::Acquire).min(MAX_BLOCKS as u64);
@@ -377,6 +397,11 @@ fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
         ));
     }
     report.leaked_regions += left.len() as u64;
+    let left_numbers: HashSet<u64> = left
+        .iter()
+        .filter_map(|name| name.strip_prefix(&crew.run.prefix)?.parse().ok())
+        .collect();
+    let by_trackers = check_warnings(ledger, numbers, &left_numbers, warned, crew.stall, report);
     let damaged = books.damaged.load(Ordering::Acquire);
     if damaged > 0 {
         report.corrupt(format!(
@@ -395,13 +420,11 @@ fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
     report.operations += books.ops.load(Ordering::Acquire);
     report.acknowledged += created;
     report.delivered += verified;
-    // Created blocks their creator did not unlink, which the trackers removed.
-    let by_trackers = (created - by_state[usize::from(UNLINKED)]).saturating_sub(left.len() as u64);
     report.taken += by_trackers;
     report.note(format!(
         "shm: {numbers} block names taken: {} killed in create, {} killed while being \
          written, {} written, {} killed in unlink, {unlinked} unlinked by their creator, {} \
-         abandoned, {} failed to create; {by_trackers} removed by the trackers, {} left in \
+         abandoned, {} failed to create; {by_trackers} unlinked by the trackers (each named in a warning), {} left in \
          /dev/shm {:.1} s after the last worker ended; {} reads: {verified} whole, {gone} \
          found gone, {damaged} damaged",
         by_state[usize::from(CREATING)],
@@ -414,4 +437,66 @@ fn settle(crew: &mut Crew<'_>, left: &[String], swept_in: Duration) {
         swept_in.as_secs_f64(),
         verified + gone + damaged,
     ));
+}
+
+/// Checks the trackers' warnings (`warned`: the block numbers they named) against the
+/// books: each names a block of the run, once, that its creator did not unlink; each block
+/// that was whole and that its creator did not unlink was warned about, unless it is still
+/// in /dev/shm (`left`). Returns how many blocks the trackers unlinked.
+fn check_warnings(
+    ledger: &Ledger,
+    numbers: u64,
+    left: &HashSet<u64>,
+    warned: Option<&[u64]>,
+    stall: Duration,
+    report: &mut Report,
+) -> u64 {
+    let Some(warned) = warned else {
+        report.deadlock(format!(
+            "{} s after the blocks were swept, some process still held the workers' stderr: a \
+             resource tracker (or a worker) had not ended",
+            stall.as_secs()
+        ));
+        return 0;
+    };
+    let mut seen = HashSet::new();
+    let (mut twice, mut wrong) = (0u64, 0u64);
+    for &id in warned {
+        if !seen.insert(id) {
+            twice += 1;
+        } else if id >= numbers
+            || ![CREATING, CREATED, WRITTEN, UNLINKING, ABANDONED].contains(&ledger.state(id))
+        {
+            wrong += 1;
+            eprintln!(
+                "torture: shm: a tracker warned about block {id}, {}",
+                STATE_NAMES[usize::from(ledger.state(id))]
+            );
+        }
+    }
+    let unwarned = (0..numbers)
+        .filter(|id| {
+            [CREATED, WRITTEN, ABANDONED].contains(&ledger.state(*id))
+                && !seen.contains(id)
+                && !left.contains(id)
+        })
+        .count();
+    if twice > 0 {
+        report.corrupt(format!(
+            "{twice} blocks were warned about twice by the trackers"
+        ));
+    }
+    if wrong > 0 {
+        report.corrupt(format!(
+            "the trackers warned about {wrong} blocks that were no leaks (unlinked by their \
+             creator, never created, or no block of the run)"
+        ));
+    }
+    if unwarned > 0 {
+        report.corrupt(format!(
+            "{unwarned} blocks their creator had not unlinked are gone without a tracker's \
+             warning"
+        ));
+    }
+    seen.len() as u64
 }
