@@ -129,6 +129,24 @@ fn the_pool_scenario_passes_with_workers_killed() {
 }
 
 #[test]
+fn the_shm_scenario_passes_with_creators_killed_and_leaves_no_block_behind() {
+    let run = torture("shm", &[]);
+    assert!(
+        run.passed() && run.code == Some(0),
+        "shm failed: {}\n{}",
+        run.line,
+        run.stderr
+    );
+    assert!(run.number("killed") > 0, "no kill landed: {}", run.line);
+    assert!(
+        run.number("acknowledged") > 0,
+        "no block was created: {}",
+        run.line
+    );
+    assert_eq!(run.number("leaked_regions"), 0);
+}
+
+#[test]
 fn the_churn_scenario_passes_and_leaves_nothing_behind() {
     passes("churn", false);
 }
@@ -213,7 +231,7 @@ fn an_unreaped_child_is_counted_as_a_zombie() {
 }
 
 #[test]
-fn list_names_the_eight_scenarios_in_order() {
+fn list_names_the_nine_scenarios_in_order() {
     let out = Command::new(BIN).arg("list").output().expect("run torture");
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -222,7 +240,7 @@ fn list_names_the_eight_scenarios_in_order() {
     assert_eq!(
         names,
         [
-            "lock", "queue", "joinable", "fdlimit", "pool", "churn", "signals", "load"
+            "lock", "queue", "joinable", "fdlimit", "pool", "shm", "churn", "signals", "load"
         ]
     );
 }

@@ -13,7 +13,7 @@
 //! own around it, and prints the table.
 //!
 //! The scenarios (see `scenarios.rs`): `lock`, `queue`, `joinable`, `fdlimit`, `pool`,
-//! `churn`, `signals`, `load`. Every random choice comes from the seed, which is printed; a wedge is
+//! `shm`, `churn`, `signals`, `load`. Every random choice comes from the seed, which is printed; a wedge is
 //! reported by the watchdog (`watchdog.rs`) with where every process stands.
 
 mod churn;
@@ -27,6 +27,9 @@ mod report;
 mod rng;
 mod scenarios;
 mod shared;
+mod shm;
+mod shm_warnings;
+mod shm_worker;
 mod signals;
 mod watchdog;
 

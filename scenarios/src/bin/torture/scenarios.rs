@@ -56,6 +56,14 @@ pub const ALL: &[Scenario] = &[
         run: crate::pool::run,
     },
     Scenario {
+        name: "shm",
+        what: "workers create named shared memory blocks and ShareableLists, write, unlink, \
+               abandon and read each other's, while they are SIGKILLed mid-create, mid-write, \
+               mid-unlink and mid-read; no block is damaged, and the resource trackers leave \
+               none of the run's blocks in /dev/shm",
+        run: crate::shm::run,
+    },
+    Scenario {
         name: "churn",
         what: "thousands of short-lived processes started and joined, terminated, killed, \
                dropped without join: no zombie, no fd, no mapping left",
