@@ -1,6 +1,6 @@
 //! [`Item`]: one value of a shareable list, of the kinds Python's holds.
 
-/// One item of a [`ShareableList`]: the value kinds Python's `ShareableList` holds.
+/// One item of a [`ShareableList`](super::ShareableList): the value kinds Python's `ShareableList` holds.
 ///
 /// ```
 /// use proc_shared::Item;
