@@ -35,6 +35,10 @@ pub const ALL: &[(&str, Workload)] = &[
     ("pool_map", pool_map),
     ("pool_map_reused", pool_map_reused),
     ("pool_map_steady", pool_map_steady),
+    // A pair is two words to the bare pool: its limit is pool_map's (see the README).
+    ("pool_starmap", pool_map),
+    // A task's round trip, at bottom, is a ping-pong with a waiting worker.
+    ("executor_submit_result", pingpong_futex),
 ];
 
 const MIB: usize = 1 << 20;
