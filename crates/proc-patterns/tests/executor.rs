@@ -27,7 +27,9 @@ fn check(x: i64) -> i64 {
 /// Says which worker runs it, then waits until the test opens `gate` (writes the file).
 fn announce_then_wait((announce, gate): (String, String)) -> u32 {
     PidFile::announce(&announce);
-    while std::fs::metadata(&gate).is_err() {
+    // Bounded, so that a failing test ends instead of waiting in the executor's drop.
+    let start = Instant::now();
+    while std::fs::metadata(&gate).is_err() && start.elapsed() < NEVER {
         std::thread::sleep(Duration::from_millis(1));
     }
     std::process::id()
@@ -323,4 +325,36 @@ fn the_builder_takes_the_pools_options() {
         Executor::new(0),
         Err(Error::InvalidArgument { .. })
     ));
+}
+
+#[test]
+fn a_shutdown_racing_submits_from_other_threads_leaves_each_task_done_cancelled_or_refused() {
+    let ex = Executor::new(2).unwrap();
+    let outcomes: Vec<Result<u64, Error>> = std::thread::scope(|scope| {
+        let submitters: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..200)
+                        .map(|x| ex.submit(square, x).and_then(|future| future.result()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        ex.shutdown(true, true);
+        submitters
+            .into_iter()
+            .flat_map(|s| s.join().unwrap())
+            .collect()
+    });
+    assert_eq!(outcomes.len(), 600);
+    for outcome in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Ok(_) | Err(Error::Cancelled | Error::ExecutorShutdown)
+            ),
+            "{outcome:?}"
+        );
+    }
 }

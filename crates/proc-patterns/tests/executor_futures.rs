@@ -27,7 +27,9 @@ fn nap(ms: u64) -> u64 {
 
 /// Waits until the test opens `gate` (writes the file), then returns `tag`.
 fn wait_for_gate((gate, tag): (String, u64)) -> u64 {
-    while std::fs::metadata(&gate).is_err() {
+    // Bounded, so that a failing test ends instead of waiting in the executor's drop.
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&gate).is_err() && start.elapsed() < NEVER {
         std::thread::sleep(Duration::from_millis(1));
     }
     tag

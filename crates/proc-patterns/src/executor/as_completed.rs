@@ -33,7 +33,13 @@ where
     let futures: Vec<Option<TaskFuture<R>>> = futures.into_iter().map(Some).collect();
     let (tx, done) = crossbeam_channel::unbounded();
     for (index, future) in futures.iter().flatten().enumerate() {
-        future.shared().watch(tx.clone(), index);
+        if future.done() {
+            // Its outcome may be on its channel before the result path has told its
+            // watchers: it is done all the same, and comes first.
+            let _ = tx.send(index);
+        } else {
+            future.shared().watch(tx.clone(), index);
+        }
     }
     AsCompleted {
         remaining: futures.len(),

@@ -287,22 +287,23 @@ impl Executor {
         R: Serialize + DeserializeOwned,
     {
         let shared = Arc::new(Shared::default());
-        {
-            let mut submitted = self.submitted.lock();
-            if self.shut_down.load(Ordering::SeqCst) {
-                return Err(Error::ExecutorShutdown);
-            }
-            // Those done or dropped are let go, now and then: the list stays about as
-            // long as the tasks in flight.
-            if submitted.len() >= 64 && submitted.len().is_power_of_two() {
-                submitted.retain(|weak| weak.strong_count() > 0);
-            }
-            submitted.push(Arc::downgrade(&shared));
+        // Held until the task is handed over, so that a shutdown in another thread either
+        // comes first (and this fails with ExecutorShutdown) or sees the task to cancel.
+        let mut submitted = self.submitted.lock();
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(Error::ExecutorShutdown);
         }
+        // Those done or dropped are let go, now and then: the list stays about as long as
+        // the tasks in flight and the futures kept.
+        if submitted.len() >= 64 && submitted.len().is_power_of_two() {
+            submitted.retain(|weak| weak.strong_count() > 0);
+        }
+        submitted.push(Arc::downgrade(&shared));
         let hook = Arc::new(Notifier(Arc::clone(&shared)));
         let result = self
             .pool
             .submit_task(f, arg, hook, Arc::clone(&shared.claim), deadline);
+        drop(submitted);
         Ok(TaskFuture::new(result, shared))
     }
 }

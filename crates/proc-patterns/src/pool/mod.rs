@@ -351,7 +351,7 @@ impl Pool {
     /// cannot hang the caller here.
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     ///
     /// fn slow(seconds: u64) -> u64 {
     ///     std::thread::sleep(Duration::from_secs(seconds));
@@ -392,14 +392,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let (sink, rx) = self.sink(Some(hook));
-        let mut feeder = Feeder::new(self, f, [arg].into_iter(), Some(1), Chunking::Whole, sink)
-            .with_claim(claim);
-        if let Some((start, timeout)) = deadline {
-            feeder = feeder.with_deadline(start, timeout);
-        }
-        while feeder.feed().is_some() {}
-        AsyncResult::one(rx)
+        self.submit_one(f, arg, Some(hook), Some(claim), deadline)
     }
 
     fn apply_hooked<A, R>(
@@ -412,8 +405,30 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
+        self.submit_one(f, arg, hook, None, None)
+    }
+
+    /// One task, as a chunk of one: `apply_async` and the executor's tasks.
+    fn submit_one<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        hook: Option<Arc<dyn Hook>>,
+        claim: Option<Arc<Claim>>,
+        deadline: Option<(Instant, Duration)>,
+    ) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
         let (sink, rx) = self.sink(hook);
         let mut feeder = Feeder::new(self, f, [arg].into_iter(), Some(1), Chunking::Whole, sink);
+        if let Some(claim) = claim {
+            feeder = feeder.with_claim(claim);
+        }
+        if let Some((start, timeout)) = deadline {
+            feeder = feeder.with_deadline(start, timeout);
+        }
         while feeder.feed().is_some() {}
         AsyncResult::one(rx)
     }
