@@ -167,3 +167,11 @@ fn as_completed_yields_the_futures_already_done_or_cancelled_first() {
     assert_eq!(completed.next().unwrap().result().unwrap(), 7);
     assert!(completed.next().is_none());
 }
+
+#[test]
+fn a_future_can_be_awaited_on_another_thread_than_the_one_that_submitted_it() {
+    let ex = Executor::new(1).unwrap();
+    let future = ex.submit(nap, 50).unwrap();
+    let waited = std::thread::spawn(move || block_on(future).0);
+    assert_eq!(waited.join().unwrap().unwrap(), 50);
+}
