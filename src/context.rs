@@ -4,7 +4,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{JoinHandle, Pool, PoolBuilder, Process, Result, StartMethod, Target};
+use crate::{
+    Executor, ExecutorBuilder, JoinHandle, Pool, PoolBuilder, Process, Result, StartMethod, Target,
+};
 
 /// A start method for what is made through it: processes, joinable children and pools
 /// (as Python's contexts: `ctx.Process`, `ctx.Pool`), whatever the default is. Made by
@@ -114,5 +116,28 @@ impl Context {
     /// ```
     pub fn pool_builder(self) -> PoolBuilder {
         Pool::builder().start_method(self.start_method())
+    }
+
+    /// An executor of `processes` workers started with this context's method (as Python's
+    /// `ProcessPoolExecutor(n, mp_context=ctx)`).
+    ///
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    ///
+    /// fn double(n: u64) -> u64 {
+    ///     n * 2
+    /// }
+    ///
+    /// let ex = get_context(StartMethod::Spawn)?.executor(1)?;
+    /// assert_eq!(ex.submit(double, 21)?.result()?, 42);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn executor(self, processes: usize) -> Result<Executor> {
+        Ok(self.executor_builder().processes(processes).build()?)
+    }
+
+    /// An executor builder whose workers start with this context's method.
+    pub fn executor_builder(self) -> ExecutorBuilder {
+        Executor::builder().start_method(self.start_method())
     }
 }

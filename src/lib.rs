@@ -56,8 +56,9 @@ pub use proc_ipc::{
 };
 pub use proc_patterns;
 pub use proc_patterns::{
-    AsyncResult, Callbacks, JoinableQueue, JoinableQueueBuilder, MapIter, Pool, PoolBuilder,
-    PoolStats, Producer, ProducerConsumer, ProducerConsumerReport, UnorderedIter,
+    AsyncResult, Callbacks, Executor, ExecutorBuilder, JoinableQueue, JoinableQueueBuilder,
+    MapIter, Pool, PoolBuilder, PoolStats, Producer, ProducerConsumer, ProducerConsumerReport,
+    TaskFuture, UnorderedIter, as_completed,
 };
 pub use proc_shared;
 pub use proc_shared::{Item, ShareableList, SharedMemory, SharedMemoryManager};
@@ -125,7 +126,10 @@ pub mod prelude {
         Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue,
         Semaphore, Value,
     };
-    pub use crate::{AsyncResult, Callbacks, JoinableQueue, Pool, Producer, ProducerConsumer};
+    pub use crate::{
+        AsyncResult, Callbacks, Executor, JoinableQueue, Pool, Producer, ProducerConsumer,
+        TaskFuture, as_completed,
+    };
     pub use crate::{
         ByteBuf, Connection, GetError, PutError, Queue, SimpleQueue, Waitable, pipe, pipe_oneway,
         wait,

@@ -292,6 +292,37 @@ def shm_create_unlink(count):
         one(i)
     return time.perf_counter() - start
 
+def add(x, y):
+    return x + y
+
+
+def pool_starmap(count):
+    """Pool.starmap of add over the pairs (i, i) of range(count) on a pool of 2 workers made
+    (and warmed up by a starmap over 1,000 pairs) beforehand, with the default chunksize."""
+    with FORK.Pool(2) as pool:
+        pool.starmap(add, ((i, i) for i in range(1_000)))
+        start = time.perf_counter()
+        results = pool.starmap(add, ((i, i) for i in range(count)))
+        elapsed = time.perf_counter() - start
+    if len(results) != count or results[-1] != double(count - 1):
+        raise RuntimeError("the starmap's results are wrong")
+    return elapsed
+
+
+def executor_submit_result(count):
+    """count round trips of submit(double, i).result(), one at a time, on a
+    ProcessPoolExecutor of 2 workers made (and warmed up by 100 round trips) beforehand."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=FORK) as ex:
+        for i in range(100):
+            ex.submit(double, i).result()
+        start = time.perf_counter()
+        for i in range(count):
+            if ex.submit(double, i).result() != double(i):
+                raise RuntimeError("a task's result is wrong")
+        elapsed = time.perf_counter() - start
+    return elapsed
 
 WORKLOADS = {
     "spawn_join:fork": lambda n: spawn_join("fork", n),
@@ -320,6 +351,9 @@ WORKLOADS = {
     "pool_map_steady": lambda n: pool_map(n, warm_ups=(n, n, n)),
     "shm_attach_read_1mib": shm_attach_read_1mib,
     "shm_create_unlink": shm_create_unlink,
+
+    "pool_starmap": pool_starmap,
+    "executor_submit_result": executor_submit_result,
 }
 
 

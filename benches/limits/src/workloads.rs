@@ -39,6 +39,10 @@ pub const ALL: &[(&str, Workload)] = &[
     ("pool_map_steady", pool_map_steady),
     ("shm_attach_read_1mib", shm::shm_attach_read_1mib),
     ("shm_create_unlink", shm::shm_create_unlink),
+    // A pair is two words to the bare pool: its limit is pool_map's (see the README).
+    ("pool_starmap", pool_map),
+    // A task's round trip, at bottom, is a ping-pong with a waiting worker.
+    ("executor_submit_result", pingpong_futex),
 ];
 
 const MIB: usize = 1 << 20;

@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use multiproc::SharedMemory;
 use multiproc::{
-    ByteBuf, Event, JoinableQueue, Lock, Pool, Process, Queue, StartMethod, Value, pipe,
+    ByteBuf, Event, Executor, JoinableQueue, Lock, Pool, Process, Queue, SharedMemory, StartMethod,
+    Value, pipe,
 };
 
 type Outcome = Result<Duration, Box<dyn Error>>;
@@ -59,6 +59,8 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("pool_map_steady", pool_map_steady),
     ("shm_attach_read_1mib", shm_attach_read_1mib),
     ("shm_create_unlink", shm_create_unlink),
+    ("pool_starmap", pool_starmap),
+    ("executor_submit_result", executor_submit_result),
 ];
 
 const USAGE: &str = "usage: multiproc-bench --list | multiproc-bench WORKLOAD COUNT";
@@ -457,6 +459,41 @@ fn shm_create_unlink(count: u64) -> Outcome {
     let start = Instant::now();
     for i in 0..count {
         one(i)?;
+    }
+    Ok(start.elapsed())
+}
+
+fn add(x: u64, y: u64) -> u64 {
+    x + y
+}
+
+/// `Pool.starmap` of `add` over the pairs `(i, i)` of `0..count`, timed, on a pool of 2
+/// made and warmed up beforehand by a starmap over 1,000 pairs.
+fn pool_starmap(count: u64) -> Outcome {
+    let pairs = |n: u64| (0..n).map(|i| (i, i));
+    let pool = Pool::new(2)?;
+    pool.starmap(add, pairs(1_000))?;
+    let start = Instant::now();
+    let results = pool.starmap(add, pairs(count))?;
+    let elapsed = start.elapsed();
+    if results.len() as u64 != count || results.last() != Some(&double(count - 1)) {
+        return Err("the starmap's results are wrong".into());
+    }
+    Ok(elapsed)
+}
+
+/// `count` round trips of `submit(double, i)` then `result()`, one at a time, timed, on an
+/// executor of 2 workers made and warmed up beforehand by 100 round trips.
+fn executor_submit_result(count: u64) -> Outcome {
+    let ex = Executor::new(2)?;
+    for i in 0..100 {
+        ex.submit(double, i)?.result()?;
+    }
+    let start = Instant::now();
+    for i in 0..count {
+        if ex.submit(double, i)?.result()? != double(i) {
+            return Err("a task's result is wrong".into());
+        }
     }
     Ok(start.elapsed())
 }

@@ -70,6 +70,17 @@ pub enum Error {
         /// The time the task was given.
         timeout: std::time::Duration,
     },
+    /// The task was cancelled before a worker got it: by
+    /// [`TaskFuture::cancel`](crate::TaskFuture::cancel), or by
+    /// [`Executor::shutdown`](crate::Executor::shutdown) with `cancel_futures` (Python's
+    /// `CancelledError`).
+    #[error("the task was cancelled before it started")]
+    Cancelled,
+    /// Work was submitted to an [`Executor`](crate::Executor) after its
+    /// [`shutdown`](crate::Executor::shutdown) (Python's `RuntimeError: cannot schedule new
+    /// futures after shutdown`).
+    #[error("the executor is shut down: it takes no more work")]
+    ExecutorShutdown,
     /// [`AsyncResult::successful`](crate::AsyncResult::successful) was asked before the
     /// work was ready (Python raises `ValueError`).
     #[error(

@@ -9,6 +9,7 @@
 //! | [`JoinableQueue`] | `JoinableQueue` | a queue whose consumers mark items done, so that `join` waits until all are processed |
 //! | [`ProducerConsumer`] | the tutorials' producer/consumer loop | producers and consumers as processes, `task_done` done for you, a report of what failed |
 //! | [`Pool`] | `Pool` | `map`, `starmap`, `imap`, `imap_unordered`, `apply` and their `_async` forms over worker processes |
+//! | [`Executor`] | `concurrent.futures.ProcessPoolExecutor` | `submit` giving a [`TaskFuture`] (blocking, or `.await`ed with no runtime), `map` with a timeout, [`as_completed`], `shutdown` |
 //!
 //! ```
 //! use proc_patterns::{JoinableQueue, Pool};
@@ -53,6 +54,8 @@
 //! - `producer_consumer`: [`ProducerConsumer`], its [`Producer`] handle and its report;
 //! - `joinable_queue`: [`JoinableQueue`], a proc-ipc queue with a shared count of
 //!   unfinished items;
+//! - `executor`: [`Executor`], its [`TaskFuture`]s and [`as_completed`], on top of the
+//!   pool's workers and dispatch;
 //! - `pool`: [`Pool`] and its results (its own files are listed in its module's docs);
 //! - `error`: [`Error`], the one error of this crate.
 
@@ -66,11 +69,13 @@ compile_error!(
 );
 
 mod error;
+mod executor;
 mod joinable_queue;
 mod pool;
 mod producer_consumer;
 
 pub use error::{Error, Result};
+pub use executor::{Executor, ExecutorBuilder, TaskFuture, as_completed};
 pub use joinable_queue::{JoinableQueue, JoinableQueueBuilder};
 pub use pool::{AsyncResult, Callbacks, MapIter, Pool, PoolBuilder, PoolStats, UnorderedIter};
 pub use producer_consumer::{

@@ -25,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
 
+use super::claim::Claim;
 use super::message::{ToWorker, seal};
 use super::outcome::{ChunkFailure, Results};
 use super::restarts::{Restarts, Verdict};
@@ -41,6 +42,9 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(1);
 /// What the pool's handle asks of the driver.
 pub(crate) enum Command {
     Submit(PendingChunk),
+    /// Fail the pending chunks whose claim was cancelled now, not when a worker is free
+    /// (an executor's `shutdown` with `cancel_futures`: their futures may be waited on).
+    DropCancelled,
     Close,
     Terminate,
 }
@@ -56,6 +60,8 @@ pub(crate) struct PendingChunk {
     pub(crate) sink: Sink,
     /// When its time is up, for `apply_timeout`.
     pub(crate) limit: Option<TimeLimit>,
+    /// For a task that can be cancelled (an executor's): whether it still may start.
+    pub(crate) claim: Option<Arc<Claim>>,
 }
 
 impl PendingChunk {
@@ -163,6 +169,20 @@ impl Driver {
                         self.pending.push_back(chunk);
                     }
                 }
+                Ok(Command::DropCancelled) => {
+                    let (cancelled, waiting) = std::mem::take(&mut self.pending)
+                        .into_iter()
+                        .partition::<VecDeque<_>, _>(|chunk| {
+                        chunk
+                            .claim
+                            .as_ref()
+                            .is_some_and(|claim| claim.is_cancelled())
+                    });
+                    self.pending = waiting;
+                    for chunk in cancelled {
+                        chunk.fail(ChunkFailure::Cancelled);
+                    }
+                }
                 Ok(Command::Close) => self.closing = true,
                 Ok(Command::Terminate) | Err(TryRecvError::Disconnected) => return false,
                 Err(TryRecvError::Empty) => return true,
@@ -176,7 +196,7 @@ impl Driver {
             if worker.held.is_some() || worker.retiring || worker.broken || !worker.initialized {
                 continue;
             }
-            let Some(chunk) = self.pending.pop_front() else {
+            let Some(chunk) = next_to_start(&mut self.pending) else {
                 return;
             };
             // The worker is idle, so it is reading: the send completes.
@@ -509,6 +529,18 @@ fn fitted(message: &mut Vec<u8>) -> Vec<u8> {
     } else {
         message.clone()
     }
+}
+
+/// The next pending chunk that may start, its claim taken; the chunks cancelled before it
+/// fail with `Cancelled` on the way (their futures already say so).
+fn next_to_start(pending: &mut VecDeque<PendingChunk>) -> Option<PendingChunk> {
+    while let Some(chunk) = pending.pop_front() {
+        if chunk.claim.as_ref().is_none_or(|claim| claim.start()) {
+            return Some(chunk);
+        }
+        chunk.fail(ChunkFailure::Cancelled);
+    }
+    None
 }
 
 /// Empties the wake-up pipe (non-blocking).

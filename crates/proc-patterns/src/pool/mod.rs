@@ -11,6 +11,7 @@
 //! - `results`: how results are decoded in the caller's thread, and [`MapIter`] and
 //!   [`UnorderedIter`], which pull their inputs as their results are taken;
 //! - `callbacks`: [`Callbacks`], run on the driver thread as tasks finish;
+//! - `claim`: whether a task that can be cancelled (an executor's) may still start;
 //! - `submit`: how inputs become chunks handed to the driver, for every call;
 //! - `handle`: [`Pool`] itself, what the pool's process holds of it;
 //! - `driver`: the thread of the pool's process that hands chunks to workers, collects
@@ -43,6 +44,7 @@ mod async_result;
 mod builder;
 mod call;
 mod callbacks;
+mod claim;
 mod driver;
 mod handle;
 mod imap;
@@ -62,7 +64,7 @@ mod worker_process;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use serde::Serialize;
@@ -71,8 +73,10 @@ use serde::de::DeserializeOwned;
 pub use async_result::AsyncResult;
 pub use builder::PoolBuilder;
 pub use callbacks::Callbacks;
+pub(crate) use claim::Claim;
 pub use handle::Pool;
 pub use results::{MapIter, UnorderedIter};
+pub(crate) use sink::Hook;
 pub use stats::PoolStats;
 
 use crate::error::{Error, Result};
@@ -81,7 +85,7 @@ use callbacks::JobCallbacks;
 use driver::Command;
 use in_order::InOrder;
 use outcome::ChunkDone;
-use sink::{Hook, Sink};
+use sink::Sink;
 use submit::{Chunking, Feed, Feeder};
 
 impl Pool {
@@ -373,6 +377,24 @@ impl Pool {
         AsyncResult::one(rx).get()
     }
 
+    /// One task of an [`Executor`](crate::Executor): submitted as `apply_async`'s, with
+    /// the `hook` that tells its future, the `claim` its `cancel` races the driver on, and
+    /// for `map` a deadline (`timeout` from `start`) past which it fails with `TimedOut`.
+    pub(crate) fn submit_task<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        hook: Arc<dyn Hook>,
+        claim: Arc<Claim>,
+        deadline: Option<(Instant, Duration)>,
+    ) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.submit_one(f, arg, Some(hook), Some(claim), deadline)
+    }
+
     fn apply_hooked<A, R>(
         &self,
         f: fn(A) -> R,
@@ -383,10 +405,38 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
+        self.submit_one(f, arg, hook, None, None)
+    }
+
+    /// One task, as a chunk of one: `apply_async` and the executor's tasks.
+    fn submit_one<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        hook: Option<Arc<dyn Hook>>,
+        claim: Option<Arc<Claim>>,
+        deadline: Option<(Instant, Duration)>,
+    ) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
         let (sink, rx) = self.sink(hook);
         let mut feeder = Feeder::new(self, f, [arg].into_iter(), Some(1), Chunking::Whole, sink);
+        if let Some(claim) = claim {
+            feeder = feeder.with_claim(claim);
+        }
+        if let Some((start, timeout)) = deadline {
+            feeder = feeder.with_deadline(start, timeout);
+        }
         while feeder.feed().is_some() {}
         AsyncResult::one(rx)
+    }
+
+    /// The pending tasks whose claim was cancelled fail now, without waiting for a free
+    /// worker to come to them.
+    pub(crate) fn drop_cancelled(&self) {
+        self.command(Command::DropCancelled);
     }
 
     /// Takes no more work; the workers end once what was submitted is done. Then

@@ -10,13 +10,21 @@ use crate::error::{Error, Result};
 /// Why a whole chunk failed; turned into one [`Error`] per task of the chunk.
 #[derive(Debug, Clone)]
 pub(crate) enum ChunkFailure {
-    WorkerDied { pid: u32, exitcode: i32 },
+    WorkerDied {
+        pid: u32,
+        exitcode: i32,
+    },
     Terminated,
     Closed,
     Codec(CodecError),
     Invalid(&'static str),
-    InitializerFailed { message: String, attempts: u32 },
+    InitializerFailed {
+        message: String,
+        attempts: u32,
+    },
     TimedOut(std::time::Duration),
+    /// Cancelled (by its future) before a worker got it.
+    Cancelled,
     Other(String),
 }
 
@@ -32,6 +40,7 @@ impl ChunkFailure {
             ChunkFailure::Codec(e) => Error::Codec(e.clone()),
             ChunkFailure::Invalid(reason) => Error::InvalidArgument { reason },
             ChunkFailure::TimedOut(timeout) => Error::TimedOut { timeout: *timeout },
+            ChunkFailure::Cancelled => Error::Cancelled,
             ChunkFailure::InitializerFailed { message, attempts } => Error::InitializerFailed {
                 message: message.clone(),
                 attempts: *attempts,

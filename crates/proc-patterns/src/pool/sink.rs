@@ -17,7 +17,11 @@ use super::stats::Counters;
 /// channel (so a result is ready only once its callbacks have run).
 pub(crate) trait Hook: Send + Sync {
     /// Chunk `index` of the job, of `len` tasks, has finished with `outcome`.
-    fn chunk_done(&self, index: usize, len: usize, outcome: Result<&Results, &ChunkFailure>);
+    fn chunk_done(&self, _index: usize, _len: usize, _outcome: Result<&Results, &ChunkFailure>) {}
+
+    /// The outcome is now on the job's channel: whoever waits for it without blocking on
+    /// the channel (a future's waker) can be told.
+    fn delivered(&self) {}
 }
 
 /// The sending end of a job's results, with the job's hook.
@@ -48,19 +52,23 @@ impl Sink {
             Err(_) => len as u64,
         };
         self.counters.finished(len, failed);
-        if let Some(hook) = &self.hook {
-            // A callback that panics must not take the driver thread (and every other job)
-            // down with it: its panic is reported, and the job goes on.
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
-                hook.chunk_done(index, len, outcome.as_ref())
-            })) {
-                eprintln!(
-                    "multiproc: a pool callback panicked: {}",
-                    panic_message(&*payload)
-                );
-            }
-        }
+        self.run_hook(|hook| hook.chunk_done(index, len, outcome.as_ref()));
         // The caller may have stopped listening (a dropped iterator): nothing to do then.
         let _ = self.tx.send(ChunkDone { index, outcome });
+        self.run_hook(|hook| hook.delivered());
+    }
+
+    /// Runs `call` on the hook, if there is one. A callback (or a waker) that panics must
+    /// not take the driver thread (and every other job) down with it: its panic is
+    /// reported, and the job goes on.
+    fn run_hook(&self, call: impl FnOnce(&dyn Hook)) {
+        if let Some(hook) = &self.hook
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| call(&**hook)))
+        {
+            eprintln!(
+                "multiproc: a pool callback panicked: {}",
+                panic_message(&*payload)
+            );
+        }
     }
 }

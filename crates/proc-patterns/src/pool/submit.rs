@@ -2,12 +2,14 @@
 //! of the pool uses (`map`, `starmap`, `imap`, `apply`, their `_async` forms), whether it
 //! feeds every chunk at once or one at a time as results are taken.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use proc_core::internal::CodeAddress;
 
 use super::call::{self, TaskFn};
+use super::claim::Claim;
 use super::driver::{Command, PendingChunk, TimeLimit};
 use super::handle::Pool;
 use super::message::{BODY, ToWorker, seal};
@@ -56,6 +58,10 @@ pub(super) struct Feeder<'p, F: TaskFn, I> {
     known: Option<usize>,
     /// The time each chunk is given from when it is handed over (`apply_timeout`).
     timeout: Option<Duration>,
+    /// When every chunk's time is up, whenever it is handed over (an executor's `map`).
+    deadline: Option<Instant>,
+    /// Whether the job's (one) task may still start, for a job that can be cancelled.
+    claim: Option<Arc<Claim>>,
 }
 
 /// The inputs as given, or collected first (to count them).
@@ -128,6 +134,8 @@ impl<'p, F: TaskFn, I: Iterator<Item = F::Args>> Feeder<'p, F, I> {
             chunk: Vec::new(),
             known,
             timeout: None,
+            deadline: None,
+            claim: None,
         }
     }
 
@@ -135,6 +143,20 @@ impl<'p, F: TaskFn, I: Iterator<Item = F::Args>> Feeder<'p, F, I> {
     /// killed and its tasks fail with `TimedOut`.
     pub(super) fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// As [`with_timeout`](Self::with_timeout), with one deadline for every chunk,
+    /// `timeout` after `start` (`None`: too far to add).
+    pub(super) fn with_deadline(mut self, start: Instant, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self.deadline = Some(start.checked_add(timeout).unwrap_or(start + CENTURY));
+        self
+    }
+
+    /// The job's chunks start only if `claim` lets them (it has not been cancelled).
+    pub(super) fn with_claim(mut self, claim: Arc<Claim>) -> Self {
+        self.claim = Some(claim);
         self
     }
 }
@@ -193,12 +215,15 @@ impl<F: TaskFn, I: Iterator<Item = F::Args>> Feed for Feeder<'_, F, I> {
                     message,
                     sink: self.sink.clone(),
                     limit: self.timeout.map(|timeout| TimeLimit {
-                        // Too far to add: as good as no limit, a century on.
-                        at: Instant::now()
-                            .checked_add(timeout)
-                            .unwrap_or_else(|| Instant::now() + CENTURY),
+                        at: self.deadline.unwrap_or_else(|| {
+                            // Too far to add: as good as no limit, a century on.
+                            Instant::now()
+                                .checked_add(timeout)
+                                .unwrap_or_else(|| Instant::now() + CENTURY)
+                        }),
                         timeout,
                     }),
+                    claim: self.claim.clone(),
                 });
             }
             Err(e) => self.sink.finish(index, len, Err(ChunkFailure::Codec(e))),
