@@ -1,11 +1,13 @@
 //! The calls that stream: [`Pool::imap`] and [`Pool::imap_unordered`], whose iterators
 //! pull the inputs as their results are taken.
 
+use crossbeam_channel::Receiver;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::handle::Pool;
-use super::results::{MapIter, UnorderedIter};
+use super::outcome::ChunkDone;
+use super::results::{Intake, MapIter, UnorderedIter};
 use super::submit::{Chunking, Feeder};
 
 impl Pool {
@@ -73,21 +75,8 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
-        let (sink, rx) = self.sink(None);
-        let feeder = Feeder::new(
-            self,
-            f,
-            inputs.into_iter(),
-            chunksize,
-            Chunking::Streaming,
-            sink,
-        );
-        MapIter::new(
-            rx,
-            Box::new(feeder),
-            self.streaming_window(),
-            self.driver_alive.clone(),
-        )
+        let (rx, intake) = self.streamed(f, inputs, chunksize);
+        MapIter::new(rx, intake)
     }
 
     /// Calls `f` on every input; the results come as tasks finish, in any order. The inputs
@@ -143,6 +132,24 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
+        let (rx, intake) = self.streamed(f, inputs, chunksize);
+        UnorderedIter::new(rx, intake)
+    }
+
+    /// What both streaming iterators read from: the results' channel, and the intake that
+    /// feeds the inputs lazily, a few chunks per worker out at a time.
+    fn streamed<'p, A, R, I>(
+        &'p self,
+        f: fn(A) -> R,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> (Receiver<ChunkDone>, Intake<'p>)
+    where
+        A: Serialize + DeserializeOwned + 'p,
+        R: Serialize + DeserializeOwned + 'p,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'p,
+    {
         let (sink, rx) = self.sink(None);
         let feeder = Feeder::new(
             self,
@@ -152,12 +159,12 @@ impl Pool {
             Chunking::Streaming,
             sink,
         );
-        UnorderedIter::new(
-            rx,
+        let intake = Intake::new(
             Box::new(feeder),
             self.streaming_window(),
             self.driver_alive.clone(),
-        )
+        );
+        (rx, intake)
     }
 
     /// The chunks `imap` and `imap_unordered` keep out at a time: a few per worker, so that

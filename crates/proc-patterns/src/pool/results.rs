@@ -166,7 +166,7 @@ fn receive(rx: &Receiver<ChunkDone>, driver_alive: &Receiver<Infallible>) -> Opt
 
 /// What the iterators share: the feeder of a job's inputs, and how many chunks it may
 /// have out.
-struct Intake<'p> {
+pub(super) struct Intake<'p> {
     /// `None` once the inputs are exhausted.
     feeder: Option<Box<dyn Feed + 'p>>,
     /// The most chunks out at once.
@@ -179,7 +179,11 @@ struct Intake<'p> {
 }
 
 impl<'p> Intake<'p> {
-    fn new(feeder: Box<dyn Feed + 'p>, window: usize, driver_alive: Receiver<Infallible>) -> Self {
+    pub(super) fn new(
+        feeder: Box<dyn Feed + 'p>,
+        window: usize,
+        driver_alive: Receiver<Infallible>,
+    ) -> Self {
         Intake {
             known: feeder.known_len(),
             feeder: Some(feeder),
@@ -228,15 +232,10 @@ pub struct MapIter<'p, R> {
 }
 
 impl<'p, R> MapIter<'p, R> {
-    pub(super) fn new(
-        rx: Receiver<ChunkDone>,
-        feeder: Box<dyn Feed + 'p>,
-        window: usize,
-        driver_alive: Receiver<Infallible>,
-    ) -> Self {
+    pub(super) fn new(rx: Receiver<ChunkDone>, intake: Intake<'p>) -> Self {
         let mut iter = MapIter {
             rx,
-            intake: Intake::new(feeder, window, driver_alive),
+            intake,
             lens: VecDeque::new(),
             next_chunk: 0,
             arrived: BTreeMap::new(),
@@ -314,15 +313,10 @@ pub struct UnorderedIter<'p, R> {
 }
 
 impl<'p, R> UnorderedIter<'p, R> {
-    pub(super) fn new(
-        rx: Receiver<ChunkDone>,
-        feeder: Box<dyn Feed + 'p>,
-        window: usize,
-        driver_alive: Receiver<Infallible>,
-    ) -> Self {
+    pub(super) fn new(rx: Receiver<ChunkDone>, intake: Intake<'p>) -> Self {
         let mut iter = UnorderedIter {
             rx,
-            intake: Intake::new(feeder, window, driver_alive),
+            intake,
             out: BTreeMap::new(),
             fed: 0,
             current: VecDeque::new(),
