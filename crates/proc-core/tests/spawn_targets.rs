@@ -5,8 +5,10 @@
 #[macro_use]
 mod common;
 
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
+use proc_core::internal::handle_wire::Descriptor;
 use proc_core::{Error, JoinError, StartMethod, exit, get_context};
 
 every_start_method![
@@ -43,8 +45,11 @@ fn sleep_then_one() -> u8 {
     1
 }
 
-fn nap_then(value: String) -> String {
-    std::thread::sleep(Duration::from_millis(300));
+/// Returns `value` once the test writes to (or closes) the other end of `gate`: until
+/// then it runs, however slow the machine.
+fn when_let_through(gate: Descriptor, value: String) -> String {
+    let mut byte = [0u8; 1];
+    nix::unistd::read(OwnedFd::from(gate), &mut byte).expect("read the gate");
     value
 }
 
@@ -97,12 +102,17 @@ fn an_exit_is_exited_and_a_signal_is_signaled(method: StartMethod) {
 }
 
 fn join_timeout_is_none_while_the_child_runs_then_the_value_once(method: StartMethod) {
+    let (gate, opener) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let mut h = get_context(method)
         .unwrap()
-        .spawn_target(nap_then, ("done".to_string(),))
+        .spawn_target(
+            when_let_through,
+            (Descriptor::from(gate), "done".to_string()),
+        )
         .unwrap();
     assert_eq!(h.join_timeout(Duration::ZERO).unwrap(), None);
     assert!(h.is_alive());
+    nix::unistd::write(&opener, b"!").unwrap();
     assert_eq!(
         h.join_timeout(Duration::from_secs(120)).unwrap(),
         Some("done".to_string())
