@@ -4,6 +4,7 @@
 
 pub use crate::code_address::CodeAddress;
 pub use crate::error::panic_message;
+pub use crate::random::fill_random;
 pub use crate::wait_readable::wait_readable;
 
 /// Handles that travel: a value's bytes and the descriptors it holds, encoded together; the

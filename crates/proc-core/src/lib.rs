@@ -157,7 +157,7 @@
 //! - `error`: [`Error`], [`JoinError`], and how a panic is reported.
 //! - `cpus` ([`cpu_count`], [`process_cpu_count`]), `start_method` ([`StartMethod`]),
 //!   `process_info` ([`ProcessInfo`]), `target` ([`Target`]),
-//!   `pidfd`, `wait_readable`, `fd_passing` (descriptors over Unix sockets), [`codec`]: leaves.
+//!   `pidfd`, `wait_readable`, `random`, `fd_passing` (descriptors over Unix sockets), [`codec`]: leaves.
 
 // multiproc stands on Linux's pidfds, memory-file seals and robust futex lists (see the
 // README's Platform section): on any other system, say so once instead of failing on every
@@ -191,6 +191,7 @@ mod outcome;
 mod pidfd;
 mod process;
 mod process_info;
+mod random;
 mod start;
 mod start_method;
 mod target;

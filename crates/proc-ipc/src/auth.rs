@@ -275,24 +275,10 @@ fn set_timeout(conn: &Connection, timeout: Option<Duration>) -> Result<()> {
         .map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", e))
 }
 
-/// `N` bytes from the kernel's random source (`getrandom(2)`).
+/// `N` bytes from the kernel's random source.
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    let mut filled = 0;
-    while filled < N {
-        let rest = &mut bytes[filled..];
-        // SAFETY: `rest` is valid for writes of its length, which is what the call is given.
-        let got = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        match usize::try_from(got) {
-            Ok(n) => filled += n,
-            Err(_) => {
-                let error = std::io::Error::last_os_error();
-                if error.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(Error::io("getrandom", error));
-                }
-            }
-        }
-    }
+    proc_core::internal::fill_random(&mut bytes).map_err(|e| Error::io("getrandom", e))?;
     Ok(bytes)
 }
 

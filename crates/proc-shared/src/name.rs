@@ -56,12 +56,8 @@ impl Name {
     /// A fresh random name, `psm_` and 8 hex digits, as Python makes them.
     pub(crate) fn random() -> Result<Name> {
         let mut bytes = [0u8; RANDOM_BYTES];
-        nix::errno::Errno::result(
-            // SAFETY: the buffer is valid for writes of its length; getrandom writes at most
-            // that many bytes.
-            unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) },
-        )
-        .map_err(|e| Error::io("getrandom for a block name", e))?;
+        proc_core::internal::fill_random(&mut bytes)
+            .map_err(|e| Error::io("getrandom for a block name", e))?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Name(format!("{RANDOM_PREFIX}{hex}")))
     }
