@@ -9,7 +9,6 @@ use multiproc::Process;
 
 use crate::Config;
 use crate::lock_rig::LockRig;
-use crate::procfs;
 use crate::queue_rig::Books;
 use crate::report::Report;
 use crate::rng::Rng;
@@ -225,25 +224,9 @@ impl<Q: QueueWorkers> Fleet<Q> {
     /// Waits for `member` to end, at most the stall time; a deadlock otherwise (the member
     /// is described, killed and reaped).
     fn join(&mut self, member: &Member, while_doing: &str) -> i32 {
-        match member.process.join_timeout(self.stall) {
-            Ok(Some(code)) => code,
-            Ok(None) => {
-                let pid = member.process.pid().unwrap_or(0);
-                self.report.deadlock(format!(
-                    "{:?} {} did not end within {} s {while_doing}: {}",
-                    member.role,
-                    member.incarnation,
-                    self.stall.as_secs(),
-                    procfs::describe(pid)
-                ));
-                let _ = member.process.kill();
-                member.process.join().unwrap_or(-9)
-            }
-            Err(e) => {
-                self.report.corrupt(format!("joining a worker failed: {e}"));
-                -1
-            }
-        }
+        let who = format!("{:?} {}", member.role, member.incarnation);
+        self.report
+            .join_within(&member.process, self.stall, who, while_doing)
     }
 
     /// Strikes the workers with `faults` until `until`, replacing the dead. `tick` runs

@@ -2,6 +2,11 @@
 //! `RESULT key=value …` line on stdout so that the xtask can read it back.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+use multiproc::Process;
+
+use crate::procfs;
 
 /// The figures of one scenario run.
 #[derive(Debug, Default, Clone)]
@@ -48,6 +53,35 @@ impl Report {
         eprintln!("torture: {}: {what}", self.scenario);
         self.corrupt += 1;
         self.note(what);
+    }
+
+    /// Waits for `process` to end, at most `stall`, and returns its exit code. A process
+    /// still running then is a deadlock (`who`, described from /proc), killed and reaped;
+    /// a join that fails is corruption (-1).
+    pub fn join_within(
+        &mut self,
+        process: &Process,
+        stall: Duration,
+        who: impl std::fmt::Display,
+        while_doing: &str,
+    ) -> i32 {
+        match process.join_timeout(stall) {
+            Ok(Some(code)) => code,
+            Ok(None) => {
+                let pid = process.pid().unwrap_or(0);
+                self.deadlock(format!(
+                    "{who} did not end within {} s {while_doing}: {}",
+                    stall.as_secs(),
+                    procfs::describe(pid)
+                ));
+                let _ = process.kill();
+                process.join().unwrap_or(-9)
+            }
+            Err(e) => {
+                self.corrupt(format!("joining a worker failed: {e}"));
+                -1
+            }
+        }
     }
 
     /// A deadlock in words.

@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use multiproc::Process;
 
-use crate::procfs;
 use crate::report::Report;
 use crate::rng::Rng;
 use crate::shm_warnings::{Warnings, redirect_stderr};
@@ -106,24 +105,10 @@ impl Crew<'_> {
     /// Waits for `member` to end, at most the stall time, and books its exit code, which
     /// must be one of `allowed`.
     fn join(&mut self, member: &Member, allowed: &[i32], while_doing: &str) -> i32 {
-        let code = match member.process.join_timeout(self.stall) {
-            Ok(Some(code)) => code,
-            Ok(None) => {
-                let pid = member.process.pid().unwrap_or(0);
-                self.report.deadlock(format!(
-                    "shm worker {} did not end within {} s {while_doing}: {}",
-                    member.incarnation,
-                    self.stall.as_secs(),
-                    procfs::describe(pid)
-                ));
-                let _ = member.process.kill();
-                member.process.join().unwrap_or(-9)
-            }
-            Err(e) => {
-                self.report.corrupt(format!("joining a worker failed: {e}"));
-                -1
-            }
-        };
+        let who = format!("shm worker {}", member.incarnation);
+        let code = self
+            .report
+            .join_within(&member.process, self.stall, who, while_doing);
         if !allowed.contains(&code) {
             self.report.corrupt(format!(
                 "shm worker {} ended with exit code {code} {while_doing}, expected one of \
