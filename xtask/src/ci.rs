@@ -115,16 +115,7 @@ pub fn run() -> Result<(), String> {
 
     // Every crate meant for crates.io packs and builds from its package alone: no path-only
     // dependency, no file outside it that it needs.
-    let publishable = publishable_packages()?;
-    let mut package = cargo();
-    package.args(["package", "--allow-dirty"]);
-    for name in &publishable {
-        package.args(["--package", name]);
-    }
-    step(
-        &format!("cargo package ({})", publishable.join(", ")),
-        package,
-    )?;
+    package()?;
 
     for method in ["fork", "spawn", "forkserver"] {
         println!("\n==> cargo xtask examples --start-method {method}");
@@ -152,6 +143,35 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo package` of every publishable crate: each packs and builds from its package
+/// alone (no path-only dependency, no file outside it that it needs).
+///
+/// It builds in a target dir of its own, emptied first: cargo takes a registry crate for
+/// immutable, so an earlier verification's build of our crates (same name, same version)
+/// would be reused however they changed since.
+pub fn package() -> Result<(), String> {
+    let publishable = publishable_packages()?;
+    forget_unpacked_packages(&publishable)?;
+    let dir = crate::run::target_directory()?.join("package-verify");
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("emptying {}: {e}", dir.display()));
+        }
+        _ => {}
+    }
+    let mut package = cargo();
+    package.args(["package", "--allow-dirty", "--target-dir"]);
+    package.arg(&dir);
+    for name in &publishable {
+        package.args(["--package", name]);
+    }
+    step(
+        &format!("cargo package ({})", publishable.join(", ")),
+        package,
+    )?;
+    Ok(())
+}
+
 /// The workspace's packages that may be published: those without `publish = false`.
 fn publishable_packages() -> Result<Vec<String>, String> {
     let metadata = crate::run::metadata()?;
@@ -171,6 +191,37 @@ fn publishable_packages() -> Result<Vec<String>, String> {
         return Err("no package of the workspace is publishable".to_string());
     }
     Ok(names)
+}
+
+/// Removes the copies of our own packages that an earlier `cargo package` unpacked.
+///
+/// `cargo package` verifies each crate against the others through a local registry under
+/// the target dir, whose crates it unpacks into `$CARGO_HOME/registry/src/-HASH/` (the
+/// hash is of the registry's path). For a version it has unpacked before it reuses the old
+/// copy, so a later run from the same folder would build against our crates as they were
+/// then, and fail or pass for the wrong reason. Only folders that hold one of `names` are
+/// removed: they are cargo package's, and ours.
+fn forget_unpacked_packages(names: &[String]) -> Result<(), String> {
+    let Some(src) = crate::run::cargo_home().map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        let local = registry.file_name().to_string_lossy().starts_with('-');
+        let ours = std::fs::read_dir(registry.path()).is_ok_and(|crates| {
+            crates.flatten().any(|c| {
+                let name = c.file_name().to_string_lossy().into_owned();
+                names.iter().any(|n| name.starts_with(&format!("{n}-")))
+            })
+        });
+        if local && ours {
+            std::fs::remove_dir_all(registry.path())
+                .map_err(|e| format!("removing {}: {e}", registry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn nextest_installed() -> bool {

@@ -57,10 +57,8 @@ fn installed() -> bool {
 /// Whether an advisory database was fetched here before (cargo-deny keeps each under
 /// `$CARGO_HOME/advisory-dbs/NAME`, with one folder per crate under `crates/`).
 fn database_on_disk() -> bool {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
-    home.map(|h| h.join("advisory-dbs"))
+    crate::run::cargo_home()
+        .map(|home| home.join("advisory-dbs"))
         .and_then(|dir| std::fs::read_dir(dir).ok())
         .is_some_and(|entries| entries.flatten().any(|e| e.path().join("crates").is_dir()))
 }

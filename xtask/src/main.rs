@@ -52,6 +52,8 @@ enum Command {
     Ci,
     /// multiproc against Python's multiprocessing and the kernel's limit, in one run.
     Bench(bench::Options),
+    /// Packs every publishable crate and builds each from its package alone.
+    Package,
     /// The dependency tree against deny.toml: licences, sources, bans, security advisories
     /// (installs cargo-deny when it is missing).
     Deny,
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Bench(options) => bench::run(&options),
         Command::Deny => deny::check(),
+        Command::Package => ci::package(),
         Command::Fuzz(options) => fuzz::run(&options),
         Command::Modules(options) => modules::run(&options),
         Command::Torture(options) => torture::run(&options),

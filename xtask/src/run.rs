@@ -20,6 +20,13 @@ pub fn cargo() -> Command {
     command
 }
 
+/// Cargo's home: `$CARGO_HOME`, else `~/.cargo`.
+pub fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+}
+
 /// What `cargo metadata --no-deps` says of the workspace.
 pub fn metadata() -> Result<serde_json::Value, String> {
     let out = cargo()
@@ -33,6 +40,14 @@ pub fn metadata() -> Result<serde_json::Value, String> {
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata printed no JSON: {e}"))
+}
+
+/// Where cargo puts what it builds (`target/` unless configured otherwise).
+pub fn target_directory() -> Result<PathBuf, String> {
+    metadata()?["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata names no target_directory".to_string())
 }
 
 /// Runs a step with its output going straight to ours; an error names the step.

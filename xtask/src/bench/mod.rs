@@ -26,14 +26,14 @@ mod runner;
 mod workloads;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use report::{Impl, Row, number};
 use workloads::Workload;
 
-use crate::run::{cargo, step, workspace_root};
+use crate::run::{cargo, step, target_directory, workspace_root};
 
 /// `cargo xtask bench`'s command line.
 #[derive(Debug, clap::Args)]
@@ -429,14 +429,6 @@ fn python_version() -> Option<String> {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-/// Where cargo puts what it builds (`target/` unless configured otherwise).
-fn target_directory() -> Result<PathBuf, String> {
-    crate::run::metadata()?["target_directory"]
-        .as_str()
-        .map(|dir| Path::new(dir).to_path_buf())
-        .ok_or_else(|| "cargo metadata names no target_directory".to_string())
 }
 
 #[cfg(test)]
